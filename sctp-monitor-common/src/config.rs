@@ -1,0 +1,39 @@
+//! Load-time configuration, written into the object's `CONFIG` global.
+
+use bytemuck::{Pod, Zeroable};
+
+/// IANA port for SCTP over UDP (RFC 6951).
+pub const DEFAULT_UDP_ENCAP_PORT: u16 = 9899;
+/// DATA on a path after this much silence on it is reported as "resumed".
+pub const DEFAULT_DATA_IDLE_NS: u64 = 1_000_000_000;
+
+/// Bit in [`Config::flags`]: parse SCTP over UDP at all.
+pub const CONFIG_FLAG_UDP_ENCAP: u32 = 1;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct Config {
+    /// UDP port (source or destination) that marks SCTP over UDP.
+    pub udp_encap_port: u16,
+    pub _pad0: u16,
+    /// `CONFIG_FLAG_*` bits.
+    pub flags: u32,
+    /// Idle time after which DATA on a path is reported again.
+    pub data_idle_ns: u64,
+}
+const _: () = assert!(core::mem::size_of::<Config>() == 16);
+
+impl Config {
+    pub const DEFAULT: Config = Config {
+        udp_encap_port: DEFAULT_UDP_ENCAP_PORT,
+        _pad0: 0,
+        flags: CONFIG_FLAG_UDP_ENCAP,
+        data_idle_ns: DEFAULT_DATA_IDLE_NS,
+    };
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}

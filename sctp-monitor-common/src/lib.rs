@@ -1,0 +1,58 @@
+//! Records and constants shared by the sctp-monitor eBPF programs and the
+//! userspace agent.
+//!
+//! Everything that crosses the kernel/userspace boundary is `#[repr(C)]`,
+//! made of fixed-width integers with explicit padding, and derives
+//! [`bytemuck::Pod`], which refuses hidden padding at compile time. The
+//! `user` feature adds `aya::Pod` so the same types can be map keys/values.
+#![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod config;
+pub mod counters;
+pub mod record;
+pub mod sctp;
+pub mod stats;
+
+pub use config::Config;
+pub use record::{ChunkRecord, RecordKind};
+pub use stats::{AssocDirKey, AssocDirState, PathKey, PathStats};
+
+/// Packet direction as seen by the interface the program is attached to.
+pub mod direction {
+    /// Received (XDP).
+    pub const INGRESS: u8 = 0;
+    /// Transmitted (TC egress).
+    pub const EGRESS: u8 = 1;
+}
+
+/// Map names in the eBPF object, so userspace and kernel agree.
+pub mod maps {
+    pub const EVENTS: &str = "EVENTS";
+    pub const COUNTERS: &str = "COUNTERS";
+    pub const CHUNK_COUNTERS: &str = "CHUNK_COUNTERS";
+    pub const PATHS: &str = "PATHS";
+    pub const ASSOC_DIRS: &str = "ASSOC_DIRS";
+    pub const IFACE_SLOTS: &str = "IFACE_SLOTS";
+    pub const CONFIG: &str = "CONFIG";
+}
+
+/// Program names in the eBPF object.
+pub mod programs {
+    pub const XDP_INGRESS: &str = "sctp_ingress";
+    pub const TC_EGRESS: &str = "sctp_egress";
+    /// An XDP program that only returns XDP_PASS: the benchmark baseline.
+    pub const XDP_BASELINE: &str = "xdp_pass_baseline";
+}
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY: each type is repr(C), all-integer and bytemuck::Pod (which
+    // proves it has no padding), so any bit pattern is valid.
+    unsafe impl aya::Pod for crate::Config {}
+    unsafe impl aya::Pod for crate::PathKey {}
+    unsafe impl aya::Pod for crate::PathStats {}
+    unsafe impl aya::Pod for crate::AssocDirKey {}
+    unsafe impl aya::Pod for crate::AssocDirState {}
+    unsafe impl aya::Pod for crate::ChunkRecord {}
+}

@@ -1,0 +1,94 @@
+//! Keys and values of the per-path (DATA/SACK) and per-association-direction
+//! maps.
+
+use bytemuck::{Pod, Zeroable};
+
+/// A path of one association direction: addresses, ports, verification tag
+/// and direction on the interface.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct PathKey {
+    pub src_addr: [u8; 16],
+    pub dst_addr: [u8; 16],
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub vtag: u32,
+    pub direction: u8,
+    pub ip_version: u8,
+    pub _pad: [u8; 2],
+}
+const _: () = assert!(core::mem::size_of::<PathKey>() == 44);
+
+/// DATA/I-DATA and SACK counters of one path, per CPU. Userspace sums the
+/// counters over CPUs and takes the highest TSN / latest times.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct PathStats {
+    /// Packets carrying DATA, I-DATA or SACK.
+    pub packets: u64,
+    /// IP bytes of those packets.
+    pub bytes: u64,
+    pub data_chunks: u64,
+    /// User data bytes in DATA/I-DATA (chunk length minus headers).
+    pub payload_bytes: u64,
+    /// DATA chunks whose TSN was not above the association direction's
+    /// highest TSN when seen.
+    pub retransmissions: u64,
+    pub sacks: u64,
+    pub gap_blocks: u64,
+    pub dup_tsns: u64,
+    pub first_ns: u64,
+    pub last_ns: u64,
+    /// Last DATA/I-DATA (not SACK) on this path.
+    pub last_data_ns: u64,
+    /// Highest TSN of DATA on this path (valid when `flags & HAS_TSN`).
+    pub highest_tsn: u32,
+    /// Last SACK cumulative TSN ack (valid when `flags & HAS_SACK`).
+    pub sack_cum_tsn: u32,
+    /// `PATH_FLAG_*`.
+    pub flags: u32,
+    /// Last SACK's advertised receiver window.
+    pub sack_a_rwnd: u32,
+}
+const _: () = assert!(core::mem::size_of::<PathStats>() == 104);
+
+pub const PATH_FLAG_HAS_TSN: u32 = 1;
+pub const PATH_FLAG_HAS_SACK: u32 = 2;
+
+/// One direction of an association: packets carrying this tag between these
+/// ports.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct AssocDirKey {
+    pub vtag: u32,
+    pub src_port: u16,
+    pub dst_port: u16,
+}
+const _: () = assert!(core::mem::size_of::<AssocDirKey>() == 8);
+
+/// Where new DATA of an association direction went last.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct AssocDirState {
+    pub last_new_src: [u8; 16],
+    pub last_new_dst: [u8; 16],
+    pub last_new_ns: u64,
+    pub highest_tsn: u32,
+    pub _pad: u32,
+}
+const _: () = assert!(core::mem::size_of::<AssocDirState>() == 48);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_have_no_hidden_padding() {
+        // bytemuck's derive already refuses padding; these pin the ABI.
+        assert_eq!(core::mem::size_of::<PathKey>(), 44);
+        assert_eq!(core::mem::align_of::<PathKey>(), 4);
+        assert_eq!(core::mem::size_of::<PathStats>(), 104);
+        assert_eq!(core::mem::size_of::<AssocDirKey>(), 8);
+        assert_eq!(core::mem::size_of::<AssocDirState>(), 48);
+    }
+}

@@ -1,0 +1,4 @@
+//! sctp-monitor: the agent's library. A packet's way through the code:
+//! kernel program (`sctp-monitor-ebpf`) -> ring record (`sctp-monitor-common`)
+//! -> decoder (`decode`) -> tracker (`tracker`) -> sinks (`event`, metrics,
+//! API, live view).
