@@ -3,17 +3,24 @@
 
 use bytemuck::{Pod, Zeroable};
 
-/// Bytes of chunk carried in a record.
+/// Room for chunk bytes in a record.
 ///
-/// For INIT, INIT-ACK, ASCONF and ASCONF-ACK the kernel copies the chunk
-/// header, the fixed fields and then *only* the address-bearing and small
-/// parameters (never the State Cookie), so `data` holds a valid, shorter chunk
-/// whose parameters a normal TLV walk recovers; `chunk_len` keeps the length
-/// on the wire. For HEARTBEAT / HEARTBEAT-ACK the whole chunk fits (Heartbeat
-/// Info is well under this size on every stack we know). For DATA and I-DATA
-/// only the chunk header and the fixed fields: payload bytes never leave the
-/// kernel.
-pub const RECORD_DATA_LEN: usize = 256;
+/// Records are variable-length on the ring: the header plus the bytes used.
+///
+/// Most chunks are copied from their start, up to this size (segment 1).
+/// For INIT, INIT-ACK, ASCONF and ASCONF-ACK the State Cookie is cut out:
+/// segment 1 is everything before the cookie (at most [`SEGMENT_LEN`]) and
+/// segment 2, stored at offset [`SEGMENT_LEN`], everything after it (at most
+/// [`SEGMENT_LEN`]). Joined, they form a valid chunk whose parameters a
+/// normal TLV walk recovers; `chunk_len` keeps the length on the wire.
+/// HEARTBEAT / HEARTBEAT-ACK fit whole (Heartbeat Info is far below this on
+/// every stack we know). DATA and I-DATA carry only the chunk header and
+/// fixed fields: payload bytes never leave the kernel.
+pub const RECORD_DATA_LEN: usize = 512;
+/// Largest segment when the chunk is split around its State Cookie.
+pub const SEGMENT_LEN: usize = RECORD_DATA_LEN / 2;
+/// Bytes before `data`.
+pub const RECORD_HEADER_LEN: usize = 80;
 
 /// Why a record was sent.
 #[repr(u8)]
@@ -47,10 +54,11 @@ impl RecordKind {
 
 /// Bit in [`ChunkRecord::flags`]: the packet came over UDP (RFC 6951).
 pub const RECORD_FLAG_UDP_ENCAP: u8 = 0x01;
-/// Bit in [`ChunkRecord::flags`]: `data` holds a compacted chunk (parameters
-/// such as the State Cookie were left out).
+/// Bit in [`ChunkRecord::flags`]: the State Cookie was cut out; segment 2
+/// holds what followed it.
 pub const RECORD_FLAG_COMPACTED: u8 = 0x02;
-/// Bit in [`ChunkRecord::flags`]: some parameters did not fit and are missing.
+/// Bit in [`ChunkRecord::flags`]: the chunk was longer than what the record
+/// holds (one segment was cut short).
 pub const RECORD_FLAG_PARAMS_TRUNCATED: u8 = 0x04;
 /// Bit in [`ChunkRecord::flags`]: the packet also carried a PAD chunk
 /// (a HEARTBEAT with PAD is a path-MTU probe, RFC 8899).
@@ -73,8 +81,8 @@ pub struct ChunkRecord {
     pub dst_port: u16,
     /// The chunk's own length field (on the wire, without padding).
     pub chunk_len: u16,
-    /// Valid bytes in `data`.
-    pub data_len: u16,
+    /// Valid bytes in segment 1 (from `data[0]`).
+    pub seg1_len: u16,
     /// [`RecordKind`].
     pub kind: u8,
     /// [`crate::direction`].
@@ -87,22 +95,54 @@ pub struct ChunkRecord {
     pub flags: u8,
     /// Position of the chunk in its packet (0-based).
     pub chunk_index: u8,
-    /// Chunks in the packet, as far as walked.
     pub _pad0: u8,
     /// UDP ports when `RECORD_FLAG_UDP_ENCAP` is set, else 0.
     pub udp_src_port: u16,
     pub udp_dst_port: u16,
     /// IP total length of the packet (bytes on the wire from the IP header).
     pub ip_len: u32,
+    /// Valid bytes in segment 2 (from `data[SEGMENT_LEN]`), 0 when the chunk
+    /// was not split.
+    pub seg2_len: u16,
+    pub _pad1: [u8; 6],
     pub data: [u8; RECORD_DATA_LEN],
 }
-const _: () = assert!(core::mem::size_of::<ChunkRecord>() == 72 + RECORD_DATA_LEN);
+const _: () = assert!(core::mem::size_of::<ChunkRecord>() == RECORD_HEADER_LEN + RECORD_DATA_LEN);
 
 impl ChunkRecord {
-    /// The bytes of `data` that are valid.
-    pub fn data(&self) -> &[u8] {
-        let n = (self.data_len as usize).min(RECORD_DATA_LEN);
-        &self.data[..n]
+    /// The chunk bytes: segment 1 and segment 2 (empty unless the State
+    /// Cookie was cut out). Concatenated they are the chunk without its
+    /// cookie. Bogus lengths are clamped.
+    pub fn segments(&self) -> (&[u8], &[u8]) {
+        if self.seg2_len == 0 {
+            let n = (self.seg1_len as usize).min(RECORD_DATA_LEN);
+            return (&self.data[..n], &[]);
+        }
+        let n1 = (self.seg1_len as usize).min(SEGMENT_LEN);
+        let n2 = (self.seg2_len as usize).min(SEGMENT_LEN);
+        (&self.data[..n1], &self.data[SEGMENT_LEN..SEGMENT_LEN + n2])
+    }
+
+    /// Rebuilds a record from a ring-buffer item, which holds the header and
+    /// only the bytes in use. `None` if it is shorter than the header.
+    pub fn from_bytes(item: &[u8]) -> Option<ChunkRecord> {
+        if item.len() < RECORD_HEADER_LEN {
+            return None;
+        }
+        let mut r: ChunkRecord = Zeroable::zeroed();
+        let n = item.len().min(core::mem::size_of::<ChunkRecord>());
+        bytemuck::bytes_of_mut(&mut r)[..n].copy_from_slice(&item[..n]);
+        Some(r)
+    }
+
+    /// Bytes of this record that go on the ring: the header and the data in
+    /// use (segment 2 ends the record when present).
+    pub const fn wire_len(seg1_len: u16, seg2_len: u16) -> usize {
+        if seg2_len == 0 {
+            RECORD_HEADER_LEN + seg1_len as usize
+        } else {
+            RECORD_HEADER_LEN + SEGMENT_LEN + seg2_len as usize
+        }
     }
 
     pub fn kind(&self) -> Option<RecordKind> {
@@ -116,19 +156,50 @@ mod tests {
 
     #[test]
     fn record_layout_is_stable() {
-        assert_eq!(core::mem::size_of::<ChunkRecord>(), 328);
+        assert_eq!(core::mem::size_of::<ChunkRecord>(), 592);
         assert_eq!(core::mem::align_of::<ChunkRecord>(), 8);
-        assert_eq!(core::mem::offset_of!(ChunkRecord, data), 72);
+        assert_eq!(core::mem::offset_of!(ChunkRecord, data), RECORD_HEADER_LEN);
         assert_eq!(core::mem::offset_of!(ChunkRecord, ip_len), 68);
+        assert_eq!(core::mem::offset_of!(ChunkRecord, seg2_len), 72);
     }
 
     #[test]
-    fn data_clamps_a_bogus_length() {
+    fn segments_clamp_bogus_lengths() {
         let mut r: ChunkRecord = Zeroable::zeroed();
-        r.data_len = 9999;
-        assert_eq!(r.data().len(), RECORD_DATA_LEN);
-        r.data_len = 8;
-        assert_eq!(r.data().len(), 8);
+        r.seg1_len = 9999;
+        assert_eq!(r.segments().0.len(), RECORD_DATA_LEN);
+        assert!(r.segments().1.is_empty());
+        r.seg1_len = 8;
+        assert_eq!(r.segments().0.len(), 8);
+        r.seg1_len = 9999;
+        r.seg2_len = 9999;
+        let (a, b) = r.segments();
+        assert_eq!((a.len(), b.len()), (SEGMENT_LEN, SEGMENT_LEN));
+    }
+
+    #[test]
+    fn split_segments_join_around_the_cookie() {
+        let mut r: ChunkRecord = Zeroable::zeroed();
+        r.data[..4].copy_from_slice(&[1, 2, 3, 4]);
+        r.data[SEGMENT_LEN..SEGMENT_LEN + 2].copy_from_slice(&[9, 9]);
+        r.seg1_len = 4;
+        r.seg2_len = 2;
+        assert_eq!(r.segments(), (&[1u8, 2, 3, 4][..], &[9u8, 9][..]));
+        assert_eq!(ChunkRecord::wire_len(4, 2), RECORD_HEADER_LEN + SEGMENT_LEN + 2);
+        assert_eq!(ChunkRecord::wire_len(4, 0), RECORD_HEADER_LEN + 4);
+    }
+
+    #[test]
+    fn from_bytes_takes_short_ring_items() {
+        let mut r: ChunkRecord = Zeroable::zeroed();
+        r.vtag = 77;
+        r.seg1_len = 4;
+        r.data[..4].copy_from_slice(&[4, 0, 0, 4]);
+        let bytes = &bytemuck::bytes_of(&r)[..ChunkRecord::wire_len(4, 0)];
+        let back = ChunkRecord::from_bytes(bytes).unwrap();
+        assert_eq!(back.vtag, 77);
+        assert_eq!(back.segments().0, &[4, 0, 0, 4]);
+        assert!(ChunkRecord::from_bytes(&bytes[..RECORD_HEADER_LEN - 1]).is_none());
     }
 
     #[test]

@@ -1,0 +1,236 @@
+//! DATA, I-DATA and SACK: summarised per path in per-CPU maps, with a
+//! ring-buffer record only when the tracker must know now (first DATA on a
+//! path, new DATA moving to another path, DATA resuming after idle).
+
+use sctp_monitor_common::{
+    AssocDirKey, AssocDirState, RecordKind, counters,
+    sctp::{DATA_HEADER_LEN, I_DATA_HEADER_LEN, SACK_HEADER_LEN, chunk, tsn_gt},
+    stats::{PATH_FLAG_HAS_SACK, PATH_FLAG_HAS_TSN},
+};
+
+use crate::{
+    counters::bump,
+    ctx::Packet,
+    cursor::load,
+    emit,
+    maps::{ASSOC_DIRS, PATHS, config},
+    packet::{Meta, Scratch},
+};
+
+/// What the DATA and SACK chunks of one packet add up to.
+#[repr(C)]
+pub struct PacketData {
+    data_chunks: u32,
+    payload: u32,
+    retrans: u32,
+    new_chunks: u32,
+    highest_tsn: u32,
+    first_new_off: u32,
+    first_new_len: u16,
+    first_new_type: u8,
+    first_type: u8,
+    first_off: u32,
+    first_len: u16,
+    sacks: u32,
+    sack_cum: u32,
+    sack_rwnd: u32,
+    gaps: u32,
+    dups: u32,
+}
+
+impl PacketData {
+    #[inline(always)]
+    pub fn reset(&mut self) {
+        self.data_chunks = 0;
+        self.payload = 0;
+        self.retrans = 0;
+        self.new_chunks = 0;
+        self.highest_tsn = 0;
+        self.sacks = 0;
+        self.gaps = 0;
+        self.dups = 0;
+    }
+}
+
+#[inline(always)]
+fn assoc_state(meta: &Meta, fresh: &mut AssocDirState, first_tsn: u32) -> *mut AssocDirState {
+    let key = AssocDirKey { vtag: meta.vtag, src_port: meta.src_port, dst_port: meta.dst_port };
+    if let Some(st) = ASSOC_DIRS.get_ptr_mut(&key) {
+        return st;
+    }
+    // First DATA of this association direction: every TSN from here is new.
+    fresh.last_new_src = [0; 16];
+    fresh.last_new_dst = [0; 16];
+    fresh.last_new_ns = 0;
+    fresh.highest_tsn = first_tsn.wrapping_sub(1);
+    fresh._pad = 0;
+    let _ = ASSOC_DIRS.insert(&key, &*fresh, 0);
+    ASSOC_DIRS.get_ptr_mut(&key).unwrap_or(core::ptr::null_mut())
+}
+
+#[inline(always)]
+pub fn on_data<P: Packet>(
+    p: &P,
+    meta: &Meta,
+    fresh: &mut AssocDirState,
+    assoc: &mut *mut AssocDirState,
+    pd: &mut PacketData,
+    off: usize,
+    t: u8,
+    len: u16,
+) {
+    let hlen = if t == chunk::I_DATA { I_DATA_HEADER_LEN } else { DATA_HEADER_LEN };
+    if (len as usize) < hlen {
+        bump::<P>(counters::MALFORMED_CHUNK_LEN);
+        return;
+    }
+    let Some(tsn) = load::<[u8; 4], P>(p, off + 4) else {
+        return;
+    };
+    let tsn = u32::from_be_bytes(tsn);
+    if pd.data_chunks == 0 {
+        pd.first_off = off as u32;
+        pd.first_len = len;
+        pd.first_type = t;
+    }
+    pd.data_chunks += 1;
+    pd.payload += len as u32 - hlen as u32;
+    if assoc.is_null() {
+        *assoc = assoc_state(meta, fresh, tsn);
+    }
+    let st = *assoc;
+    if st.is_null() {
+        return;
+    }
+    // SAFETY: a live map value; concurrent CPUs may race on it, which can
+    // misclassify one chunk but never corrupt memory.
+    unsafe {
+        if tsn_gt(tsn, (*st).highest_tsn) {
+            (*st).highest_tsn = tsn;
+            if pd.new_chunks == 0 {
+                pd.first_new_off = off as u32;
+                pd.first_new_len = len;
+                pd.first_new_type = t;
+            }
+            pd.new_chunks += 1;
+        } else {
+            pd.retrans += 1;
+        }
+    }
+    if pd.data_chunks == 1 || tsn_gt(tsn, pd.highest_tsn) {
+        pd.highest_tsn = tsn;
+    }
+}
+
+#[inline(always)]
+pub fn on_sack<P: Packet>(p: &P, pd: &mut PacketData, off: usize, len: u16) {
+    if (len as usize) < SACK_HEADER_LEN {
+        bump::<P>(counters::MALFORMED_CHUNK_LEN);
+        return;
+    }
+    let Some(s) = load::<[u8; 12], P>(p, off + 4) else {
+        return;
+    };
+    pd.sacks += 1;
+    pd.sack_cum = u32::from_be_bytes([s[0], s[1], s[2], s[3]]);
+    pd.sack_rwnd = u32::from_be_bytes([s[4], s[5], s[6], s[7]]);
+    pd.gaps += u16::from_be_bytes([s[8], s[9]]) as u32;
+    pd.dups += u16::from_be_bytes([s[10], s[11]]) as u32;
+}
+
+#[inline(always)]
+fn same_addr(a: &[u8; 16], b: &[u8; 16]) -> bool {
+    // Two u64 compares: no memcmp call in BPF.
+    // SAFETY: both are 16-byte arrays.
+    unsafe {
+        let a = a.as_ptr().cast::<u64>();
+        let b = b.as_ptr().cast::<u64>();
+        a.read_unaligned() == b.read_unaligned() && a.add(1).read_unaligned() == b.add(1).read_unaligned()
+    }
+}
+
+/// Folds the packet's DATA/SACK into its path and decides whether the
+/// tracker must hear about it now.
+#[inline(always)]
+pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch, assoc: *mut AssocDirState) {
+    let meta = &scratch.meta;
+    let pd = &scratch.pd;
+    if pd.data_chunks == 0 && pd.sacks == 0 {
+        return;
+    }
+    let key = &mut scratch.key;
+    key.src_addr = meta.src;
+    key.dst_addr = meta.dst;
+    key.src_port = meta.src_port;
+    key.dst_port = meta.dst_port;
+    key.vtag = meta.vtag;
+    key.direction = P::DIRECTION;
+    key.ip_version = meta.ip_version;
+    key._pad = [0; 2];
+    let stats = match PATHS.get_ptr_mut(&*key) {
+        Some(s) => s,
+        None => {
+            // zero_stats is never written but for first_ns.
+            scratch.zero_stats.first_ns = meta.ts;
+            if PATHS.insert(&*key, &scratch.zero_stats, 0).is_err() {
+                bump::<P>(counters::PATH_UPDATE_FAILED);
+                return;
+            }
+            match PATHS.get_ptr_mut(&*key) {
+                Some(s) => s,
+                None => return,
+            }
+        }
+    };
+    let mut kind: u8 = 0xff;
+    // SAFETY: this CPU's copy of a live per-CPU map value.
+    unsafe {
+        let s = &mut *stats;
+        if pd.data_chunks != 0 {
+            if s.flags & PATH_FLAG_HAS_TSN == 0 {
+                kind = RecordKind::DataFirst as u8;
+            } else if meta.ts.wrapping_sub(s.last_data_ns) > config().data_idle_ns {
+                kind = RecordKind::DataResumed as u8;
+            }
+            if pd.new_chunks != 0 && !assoc.is_null() {
+                let st = &mut *assoc;
+                if st.last_new_ns != 0
+                    && (!same_addr(&st.last_new_dst, &meta.dst) || !same_addr(&st.last_new_src, &meta.src))
+                {
+                    kind = RecordKind::DataPathChange as u8;
+                }
+                st.last_new_src = meta.src;
+                st.last_new_dst = meta.dst;
+                st.last_new_ns = meta.ts;
+            }
+            if s.flags & PATH_FLAG_HAS_TSN == 0 || tsn_gt(pd.highest_tsn, s.highest_tsn) {
+                s.highest_tsn = pd.highest_tsn;
+            }
+            s.flags |= PATH_FLAG_HAS_TSN;
+            s.data_chunks += pd.data_chunks as u64;
+            s.payload_bytes += pd.payload as u64;
+            s.retransmissions += pd.retrans as u64;
+            s.last_data_ns = meta.ts;
+        }
+        if pd.sacks != 0 {
+            s.flags |= PATH_FLAG_HAS_SACK;
+            s.sacks += pd.sacks as u64;
+            s.sack_cum_tsn = pd.sack_cum;
+            s.sack_a_rwnd = pd.sack_rwnd;
+            s.gap_blocks += pd.gaps as u64;
+            s.dup_tsns += pd.dups as u64;
+        }
+        s.packets += 1;
+        s.bytes += meta.ip_len as u64;
+        s.last_ns = meta.ts;
+    }
+    if kind != 0xff {
+        // The record shows the first new DATA chunk, or the first DATA chunk
+        // when the packet only retransmits.
+        if pd.new_chunks != 0 {
+            emit::data(p, meta, kind, pd.first_new_off, pd.first_new_type, pd.first_new_len);
+        } else {
+            emit::data(p, meta, kind, pd.first_off, pd.first_type, pd.first_len);
+        }
+    }
+}

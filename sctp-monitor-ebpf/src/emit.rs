@@ -1,0 +1,223 @@
+//! Ring-buffer records, built in the per-CPU scratch entry and sent with
+//! their used length only. Control chunks are copied up to
+//! `RECORD_DATA_LEN`; an INIT-ACK's State Cookie is cut out (segment 1 before
+//! it, segment 2 after it); DATA carries its header only.
+
+use aya_ebpf::helpers::generated::bpf_ringbuf_output;
+use sctp_monitor_common::{
+    ChunkRecord, RecordKind, counters,
+    record::{RECORD_DATA_LEN, RECORD_FLAG_COMPACTED, RECORD_FLAG_PARAMS_TRUNCATED, SEGMENT_LEN},
+    sctp::{
+        CHUNK_HEADER_LEN, DATA_HEADER_LEN, I_DATA_HEADER_LEN, MAX_PARAMS, PARAM_HEADER_LEN, chunk,
+        fixed_len, padded, param,
+    },
+};
+
+use crate::{
+    counters::{bump, ringbuf_lost},
+    ctx::Packet,
+    cursor::load,
+    maps::{EVENTS, SCRATCH_RECORD},
+    packet::Meta,
+};
+
+#[inline(always)]
+fn fill(r: &mut ChunkRecord, meta: &Meta, kind: RecordKind, dir: u8, t: u8, flags: u8, len: u16, index: u8) {
+    r.ts_ns = meta.ts;
+    r.ifindex = meta.ifindex;
+    r.vtag = meta.vtag;
+    r.src_addr = meta.src;
+    r.dst_addr = meta.dst;
+    r.src_port = meta.src_port;
+    r.dst_port = meta.dst_port;
+    r.chunk_len = len;
+    r.seg1_len = 0;
+    r.seg2_len = 0;
+    r.kind = kind as u8;
+    r.direction = dir;
+    r.ip_version = meta.ip_version;
+    r.chunk_type = t;
+    r.chunk_flags = flags;
+    r.flags = meta.flags;
+    r.chunk_index = index;
+    r.udp_src_port = meta.udp_src_port;
+    r.udp_dst_port = meta.udp_dst_port;
+    r.ip_len = meta.ip_len;
+}
+
+/// `n` (1..=max, max a power of two) in a form the verifier can bound: a
+/// helper size must be provably non-zero and within the buffer.
+#[inline(always)]
+fn sized(n: usize, max: usize) -> u32 {
+    // The volatile read hides what LLVM knows of `n`, so it cannot fold the
+    // mask away and the verifier sees the bound.
+    let n = n as u32;
+    // SAFETY: reading a local.
+    let n = unsafe { core::ptr::read_volatile(&n) };
+    (n.wrapping_sub(1) & (max as u32 - 1)) + 1
+}
+
+/// Sends the record with the bytes in use.
+#[inline(always)]
+fn send<P: Packet>(p: &P, r: &mut ChunkRecord) {
+    let len = ChunkRecord::wire_len(r.seg1_len, r.seg2_len);
+    let size = sized(len, 1024).min(core::mem::size_of::<ChunkRecord>() as u32);
+    // SAFETY: r is a map value of ChunkRecord size and size <= that.
+    let ret = unsafe { bpf_ringbuf_output(EVENTS_PTR(), (r as *mut ChunkRecord).cast(), size as u64, 0) };
+    if ret == 0 {
+        bump::<P>(counters::RINGBUF_RECORDS);
+    } else {
+        ringbuf_lost(p);
+    }
+}
+
+#[allow(non_snake_case)]
+#[inline(always)]
+fn EVENTS_PTR() -> *mut core::ffi::c_void {
+    (&EVENTS as *const _ as *mut aya_ebpf::maps::RingBuf).cast()
+}
+
+/// Where an INIT-ACK's State Cookie sits: (start, end after padding), or
+/// None.
+///
+/// The answer goes through map memory (volatile store, volatile load): the
+/// verifier does not track values in map memory, so the 32 ways out of the
+/// loop merge into one state instead of each being verified on its own for
+/// the rest of the program.
+#[inline(always)]
+fn find_cookie<P: Packet>(p: &P, start: usize, cend: usize, slot: *mut [u32; 2]) -> Option<(usize, usize)> {
+    let mut found = [0u32; 2];
+    let mut poff = start;
+    for _ in 0..MAX_PARAMS {
+        if poff + PARAM_HEADER_LEN > cend {
+            break;
+        }
+        let Some(ph) = load::<[u8; 4], P>(p, poff) else {
+            break;
+        };
+        let ptype = u16::from_be_bytes([ph[0], ph[1]]);
+        let plen = u16::from_be_bytes([ph[2], ph[3]]) as usize;
+        if plen < PARAM_HEADER_LEN || poff + plen > cend {
+            break;
+        }
+        let next = poff + padded(plen as u16) as usize;
+        if ptype == param::STATE_COOKIE {
+            found = [poff as u32, next as u32];
+            break;
+        }
+        poff = next;
+    }
+    // SAFETY: slot is this CPU's scratch map memory.
+    let found = unsafe {
+        core::ptr::write_volatile(slot, found);
+        core::ptr::read_volatile(slot)
+    };
+    if found[1] == 0 || found[0] as usize >= cend {
+        return None;
+    }
+    Some((found[0] as usize, found[1] as usize))
+}
+
+/// One control chunk at `off` (its header already validated by the walk).
+#[inline(always)]
+pub fn control<P: Packet>(p: &P, meta: &Meta, off: u32, t: u8, flags: u8, len: u16, index: u8, rflags: u8) {
+    let Some(r) = SCRATCH_RECORD.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: this CPU's record scratch entry.
+    let r = unsafe { &mut *r };
+    fill(r, meta, RecordKind::Control, P::DIRECTION, t, flags, len, index);
+    r.flags |= rflags;
+    let off = off as usize;
+    let cend = off + len as usize;
+    let data = r.data.as_mut_ptr();
+    let cookie = if t == chunk::INIT_ACK {
+        // The last 8 bytes of data hold the answer briefly; the copies
+        // below come after and may overwrite them.
+        // SAFETY: inside r.data, 8-aligned (header 80 + 504).
+        let slot = unsafe { r.data.as_mut_ptr().add(RECORD_DATA_LEN - 8) }.cast::<[u32; 2]>();
+        find_cookie(p, off + CHUNK_HEADER_LEN + fixed_len(t), cend, slot)
+    } else {
+        None
+    };
+    match cookie {
+        Some((c_start, c_end)) => {
+            r.flags |= RECORD_FLAG_COMPACTED;
+            let mut n1 = c_start - off;
+            if n1 > SEGMENT_LEN {
+                n1 = SEGMENT_LEN;
+                r.flags |= RECORD_FLAG_PARAMS_TRUNCATED;
+            }
+            // SAFETY: at most SEGMENT_LEN bytes into data.
+            if n1 > 0 && unsafe { p.load(off as u32, data, sized(n1, SEGMENT_LEN)) } {
+                r.seg1_len = n1 as u16;
+            }
+            if c_end < cend {
+                let mut n2 = cend - c_end;
+                if n2 > SEGMENT_LEN {
+                    n2 = SEGMENT_LEN;
+                    r.flags |= RECORD_FLAG_PARAMS_TRUNCATED;
+                }
+                // SAFETY: data[SEGMENT_LEN..] has SEGMENT_LEN bytes.
+                if unsafe { p.load(c_end as u32, data.add(SEGMENT_LEN), sized(n2, SEGMENT_LEN)) } {
+                    r.seg2_len = n2 as u16;
+                }
+            }
+        }
+        None => {
+            let mut n = len as usize;
+            if n > RECORD_DATA_LEN {
+                n = RECORD_DATA_LEN;
+                r.flags |= RECORD_FLAG_PARAMS_TRUNCATED;
+            }
+            // SAFETY: at most RECORD_DATA_LEN bytes into data.
+            if unsafe { p.load(off as u32, data, sized(n, RECORD_DATA_LEN)) } {
+                r.seg1_len = n as u16;
+            }
+        }
+    }
+    if r.flags & RECORD_FLAG_PARAMS_TRUNCATED != 0 {
+        bump::<P>(counters::PARAMS_TRUNCATED);
+    }
+    send(p, r);
+}
+
+/// COOKIE-ECHO: its presence matters, its cookie bytes do not.
+#[inline(always)]
+pub fn cookie_echo<P: Packet>(p: &P, meta: &Meta, flags: u8, len: u16, index: u8) {
+    let Some(r) = SCRATCH_RECORD.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: this CPU's record scratch entry.
+    let r = unsafe { &mut *r };
+    fill(r, meta, RecordKind::CookieEcho, P::DIRECTION, chunk::COOKIE_ECHO, flags, len, index);
+    r.data[0] = chunk::COOKIE_ECHO;
+    r.data[1] = flags;
+    r.data[2] = (len >> 8) as u8;
+    r.data[3] = len as u8;
+    r.seg1_len = CHUNK_HEADER_LEN as u16;
+    send(p, r);
+}
+
+/// A DATA / I-DATA notification: the chunk header and fixed fields only.
+#[inline(always)]
+pub fn data<P: Packet>(p: &P, meta: &Meta, kind: u8, off: u32, t: u8, len: u16) {
+    let Some(r) = SCRATCH_RECORD.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: this CPU's record scratch entry.
+    let r = unsafe { &mut *r };
+    let k = match kind {
+        1 => RecordKind::DataFirst,
+        2 => RecordKind::DataPathChange,
+        _ => RecordKind::DataResumed,
+    };
+    fill(r, meta, k, P::DIRECTION, t, 0, len, 0);
+    let hlen = if t == chunk::I_DATA { I_DATA_HEADER_LEN } else { DATA_HEADER_LEN };
+    // SAFETY: hlen <= 20 bytes into data.
+    if unsafe { p.load(off, r.data.as_mut_ptr(), hlen as u32) } {
+        r.seg1_len = hlen as u16;
+        r.chunk_flags = r.data[1];
+    }
+    send(p, r);
+}

@@ -1,0 +1,63 @@
+//! Every map of the programs. All are bounded; the sizes here are defaults
+//! that the agent overrides at load time.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, LruHashMap, LruPerCpuHashMap, PerCpuArray, RingBuf},
+};
+use crate::packet::Scratch;
+use sctp_monitor_common::{
+    AssocDirKey, AssocDirState, ChunkRecord, Config, PathKey, PathStats,
+    counters::{CHUNK_COUNTER_SLOTS, SLOTS},
+};
+
+/// Control-chunk and DATA-notification records to userspace.
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
+
+/// Per-CPU counters, see `sctp_monitor_common::counters`.
+#[map]
+pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(SLOTS, 0);
+
+/// Per-CPU chunk counts by interface slot, direction and chunk type.
+#[map]
+pub static CHUNK_COUNTERS: PerCpuArray<u64> =
+    PerCpuArray::with_max_entries(CHUNK_COUNTER_SLOTS, 0);
+
+/// DATA / SACK summaries per path (LRU: the least recently used path goes
+/// first when full).
+#[map]
+pub static PATHS: LruPerCpuHashMap<PathKey, PathStats> = LruPerCpuHashMap::with_max_entries(65536, 0);
+
+/// Highest TSN and last new-DATA path per association direction.
+#[map]
+pub static ASSOC_DIRS: LruHashMap<AssocDirKey, AssocDirState> =
+    LruHashMap::with_max_entries(65536, 0);
+
+/// Interface slots for the chunk counters: entry `ifindex % IFACE_SLOT_TABLE`
+/// holds `ifindex << 32 | slot`; a mismatch means "slot 0, unknown".
+#[map]
+pub static IFACE_SLOTS: Array<u64> = Array::with_max_entries(IFACE_SLOT_TABLE, 0);
+
+pub const IFACE_SLOT_TABLE: u32 = 4096;
+
+/// Per-CPU scratch space for the per-packet state: keeps the 512-byte BPF
+/// stack free (the parser's state and map keys/values live here).
+#[map]
+pub static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
+
+/// Per-CPU space where a ring-buffer record is built before it is sent with
+/// its used length (records are variable-length on the ring).
+#[map]
+pub static SCRATCH_RECORD: PerCpuArray<ChunkRecord> = PerCpuArray::with_max_entries(1, 0);
+
+/// Load-time settings (the agent rewrites this with `set_global`).
+#[unsafe(no_mangle)]
+static CONFIG: Config = Config::DEFAULT;
+
+/// The settings, read so the compiler cannot fold the default in.
+#[inline(always)]
+pub fn config() -> Config {
+    // SAFETY: CONFIG is a plain static; read_volatile keeps the load.
+    unsafe { core::ptr::read_volatile(&CONFIG) }
+}

@@ -1,0 +1,140 @@
+//! One frame's way through the parser: Ethernet -> IP -> (UDP) -> SCTP.
+
+use aya_ebpf::helpers::bpf_ktime_get_ns;
+use sctp_monitor_common::{
+    config::CONFIG_FLAG_UDP_ENCAP,
+    counters,
+    record::RECORD_FLAG_UDP_ENCAP,
+    sctp::{COMMON_HEADER_LEN, CommonHeader, IPPROTO_SCTP},
+};
+
+use sctp_monitor_common::{AssocDirState, PathKey, PathStats};
+
+use crate::{
+    aggregate::PacketData,
+    counters::bump,
+    ctx::Packet,
+    cursor::{Cursor, read},
+    l2, l3, maps, sctp,
+};
+
+const IPPROTO_UDP: u8 = 17;
+const UDP_HLEN: usize = 8;
+
+/// Per-packet state, in the per-CPU `SCRATCH` map rather than on the stack.
+#[repr(C)]
+pub struct Scratch {
+    pub meta: Meta,
+    pub pd: PacketData,
+    pub key: PathKey,
+    pub zero_stats: PathStats,
+    pub fresh: AssocDirState,
+}
+
+/// What the parser learned about the packet before the chunks.
+#[repr(C)]
+pub struct Meta {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub ts: u64,
+    pub ifindex: u32,
+    pub vtag: u32,
+    pub ip_len: u32,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub udp_src_port: u16,
+    pub udp_dst_port: u16,
+    pub ip_version: u8,
+    /// `RECORD_FLAG_*`.
+    pub flags: u8,
+}
+
+/// Where the SCTP packet is: its first chunk and its end.
+pub struct Sctp {
+    pub chunks: usize,
+    pub end: usize,
+}
+
+/// Parses one frame and accounts for it. Never fails: every outcome is a
+/// counter.
+#[inline(always)]
+pub fn process<P: Packet>(p: &P) {
+    bump::<P>(counters::PACKETS);
+    let Some(scratch) = maps::SCRATCH.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: this CPU's scratch entry, used by one program run at a time
+    // (XDP and TC do not nest on a CPU for the same packet path).
+    let scratch = unsafe { &mut *scratch };
+    let meta = &mut scratch.meta;
+    meta.src = [0; 16];
+    meta.dst = [0; 16];
+    meta.flags = 0;
+    meta.udp_src_port = 0;
+    meta.udp_dst_port = 0;
+    match locate(p, meta) {
+        Ok(Some(s)) => {
+            bump::<P>(counters::SCTP_PACKETS);
+            meta.ifindex = p.ifindex();
+            // SAFETY: helper without arguments.
+            meta.ts = unsafe { bpf_ktime_get_ns() };
+            scratch.pd.reset();
+            sctp::walk(p, scratch, &s);
+        }
+        Ok(None) => {
+            bump::<P>(counters::NOT_SCTP);
+        }
+        Err(counter) => {
+            bump::<P>(counter);
+        }
+    }
+}
+
+/// Finds the SCTP packet in the frame: `Ok(None)` when it is not SCTP.
+#[inline(always)]
+fn locate<P: Packet>(p: &P, meta: &mut Meta) -> Result<Option<Sctp>, u32> {
+    let mut cur = Cursor { off: 0 };
+    let l3 = match l2::parse(p, &mut cur)? {
+        l2::ETH_P_IP => l3::ipv4(p, &mut cur, meta)?,
+        l2::ETH_P_IPV6 => l3::ipv6(p, &mut cur, meta)?,
+        _ => return Ok(None),
+    };
+    let mut end = l3.end;
+    match l3.proto {
+        IPPROTO_SCTP => {}
+        IPPROTO_UDP => {
+            let cfg = maps::config();
+            if cfg.flags & CONFIG_FLAG_UDP_ENCAP == 0 {
+                return Ok(None);
+            }
+            let u = read::<[u8; 8], P>(p, cur.off).ok_or(counters::MALFORMED_TRUNCATED)?;
+            let sport = u16::from_be_bytes([u[0], u[1]]);
+            let dport = u16::from_be_bytes([u[2], u[3]]);
+            if sport != cfg.udp_encap_port && dport != cfg.udp_encap_port {
+                return Ok(None);
+            }
+            let ulen = u16::from_be_bytes([u[4], u[5]]) as usize;
+            if ulen < UDP_HLEN || cur.off + ulen > end {
+                return Err(counters::MALFORMED_TRUNCATED);
+            }
+            end = cur.off + ulen;
+            meta.udp_src_port = sport;
+            meta.udp_dst_port = dport;
+            meta.flags |= RECORD_FLAG_UDP_ENCAP;
+            cur.off += UDP_HLEN;
+            bump::<P>(counters::UDP_ENCAP_PACKETS);
+        }
+        _ => return Ok(None),
+    }
+    let h = read::<CommonHeader, P>(p, cur.off).ok_or(counters::MALFORMED_TRUNCATED)?;
+    if cur.off + COMMON_HEADER_LEN > end {
+        return Err(counters::MALFORMED_TRUNCATED);
+    }
+    meta.src_port = h.src_port();
+    meta.dst_port = h.dst_port();
+    meta.vtag = h.vtag();
+    Ok(Some(Sctp {
+        chunks: cur.off + COMMON_HEADER_LEN,
+        end,
+    }))
+}

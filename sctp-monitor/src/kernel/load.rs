@@ -1,0 +1,87 @@
+//! Loading the embedded object with the agent's settings.
+
+use anyhow::{Context as _, bail};
+use aya::{
+    Ebpf, EbpfLoader,
+    programs::{SchedClassifier, Xdp},
+};
+use sctp_monitor_common::{Config, maps, programs};
+
+/// The eBPF object built by build.rs from `sctp-monitor-ebpf` (aya-build), so
+/// it always matches this binary.
+pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sctp-monitor"));
+
+/// Sizes and settings fixed at load time.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    pub config: Config,
+    /// Ring buffer size in bytes (a power of two, multiple of the page size).
+    pub ring_bytes: u32,
+    /// Entries of the per-path LRU map.
+    pub path_entries: u32,
+    /// Entries of the per-association-direction LRU map.
+    pub assoc_dir_entries: u32,
+    /// Also load the empty XDP program (benchmarks).
+    pub load_baseline: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            config: Config::default(),
+            ring_bytes: 4 << 20,
+            path_entries: 65536,
+            assoc_dir_entries: 65536,
+            load_baseline: false,
+        }
+    }
+}
+
+/// Loads the object and its programs into the kernel (not attached yet).
+pub fn load(opts: &LoadOptions) -> anyhow::Result<Ebpf> {
+    if OBJECT.is_empty() {
+        bail!(
+            "this binary was built with AYA_BUILD_SKIP=1 and carries no eBPF object; \
+             rebuild without it (`cargo xtask build`)"
+        );
+    }
+    if !opts.ring_bytes.is_power_of_two() || opts.ring_bytes < 4096 {
+        bail!("ring buffer size {} must be a power of two of at least 4096 bytes", opts.ring_bytes);
+    }
+    raise_memlock_limit();
+    let mut loader = EbpfLoader::new();
+    loader
+        .override_global(maps::CONFIG, &opts.config, true)
+        .map_max_entries(maps::EVENTS, opts.ring_bytes)
+        .map_max_entries(maps::PATHS, opts.path_entries.max(1))
+        .map_max_entries(maps::ASSOC_DIRS, opts.assoc_dir_entries.max(1));
+    let mut ebpf = loader.load(OBJECT).context(
+        "loading the eBPF object failed: the agent needs root or CAP_BPF + CAP_PERFMON + \
+         CAP_NET_ADMIN, and a kernel with BTF and BPF ring buffers (5.8 or later)",
+    )?;
+    let xdp: &mut Xdp = program(&mut ebpf, programs::XDP_INGRESS)?.try_into()?;
+    xdp.load().context("the kernel verifier rejected the XDP program")?;
+    let tc: &mut SchedClassifier = program(&mut ebpf, programs::TC_EGRESS)?.try_into()?;
+    tc.load().context("the kernel verifier rejected the TC program")?;
+    if opts.load_baseline {
+        let base: &mut Xdp = program(&mut ebpf, programs::XDP_BASELINE)?.try_into()?;
+        base.load()?;
+    }
+    Ok(ebpf)
+}
+
+fn program<'a>(ebpf: &'a mut Ebpf, name: &str) -> anyhow::Result<&'a mut aya::programs::Program> {
+    ebpf.program_mut(name)
+        .with_context(|| format!("program {name} missing from the eBPF object"))
+}
+
+/// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; raise it so the
+/// maps fit. Harmless on newer kernels.
+fn raise_memlock_limit() {
+    let rlim = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: plain syscall with a valid pointer.
+    let ret = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) };
+    if ret != 0 {
+        log::debug!("setrlimit(RLIMIT_MEMLOCK) failed: {}", std::io::Error::last_os_error());
+    }
+}
