@@ -3,4 +3,5 @@
 //! -> decoder (`decode`) -> tracker (`tracker`) -> sinks (`event`, metrics,
 //! API, live view).
 
+pub mod craft;
 pub mod kernel;

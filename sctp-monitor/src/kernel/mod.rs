@@ -6,6 +6,7 @@ pub mod attach;
 pub mod counters;
 pub mod load;
 pub mod paths;
+pub mod testrun;
 
 pub use attach::{AttachedIface, XdpModeChoice};
 pub use load::{LoadOptions, load};

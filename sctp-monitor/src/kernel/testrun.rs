@@ -1,0 +1,89 @@
+//! The real programs run on crafted frames with BPF_PROG_TEST_RUN: used by
+//! the kernel tests and by `cargo xtask bench`.
+
+use anyhow::Context as _;
+use aya::{
+    Ebpf,
+    maps::{MapData, RingBuf},
+    programs::{SchedClassifier, TestRun, TestRunOptions, Xdp},
+};
+use sctp_monitor_common::{ChunkRecord, maps, programs};
+
+use super::{
+    counters::{self, Counters},
+    load::{LoadOptions, load},
+};
+
+/// Which program a frame goes through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prog {
+    /// `sctp_ingress` (XDP).
+    Ingress,
+    /// `sctp_egress` (TC).
+    Egress,
+    /// `xdp_pass_baseline`: returns XDP_PASS and nothing else.
+    Baseline,
+}
+
+/// A loaded object whose programs are run on frames, not attached.
+pub struct TestBed {
+    pub ebpf: Ebpf,
+    ring: RingBuf<MapData>,
+}
+
+/// XDP_PASS.
+pub const XDP_PASS: u32 = 2;
+/// TC_ACT_UNSPEC ("continue") as the u32 the test run returns.
+pub const TC_ACT_UNSPEC: u32 = u32::MAX;
+
+impl TestBed {
+    pub fn new(mut opts: LoadOptions) -> anyhow::Result<TestBed> {
+        opts.load_baseline = true;
+        let mut ebpf = load(&opts)?;
+        let ring = RingBuf::try_from(ebpf.take_map(maps::EVENTS).context("EVENTS map missing")?)?;
+        Ok(TestBed { ebpf, ring })
+    }
+
+    /// Runs `frame` through a program `repeat` times; returns the program's
+    /// return value and the kernel-measured mean duration per run.
+    pub fn run(&self, prog: Prog, frame: &[u8], repeat: u32) -> anyhow::Result<(u32, std::time::Duration)> {
+        let opts = TestRunOptions { data_in: Some(frame), repeat, ..TestRunOptions::new() };
+        let res = match prog {
+            Prog::Ingress | Prog::Baseline => {
+                let name = if prog == Prog::Ingress { programs::XDP_INGRESS } else { programs::XDP_BASELINE };
+                let p: &Xdp = self.ebpf.program(name).context("program missing")?.try_into()?;
+                p.test_run(opts)?
+            }
+            Prog::Egress => {
+                let p: &SchedClassifier =
+                    self.ebpf.program(programs::TC_EGRESS).context("program missing")?.try_into()?;
+                p.test_run(opts)?
+            }
+        };
+        Ok((res.return_value, res.duration))
+    }
+
+    /// Runs once and checks the packet was let through untouched.
+    pub fn pass(&self, prog: Prog, frame: &[u8]) -> anyhow::Result<()> {
+        let (ret, _) = self.run(prog, frame, 1)?;
+        let want = if prog == Prog::Egress { TC_ACT_UNSPEC } else { XDP_PASS };
+        anyhow::ensure!(ret == want, "{prog:?} returned {ret:#x}, expected {want:#x}");
+        Ok(())
+    }
+
+    /// Takes every record waiting in the ring buffer.
+    pub fn drain(&mut self) -> Vec<ChunkRecord> {
+        let mut out = Vec::new();
+        while let Some(item) = self.ring.next() {
+            if let Some(r) = ChunkRecord::from_bytes(&item) {
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    /// Counters of both directions (0 ingress, 1 egress), summed over CPUs.
+    pub fn counters(&self) -> anyhow::Result<[Counters; 2]> {
+        counters::read(&self.ebpf)
+    }
+}
