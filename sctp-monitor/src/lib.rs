@@ -3,5 +3,6 @@
 //! -> decoder (`decode`) -> tracker (`tracker`) -> sinks (`event`, metrics,
 //! API, live view).
 
+pub mod agent;
 pub mod craft;
 pub mod kernel;

@@ -1,1 +1,74 @@
-fn main(){}
+//! `cargo xtask`: a thin driver over cargo. It installs what the build and
+//! the tests need (`setup`), then builds, runs, tests and benchmarks. The eBPF
+//! build itself is sctp-monitor's build.rs (aya-build), not reimplemented here.
+
+mod bench;
+mod run;
+mod setup;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build, run, test and benchmark sctp-monitor")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install the toolchain pieces and Debian packages the project needs
+    /// (idempotent; quiet when everything is there).
+    Setup {
+        /// Also install what the tests need (netns tools, usrsctp, tshark...).
+        #[arg(long)]
+        tests: bool,
+    },
+    /// Build the agent (release), eBPF programs included.
+    Build,
+    /// Build and run the agent as root: `cargo xtask run -- run -i eth0`.
+    Run {
+        /// Arguments for `sctp-monitor`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run every test (host, kernel BPF_PROG_TEST_RUN, network namespaces).
+    Test {
+        /// Extra arguments for `cargo test` (e.g. a test name filter).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run the benchmarks and print the tables for BENCHMARKS.md.
+    Bench {
+        /// Repeats per BPF_PROG_TEST_RUN call (at least 10^7 for the table).
+        #[arg(long, default_value_t = 10_000_000)]
+        repeat: u32,
+        /// Runs per case; the median is reported.
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Setup { tests } => setup::setup(if tests { setup::Scope::Tests } else { setup::Scope::Build }),
+        Cmd::Build => {
+            setup::setup(setup::Scope::Build)?;
+            run::build_release()
+        }
+        Cmd::Run { args } => {
+            setup::setup(setup::Scope::Build)?;
+            run::run(&args)
+        }
+        Cmd::Test { args } => {
+            setup::setup(setup::Scope::Tests)?;
+            test::test(&args)
+        }
+        Cmd::Bench { repeat, runs } => {
+            setup::setup(setup::Scope::Tests)?;
+            bench::bench(repeat, runs)
+        }
+    }
+}

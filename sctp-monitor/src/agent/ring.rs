@@ -1,0 +1,75 @@
+//! The ring buffer as an async source of records: tokio `AsyncFd` wakes the
+//! agent when the kernel submits, no busy polling.
+
+use std::net::IpAddr;
+
+use aya::maps::{MapData, RingBuf};
+use sctp_monitor_common::{ChunkRecord, RecordKind, direction, sctp::chunk};
+use tokio::io::unix::AsyncFd;
+
+use crate::kernel::AttachedIface;
+
+pub struct RingSource {
+    fd: AsyncFd<RingBuf<MapData>>,
+    /// Ring items too short to be a record (should stay 0).
+    pub short_items: u64,
+}
+
+impl RingSource {
+    pub fn new(ring: RingBuf<MapData>) -> anyhow::Result<RingSource> {
+        // SAFETY: the RingBuf owns its map fd and keeps it open while the
+        // AsyncFd holds it.
+        let fd = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE)? };
+        Ok(RingSource { fd, short_items: 0 })
+    }
+
+    /// Waits until records are available and returns all of them.
+    pub async fn next_batch(&mut self) -> anyhow::Result<Vec<ChunkRecord>> {
+        loop {
+            let mut guard = self.fd.readable_mut().await?;
+            let ring = guard.get_inner_mut();
+            let mut out = Vec::new();
+            while let Some(item) = ring.next() {
+                match ChunkRecord::from_bytes(&item) {
+                    Some(r) => out.push(r),
+                    None => self.short_items += 1,
+                }
+            }
+            guard.clear_ready();
+            if !out.is_empty() {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+pub fn addr(bytes: &[u8; 16], ip_version: u8) -> IpAddr {
+    if ip_version == 4 {
+        IpAddr::from([bytes[0], bytes[1], bytes[2], bytes[3]])
+    } else {
+        IpAddr::from(*bytes)
+    }
+}
+
+/// One line per record, for `--print-records`.
+pub fn describe(r: &ChunkRecord, ifaces: &[AttachedIface]) -> String {
+    let iface = ifaces.iter().find(|a| a.ifindex == r.ifindex).map(|a| a.name.as_str()).unwrap_or("?");
+    let dir = if r.direction == direction::INGRESS { "in " } else { "out" };
+    let name = chunk::name(r.chunk_type).map(str::to_string).unwrap_or_else(|| format!("type{}", r.chunk_type));
+    let kind = match r.kind() {
+        Some(RecordKind::Control) | Some(RecordKind::CookieEcho) => "",
+        Some(RecordKind::DataFirst) => " first-on-path",
+        Some(RecordKind::DataPathChange) => " new-path",
+        Some(RecordKind::DataResumed) => " resumed",
+        None => " ?",
+    };
+    format!(
+        "{iface} {dir} {}:{} -> {}:{} vtag={:#010x} {name}{kind} len={}",
+        addr(&r.src_addr, r.ip_version),
+        r.src_port,
+        addr(&r.dst_addr, r.ip_version),
+        r.dst_port,
+        r.vtag,
+        r.chunk_len
+    )
+}

@@ -1,0 +1,115 @@
+//! Test support shared by the integration tests: privilege checks, network
+//! namespaces with veth pairs (cleaned up on drop), and raw frame injection.
+#![allow(dead_code)]
+
+use std::{
+    ffi::CString,
+    fs::File,
+    os::fd::AsRawFd,
+    process::{Command, Stdio},
+};
+
+/// True when the test may use BPF and namespaces. Under CI, missing root is
+/// a failure, not a skip.
+pub fn privileged(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{test} needs root (BPF, network namespaces); CI must run the tests as root");
+    }
+    eprintln!("SKIPPED {test}: needs root");
+    false
+}
+
+pub fn sh(args: &[&str]) {
+    let out = Command::new(args[0]).args(&args[1..]).stderr(Stdio::piped()).output().expect("spawn");
+    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+pub fn sh_ok(args: &[&str]) -> bool {
+    Command::new(args[0]).args(&args[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// A network namespace, deleted (with its interfaces) on drop.
+pub struct NetNs {
+    pub name: String,
+}
+
+impl NetNs {
+    pub fn new(name: &str) -> NetNs {
+        let _ = sh_ok(&["ip", "netns", "del", name]);
+        sh(&["ip", "netns", "add", name]);
+        sh(&["ip", "-n", name, "link", "set", "lo", "up"]);
+        NetNs { name: name.to_string() }
+    }
+
+    pub fn ip(&self, args: &[&str]) {
+        let mut v = vec!["ip", "-n", &self.name];
+        v.extend_from_slice(args);
+        sh(&v);
+    }
+
+    /// `ip netns exec NAME ...` as a Command.
+    pub fn cmd(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// Runs `f` on a thread that has entered this namespace.
+    pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            let ns = File::open(&path).expect("open netns");
+            // SAFETY: valid fd; CLONE_NEWNET moves only this thread.
+            let r = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .expect("namespace thread panicked")
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = sh_ok(&["ip", "netns", "del", &self.name]);
+    }
+}
+
+/// A veth pair `a` (in `ns_a`) <-> `b` (in `ns_b`), both up.
+pub fn veth(ns_a: &NetNs, a: &str, ns_b: &NetNs, b: &str) {
+    sh(&["ip", "link", "add", a, "netns", &ns_a.name, "type", "veth", "peer", "name", b, "netns", &ns_b.name]);
+    ns_a.ip(&["link", "set", a, "up"]);
+    ns_b.ip(&["link", "set", b, "up"]);
+}
+
+/// Sends raw Ethernet frames out of `iface` (call inside its namespace).
+pub fn send_frames(iface: &str, frames: &[Vec<u8>]) {
+    // SAFETY: plain socket calls with valid arguments.
+    unsafe {
+        let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
+        assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
+        let c = CString::new(iface).unwrap();
+        let ifindex = libc::if_nametoindex(c.as_ptr());
+        assert!(ifindex != 0, "no interface {iface}");
+        let mut sll: libc::sockaddr_ll = std::mem::zeroed();
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_ifindex = ifindex as i32;
+        sll.sll_halen = 6;
+        for f in frames {
+            let n = libc::sendto(
+                fd,
+                f.as_ptr().cast(),
+                f.len(),
+                0,
+                (&sll as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            );
+            assert_eq!(n as usize, f.len(), "sendto: {}", std::io::Error::last_os_error());
+        }
+        libc::close(fd);
+    }
+}
