@@ -2,3 +2,5 @@
 //! kernel program (`sctp-monitor-ebpf`) -> ring record (`sctp-monitor-common`)
 //! -> decoder (`decode`) -> tracker (`tracker`) -> sinks (`event`, metrics,
 //! API, live view).
+
+pub mod craft;
