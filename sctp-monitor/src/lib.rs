@@ -4,3 +4,4 @@
 //! API, live view).
 
 pub mod craft;
+pub mod decode;
