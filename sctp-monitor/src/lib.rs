@@ -5,3 +5,4 @@
 
 pub mod craft;
 pub mod decode;
+pub mod event;

@@ -5,6 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use sctp_monitor_common::RecordKind;
 use sctp_monitor_common::sctp::{COMMON_HEADER_LEN, IPPROTO_SCTP};
 
 use super::chunk::{Chunk, walk_chunks};
@@ -26,9 +27,9 @@ pub struct PacketMeta {
     pub ip_len: u32,
     /// The packet carried a PAD chunk (with HEARTBEAT: a PMTU probe).
     pub bundled_pad: bool,
-    /// Built from a kernel record: DATA/SACK counters then come from the
-    /// per-path maps, not from counting records.
-    pub from_kernel: bool,
+    /// Set when built from a kernel record (its kind): DATA/SACK counters
+    /// then come from the per-path maps, not from counting records.
+    pub record: Option<RecordKind>,
     /// Capture interface (pcapng interface id) or kernel ifindex.
     pub interface: u32,
 }
@@ -232,7 +233,7 @@ pub fn parse_sctp(
             udp_ports,
             ip_len,
             bundled_pad,
-            from_kernel: false,
+            record: None,
             interface: 0,
         },
         chunks,

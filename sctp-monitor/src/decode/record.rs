@@ -38,7 +38,7 @@ pub fn decode_record(rec: &ChunkRecord, ts_ns: u64, stats: &mut DecodeStats) -> 
         udp_ports: (rec.flags & RECORD_FLAG_UDP_ENCAP != 0).then_some((rec.udp_src_port, rec.udp_dst_port)),
         ip_len: rec.ip_len,
         bundled_pad: rec.flags & RECORD_FLAG_BUNDLED_PAD != 0,
-        from_kernel: true,
+        record: rec.kind(),
         interface: rec.ifindex,
     };
     if rec.kind() == Some(RecordKind::CookieEcho) {
@@ -109,7 +109,7 @@ mod tests {
         let (meta, c) = decode_record(&rec, 99, &mut st).expect("decodes");
         assert_eq!(meta.src, a);
         assert_eq!(meta.ts_ns, 99);
-        assert!(meta.from_kernel);
+        assert_eq!(meta.record, Some(RecordKind::Control));
         let Chunk::InitAck(i) = c else { panic!("not INIT-ACK") };
         assert_eq!(i.initiate_tag, 0xaaaa);
         assert_eq!(i.addrs, vec![a, b]);
