@@ -6,3 +6,4 @@
 pub mod craft;
 pub mod decode;
 pub mod event;
+pub mod tracker;
