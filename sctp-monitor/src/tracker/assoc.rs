@@ -286,10 +286,19 @@ impl Assoc {
             .map(|(_, a)| a)
     }
 
+    /// Slot of `a` for endpoint `e` (a removed one stays removed), added
+    /// when never seen.
+    fn slot_for(&mut self, e: usize, a: A16) -> Option<usize> {
+        match self.find_addr(e, &a) {
+            Some(i) => Some(i),
+            None => self.add_addr(e, a).map(|(i, _)| i),
+        }
+    }
+
     /// Index of the path `src -> dst` sent by endpoint `e`, created when new.
     pub fn path(&mut self, e: usize, src: A16, dst: A16) -> Option<usize> {
-        let (s, _) = self.add_addr(e, src)?;
-        let (d, _) = self.add_addr(1 - e, dst)?;
+        let s = self.slot_for(e, src)?;
+        let d = self.slot_for(1 - e, dst)?;
         let (s, d) = (s as u8, d as u8);
         if let Some(i) = self.paths.iter().position(|p| p.src == s && p.dst == d && p.dir() == e) {
             return Some(i);
