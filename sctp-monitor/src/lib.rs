@@ -7,3 +7,5 @@ pub mod craft;
 pub mod decode;
 pub mod event;
 pub mod tracker;
+pub mod replay;
+pub mod report;
