@@ -35,7 +35,10 @@ impl Default for ReplayOptions {
     fn default() -> Self {
         ReplayOptions {
             udp_port: DEFAULT_UDP_ENCAP_PORT,
-            tracker: Config { keep_closed: 100_000, ..Config::default() },
+            tracker: Config {
+                keep_closed: 100_000,
+                ..Config::default()
+            },
             tick_ns: 100_000_000,
         }
     }
@@ -45,11 +48,18 @@ impl Default for ReplayOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     #[error("{file}: cannot read: {source}")]
-    Io { file: PathBuf, source: std::io::Error },
+    Io {
+        file: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{file}: not a pcap or pcapng file")]
     Format { file: PathBuf },
     #[error("{file}: damaged or truncated at byte offset {offset}: {what}")]
-    Damaged { file: PathBuf, offset: usize, what: String },
+    Damaged {
+        file: PathBuf,
+        offset: usize,
+        what: String,
+    },
 }
 
 /// What a replay found.
@@ -110,7 +120,8 @@ impl Run {
             Ok(Some(mut p)) => {
                 self.out.sctp_packets += 1;
                 p.meta.interface = interface;
-                self.tracker.process(&p.meta, &p.chunks, &mut self.out.events);
+                self.tracker
+                    .process(&p.meta, &p.chunks, &mut self.out.events);
             }
             Ok(None) => self.out.other_packets += 1,
             Err(DecodeError::Fragment) => self.out.fragments += 1,
@@ -122,7 +133,10 @@ impl Run {
 /// Replays `path`. `Err` only when nothing could be read (missing file, not
 /// a capture); a damaged file gives `Ok` with `error` set.
 pub fn replay(path: &Path, opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
-    let bytes = std::fs::read(path).map_err(|source| ReplayError::Io { file: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| ReplayError::Io {
+        file: path.to_path_buf(),
+        source,
+    })?;
     let mut run = Run {
         tracker: Tracker::new(opts.tracker.clone()),
         out: ReplayOutcome {
@@ -143,11 +157,18 @@ pub fn replay(path: &Path, opts: &ReplayOptions) -> Result<ReplayOutcome, Replay
         next_tick: 0,
         dstats: DecodeStats::default(),
     };
-    let damaged = |offset: usize, what: String| ReplayError::Damaged { file: path.to_path_buf(), offset, what };
-    let magic = bytes.get(..4).map(|m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]));
+    let damaged = |offset: usize, what: String| ReplayError::Damaged {
+        file: path.to_path_buf(),
+        offset,
+        what,
+    };
+    let magic = bytes
+        .get(..4)
+        .map(|m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]));
     match magic {
         Some(0x0A0D_0D0A) => {
-            let (mut rest, mut parser) = PcapNgParser::new(&bytes).map_err(|e| damaged(0, e.to_string()))?;
+            let (mut rest, mut parser) =
+                PcapNgParser::new(&bytes).map_err(|e| damaged(0, e.to_string()))?;
             // Per interface: link type and nanoseconds per timestamp unit.
             while !rest.is_empty() {
                 let offset = bytes.len() - rest.len();
@@ -175,7 +196,8 @@ pub fn replay(path: &Path, opts: &ReplayOptions) -> Result<ReplayOutcome, Replay
             }
         }
         Some(0xA1B2_C3D4 | 0xD4C3_B2A1 | 0xA1B2_3C4D | 0x4D3C_B2A1) => {
-            let (mut rest, parser) = PcapParser::new(&bytes).map_err(|e| damaged(0, e.to_string()))?;
+            let (mut rest, parser) =
+                PcapParser::new(&bytes).map_err(|e| damaged(0, e.to_string()))?;
             let link = link_type(parser.header().datalink);
             while !rest.is_empty() {
                 let offset = bytes.len() - rest.len();
@@ -191,7 +213,11 @@ pub fn replay(path: &Path, opts: &ReplayOptions) -> Result<ReplayOutcome, Replay
                 }
             }
         }
-        _ => return Err(ReplayError::Format { file: path.to_path_buf() }),
+        _ => {
+            return Err(ReplayError::Format {
+                file: path.to_path_buf(),
+            });
+        }
     }
     let mut out = run.out;
     out.decode = run.dstats;
@@ -226,7 +252,11 @@ fn iface(parser: &PcapNgParser, id: u32) -> (Option<LinkType>, Scale) {
     let mut scale = Scale::Pow10(6);
     for o in &idb.options {
         if let InterfaceDescriptionOption::IfTsResol(r) = o {
-            scale = if r & 0x80 != 0 { Scale::Pow2(r & 0x7f) } else { Scale::Pow10(*r) };
+            scale = if r & 0x80 != 0 {
+                Scale::Pow2(r & 0x7f)
+            } else {
+                Scale::Pow10(*r)
+            };
         }
     }
     (link_type(idb.linktype), scale)

@@ -19,13 +19,20 @@ use super::{DecodeError, DecodeStats};
 
 /// Decodes a kernel record. `ts_ns` is the record's time converted to the
 /// wall clock by the caller (records carry CLOCK_MONOTONIC).
-pub fn decode_record(rec: &ChunkRecord, ts_ns: u64, stats: &mut DecodeStats) -> Result<(PacketMeta, Chunk), DecodeError> {
+pub fn decode_record(
+    rec: &ChunkRecord,
+    ts_ns: u64,
+    stats: &mut DecodeStats,
+) -> Result<(PacketMeta, Chunk), DecodeError> {
     if rec.kind().is_none() {
         return Err(DecodeError::BadRecord("unknown record kind"));
     }
     let (src, dst) = match rec.ip_version {
         4 => (v4(&rec.src_addr), v4(&rec.dst_addr)),
-        6 => (IpAddr::V6(Ipv6Addr::from(rec.src_addr)), IpAddr::V6(Ipv6Addr::from(rec.dst_addr))),
+        6 => (
+            IpAddr::V6(Ipv6Addr::from(rec.src_addr)),
+            IpAddr::V6(Ipv6Addr::from(rec.dst_addr)),
+        ),
         _ => return Err(DecodeError::BadRecord("IP version")),
     };
     let meta = PacketMeta {
@@ -35,7 +42,8 @@ pub fn decode_record(rec: &ChunkRecord, ts_ns: u64, stats: &mut DecodeStats) -> 
         src_port: rec.src_port,
         dst_port: rec.dst_port,
         vtag: rec.vtag,
-        udp_ports: (rec.flags & RECORD_FLAG_UDP_ENCAP != 0).then_some((rec.udp_src_port, rec.udp_dst_port)),
+        udp_ports: (rec.flags & RECORD_FLAG_UDP_ENCAP != 0)
+            .then_some((rec.udp_src_port, rec.udp_dst_port)),
         ip_len: rec.ip_len,
         bundled_pad: rec.flags & RECORD_FLAG_BUNDLED_PAD != 0,
         record: rec.kind(),
@@ -47,7 +55,8 @@ pub fn decode_record(rec: &ChunkRecord, ts_ns: u64, stats: &mut DecodeStats) -> 
     }
     // The chunk header in `data` carries the wire length; `decode_chunk`
     // reads the bytes present and takes DATA payload length from the field.
-    let (chunk, _cut) = decode_chunk(rec.data(), stats).inspect_err(|_| stats.malformed_chunks += 1)?;
+    let (chunk, _cut) =
+        decode_chunk(rec.data(), stats).inspect_err(|_| stats.malformed_chunks += 1)?;
     stats.chunks += 1;
     Ok((meta, chunk))
 }
@@ -101,7 +110,11 @@ mod tests {
     fn compacted_init_ack_gives_the_addresses() {
         let a: IpAddr = "10.0.0.1".parse().expect("a");
         let b: IpAddr = "10.0.1.1".parse().expect("a");
-        let full = craft::init_ack(&InitSpec::new(0xaaaa, 1).addrs(&[a, b]).cookie(500, CookiePos::Before));
+        let full = craft::init_ack(
+            &InitSpec::new(0xaaaa, 1)
+                .addrs(&[a, b])
+                .cookie(500, CookiePos::Before),
+        );
         let data = compact(&full);
         assert!(data.len() < 64, "the cookie is dropped");
         let rec = record(RecordKind::Control, &data, full.len() as u16);
@@ -110,7 +123,9 @@ mod tests {
         assert_eq!(meta.src, a);
         assert_eq!(meta.ts_ns, 99);
         assert_eq!(meta.record, Some(RecordKind::Control));
-        let Chunk::InitAck(i) = c else { panic!("not INIT-ACK") };
+        let Chunk::InitAck(i) = c else {
+            panic!("not INIT-ACK")
+        };
         assert_eq!(i.initiate_tag, 0xaaaa);
         assert_eq!(i.addrs, vec![a, b]);
         assert!(!i.has_cookie);
@@ -124,7 +139,9 @@ mod tests {
         let rec = record(RecordKind::DataPathChange, &full[..16], full.len() as u16);
         let mut st = DecodeStats::default();
         let (_, c) = decode_record(&rec, 0, &mut st).expect("decodes");
-        let Chunk::Data(d) = c else { panic!("not DATA") };
+        let Chunk::Data(d) = c else {
+            panic!("not DATA")
+        };
         assert_eq!(d.tsn, 0xffff_fff0);
         assert_eq!(d.payload_len, 1000);
     }
@@ -141,7 +158,14 @@ mod tests {
         let mut rec = record(RecordKind::Control, &[0, 0, 0, 2], 2);
         rec.data_len = 4000;
         assert!(decode_record(&rec, 0, &mut st).is_err());
-        let rec = record(RecordKind::CookieEcho, &craft::cookie_echo(&[1; 200])[..4], 204);
-        assert_eq!(decode_record(&rec, 0, &mut st).expect("decodes").1, Chunk::CookieEcho { len: 204 });
+        let rec = record(
+            RecordKind::CookieEcho,
+            &craft::cookie_echo(&[1; 200])[..4],
+            204,
+        );
+        assert_eq!(
+            decode_record(&rec, 0, &mut st).expect("decodes").1,
+            Chunk::CookieEcho { len: 204 }
+        );
     }
 }

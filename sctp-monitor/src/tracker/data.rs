@@ -10,8 +10,8 @@ use sctp_monitor_common::sctp::tsn_gt;
 use crate::decode::{DataHeader, PacketMeta};
 use crate::event::{Event, EventKind, Evidence, Role};
 
-use super::assoc::{NO_PATH, PathState, age_ms, dflag, ms, pflag};
 use super::Tracker;
+use super::assoc::{NO_PATH, PathState, age_ms, dflag, ms, pflag};
 
 impl Tracker {
     #[allow(clippy::too_many_arguments)]
@@ -62,7 +62,15 @@ impl Tracker {
     }
 
     /// New DATA of direction `e` moved from path `old` to `new`.
-    fn primary_moved(&mut self, slot: usize, e: usize, old: u8, new: usize, now: u64, out: &mut Vec<Event>) {
+    fn primary_moved(
+        &mut self,
+        slot: usize,
+        e: usize,
+        old: u8,
+        new: usize,
+        now: u64,
+        out: &mut Vec<Event>,
+    ) {
         let a = &self.slab[slot];
         let mut ev = self.path_event(slot, new, EventKind::PrimaryChanged, now);
         if old == NO_PATH {
@@ -88,7 +96,10 @@ impl Tracker {
         let ev_unans = self.unanswered(slot, old, now);
         let retrans = po.retrans_no_progress as u32;
         if ev_unans > 0 || retrans > 0 {
-            f.evidence = Some(Evidence { unanswered_heartbeats: ev_unans, retransmissions: retrans });
+            f.evidence = Some(Evidence {
+                unanswered_heartbeats: ev_unans,
+                retransmissions: retrans,
+            });
         }
         out.push(f);
         let d = &mut self.slab[slot].dirs[e];
@@ -106,7 +117,14 @@ impl Tracker {
 
     /// A cumulative TSN ack sent by endpoint `e` for the peer's DATA (SACK,
     /// SHUTDOWN, or the kernel's per-path SACK counters).
-    pub(super) fn on_cum_ack(&mut self, slot: usize, e: usize, cum: u32, now: u64, out: &mut Vec<Event>) {
+    pub(super) fn on_cum_ack(
+        &mut self,
+        slot: usize,
+        e: usize,
+        cum: u32,
+        now: u64,
+        out: &mut Vec<Event>,
+    ) {
         let de = 1 - e;
         let a = &mut self.slab[slot];
         let d = &mut a.dirs[de];
@@ -122,7 +140,9 @@ impl Tracker {
             p.retrans_no_progress = 0;
         }
         // DATA acknowledged: its path works.
-        if (primary as usize) < a.paths.len() && a.paths[primary as usize].state == PathState::Unconfirmed {
+        if (primary as usize) < a.paths.len()
+            && a.paths[primary as usize].state == PathState::Unconfirmed
+        {
             a.paths[primary as usize].state = PathState::Active;
             out.push(self.path_event(slot, primary as usize, EventKind::PathUp, now));
         }
@@ -135,7 +155,10 @@ impl Tracker {
         for e in 0..2 {
             let a = &self.slab[slot];
             let d = a.dirs[e];
-            if d.flags & dflag::STALLED != 0 || !d.outstanding() || (d.primary as usize) >= a.paths.len() {
+            if d.flags & dflag::STALLED != 0
+                || !d.outstanding()
+                || (d.primary as usize) >= a.paths.len()
+            {
                 continue;
             }
             let age = age_ms(now, d.progress_ms);

@@ -30,12 +30,26 @@ impl Tracker {
         n
     }
 
-    pub(super) fn on_heartbeat(&mut self, slot: usize, pi: usize, meta: &PacketMeta, info: &[u8], out: &mut Vec<Event>) {
+    pub(super) fn on_heartbeat(
+        &mut self,
+        slot: usize,
+        pi: usize,
+        meta: &PacketMeta,
+        info: &[u8],
+        out: &mut Vec<Event>,
+    ) {
         let now = meta.ts_ns;
         let id = self.slab[slot].id;
         let probe = meta.bundled_pad;
         if self.hb.len() < (4 * self.count).max(4096) {
-            self.hb.insert((id, info_hash(info)), HbSent { sent_ns: now, path: pi as u8, probe });
+            self.hb.insert(
+                (id, info_hash(info)),
+                HbSent {
+                    sent_ns: now,
+                    path: pi as u8,
+                    probe,
+                },
+            );
         }
         if probe {
             return;
@@ -46,13 +60,22 @@ impl Tracker {
         self.update_hb_state(slot, pi, now, out);
     }
 
-    pub(super) fn on_heartbeat_ack(&mut self, slot: usize, e: usize, meta: &PacketMeta, info: &[u8], out: &mut Vec<Event>) {
+    pub(super) fn on_heartbeat_ack(
+        &mut self,
+        slot: usize,
+        e: usize,
+        meta: &PacketMeta,
+        info: &[u8],
+        out: &mut Vec<Event>,
+    ) {
         let now = meta.ts_ns;
         let id = self.slab[slot].id;
         let (pi, rtt, probe) = match self.hb.remove(&(id, info_hash(info))) {
-            Some(h) if (h.path as usize) < self.slab[slot].paths.len() => {
-                (h.path as usize, Some(now.saturating_sub(h.sent_ns)), h.probe)
-            }
+            Some(h) if (h.path as usize) < self.slab[slot].paths.len() => (
+                h.path as usize,
+                Some(now.saturating_sub(h.sent_ns)),
+                h.probe,
+            ),
             _ => {
                 // Its HEARTBEAT was not seen (before the capture, or lost from
                 // view): the path it answers is the reverse of this packet.
@@ -82,7 +105,13 @@ impl Tracker {
     }
 
     /// Suspect after one unanswered heartbeat, down after `hb_down_after`.
-    pub(super) fn update_hb_state(&mut self, slot: usize, pi: usize, now: u64, out: &mut Vec<Event>) {
+    pub(super) fn update_hb_state(
+        &mut self,
+        slot: usize,
+        pi: usize,
+        now: u64,
+        out: &mut Vec<Event>,
+    ) {
         let n = self.unanswered(slot, pi, now);
         if n == 0 {
             return;

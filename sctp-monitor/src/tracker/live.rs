@@ -28,7 +28,13 @@ impl Tracker {
     /// Updates a path from the kernel's counters of `key`, summed over CPUs
     /// (`merged`). Counters are absolute. Returns false when no tracked
     /// association has that tag and ports.
-    pub fn observe_path_stats(&mut self, key: &PathKey, merged: &PathStats, now: u64, out: &mut Vec<Event>) -> bool {
+    pub fn observe_path_stats(
+        &mut self,
+        key: &PathKey,
+        merged: &PathStats,
+        now: u64,
+        out: &mut Vec<Event>,
+    ) -> bool {
         self.now_ns = self.now_ns.max(now);
         let Some((slot, e)) = self.find_tag(key.vtag, key.src_port, key.dst_port) else {
             return false;
@@ -51,7 +57,9 @@ impl Tracker {
         p.data_packets = packets;
         p.data_bytes = merged.payload_bytes;
         p.retransmissions = retrans;
-        p.retrans_no_progress = p.retrans_no_progress.saturating_add(new_retrans.min(u16::MAX as u32) as u16);
+        p.retrans_no_progress = p
+            .retrans_no_progress
+            .saturating_add(new_retrans.min(u16::MAX as u32) as u16);
         if moved {
             a.last_seen_ns = a.last_seen_ns.max(now);
         }

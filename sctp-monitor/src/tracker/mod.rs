@@ -222,7 +222,9 @@ impl Tracker {
             let idle = now.saturating_sub(self.slab[slot].last_seen_ns);
             if idle >= self.cfg.idle_timeout_ns {
                 let reason = match self.slab[slot].state {
-                    AssocState::ShutdownPending | AssocState::ShutdownAckSent => DownReason::Shutdown,
+                    AssocState::ShutdownPending | AssocState::ShutdownAckSent => {
+                        DownReason::Shutdown
+                    }
                     _ => DownReason::Timeout,
                 };
                 self.stats.expired += 1;
@@ -232,13 +234,20 @@ impl Tracker {
             self.check_heartbeats(slot, now, out);
             self.check_stalled(slot, now, out);
         }
-        let keep = self.cfg.hb_answer_timeout_ns.saturating_mul(20).max(120_000_000_000);
+        let keep = self
+            .cfg
+            .hb_answer_timeout_ns
+            .saturating_mul(20)
+            .max(120_000_000_000);
         self.hb.retain(|_, h| now.saturating_sub(h.sent_ns) < keep);
     }
 
     /// Associations currently tracked, as read-only views.
     pub fn associations(&self) -> impl Iterator<Item = AssocView> + '_ {
-        self.slab.iter().filter(|a| a.id != 0).map(|a| view::assoc_view(a, None))
+        self.slab
+            .iter()
+            .filter(|a| a.id != 0)
+            .map(|a| view::assoc_view(a, None))
     }
 
     /// Ended associations kept for reports (`Config::keep_closed`).
@@ -260,7 +269,11 @@ impl Tracker {
     // ------------------------------------------------------------ helpers
 
     fn endpoint(a: &Assoc, e: usize) -> Endpoint {
-        Endpoint { port: a.ports[e], vtag: a.tags[e], addrs: a.addrs_of(e).map(ip).collect() }
+        Endpoint {
+            port: a.ports[e],
+            vtag: a.tags[e],
+            addrs: a.addrs_of(e).map(ip).collect(),
+        }
     }
 
     fn assoc_event(&self, slot: usize, kind: EventKind, now: u64) -> Event {
@@ -274,7 +287,10 @@ impl Tracker {
 
     fn path_ref(a: &Assoc, pi: usize) -> PathRef {
         let p = &a.paths[pi];
-        PathRef { src: ip(&a.addrs[p.src as usize]), dst: ip(&a.addrs[p.dst as usize]) }
+        PathRef {
+            src: ip(&a.addrs[p.src as usize]),
+            dst: ip(&a.addrs[p.dst as usize]),
+        }
     }
 
     fn path_event(&self, slot: usize, pi: usize, kind: EventKind, now: u64) -> Event {
@@ -297,7 +313,8 @@ impl Tracker {
             if self.closed.len() >= self.cfg.keep_closed {
                 self.closed.pop_front();
             }
-            self.closed.push_back(view::assoc_view(&self.slab[slot], Some(reason)));
+            self.closed
+                .push_back(view::assoc_view(&self.slab[slot], Some(reason)));
         }
         self.unindex(slot);
         let id = self.slab[slot].id;
@@ -339,8 +356,13 @@ impl Tracker {
     /// least one) per scan, so a full tracker does not scan per packet.
     fn evict(&mut self, out: &mut Vec<Event>) {
         let batch = (self.cfg.max_assocs / 128).max(1);
-        let mut idle: Vec<(u64, usize)> =
-            self.slab.iter().enumerate().filter(|(_, a)| a.id != 0).map(|(i, a)| (a.last_seen_ns, i)).collect();
+        let mut idle: Vec<(u64, usize)> = self
+            .slab
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.id != 0)
+            .map(|(i, a)| (a.last_seen_ns, i))
+            .collect();
         let n = batch.min(idle.len());
         if n == 0 {
             return;
