@@ -1,8 +1,14 @@
 //! sctp-monitor: the agent's library. A packet's way through the code:
 //! kernel program (`sctp-monitor-ebpf`) -> ring record (`sctp-monitor-common`)
 //! -> decoder (`decode`) -> tracker (`tracker`) -> sinks (`event`, metrics,
-//! API, live view).
+//! API, live view). Capture files enter at `replay` and take the same road
+//! from the decoder on.
 
 pub mod agent;
 pub mod craft;
+pub mod decode;
+pub mod event;
 pub mod kernel;
+pub mod replay;
+pub mod report;
+pub mod tracker;

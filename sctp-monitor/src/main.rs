@@ -20,6 +20,17 @@ struct Cli {
 enum Cmd {
     /// Attach to interfaces and monitor SCTP live.
     Run(RunArgs),
+    /// Rebuild associations, paths and failovers from a pcap/pcapng file.
+    Replay(ReplayArgs),
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// The capture file (pcap or pcapng; Ethernet, Linux SLL/SLL2 or raw IP).
+    file: std::path::PathBuf,
+    /// Write the events as JSON Lines instead of the readable report.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -76,6 +87,11 @@ fn main() -> anyhow::Result<()> {
             };
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
             rt.block_on(agent::run(opts))
+        }
+        Cmd::Replay(a) => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            sctp_monitor::replay::run_replay_cli(&a.file, a.json, &mut out)
         }
     }
 }

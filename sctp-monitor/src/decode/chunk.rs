@@ -1,0 +1,739 @@
+//! Chunks: the typed view of one SCTP chunk, and the walk over a packet's
+//! chunks.
+
+use std::net::IpAddr;
+
+use sctp_monitor_common::sctp::{
+    ASCONF_FIXED_LEN, CHUNK_HEADER_LEN, DATA_HEADER_LEN, I_DATA_HEADER_LEN, INIT_FIXED_LEN,
+    SACK_HEADER_LEN, chunk, padded, param,
+};
+
+use super::param::{TlvIter, address, leading_address};
+use super::{DecodeError, DecodeStats, get16, get32};
+
+/// DATA or I-DATA header fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataHeader {
+    /// I-DATA (RFC 8260) rather than DATA.
+    pub i_data: bool,
+    /// Chunk flags (I, U, B, E).
+    pub flags: u8,
+    pub tsn: u32,
+    pub stream: u16,
+    /// Stream sequence number (DATA) or message id (I-DATA).
+    pub seq: u32,
+    /// PPID (DATA, I-DATA with B) or fragment sequence number (I-DATA).
+    pub ppid: u32,
+    /// User data bytes, from the length field (the bytes may be absent).
+    pub payload_len: u16,
+}
+
+/// INIT / INIT-ACK fixed fields and the address list.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Init {
+    pub initiate_tag: u32,
+    pub a_rwnd: u32,
+    pub out_streams: u16,
+    pub in_streams: u16,
+    pub initial_tsn: u32,
+    /// IPv4/IPv6 Address parameters, in order.
+    pub addrs: Vec<IpAddr>,
+    /// A State Cookie parameter was present.
+    pub has_cookie: bool,
+    /// A (deprecated) Host Name Address parameter was present.
+    pub has_host_name: bool,
+}
+
+/// SACK fields.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sack {
+    pub cum_tsn: u32,
+    pub a_rwnd: u32,
+    /// Gap ack blocks (start, end offsets from `cum_tsn`) present in the bytes.
+    pub gaps: Vec<(u16, u16)>,
+    /// Duplicate TSNs present in the bytes.
+    pub dups: Vec<u32>,
+    /// Counts from the header (may exceed what is present).
+    pub n_gaps: u16,
+    pub n_dups: u16,
+}
+
+/// An error cause of ABORT / ERROR / Error Cause Indication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorCause {
+    pub code: u16,
+    pub info: Vec<u8>,
+}
+
+/// What an ASCONF request asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsconfRequestKind {
+    Add,
+    Delete,
+    SetPrimary,
+}
+
+/// One ASCONF request (the address may be a wildcard).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AsconfRequest {
+    pub kind: AsconfRequestKind,
+    pub corr_id: u32,
+    pub addr: IpAddr,
+}
+
+/// ASCONF: serial, the sender's address parameter, requests.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Asconf {
+    pub serial: u32,
+    pub addr: Option<IpAddr>,
+    pub requests: Vec<AsconfRequest>,
+}
+
+/// One response of an ASCONF-ACK.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AsconfResult {
+    pub corr_id: u32,
+    /// Success Indication (true) or Error Cause Indication (false).
+    pub success: bool,
+    pub causes: Vec<ErrorCause>,
+}
+
+/// ASCONF-ACK: serial and the explicit responses (requests without a response
+/// follow RFC 5061 §5.3 rules, applied by the tracker).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AsconfAck {
+    pub serial: u32,
+    pub results: Vec<AsconfResult>,
+}
+
+/// One decoded chunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chunk {
+    Data(DataHeader),
+    Init(Init),
+    InitAck(Init),
+    Sack(Sack),
+    /// HEARTBEAT with its Heartbeat Info value.
+    Heartbeat {
+        info: Vec<u8>,
+    },
+    HeartbeatAck {
+        info: Vec<u8>,
+    },
+    /// ABORT; `t` = T flag (the tag is the sender's own).
+    Abort {
+        t: bool,
+        causes: Vec<ErrorCause>,
+    },
+    Shutdown {
+        cum_tsn: u32,
+    },
+    ShutdownAck,
+    ShutdownComplete {
+        t: bool,
+    },
+    Error {
+        causes: Vec<ErrorCause>,
+    },
+    CookieEcho {
+        len: u16,
+    },
+    CookieAck,
+    Asconf(Asconf),
+    AsconfAck(AsconfAck),
+    Pad {
+        len: u16,
+    },
+    ForwardTsn {
+        new_cum_tsn: u32,
+    },
+    ReConfig {
+        len: u16,
+    },
+    Auth {
+        key_id: u16,
+        hmac_id: u16,
+    },
+    /// Any other type (ECNE, CWR, I-FORWARD-TSN, unknown): header only.
+    Other {
+        chunk_type: u8,
+        flags: u8,
+        len: u16,
+    },
+}
+
+impl Chunk {
+    /// The chunk type number.
+    pub fn chunk_type(&self) -> u8 {
+        match self {
+            Chunk::Data(d) if d.i_data => chunk::I_DATA,
+            Chunk::Data(_) => chunk::DATA,
+            Chunk::Init(_) => chunk::INIT,
+            Chunk::InitAck(_) => chunk::INIT_ACK,
+            Chunk::Sack(_) => chunk::SACK,
+            Chunk::Heartbeat { .. } => chunk::HEARTBEAT,
+            Chunk::HeartbeatAck { .. } => chunk::HEARTBEAT_ACK,
+            Chunk::Abort { .. } => chunk::ABORT,
+            Chunk::Shutdown { .. } => chunk::SHUTDOWN,
+            Chunk::ShutdownAck => chunk::SHUTDOWN_ACK,
+            Chunk::ShutdownComplete { .. } => chunk::SHUTDOWN_COMPLETE,
+            Chunk::Error { .. } => chunk::ERROR,
+            Chunk::CookieEcho { .. } => chunk::COOKIE_ECHO,
+            Chunk::CookieAck => chunk::COOKIE_ACK,
+            Chunk::Asconf(_) => chunk::ASCONF,
+            Chunk::AsconfAck(_) => chunk::ASCONF_ACK,
+            Chunk::Pad { .. } => chunk::PAD,
+            Chunk::ForwardTsn { .. } => chunk::FORWARD_TSN,
+            Chunk::ReConfig { .. } => chunk::RECONFIG,
+            Chunk::Auth { .. } => chunk::AUTH,
+            Chunk::Other { chunk_type, .. } => *chunk_type,
+        }
+    }
+}
+
+/// Decodes one chunk from `bytes`, which start at the chunk header and hold
+/// what is available (possibly fewer bytes than the length field says, or
+/// more: bytes past the length are ignored). Returns the chunk and whether it
+/// was cut short. Missing fixed fields are an error.
+pub fn decode_chunk(bytes: &[u8], stats: &mut DecodeStats) -> Result<(Chunk, bool), DecodeError> {
+    let (Some(&ctype), Some(&flags), Some(len)) = (bytes.first(), bytes.get(1), get16(bytes, 2))
+    else {
+        return Err(DecodeError::TooShort {
+            what: "chunk header",
+            have: bytes.len(),
+            need: CHUNK_HEADER_LEN,
+        });
+    };
+    if (len as usize) < CHUNK_HEADER_LEN {
+        return Err(DecodeError::ChunkLength { offset: 0, len });
+    }
+    let truncated = (len as usize) > bytes.len();
+    let avail = bytes.get(..(len as usize).min(bytes.len())).unwrap_or(&[]);
+    let value = avail.get(CHUNK_HEADER_LEN..).unwrap_or(&[]);
+    let need = |what: &'static str, n: usize| {
+        if avail.len() < n {
+            Err(DecodeError::TooShort {
+                what,
+                have: avail.len(),
+                need: n,
+            })
+        } else {
+            Ok(())
+        }
+    };
+    let c = match ctype {
+        chunk::DATA | chunk::I_DATA => {
+            let i = ctype == chunk::I_DATA;
+            let hl = if i {
+                I_DATA_HEADER_LEN
+            } else {
+                DATA_HEADER_LEN
+            };
+            need("DATA header", hl)?;
+            let g32 = |o| get32(avail, o).unwrap_or(0);
+            let g16 = |o| get16(avail, o).unwrap_or(0);
+            Chunk::Data(DataHeader {
+                i_data: i,
+                flags,
+                tsn: g32(4),
+                stream: g16(8),
+                seq: if i { g32(12) } else { g16(10) as u32 },
+                ppid: if i { g32(16) } else { g32(12) },
+                payload_len: len.saturating_sub(hl as u16),
+            })
+        }
+        chunk::INIT | chunk::INIT_ACK => {
+            need("INIT fixed fields", CHUNK_HEADER_LEN + INIT_FIXED_LEN)?;
+            let mut init = Init {
+                initiate_tag: get32(value, 0).unwrap_or(0),
+                a_rwnd: get32(value, 4).unwrap_or(0),
+                out_streams: get16(value, 8).unwrap_or(0),
+                in_streams: get16(value, 10).unwrap_or(0),
+                initial_tsn: get32(value, 12).unwrap_or(0),
+                ..Init::default()
+            };
+            let mut it = TlvIter::new(value.get(INIT_FIXED_LEN..).unwrap_or(&[]), stats);
+            while let Some(t) = it.next() {
+                match t.kind {
+                    param::IPV4_ADDRESS | param::IPV6_ADDRESS => match address(&t) {
+                        Some(a) => init.addrs.push(a),
+                        None => it.count_malformed(),
+                    },
+                    param::STATE_COOKIE => init.has_cookie = true,
+                    param::HOST_NAME_ADDRESS => init.has_host_name = true,
+                    param::COOKIE_PRESERVATIVE
+                    | param::SUPPORTED_ADDRESS_TYPES
+                    | param::ECN_CAPABLE
+                    | param::RANDOM
+                    | param::CHUNK_LIST
+                    | param::HMAC_ALGORITHM
+                    | param::SUPPORTED_EXTENSIONS
+                    | param::FORWARD_TSN_SUPPORTED
+                    | param::ADAPTATION_LAYER_INDICATION
+                    | param::UNRECOGNIZED_PARAMETERS => {}
+                    _ => it.count_unknown(),
+                }
+            }
+            if ctype == chunk::INIT {
+                Chunk::Init(init)
+            } else {
+                Chunk::InitAck(init)
+            }
+        }
+        chunk::SACK => {
+            need("SACK header", SACK_HEADER_LEN)?;
+            let n_gaps = get16(value, 8).unwrap_or(0);
+            let n_dups = get16(value, 10).unwrap_or(0);
+            let mut gaps = Vec::new();
+            let mut off = 12;
+            for _ in 0..n_gaps {
+                match (get16(value, off), get16(value, off + 2)) {
+                    (Some(s), Some(e)) => gaps.push((s, e)),
+                    _ => break,
+                }
+                off += 4;
+            }
+            let mut dups = Vec::new();
+            for _ in 0..n_dups {
+                match get32(value, off) {
+                    Some(d) => dups.push(d),
+                    None => break,
+                }
+                off += 4;
+            }
+            Chunk::Sack(Sack {
+                cum_tsn: get32(value, 0).unwrap_or(0),
+                a_rwnd: get32(value, 4).unwrap_or(0),
+                gaps,
+                dups,
+                n_gaps,
+                n_dups,
+            })
+        }
+        chunk::HEARTBEAT | chunk::HEARTBEAT_ACK => {
+            let info = heartbeat_info(value, stats);
+            if ctype == chunk::HEARTBEAT {
+                Chunk::Heartbeat { info }
+            } else {
+                Chunk::HeartbeatAck { info }
+            }
+        }
+        chunk::ABORT => Chunk::Abort {
+            t: flags & chunk::FLAG_T != 0,
+            causes: causes(value, stats),
+        },
+        chunk::ERROR => Chunk::Error {
+            causes: causes(value, stats),
+        },
+        chunk::SHUTDOWN => {
+            need("SHUTDOWN", 8)?;
+            Chunk::Shutdown {
+                cum_tsn: get32(value, 0).unwrap_or(0),
+            }
+        }
+        chunk::SHUTDOWN_ACK => Chunk::ShutdownAck,
+        chunk::SHUTDOWN_COMPLETE => Chunk::ShutdownComplete {
+            t: flags & chunk::FLAG_T != 0,
+        },
+        chunk::COOKIE_ECHO => Chunk::CookieEcho { len },
+        chunk::COOKIE_ACK => Chunk::CookieAck,
+        chunk::ASCONF => {
+            need("ASCONF serial", CHUNK_HEADER_LEN + ASCONF_FIXED_LEN)?;
+            Chunk::Asconf(asconf(value, stats))
+        }
+        chunk::ASCONF_ACK => {
+            need("ASCONF-ACK serial", CHUNK_HEADER_LEN + ASCONF_FIXED_LEN)?;
+            Chunk::AsconfAck(asconf_ack(value, stats))
+        }
+        chunk::PAD => Chunk::Pad { len },
+        chunk::FORWARD_TSN => {
+            need("FORWARD-TSN", 8)?;
+            Chunk::ForwardTsn {
+                new_cum_tsn: get32(value, 0).unwrap_or(0),
+            }
+        }
+        chunk::RECONFIG => Chunk::ReConfig { len },
+        chunk::AUTH => {
+            need("AUTH", 8)?;
+            Chunk::Auth {
+                key_id: get16(value, 0).unwrap_or(0),
+                hmac_id: get16(value, 2).unwrap_or(0),
+            }
+        }
+        other => {
+            if chunk::name(other).is_none() {
+                stats.unknown_chunks += 1;
+            }
+            Chunk::Other {
+                chunk_type: other,
+                flags,
+                len,
+            }
+        }
+    };
+    Ok((c, truncated))
+}
+
+/// Walks the chunks after the common header, appending decoded chunks to
+/// `out`. A length below 4 or a chunk that fails to decode is counted and
+/// ends (length) or skips (decode) it; a chunk running past the end is
+/// decoded from what is there and ends the walk.
+pub fn walk_chunks(bytes: &[u8], stats: &mut DecodeStats, out: &mut Vec<Chunk>) {
+    let mut off = 0usize;
+    while off < bytes.len() {
+        let rest = bytes.get(off..).unwrap_or(&[]);
+        let Some(len) = get16(rest, 2) else {
+            stats.malformed_chunks += 1;
+            return;
+        };
+        if (len as usize) < CHUNK_HEADER_LEN {
+            stats.malformed_chunks += 1;
+            return;
+        }
+        match decode_chunk(rest, stats) {
+            Ok((c, truncated)) => {
+                stats.chunks += 1;
+                if truncated {
+                    stats.truncated_chunks += 1;
+                }
+                out.push(c);
+            }
+            Err(_) => stats.malformed_chunks += 1,
+        }
+        off = off.saturating_add(padded(len) as usize);
+    }
+}
+
+fn heartbeat_info(value: &[u8], stats: &mut DecodeStats) -> Vec<u8> {
+    // The Heartbeat Info parameter; when its length runs past the bytes
+    // present, take what is there.
+    match (get16(value, 0), get16(value, 2)) {
+        (Some(param::HEARTBEAT_INFO), Some(len)) if len >= 4 => {
+            let end = (len as usize).min(value.len());
+            value.get(4..end).unwrap_or(&[]).to_vec()
+        }
+        (Some(_), _) => {
+            stats.malformed_params += 1;
+            value.to_vec()
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn causes(value: &[u8], stats: &mut DecodeStats) -> Vec<ErrorCause> {
+    TlvIter::new(value, stats)
+        .map(|t| ErrorCause {
+            code: t.kind,
+            info: t.value.to_vec(),
+        })
+        .collect()
+}
+
+fn asconf(value: &[u8], stats: &mut DecodeStats) -> Asconf {
+    let mut a = Asconf {
+        serial: get32(value, 0).unwrap_or(0),
+        ..Asconf::default()
+    };
+    let rest = value.get(ASCONF_FIXED_LEN..).unwrap_or(&[]);
+    let rest = match leading_address(rest, stats) {
+        Some((addr, rest)) => {
+            a.addr = Some(addr);
+            rest
+        }
+        None => return a,
+    };
+    let mut it = TlvIter::new(rest, stats);
+    while let Some(t) = it.next() {
+        let kind = match t.kind {
+            param::ADD_IP => AsconfRequestKind::Add,
+            param::DELETE_IP => AsconfRequestKind::Delete,
+            param::SET_PRIMARY => AsconfRequestKind::SetPrimary,
+            _ => {
+                it.count_unknown();
+                continue;
+            }
+        };
+        let corr = get32(t.value, 0);
+        let inner = t.value.get(4..).unwrap_or(&[]);
+        let addr = match (get16(inner, 0), get16(inner, 2)) {
+            (Some(k), Some(l)) => inner.get(4..l as usize).and_then(|v| {
+                address(&super::param::Tlv {
+                    kind: k,
+                    len: l,
+                    value: v,
+                })
+            }),
+            _ => None,
+        };
+        match (corr, addr) {
+            (Some(corr_id), Some(addr)) => a.requests.push(AsconfRequest {
+                kind,
+                corr_id,
+                addr,
+            }),
+            _ => it.count_malformed(),
+        }
+    }
+    a
+}
+
+fn asconf_ack(value: &[u8], stats: &mut DecodeStats) -> AsconfAck {
+    let mut a = AsconfAck {
+        serial: get32(value, 0).unwrap_or(0),
+        ..AsconfAck::default()
+    };
+    let rest = value.get(ASCONF_FIXED_LEN..).unwrap_or(&[]);
+    let mut it = TlvIter::new(rest, stats);
+    let mut inner_stats = DecodeStats::default();
+    while let Some(t) = it.next() {
+        let Some(corr_id) = get32(t.value, 0) else {
+            it.count_malformed();
+            continue;
+        };
+        match t.kind {
+            param::SUCCESS_INDICATION => a.results.push(AsconfResult {
+                corr_id,
+                success: true,
+                causes: Vec::new(),
+            }),
+            param::ERROR_CAUSE_INDICATION => {
+                let causes = causes(t.value.get(4..).unwrap_or(&[]), &mut inner_stats);
+                a.results.push(AsconfResult {
+                    corr_id,
+                    success: false,
+                    causes,
+                });
+            }
+            _ => it.count_unknown(),
+        }
+    }
+    stats.malformed_params += inner_stats.malformed_params;
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::craft::{self, AsconfReq, CookiePos, InitSpec};
+
+    fn one(c: &[u8]) -> Chunk {
+        let mut st = DecodeStats::default();
+        decode_chunk(c, &mut st).expect("decodes").0
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("addr")
+    }
+
+    #[test]
+    fn init_ack_addresses_with_cookie_anywhere() {
+        for pos in [CookiePos::Before, CookiePos::After] {
+            let spec = InitSpec::new(0xabc, 77)
+                .addrs(&[ip("10.0.0.1"), ip("fd00::2")])
+                .cookie(400, pos);
+            let Chunk::InitAck(i) = one(&craft::init_ack(&spec)) else {
+                panic!("not an INIT-ACK")
+            };
+            assert_eq!(i.initiate_tag, 0xabc);
+            assert_eq!(i.initial_tsn, 77);
+            assert_eq!(i.out_streams, 10);
+            assert_eq!(i.addrs, vec![ip("10.0.0.1"), ip("fd00::2")]);
+            assert!(i.has_cookie);
+        }
+    }
+
+    #[test]
+    fn data_payload_length_comes_from_length_field() {
+        let full = craft::data(5, 1, 2, 46, &[0u8; 100]);
+        // Only the header present, as in a kernel record.
+        let mut st = DecodeStats::default();
+        let (c, truncated) = decode_chunk(&full[..16], &mut st).expect("decodes");
+        assert!(truncated);
+        let Chunk::Data(d) = c else {
+            panic!("not DATA")
+        };
+        assert_eq!(
+            (d.tsn, d.stream, d.seq, d.ppid, d.payload_len),
+            (5, 1, 2, 46, 100)
+        );
+        let Chunk::Data(d) = one(&craft::i_data(3, 9, 4, 1000, 60, &[1; 10])) else {
+            panic!("not I-DATA")
+        };
+        assert!(d.i_data);
+        assert_eq!(
+            (d.tsn, d.stream, d.seq, d.ppid, d.payload_len),
+            (9, 4, 1000, 60, 10)
+        );
+    }
+
+    #[test]
+    fn sack_gaps_and_dups() {
+        let Chunk::Sack(s) = one(&craft::sack(100, 4000, &[(2, 4)], &[98, 99])) else {
+            panic!("not SACK")
+        };
+        assert_eq!(s.cum_tsn, 100);
+        assert_eq!(s.a_rwnd, 4000);
+        assert_eq!(s.gaps, vec![(2, 4)]);
+        assert_eq!(s.dups, vec![98, 99]);
+    }
+
+    #[test]
+    fn asconf_and_ack() {
+        let c = craft::asconf(
+            9,
+            ip("10.0.0.1"),
+            &[
+                AsconfReq::Add {
+                    corr_id: 1,
+                    addr: ip("10.0.1.1"),
+                },
+                AsconfReq::Delete {
+                    corr_id: 2,
+                    addr: ip("0.0.0.0"),
+                },
+                AsconfReq::SetPrimary {
+                    corr_id: 3,
+                    addr: ip("fd00::9"),
+                },
+            ],
+        );
+        let Chunk::Asconf(a) = one(&c) else {
+            panic!("not ASCONF")
+        };
+        assert_eq!(a.serial, 9);
+        assert_eq!(a.addr, Some(ip("10.0.0.1")));
+        assert_eq!(a.requests.len(), 3);
+        assert_eq!(
+            a.requests[1],
+            AsconfRequest {
+                kind: AsconfRequestKind::Delete,
+                corr_id: 2,
+                addr: ip("0.0.0.0")
+            }
+        );
+        assert_eq!(a.requests[2].kind, AsconfRequestKind::SetPrimary);
+        let ack = craft::asconf_ack(
+            9,
+            &[
+                craft::AsconfResult::Success { corr_id: 1 },
+                craft::AsconfResult::Error {
+                    corr_id: 2,
+                    causes: vec![craft::error_cause(0x00A2, &[1, 2, 3, 4])],
+                },
+            ],
+        );
+        let Chunk::AsconfAck(a) = one(&ack) else {
+            panic!("not ASCONF-ACK")
+        };
+        assert_eq!(a.serial, 9);
+        assert_eq!(
+            a.results[0],
+            AsconfResult {
+                corr_id: 1,
+                success: true,
+                causes: vec![]
+            }
+        );
+        assert!(!a.results[1].success);
+        assert_eq!(a.results[1].causes[0].code, 0x00A2);
+    }
+
+    #[test]
+    fn heartbeat_abort_shutdown() {
+        assert_eq!(
+            one(&craft::heartbeat(b"abc")),
+            Chunk::Heartbeat {
+                info: b"abc".to_vec()
+            }
+        );
+        assert_eq!(
+            one(&craft::heartbeat_ack(b"xyz1")),
+            Chunk::HeartbeatAck {
+                info: b"xyz1".to_vec()
+            }
+        );
+        let Chunk::Abort { t, causes } =
+            one(&craft::abort(true, &[craft::error_cause(12, b"bye")]))
+        else {
+            panic!("not ABORT")
+        };
+        assert!(t);
+        assert_eq!(
+            causes,
+            vec![ErrorCause {
+                code: 12,
+                info: b"bye".to_vec()
+            }]
+        );
+        assert_eq!(one(&craft::shutdown(42)), Chunk::Shutdown { cum_tsn: 42 });
+        assert_eq!(
+            one(&craft::shutdown_complete(true)),
+            Chunk::ShutdownComplete { t: true }
+        );
+        assert_eq!(
+            one(&craft::forward_tsn(7, &[(1, 2)])),
+            Chunk::ForwardTsn { new_cum_tsn: 7 }
+        );
+    }
+
+    #[test]
+    fn walk_stops_on_short_length_and_counts() {
+        let mut b = craft::cookie_ack();
+        b.extend_from_slice(&craft::raw_chunk_with_len(0, 0, 2, &[0; 8]));
+        b.extend_from_slice(&craft::cookie_ack());
+        let mut st = DecodeStats::default();
+        let mut out = Vec::new();
+        walk_chunks(&b, &mut st, &mut out);
+        assert_eq!(out, vec![Chunk::CookieAck]);
+        assert_eq!(st.malformed_chunks, 1);
+    }
+
+    #[test]
+    fn walk_counts_unknown_and_short_fixed_fields() {
+        let mut b = craft::raw_chunk(0x3F, 0, &[1, 2]);
+        b.extend_from_slice(&[0, 0]);
+        b.extend_from_slice(&craft::raw_chunk(chunk::SACK, 0, &[0; 4]));
+        b.extend_from_slice(&craft::cookie_ack());
+        let mut st = DecodeStats::default();
+        let mut out = Vec::new();
+        walk_chunks(&b, &mut st, &mut out);
+        assert_eq!(
+            out.len(),
+            2,
+            "unknown chunk kept as Other, short SACK skipped, COOKIE-ACK kept"
+        );
+        assert_eq!(st.unknown_chunks, 1);
+        assert_eq!(st.malformed_chunks, 1);
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rnd = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut st = DecodeStats::default();
+        for _ in 0..20_000 {
+            let n = (rnd() % 120) as usize;
+            let mut b: Vec<u8> = (0..n).map(|_| rnd() as u8).collect();
+            // Bias towards known chunk types and plausible lengths.
+            if n >= 4 {
+                b[0] = [0u8, 1, 2, 3, 4, 5, 6, 9, 128, 193, 64, 7][(rnd() % 12) as usize];
+                if rnd() % 2 == 0 {
+                    let l = (rnd() % (n as u64 + 8)) as u16;
+                    b[2..4].copy_from_slice(&l.to_be_bytes());
+                }
+            }
+            let mut out = Vec::new();
+            walk_chunks(&b, &mut st, &mut out);
+            let _ = decode_chunk(&b, &mut st);
+        }
+        assert!(
+            st.malformed_chunks > 0,
+            "random input must produce malformed chunks"
+        );
+    }
+}

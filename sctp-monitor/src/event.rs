@@ -1,0 +1,272 @@
+//! The JSON Lines event schema (issue 3). Field names are an interface:
+//! `ts` (RFC 3339 UTC, microseconds), `event`, `assoc`, `initiator` /
+//! `responder` (`{"port","vtag","addrs"}`), `reason`, `path` (`{"src","dst"}`),
+//! `from` / `to`, `endpoint`, `addr`. Optional fields are left out when
+//! empty; more fields may be added, never renamed.
+
+use std::net::IpAddr;
+
+use serde::{Serialize, Serializer};
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    AssociationUp,
+    AssociationDown,
+    Restart,
+    AddressAdded,
+    AddressRemoved,
+    PrimaryChanged,
+    PathUp,
+    PathDown,
+    Failover,
+    Stalled,
+}
+
+/// Why an association ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DownReason {
+    Shutdown,
+    Abort,
+    Timeout,
+    Restart,
+    /// Dropped to respect the association cap (longest idle first).
+    Evicted,
+}
+
+/// One endpoint's role in the association.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Initiator,
+    Responder,
+}
+
+impl Role {
+    /// 0 for the initiator, 1 for the responder.
+    pub fn index(self) -> usize {
+        match self {
+            Role::Initiator => 0,
+            Role::Responder => 1,
+        }
+    }
+
+    /// The role at index 0 (initiator) or 1 (responder).
+    pub fn from_index(i: usize) -> Role {
+        if i == 0 {
+            Role::Initiator
+        } else {
+            Role::Responder
+        }
+    }
+}
+
+/// An endpoint: port, the tag packets *to* it carry (its own Initiate Tag;
+/// 0 when not yet seen), its address set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    pub port: u16,
+    pub vtag: u32,
+    pub addrs: Vec<IpAddr>,
+}
+
+/// A path: source and destination address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PathRef {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+}
+
+/// Why a failover happened, as seen on the old path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Evidence {
+    pub unanswered_heartbeats: u32,
+    pub retransmissions: u32,
+}
+
+/// One event. Build with [`Event::new`] and the setters the kind needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    #[serde(serialize_with = "ser_ts")]
+    pub ts: u64,
+    pub event: EventKind,
+    pub assoc: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initiator: Option<Endpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub responder: Option<Endpoint>,
+    /// `false` for an association picked up mid-flight.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handshake_seen: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<DownReason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<PathRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<PathRef>,
+    /// For address events: whose address set changed. For path events: the
+    /// endpoint that sends on the path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<Role>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addr: Option<IpAddr>,
+    /// Failover: first new DATA on the new path (= `ts`).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_ts")]
+    pub first_new_data: Option<u64>,
+    /// Failover: last DATA on the old path.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_ts")]
+    pub last_old_data: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
+    /// Restart: the association this one replaces.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_assoc: Option<u64>,
+    /// Heartbeat RTT in microseconds (path_up by heartbeat).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtt_us: Option<u32>,
+    /// Stalled: milliseconds without cumulative TSN ack progress.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stalled_ms: Option<u64>,
+}
+
+impl Event {
+    /// An event with only the mandatory fields.
+    pub fn new(ts: u64, event: EventKind, assoc: u64) -> Event {
+        Event {
+            ts,
+            event,
+            assoc,
+            initiator: None,
+            responder: None,
+            handshake_seen: None,
+            reason: None,
+            path: None,
+            from: None,
+            to: None,
+            endpoint: None,
+            addr: None,
+            first_new_data: None,
+            last_old_data: None,
+            evidence: None,
+            previous_assoc: None,
+            rtt_us: None,
+            stalled_ms: None,
+        }
+    }
+
+    /// The event as one JSON line (no trailing newline).
+    pub fn to_json_line(&self) -> String {
+        // Serializing plain structs of strings and numbers cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+fn ser_ts<S: Serializer>(ts: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339_micros(*ts))
+}
+
+fn ser_opt_ts<S: Serializer>(ts: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    match ts {
+        Some(t) => s.serialize_str(&rfc3339_micros(*t)),
+        None => s.serialize_none(),
+    }
+}
+
+/// Nanoseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.uuuuuuZ`.
+pub fn rfc3339_micros(ts_ns: u64) -> String {
+    let secs = ts_ns / 1_000_000_000;
+    let micros = (ts_ns % 1_000_000_000) / 1_000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_micros() {
+        assert_eq!(rfc3339_micros(0), "1970-01-01T00:00:00.000000Z");
+        // 2024-02-29T12:34:56.789012Z
+        assert_eq!(
+            rfc3339_micros(1_709_210_096_789_012_345),
+            "2024-02-29T12:34:56.789012Z"
+        );
+        assert_eq!(
+            rfc3339_micros(951_782_400_000_000_000),
+            "2000-02-29T00:00:00.000000Z"
+        );
+    }
+
+    #[test]
+    fn association_event_shape() {
+        let mut e = Event::new(1_000_000, EventKind::AssociationUp, 7);
+        e.initiator = Some(Endpoint {
+            port: 36412,
+            vtag: 0xabc,
+            addrs: vec!["10.0.0.1".parse().expect("a")],
+        });
+        e.responder = Some(Endpoint {
+            port: 36412,
+            vtag: 5,
+            addrs: vec!["fd00::1".parse().expect("a")],
+        });
+        let v: serde_json::Value = serde_json::from_str(&e.to_json_line()).expect("valid JSON");
+        assert_eq!(v["ts"], "1970-01-01T00:00:00.001000Z");
+        assert_eq!(v["event"], "association_up");
+        assert_eq!(v["assoc"], 7);
+        assert_eq!(v["initiator"]["port"], 36412);
+        assert_eq!(v["initiator"]["vtag"], 0xabc);
+        assert_eq!(v["initiator"]["addrs"][0], "10.0.0.1");
+        assert_eq!(v["responder"]["addrs"][0], "fd00::1");
+        assert!(v.get("path").is_none(), "empty fields are left out");
+    }
+
+    #[test]
+    fn failover_and_down_shape() {
+        let p = |s: &str, d: &str| PathRef {
+            src: s.parse().expect("a"),
+            dst: d.parse().expect("a"),
+        };
+        let mut e = Event::new(0, EventKind::Failover, 1);
+        e.from = Some(p("10.0.0.1", "10.0.0.2"));
+        e.to = Some(p("10.0.1.1", "10.0.1.2"));
+        e.last_old_data = Some(5_000);
+        let v: serde_json::Value = serde_json::from_str(&e.to_json_line()).expect("valid JSON");
+        assert_eq!(v["event"], "failover");
+        assert_eq!(v["from"]["src"], "10.0.0.1");
+        assert_eq!(v["to"]["dst"], "10.0.1.2");
+        assert_eq!(v["last_old_data"], "1970-01-01T00:00:00.000005Z");
+        let mut d = Event::new(0, EventKind::AssociationDown, 1);
+        d.reason = Some(DownReason::Abort);
+        d.endpoint = Some(Role::Responder);
+        let v: serde_json::Value = serde_json::from_str(&d.to_json_line()).expect("valid JSON");
+        assert_eq!(v["reason"], "abort");
+        assert_eq!(v["endpoint"], "responder");
+    }
+}

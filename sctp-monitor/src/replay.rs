@@ -1,0 +1,284 @@
+//! Offline replay: a pcap or pcapng file through the decoder and the tracker,
+//! on the capture's own timestamps.
+//!
+//! Link types: Ethernet, Linux cooked SLL / SLL2, raw IP (DLT_RAW, IPv4,
+//! IPv6), BSD loopback; a pcapng may hold several interfaces with different
+//! link types and timestamp resolutions. A damaged or truncated file stops
+//! the read with an error naming the file and byte offset, and the outcome
+//! still holds everything read before it. A packet that does not decode is
+//! counted, never fatal.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use pcap_file::DataLink;
+use pcap_file::pcap::PcapParser;
+use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
+use pcap_file::pcapng::{Block, PcapNgParser};
+use sctp_monitor_common::config::DEFAULT_UDP_ENCAP_PORT;
+
+use crate::decode::{DecodeError, DecodeStats, LinkType, parse_frame};
+use crate::event::Event;
+use crate::tracker::{AssocView, Config, Tracker, TrackerStats};
+
+/// Replay settings.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// UDP port of SCTP over UDP (RFC 6951).
+    pub udp_port: u16,
+    pub tracker: Config,
+    /// `Tracker::tick` every this much capture time.
+    pub tick_ns: u64,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            udp_port: DEFAULT_UDP_ENCAP_PORT,
+            tracker: Config {
+                keep_closed: 100_000,
+                ..Config::default()
+            },
+            tick_ns: 100_000_000,
+        }
+    }
+}
+
+/// Why a file could not be (fully) read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("{file}: cannot read: {source}")]
+    Io {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}: not a pcap or pcapng file")]
+    Format { file: PathBuf },
+    #[error("{file}: damaged or truncated at byte offset {offset}: {what}")]
+    Damaged {
+        file: PathBuf,
+        offset: usize,
+        what: String,
+    },
+}
+
+/// What a replay found.
+#[derive(Debug)]
+pub struct ReplayOutcome {
+    pub file: PathBuf,
+    pub events: Vec<Event>,
+    /// Associations still open at the end, then the ended ones.
+    pub associations: Vec<AssocView>,
+    pub packets: u64,
+    pub sctp_packets: u64,
+    pub other_packets: u64,
+    /// Packets whose headers did not decode.
+    pub malformed_packets: u64,
+    /// Non-first IP fragments (not reassembled).
+    pub fragments: u64,
+    /// Packets on interfaces with a link type we do not read.
+    pub unsupported_link: u64,
+    pub decode: DecodeStats,
+    pub tracker: TrackerStats,
+    /// Set when the file was damaged: what was read is still reported.
+    pub error: Option<ReplayError>,
+}
+
+fn link_type(dl: DataLink) -> Option<LinkType> {
+    Some(match dl {
+        DataLink::ETHERNET => LinkType::Ethernet,
+        DataLink::LINUX_SLL => LinkType::LinuxSll,
+        DataLink::LINUX_SLL2 => LinkType::LinuxSll2,
+        DataLink::RAW | DataLink::IPV4 | DataLink::IPV6 => LinkType::RawIp,
+        DataLink::NULL | DataLink::LOOP => LinkType::Null,
+        _ => return None,
+    })
+}
+
+struct Run {
+    tracker: Tracker,
+    out: ReplayOutcome,
+    opts: ReplayOptions,
+    next_tick: u64,
+    dstats: DecodeStats,
+}
+
+impl Run {
+    fn packet(&mut self, link: Option<LinkType>, data: &[u8], ts_ns: u64, interface: u32) {
+        self.out.packets += 1;
+        if self.next_tick == 0 {
+            self.next_tick = ts_ns.saturating_add(self.opts.tick_ns);
+        } else if ts_ns >= self.next_tick {
+            self.tracker.tick(ts_ns, &mut self.out.events);
+            self.next_tick = ts_ns.saturating_add(self.opts.tick_ns);
+        }
+        let Some(link) = link else {
+            self.out.unsupported_link += 1;
+            return;
+        };
+        match parse_frame(link, data, ts_ns, self.opts.udp_port, &mut self.dstats) {
+            Ok(Some(mut p)) => {
+                self.out.sctp_packets += 1;
+                p.meta.interface = interface;
+                self.tracker
+                    .process(&p.meta, &p.chunks, &mut self.out.events);
+            }
+            Ok(None) => self.out.other_packets += 1,
+            Err(DecodeError::Fragment) => self.out.fragments += 1,
+            Err(_) => self.out.malformed_packets += 1,
+        }
+    }
+}
+
+/// Replays `path`. `Err` only when nothing could be read (missing file, not
+/// a capture); a damaged file gives `Ok` with `error` set.
+pub fn replay(path: &Path, opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
+    let bytes = std::fs::read(path).map_err(|source| ReplayError::Io {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    let mut run = Run {
+        tracker: Tracker::new(opts.tracker.clone()),
+        out: ReplayOutcome {
+            file: path.to_path_buf(),
+            events: Vec::new(),
+            associations: Vec::new(),
+            packets: 0,
+            sctp_packets: 0,
+            other_packets: 0,
+            malformed_packets: 0,
+            fragments: 0,
+            unsupported_link: 0,
+            decode: DecodeStats::default(),
+            tracker: TrackerStats::default(),
+            error: None,
+        },
+        opts: opts.clone(),
+        next_tick: 0,
+        dstats: DecodeStats::default(),
+    };
+    let damaged = |offset: usize, what: String| ReplayError::Damaged {
+        file: path.to_path_buf(),
+        offset,
+        what,
+    };
+    let magic = bytes
+        .get(..4)
+        .map(|m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]));
+    match magic {
+        Some(0x0A0D_0D0A) => {
+            let (mut rest, mut parser) =
+                PcapNgParser::new(&bytes).map_err(|e| damaged(0, e.to_string()))?;
+            // Per interface: link type and nanoseconds per timestamp unit.
+            while !rest.is_empty() {
+                let offset = bytes.len() - rest.len();
+                match parser.next_block(rest) {
+                    Ok((r, block)) => {
+                        rest = r;
+                        match block {
+                            Block::EnhancedPacket(p) => {
+                                let (link, scale) = iface(&parser, p.interface_id);
+                                let ts = scale.ns(p.timestamp.as_nanos() as u64);
+                                run.packet(link, &p.data, ts, p.interface_id);
+                            }
+                            Block::SimplePacket(p) => {
+                                let (link, _) = iface(&parser, 0);
+                                run.packet(link, &p.data, 0, 0);
+                            }
+                            _ => {}
+                        }
+                    }
+                    Err(e) => {
+                        run.out.error = Some(damaged(offset, e.to_string()));
+                        break;
+                    }
+                }
+            }
+        }
+        Some(0xA1B2_C3D4 | 0xD4C3_B2A1 | 0xA1B2_3C4D | 0x4D3C_B2A1) => {
+            let (mut rest, parser) =
+                PcapParser::new(&bytes).map_err(|e| damaged(0, e.to_string()))?;
+            let link = link_type(parser.header().datalink);
+            while !rest.is_empty() {
+                let offset = bytes.len() - rest.len();
+                match parser.next_packet(rest) {
+                    Ok((r, p)) => {
+                        rest = r;
+                        run.packet(link, &p.data, p.timestamp.as_nanos() as u64, 0);
+                    }
+                    Err(e) => {
+                        run.out.error = Some(damaged(offset, e.to_string()));
+                        break;
+                    }
+                }
+            }
+        }
+        _ => {
+            return Err(ReplayError::Format {
+                file: path.to_path_buf(),
+            });
+        }
+    }
+    let mut out = run.out;
+    out.decode = run.dstats;
+    out.tracker = run.tracker.stats();
+    out.associations = run.tracker.associations().collect();
+    out.associations.extend(run.tracker.closed().cloned());
+    out.associations.sort_by_key(|a| a.id);
+    Ok(out)
+}
+
+/// Timestamp units of a pcapng interface.
+#[derive(Clone, Copy)]
+enum Scale {
+    Pow10(u8),
+    Pow2(u8),
+}
+
+impl Scale {
+    fn ns(self, raw: u64) -> u64 {
+        match self {
+            Scale::Pow10(r) if r <= 9 => raw.saturating_mul(10u64.pow(9 - r as u32)),
+            Scale::Pow10(r) => raw / 10u64.saturating_pow(r as u32 - 9),
+            Scale::Pow2(r) => ((raw as u128 * 1_000_000_000) >> r.min(127)) as u64,
+        }
+    }
+}
+
+fn iface(parser: &PcapNgParser, id: u32) -> (Option<LinkType>, Scale) {
+    let Some(idb) = parser.interfaces().get(id as usize) else {
+        return (None, Scale::Pow10(6));
+    };
+    let mut scale = Scale::Pow10(6);
+    for o in &idb.options {
+        if let InterfaceDescriptionOption::IfTsResol(r) = o {
+            scale = if r & 0x80 != 0 {
+                Scale::Pow2(r & 0x7f)
+            } else {
+                Scale::Pow10(*r)
+            };
+        }
+    }
+    (link_type(idb.linktype), scale)
+}
+
+/// `sctp-monitor replay FILE [--json]`: events as JSON Lines (`json`) or the
+/// readable report. A damaged file is reported after what was read and
+/// turns into an error at the end.
+pub fn run_replay_cli(path: &Path, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
+    let outcome = replay(path, &ReplayOptions::default())?;
+    if json {
+        for e in &outcome.events {
+            writeln!(out, "{}", e.to_json_line())?;
+        }
+    } else {
+        crate::report::write_report(&outcome, out)?;
+    }
+    match outcome.error {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

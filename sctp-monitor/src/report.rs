@@ -1,0 +1,114 @@
+//! The readable replay report: counts, then every association with both
+//! address sets, its paths (state, RTT, DATA counters) and its failovers.
+
+use std::io::{self, Write};
+
+use crate::event::{EventKind, rfc3339_micros};
+use crate::replay::ReplayOutcome;
+use crate::tracker::{AssocView, EndpointView};
+
+fn endpoint(e: &EndpointView) -> String {
+    let addrs: Vec<String> = e.addrs.iter().map(|a| a.to_string()).collect();
+    let tag = e.vtag.map_or("?".to_string(), |t| format!("0x{t:08x}"));
+    format!("port {} tag {} addrs [{}]", e.port, tag, addrs.join(", "))
+}
+
+/// Writes the report of `o` to `out`.
+pub fn write_report(o: &ReplayOutcome, out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "{}", o.file.display())?;
+    writeln!(
+        out,
+        "packets {} (SCTP {}, other {}, malformed {}, fragments {}, unsupported link {})",
+        o.packets,
+        o.sctp_packets,
+        o.other_packets,
+        o.malformed_packets,
+        o.fragments,
+        o.unsupported_link
+    )?;
+    let d = &o.decode;
+    writeln!(
+        out,
+        "chunks {} (malformed {}, truncated {}, unknown {}; parameters malformed {}, unknown {})",
+        d.chunks,
+        d.malformed_chunks,
+        d.truncated_chunks,
+        d.unknown_chunks,
+        d.malformed_params,
+        d.unknown_params
+    )?;
+    writeln!(out, "associations {}", o.associations.len())?;
+    for a in &o.associations {
+        assoc(o, a, out)?;
+    }
+    if let Some(e) = &o.error {
+        writeln!(out, "error: {e}")?;
+    }
+    Ok(())
+}
+
+fn assoc(o: &ReplayOutcome, a: &AssocView, out: &mut impl Write) -> io::Result<()> {
+    writeln!(out)?;
+    let ended = a
+        .ended
+        .map_or(String::new(), |r| format!(", ended: {r:?}").to_lowercase());
+    let hs = if a.handshake_seen {
+        ""
+    } else {
+        ", handshake not seen"
+    };
+    writeln!(out, "association {} ({:?}{hs}{ended})", a.id, a.state)?;
+    let (i, r) = if a.handshake_seen {
+        ("initiator", "responder")
+    } else {
+        ("first sender", "peer")
+    };
+    writeln!(out, "  {i}: {}", endpoint(&a.initiator))?;
+    writeln!(out, "  {r}: {}", endpoint(&a.responder))?;
+    for p in &a.paths {
+        let rtt = p
+            .rtt_us
+            .map_or("-".to_string(), |r| format!("{:.1} ms", r as f64 / 1000.0));
+        let last = p.last_data_ns.map_or("-".to_string(), rfc3339_micros);
+        writeln!(
+            out,
+            "  path {} -> {} ({:?}){}: {:?}, rtt {rtt}, DATA {} packets {} bytes, {} retransmissions, last DATA {last}",
+            p.src,
+            p.dst,
+            p.sender,
+            if p.primary { " primary" } else { "" },
+            p.state,
+            p.data_packets,
+            p.data_bytes,
+            p.retransmissions
+        )?;
+    }
+    for e in o
+        .events
+        .iter()
+        .filter(|e| e.assoc == a.id && e.event == EventKind::Failover)
+    {
+        let (Some(f), Some(t)) = (e.from, e.to) else {
+            continue;
+        };
+        let last = e.last_old_data.map_or("-".to_string(), rfc3339_micros);
+        let ev = e
+            .evidence
+            .map_or("no evidence on the old path".to_string(), |x| {
+                format!(
+                    "{} unanswered heartbeats, {} retransmissions on the old path",
+                    x.unanswered_heartbeats, x.retransmissions
+                )
+            });
+        writeln!(
+            out,
+            "  failover at {}: {} -> {} to {} -> {} (last DATA on old path {last}; {ev})",
+            rfc3339_micros(e.ts),
+            f.src,
+            f.dst,
+            t.src,
+            t.dst
+        )?;
+    }
+    Ok(())
+}

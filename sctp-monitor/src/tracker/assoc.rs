@@ -1,0 +1,387 @@
+//! The compact per-association state. Sizes matter (issue 3 budget: at most
+//! 256 bytes per association with two paths, index included): addresses are
+//! 16-byte slots shared by paths through 1-byte indices, times that only
+//! feed timeouts are 32-bit milliseconds, rare state sits behind one
+//! `Option<Box<_>>`.
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use crate::decode::AsconfRequestKind;
+
+/// An address slot: IPv6, or IPv4 mapped (`::ffff:a.b.c.d`).
+pub(crate) type A16 = [u8; 16];
+
+pub(crate) fn a16(a: IpAddr) -> A16 {
+    match a {
+        IpAddr::V4(v) => v.to_ipv6_mapped().octets(),
+        IpAddr::V6(v) => v.octets(),
+    }
+}
+
+pub(crate) fn ip(a: &A16) -> IpAddr {
+    Ipv6Addr::from(*a).to_canonical()
+}
+
+/// Most address slots per association (both endpoints together).
+pub(crate) const MAX_ADDRS: usize = 16;
+/// "No path".
+pub(crate) const NO_PATH: u8 = u8::MAX;
+
+/// Milliseconds, truncated to 32 bits: used only for ages (wrapping).
+pub(crate) fn ms(ts_ns: u64) -> u32 {
+    (ts_ns / 1_000_000) as u32
+}
+
+/// Age in ms of a 32-bit ms stamp at `now_ns` (valid for ages under 24 days).
+pub(crate) fn age_ms(now_ns: u64, stamp: u32) -> u64 {
+    ms(now_ns).wrapping_sub(stamp) as u64
+}
+
+/// Association state as the wire shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssocState {
+    /// INIT seen.
+    CookieWait,
+    /// INIT-ACK seen.
+    CookieEchoed,
+    /// COOKIE-ACK seen, or picked up mid-flight.
+    Established,
+    /// SHUTDOWN seen.
+    ShutdownPending,
+    /// SHUTDOWN-ACK seen.
+    ShutdownAckSent,
+}
+
+/// Path state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathState {
+    /// Not yet confirmed by a heartbeat answer or acknowledged DATA.
+    Unconfirmed,
+    Active,
+    /// At least one heartbeat unanswered.
+    Suspect,
+    /// Too many unanswered heartbeats or retransmissions without progress.
+    Down,
+}
+
+pub(crate) mod aflag {
+    pub const HANDSHAKE_SEEN: u8 = 1;
+    pub const TAG0: u8 = 2;
+    pub const TAG1: u8 = 4;
+    pub const UP_REPORTED: u8 = 8;
+    pub const COLLISION: u8 = 16;
+}
+
+pub(crate) mod pflag {
+    /// Sent by the responder (endpoint 1).
+    pub const DIR1: u8 = 1;
+    /// A heartbeat on this path was answered at least once.
+    pub const HB_ANSWERED: u8 = 2;
+}
+
+pub(crate) mod dflag {
+    pub const HAS_TSN: u8 = 1;
+    pub const HAS_ACK: u8 = 2;
+    pub const STALLED: u8 = 4;
+}
+
+/// One path of one direction.
+#[derive(Debug, Clone)]
+pub(crate) struct Path {
+    pub src: u8,
+    pub dst: u8,
+    pub state: PathState,
+    pub flags: u8,
+    /// Liveness heartbeats sent since the last answer.
+    pub hb_unacked: u8,
+    pub _pad: u8,
+    /// Retransmissions since the direction's cumulative ack last advanced.
+    pub retrans_no_progress: u16,
+    pub data_packets: u32,
+    pub retransmissions: u32,
+    /// Last heartbeat RTT (µs), 0 = none.
+    pub rtt_us: u32,
+    /// When the last liveness heartbeat was sent (ms stamp).
+    pub last_hb_ms: u32,
+    /// DATA user bytes.
+    pub data_bytes: u64,
+    /// Last DATA (ns), 0 = none.
+    pub last_data_ns: u64,
+}
+
+impl Path {
+    pub fn new(src: u8, dst: u8, dir: usize) -> Path {
+        Path {
+            src,
+            dst,
+            state: PathState::Unconfirmed,
+            flags: if dir == 1 { pflag::DIR1 } else { 0 },
+            hb_unacked: 0,
+            _pad: 0,
+            retrans_no_progress: 0,
+            data_packets: 0,
+            retransmissions: 0,
+            rtt_us: 0,
+            last_hb_ms: 0,
+            data_bytes: 0,
+            last_data_ns: 0,
+        }
+    }
+
+    pub fn dir(&self) -> usize {
+        (self.flags & pflag::DIR1 != 0) as usize
+    }
+}
+
+/// DATA sent by one endpoint.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dir {
+    pub highest_tsn: u32,
+    /// The peer's last cumulative TSN ack for this DATA.
+    pub cum_ack: u32,
+    /// When `cum_ack` last advanced, or DATA became outstanding (ms stamp).
+    pub progress_ms: u32,
+    /// Path index of the current primary.
+    pub primary: u8,
+    pub flags: u8,
+    pub failovers: u16,
+}
+
+impl Dir {
+    pub const NEW: Dir = Dir {
+        highest_tsn: 0,
+        cum_ack: 0,
+        progress_ms: 0,
+        primary: NO_PATH,
+        flags: 0,
+        failovers: 0,
+    };
+
+    /// DATA sent and not yet cumulatively acknowledged.
+    pub fn outstanding(&self) -> bool {
+        self.flags & dflag::HAS_TSN != 0
+            && (self.flags & dflag::HAS_ACK == 0
+                || sctp_monitor_common::sctp::tsn_gt(self.highest_tsn, self.cum_ack))
+    }
+}
+
+/// An ASCONF waiting for its ACK.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingAsconf {
+    pub sender: u8,
+    pub serial: u32,
+    /// Source address of the ASCONF packet (wildcards refer to it).
+    pub src: A16,
+    pub requests: Vec<(AsconfRequestKind, u32, A16)>,
+}
+
+/// Rarely used state, boxed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Ext {
+    pub pending_asconf: Vec<PendingAsconf>,
+    /// The association this one restarts (id), reported when it comes up.
+    pub restart_of: Option<u64>,
+    /// Set Primary requested by endpoint i (address of endpoint i), confirmed.
+    pub requested_primary: [Option<A16>; 2],
+}
+
+/// One association.
+#[derive(Debug, Clone)]
+pub(crate) struct Assoc {
+    pub id: u32,
+    /// `tags[e]`: the tag packets sent *to* endpoint `e` carry (its Initiate
+    /// Tag). Endpoint 0 is the initiator.
+    pub tags: [u32; 2],
+    pub ports: [u16; 2],
+    pub state: AssocState,
+    pub flags: u8,
+    /// Bit i: address slot i belongs to endpoint 1.
+    pub owner: u16,
+    /// Bit i: address slot i was removed (ASCONF Delete IP).
+    pub gone: u16,
+    pub last_seen_ns: u64,
+    pub addrs: Box<[A16]>,
+    pub paths: Box<[Path]>,
+    pub dirs: [Dir; 2],
+    pub ext: Option<Box<Ext>>,
+}
+
+impl Assoc {
+    /// A new association: endpoint 0 at `a0:p0`, endpoint 1 at `a1:p1`.
+    pub fn new(id: u32, a0: A16, p0: u16, a1: A16, p1: u16, now: u64) -> Assoc {
+        Assoc {
+            id,
+            tags: [0, 0],
+            ports: [p0, p1],
+            state: AssocState::Established,
+            flags: 0,
+            owner: 0b10,
+            gone: 0,
+            last_seen_ns: now,
+            addrs: vec![a0, a1].into_boxed_slice(),
+            paths: Box::new([]),
+            dirs: [Dir::NEW; 2],
+            ext: None,
+        }
+    }
+
+    pub fn has_tag(&self, e: usize) -> bool {
+        self.flags & (if e == 0 { aflag::TAG0 } else { aflag::TAG1 }) != 0
+    }
+
+    pub fn set_tag(&mut self, e: usize, tag: u32) {
+        self.tags[e] = tag;
+        self.flags |= if e == 0 { aflag::TAG0 } else { aflag::TAG1 };
+    }
+
+    pub fn ext(&mut self) -> &mut Ext {
+        self.ext.get_or_insert_with(Box::default)
+    }
+
+    fn owned_by(&self, i: usize, e: usize) -> bool {
+        ((self.owner >> i) & 1) as usize == e
+    }
+
+    /// Slot of `a` in endpoint `e`'s set (including removed ones).
+    pub fn find_addr(&self, e: usize, a: &A16) -> Option<usize> {
+        self.addrs
+            .iter()
+            .enumerate()
+            .position(|(i, x)| x == a && self.owned_by(i, e))
+    }
+
+    /// Whether `a` is a current address of endpoint `e`.
+    pub fn has_addr(&self, e: usize, a: &A16) -> bool {
+        self.find_addr(e, a)
+            .is_some_and(|i| self.gone & (1 << i) == 0)
+    }
+
+    /// Slot of `a` for endpoint `e`, adding it when new (`None` when the
+    /// slots are full). Returns (slot, newly added or re-added).
+    pub fn add_addr(&mut self, e: usize, a: A16) -> Option<(usize, bool)> {
+        if let Some(i) = self.find_addr(e, &a) {
+            let was_gone = self.gone & (1 << i) != 0;
+            self.gone &= !(1 << i);
+            return Some((i, was_gone));
+        }
+        if self.addrs.len() >= MAX_ADDRS {
+            return None;
+        }
+        let mut v = std::mem::take(&mut self.addrs).into_vec();
+        v.push(a);
+        let i = v.len() - 1;
+        self.addrs = v.into_boxed_slice();
+        if e == 1 {
+            self.owner |= 1 << i;
+        }
+        Some((i, true))
+    }
+
+    /// Marks `a` removed from endpoint `e`'s set; true when it was present.
+    pub fn remove_addr(&mut self, e: usize, a: &A16) -> bool {
+        match self.find_addr(e, a) {
+            Some(i) if self.gone & (1 << i) == 0 => {
+                self.gone |= 1 << i;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Current addresses of endpoint `e`, in slot order.
+    pub fn addrs_of(&self, e: usize) -> impl Iterator<Item = &A16> + '_ {
+        self.addrs
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| self.owned_by(*i, e) && self.gone & (1 << i) == 0)
+            .map(|(_, a)| a)
+    }
+
+    /// Slot of `a` for endpoint `e` (a removed one stays removed), added
+    /// when never seen.
+    fn slot_for(&mut self, e: usize, a: A16) -> Option<usize> {
+        match self.find_addr(e, &a) {
+            Some(i) => Some(i),
+            None => self.add_addr(e, a).map(|(i, _)| i),
+        }
+    }
+
+    /// Index of the path `src -> dst` sent by endpoint `e`, created when new.
+    pub fn path(&mut self, e: usize, src: A16, dst: A16) -> Option<usize> {
+        let s = self.slot_for(e, src)?;
+        let d = self.slot_for(1 - e, dst)?;
+        let (s, d) = (s as u8, d as u8);
+        if let Some(i) = self
+            .paths
+            .iter()
+            .position(|p| p.src == s && p.dst == d && p.dir() == e)
+        {
+            return Some(i);
+        }
+        if self.paths.len() >= NO_PATH as usize {
+            return None;
+        }
+        let mut v = std::mem::take(&mut self.paths).into_vec();
+        v.push(Path::new(s, d, e));
+        self.paths = v.into_boxed_slice();
+        Some(self.paths.len() - 1)
+    }
+
+    /// Heap bytes owned by this association.
+    pub fn heap_bytes(&self) -> usize {
+        self.addrs.len() * size_of::<A16>()
+            + self.paths.len() * size_of::<Path>()
+            + self.ext.as_ref().map_or(0, |x| {
+                size_of::<Ext>()
+                    + x.pending_asconf.capacity() * size_of::<PendingAsconf>()
+                    + x.pending_asconf
+                        .iter()
+                        .map(|p| p.requests.capacity() * 24)
+                        .sum::<usize>()
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_sizes() {
+        assert!(
+            size_of::<Path>() <= 40,
+            "Path is {} bytes",
+            size_of::<Path>()
+        );
+        assert!(
+            size_of::<Assoc>() <= 104,
+            "Assoc is {} bytes",
+            size_of::<Assoc>()
+        );
+    }
+
+    #[test]
+    fn same_address_on_both_endpoints_stays_apart() {
+        let lo = a16("127.0.0.1".parse().expect("a"));
+        let mut a = Assoc::new(1, lo, 1, lo, 2, 0);
+        assert_eq!(a.find_addr(0, &lo), Some(0));
+        assert_eq!(a.find_addr(1, &lo), Some(1));
+        let p = a.path(0, lo, lo).expect("path");
+        let q = a.path(1, lo, lo).expect("path");
+        assert_ne!(p, q);
+        assert_eq!(a.addrs.len(), 2);
+    }
+
+    #[test]
+    fn removed_address_can_come_back() {
+        let x = a16("10.0.0.1".parse().expect("a"));
+        let y = a16("10.0.0.9".parse().expect("a"));
+        let mut a = Assoc::new(1, x, 1, a16("10.0.0.2".parse().expect("a")), 2, 0);
+        assert_eq!(a.add_addr(0, y), Some((2, true)));
+        assert!(a.remove_addr(0, &y));
+        assert!(!a.has_addr(0, &y));
+        assert_eq!(a.addrs_of(0).count(), 1);
+        assert_eq!(a.add_addr(0, y), Some((2, true)));
+        assert!(a.has_addr(0, &y));
+    }
+}

@@ -1,0 +1,139 @@
+//! Heartbeats: RTT by matching each HEARTBEAT-ACK to its HEARTBEAT through
+//! the echoed Heartbeat Info bytes (several may be in flight), consecutive
+//! unanswered heartbeats, path suspect / down / up. A HEARTBEAT bundled with
+//! PAD is a PMTU probe (RFC 8899): its loss says nothing about liveness.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use crate::decode::PacketMeta;
+use crate::event::{Event, EventKind};
+
+use super::assoc::{PathState, a16, age_ms, ms, pflag};
+use super::{HbSent, Tracker};
+
+fn info_hash(info: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    info.hash(&mut h);
+    h.finish()
+}
+
+impl Tracker {
+    /// Unanswered liveness heartbeats on a path at `now`: those sent since
+    /// the last answer, not counting the latest while it may still be
+    /// answered.
+    pub(super) fn unanswered(&self, slot: usize, pi: usize, now: u64) -> u32 {
+        let p = &self.slab[slot].paths[pi];
+        let mut n = p.hb_unacked as u32;
+        if n > 0 && age_ms(now, p.last_hb_ms) < self.cfg.hb_answer_timeout_ns / 1_000_000 {
+            n -= 1;
+        }
+        n
+    }
+
+    pub(super) fn on_heartbeat(
+        &mut self,
+        slot: usize,
+        pi: usize,
+        meta: &PacketMeta,
+        info: &[u8],
+        out: &mut Vec<Event>,
+    ) {
+        let now = meta.ts_ns;
+        let id = self.slab[slot].id;
+        let probe = meta.bundled_pad;
+        if self.hb.len() < (4 * self.count).max(4096) {
+            self.hb.insert(
+                (id, info_hash(info)),
+                HbSent {
+                    sent_ns: now,
+                    path: pi as u8,
+                    probe,
+                },
+            );
+        }
+        if probe {
+            return;
+        }
+        let p = &mut self.slab[slot].paths[pi];
+        p.hb_unacked = p.hb_unacked.saturating_add(1);
+        p.last_hb_ms = ms(now);
+        self.update_hb_state(slot, pi, now, out);
+    }
+
+    pub(super) fn on_heartbeat_ack(
+        &mut self,
+        slot: usize,
+        e: usize,
+        meta: &PacketMeta,
+        info: &[u8],
+        out: &mut Vec<Event>,
+    ) {
+        let now = meta.ts_ns;
+        let id = self.slab[slot].id;
+        let (pi, rtt, probe) = match self.hb.remove(&(id, info_hash(info))) {
+            Some(h) if (h.path as usize) < self.slab[slot].paths.len() => (
+                h.path as usize,
+                Some(now.saturating_sub(h.sent_ns)),
+                h.probe,
+            ),
+            _ => {
+                // Its HEARTBEAT was not seen (before the capture, or lost from
+                // view): the path it answers is the reverse of this packet.
+                self.stats.unmatched_heartbeat_acks += 1;
+                match self.slab[slot].path(1 - e, a16(meta.dst), a16(meta.src)) {
+                    Some(pi) => (pi, None, false),
+                    None => return,
+                }
+            }
+        };
+        let p = &mut self.slab[slot].paths[pi];
+        if let Some(r) = rtt {
+            p.rtt_us = (r / 1_000).min(u32::MAX as u64) as u32;
+        }
+        if probe {
+            return;
+        }
+        p.hb_unacked = 0;
+        p.flags |= pflag::HB_ANSWERED;
+        let was = p.state;
+        p.state = PathState::Active;
+        if matches!(was, PathState::Down | PathState::Unconfirmed) {
+            let mut ev = self.path_event(slot, pi, EventKind::PathUp, now);
+            ev.rtt_us = rtt.map(|r| (r / 1_000).min(u32::MAX as u64) as u32);
+            out.push(ev);
+        }
+    }
+
+    /// Suspect after one unanswered heartbeat, down after `hb_down_after`.
+    pub(super) fn update_hb_state(
+        &mut self,
+        slot: usize,
+        pi: usize,
+        now: u64,
+        out: &mut Vec<Event>,
+    ) {
+        let n = self.unanswered(slot, pi, now);
+        if n == 0 {
+            return;
+        }
+        let down_after = self.cfg.hb_down_after.max(1) as u32;
+        let p = &mut self.slab[slot].paths[pi];
+        if n >= down_after {
+            if p.state != PathState::Down {
+                p.state = PathState::Down;
+                out.push(self.path_event(slot, pi, EventKind::PathDown, now));
+            }
+        } else if p.state == PathState::Active {
+            p.state = PathState::Suspect;
+        }
+    }
+
+    /// Heartbeat timeouts of every path of an association (from `tick`).
+    pub(super) fn check_heartbeats(&mut self, slot: usize, now: u64, out: &mut Vec<Event>) {
+        for pi in 0..self.slab[slot].paths.len() {
+            if self.slab[slot].paths[pi].hb_unacked > 0 {
+                self.update_hb_state(slot, pi, now, out);
+            }
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! The association tracker: pure state, events in, state and events out.
+//!
+//! Input is a decoded packet ([`PacketMeta`] + [`Chunk`]s, from a capture or a
+//! kernel record), per-path kernel counters ([`Tracker::observe_path_stats`])
+//! and the passage of time ([`Tracker::tick`]); time only ever comes from
+//! those calls. Output is [`Event`]s appended to a caller's `Vec` and the
+//! read-only views of [`view`].
+//!
+//! Rules (`shared/SCTP.md`, issue 3), one file each:
+//! - identity: an association is its two tags + ports (`table`, `lookup`);
+//!   every address pair of a multihomed association maps to it;
+//! - `handshake`: INIT/INIT-ACK address sets, COOKIE-ECHO/ACK, mid-flight
+//!   pick-up, restart, INIT collision, ABORT (T flag), SHUTDOWN;
+//! - `asconf`: changes apply on the matching ASCONF-ACK only;
+//! - `heartbeat`: RTT by echoed Heartbeat Info, unanswered counts, PMTU
+//!   probes, path up/down;
+//! - `data`: counters, primary per direction, failover, retransmissions,
+//!   stalled;
+//! - bounded: `Config::max_assocs`, longest idle evicted first.
+
+mod asconf;
+mod assoc;
+mod data;
+mod handshake;
+mod heartbeat;
+mod live;
+mod lookup;
+mod table;
+pub mod view;
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::decode::{Chunk, PacketMeta};
+use crate::event::{DownReason, Endpoint, Event, EventKind, PathRef, Role};
+use assoc::{A16, Assoc, ip};
+pub use assoc::{AssocState, PathState};
+pub use view::{AssocView, EndpointView, PathView};
+
+/// Tracker settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Most associations tracked; beyond, the longest idle are evicted.
+    pub max_assocs: usize,
+    /// An association without packets for this long is ended (`timeout`).
+    pub idle_timeout_ns: u64,
+    /// A path is down after this many consecutive unanswered heartbeats.
+    pub hb_down_after: u8,
+    /// A heartbeat not answered within this time counts as unanswered.
+    pub hb_answer_timeout_ns: u64,
+    /// A path is down after this many retransmissions on it without
+    /// cumulative ack progress of its direction.
+    pub retrans_down_after: u16,
+    /// "stalled" after this long without cumulative ack progress while DATA
+    /// is outstanding and heartbeats are answered.
+    pub stall_after_ns: u64,
+    /// Ended associations kept for reports (replay); 0 keeps none.
+    pub keep_closed: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_assocs: 1 << 20,
+            idle_timeout_ns: 300 * 1_000_000_000,
+            // Path.Max.Retrans (RFC 9260 §16).
+            hb_down_after: 5,
+            hb_answer_timeout_ns: 3_000_000_000,
+            retrans_down_after: 5,
+            stall_after_ns: 10_000_000_000,
+            keep_closed: 0,
+        }
+    }
+}
+
+/// Counters of what the tracker did or could not do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrackerStats {
+    pub packets: u64,
+    pub associations_created: u64,
+    /// Associations dropped for the cap.
+    pub evictions: u64,
+    /// Associations ended by idle timeout.
+    pub expired: u64,
+    /// Packets that matched no association and started none (vtag 0
+    /// without INIT, ABORT for an unknown association, ...).
+    pub unmatched_packets: u64,
+    /// HEARTBEAT-ACKs whose Heartbeat Info matched no HEARTBEAT seen.
+    pub unmatched_heartbeat_acks: u64,
+    /// Addresses beyond the per-association slots.
+    pub address_overflow: u64,
+    /// ASCONF-ACKs with no pending ASCONF of that serial.
+    pub unmatched_asconf_acks: u64,
+    /// INIT collisions seen.
+    pub init_collisions: u64,
+}
+
+/// A heartbeat in flight.
+#[derive(Debug, Clone, Copy)]
+struct HbSent {
+    sent_ns: u64,
+    path: u8,
+    probe: bool,
+}
+
+/// The tracker. See the module documentation.
+#[derive(Debug)]
+pub struct Tracker {
+    cfg: Config,
+    slab: Vec<Assoc>,
+    free: Vec<u32>,
+    count: usize,
+    /// (tag, sender port, receiver port) -> slot << 1 | sender.
+    tags: table::SlotTable,
+    /// Canonical first-address pair + ports -> slot (restart, collision,
+    /// mid-flight reverse direction).
+    ends: table::SlotTable,
+    hb: HashMap<(u32, u64), HbSent>,
+    seed: u64,
+    next_id: u32,
+    stats: TrackerStats,
+    closed: VecDeque<AssocView>,
+    now_ns: u64,
+}
+
+impl Tracker {
+    pub fn new(cfg: Config) -> Tracker {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0x5c79);
+        Tracker {
+            cfg,
+            slab: Vec::new(),
+            free: Vec::new(),
+            count: 0,
+            tags: table::SlotTable::default(),
+            ends: table::SlotTable::default(),
+            hb: HashMap::new(),
+            seed: h.finish(),
+            next_id: 1,
+            stats: TrackerStats::default(),
+            closed: VecDeque::new(),
+            now_ns: 0,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn stats(&self) -> TrackerStats {
+        self.stats
+    }
+
+    /// Associations currently tracked.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Feeds one decoded packet; events go to `out`.
+    pub fn process(&mut self, meta: &PacketMeta, chunks: &[Chunk], out: &mut Vec<Event>) {
+        self.stats.packets += 1;
+        self.now_ns = self.now_ns.max(meta.ts_ns);
+        // INIT travels with tag 0 and alone.
+        if let Some(Chunk::Init(init)) = chunks.first() {
+            self.on_init(meta, init, out);
+            return;
+        }
+        let Some((slot, e)) = self.find_or_create(meta, chunks, out) else {
+            self.stats.unmatched_packets += 1;
+            return;
+        };
+        let now = meta.ts_ns;
+        self.slab[slot].last_seen_ns = now;
+        let src = assoc::a16(meta.src);
+        let dst = assoc::a16(meta.dst);
+        let Some(pi) = self.slab[slot].path(e, src, dst) else {
+            self.stats.address_overflow += 1;
+            return;
+        };
+        let mut counted_packet = false;
+        for c in chunks {
+            // An ABORT or SHUTDOWN-COMPLETE frees the slot: stop there.
+            if self.slab.get(slot).is_none_or(|a| a.id == 0) {
+                break;
+            }
+            match c {
+                Chunk::Data(d) => {
+                    self.on_data(slot, e, pi, meta, d, !counted_packet, out);
+                    counted_packet = true;
+                }
+                Chunk::Sack(s) => self.on_cum_ack(slot, e, s.cum_tsn, now, out),
+                Chunk::Shutdown { cum_tsn } => {
+                    self.on_cum_ack(slot, e, *cum_tsn, now, out);
+                    self.on_shutdown(slot);
+                }
+                Chunk::Heartbeat { info } => self.on_heartbeat(slot, pi, meta, info, out),
+                Chunk::HeartbeatAck { info } => self.on_heartbeat_ack(slot, e, meta, info, out),
+                Chunk::InitAck(init) => self.on_init_ack(slot, e, meta, init),
+                Chunk::CookieEcho { .. } => self.on_cookie_echo(slot),
+                Chunk::CookieAck => self.on_cookie_ack(slot, now, out),
+                Chunk::Abort { .. } => self.close(slot, DownReason::Abort, now, out),
+                Chunk::ShutdownAck => self.on_shutdown_ack(slot),
+                Chunk::ShutdownComplete { .. } => self.close(slot, DownReason::Shutdown, now, out),
+                Chunk::Asconf(a) => self.on_asconf(slot, e, meta, a),
+                Chunk::AsconfAck(a) => self.on_asconf_ack(slot, e, a, now, out),
+                _ => {}
+            }
+        }
+    }
+
+    /// Lets time pass: idle expiry, heartbeat timeouts, stalled detection.
+    pub fn tick(&mut self, now: u64, out: &mut Vec<Event>) {
+        self.now_ns = self.now_ns.max(now);
+        for slot in 0..self.slab.len() {
+            if self.slab[slot].id == 0 {
+                continue;
+            }
+            let idle = now.saturating_sub(self.slab[slot].last_seen_ns);
+            if idle >= self.cfg.idle_timeout_ns {
+                let reason = match self.slab[slot].state {
+                    AssocState::ShutdownPending | AssocState::ShutdownAckSent => {
+                        DownReason::Shutdown
+                    }
+                    _ => DownReason::Timeout,
+                };
+                self.stats.expired += 1;
+                self.close(slot, reason, now, out);
+                continue;
+            }
+            self.check_heartbeats(slot, now, out);
+            self.check_stalled(slot, now, out);
+        }
+        let keep = self
+            .cfg
+            .hb_answer_timeout_ns
+            .saturating_mul(20)
+            .max(120_000_000_000);
+        self.hb.retain(|_, h| now.saturating_sub(h.sent_ns) < keep);
+    }
+
+    /// Associations currently tracked, as read-only views.
+    pub fn associations(&self) -> impl Iterator<Item = AssocView> + '_ {
+        self.slab
+            .iter()
+            .filter(|a| a.id != 0)
+            .map(|a| view::assoc_view(a, None))
+    }
+
+    /// Ended associations kept for reports (`Config::keep_closed`).
+    pub fn closed(&self) -> impl Iterator<Item = &AssocView> + '_ {
+        self.closed.iter()
+    }
+
+    /// Approximate memory in bytes: slab, indexes, per-association heap,
+    /// heartbeats in flight.
+    pub fn memory_bytes(&self) -> usize {
+        self.slab.capacity() * size_of::<Assoc>()
+            + self.free.capacity() * 4
+            + self.tags.heap_bytes()
+            + self.ends.heap_bytes()
+            + self.hb.capacity() * (size_of::<((u32, u64), HbSent)>() + 1)
+            + self.slab.iter().map(Assoc::heap_bytes).sum::<usize>()
+    }
+
+    // ------------------------------------------------------------ helpers
+
+    fn endpoint(a: &Assoc, e: usize) -> Endpoint {
+        Endpoint {
+            port: a.ports[e],
+            vtag: a.tags[e],
+            addrs: a.addrs_of(e).map(ip).collect(),
+        }
+    }
+
+    fn assoc_event(&self, slot: usize, kind: EventKind, now: u64) -> Event {
+        let a = &self.slab[slot];
+        let mut ev = Event::new(now, kind, a.id as u64);
+        ev.initiator = Some(Self::endpoint(a, 0));
+        ev.responder = Some(Self::endpoint(a, 1));
+        ev.handshake_seen = Some(a.flags & assoc::aflag::HANDSHAKE_SEEN != 0);
+        ev
+    }
+
+    fn path_ref(a: &Assoc, pi: usize) -> PathRef {
+        let p = &a.paths[pi];
+        PathRef {
+            src: ip(&a.addrs[p.src as usize]),
+            dst: ip(&a.addrs[p.dst as usize]),
+        }
+    }
+
+    fn path_event(&self, slot: usize, pi: usize, kind: EventKind, now: u64) -> Event {
+        let a = &self.slab[slot];
+        let mut ev = Event::new(now, kind, a.id as u64);
+        ev.path = Some(Self::path_ref(a, pi));
+        ev.endpoint = Some(Role::from_index(a.paths[pi].dir()));
+        ev
+    }
+
+    /// Ends an association: event, optional snapshot, index cleanup.
+    fn close(&mut self, slot: usize, reason: DownReason, now: u64, out: &mut Vec<Event>) {
+        if self.slab[slot].id == 0 {
+            return;
+        }
+        let mut ev = self.assoc_event(slot, EventKind::AssociationDown, now);
+        ev.reason = Some(reason);
+        out.push(ev);
+        if self.cfg.keep_closed > 0 {
+            if self.closed.len() >= self.cfg.keep_closed {
+                self.closed.pop_front();
+            }
+            self.closed
+                .push_back(view::assoc_view(&self.slab[slot], Some(reason)));
+        }
+        self.unindex(slot);
+        let id = self.slab[slot].id;
+        if !self.hb.is_empty() {
+            self.hb.retain(|k, _| k.0 != id);
+        }
+        let a = &mut self.slab[slot];
+        a.id = 0;
+        a.addrs = Box::new([]);
+        a.paths = Box::new([]);
+        a.ext = None;
+        a.flags = 0;
+        self.free.push(slot as u32);
+        self.count -= 1;
+    }
+
+    /// A fresh slot for `a`, evicting the longest idle first when full.
+    fn alloc(&mut self, mut a: Assoc, out: &mut Vec<Event>) -> usize {
+        if self.count >= self.cfg.max_assocs.max(1) {
+            self.evict(out);
+        }
+        a.id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        self.count += 1;
+        self.stats.associations_created += 1;
+        match self.free.pop() {
+            Some(s) => {
+                self.slab[s as usize] = a;
+                s as usize
+            }
+            None => {
+                self.slab.push(a);
+                self.slab.len() - 1
+            }
+        }
+    }
+
+    /// Evicts the longest idle associations: a batch (1/128 of the cap, at
+    /// least one) per scan, so a full tracker does not scan per packet.
+    fn evict(&mut self, out: &mut Vec<Event>) {
+        let batch = (self.cfg.max_assocs / 128).max(1);
+        let mut idle: Vec<(u64, usize)> = self
+            .slab
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.id != 0)
+            .map(|(i, a)| (a.last_seen_ns, i))
+            .collect();
+        let n = batch.min(idle.len());
+        if n == 0 {
+            return;
+        }
+        idle.select_nth_unstable(n - 1);
+        let now = self.now_ns;
+        for &(_, slot) in &idle[..n] {
+            self.stats.evictions += 1;
+            self.close(slot, DownReason::Evicted, now, out);
+        }
+    }
+}
+
+/// Source/destination addresses of a packet as slots.
+fn addr_pair(meta: &PacketMeta) -> (A16, A16) {
+    (assoc::a16(meta.src), assoc::a16(meta.dst))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,921 @@
+//! Tracker rules on crafted packets that go through the real decoder.
+
+use std::net::IpAddr;
+
+use crate::craft::{self, AsconfReq, AsconfResult, CookiePos, FrameBuilder, InitSpec};
+use crate::decode::{DecodeStats, LinkType, parse_frame};
+use crate::event::{DownReason, Event, EventKind, PathRef, Role};
+
+use super::{Config, PathState, Tracker};
+
+const MS: u64 = 1_000_000;
+const T0: u64 = 1_700_000_000_000_000_000;
+const TA: u32 = 0xA0A0_A0A0;
+const TB: u32 = 0xB0B0_B0B0;
+const PA: u16 = 5000;
+const PB: u16 = 3868;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().expect("test address")
+}
+
+struct Sim {
+    t: Tracker,
+    ev: Vec<Event>,
+    a: [IpAddr; 2],
+    b: [IpAddr; 2],
+}
+
+impl Sim {
+    fn new(cfg: Config) -> Sim {
+        Sim {
+            t: Tracker::new(cfg),
+            ev: Vec::new(),
+            a: [ip("10.0.0.1"), ip("10.0.1.1")],
+            b: [ip("10.0.0.2"), ip("10.0.1.2")],
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        &mut self,
+        ms: u64,
+        src: IpAddr,
+        dst: IpAddr,
+        sport: u16,
+        dport: u16,
+        vtag: u32,
+        chunks: Vec<Vec<u8>>,
+    ) {
+        let f = FrameBuilder::ip(src, dst)
+            .sctp(sport, dport, vtag)
+            .chunks(chunks)
+            .build();
+        let mut st = DecodeStats::default();
+        let p = parse_frame(LinkType::Ethernet, &f, T0 + ms * MS, 9899, &mut st)
+            .expect("parses")
+            .expect("SCTP");
+        self.t.process(&p.meta, &p.chunks, &mut self.ev);
+    }
+
+    /// A -> B on path i (0 or 1).
+    fn a2b(&mut self, ms: u64, i: usize, chunks: Vec<Vec<u8>>) {
+        self.send(ms, self.a[i], self.b[i], PA, PB, TB, chunks);
+    }
+
+    fn b2a(&mut self, ms: u64, i: usize, chunks: Vec<Vec<u8>>) {
+        self.send(ms, self.b[i], self.a[i], PB, PA, TA, chunks);
+    }
+
+    fn handshake(&mut self) {
+        let (a, b) = (self.a, self.b);
+        self.send(
+            0,
+            a[0],
+            b[0],
+            PA,
+            PB,
+            0,
+            vec![craft::init(&InitSpec::new(TA, 100).addrs(&[a[1]]))],
+        );
+        self.send(
+            1,
+            b[0],
+            a[0],
+            PB,
+            PA,
+            TA,
+            vec![craft::init_ack(
+                &InitSpec::new(TB, 500)
+                    .addrs(&[b[1]])
+                    .cookie(300, CookiePos::Before),
+            )],
+        );
+        self.a2b(2, 0, vec![craft::cookie_echo(&[7; 300])]);
+        self.b2a(3, 0, vec![craft::cookie_ack()]);
+    }
+
+    fn kinds(&self) -> Vec<EventKind> {
+        self.ev.iter().map(|e| e.event).collect()
+    }
+
+    fn of(&self, k: EventKind) -> Vec<&Event> {
+        self.ev.iter().filter(|e| e.event == k).collect()
+    }
+
+    fn tick(&mut self, ms: u64) {
+        self.t.tick(T0 + ms * MS, &mut self.ev);
+    }
+}
+
+fn data(tsn: u32) -> Vec<u8> {
+    craft::data(tsn, 0, 0, 46, &[0u8; 100])
+}
+
+fn pr(s: IpAddr, d: IpAddr) -> PathRef {
+    PathRef { src: s, dst: d }
+}
+
+#[test]
+fn handshake_gives_tags_address_sets_and_up() {
+    let mut s = Sim::new(Config::default());
+    s.handshake();
+    assert_eq!(s.kinds(), vec![EventKind::AssociationUp]);
+    let up = &s.ev[0];
+    let i = up.initiator.as_ref().expect("initiator");
+    let r = up.responder.as_ref().expect("responder");
+    assert_eq!(
+        (i.port, i.vtag, i.addrs.clone()),
+        (PA, TA, vec![s.a[0], s.a[1]])
+    );
+    assert_eq!(
+        (r.port, r.vtag, r.addrs.clone()),
+        (PB, TB, vec![s.b[0], s.b[1]])
+    );
+    assert_eq!(up.handshake_seen, Some(true));
+    assert_eq!(up.ts, T0 + 3 * MS);
+}
+
+#[test]
+fn init_without_address_params_uses_the_source_alone() {
+    let mut s = Sim::new(Config::default());
+    let (a, b) = (s.a, s.b);
+    s.send(
+        0,
+        a[0],
+        b[0],
+        PA,
+        PB,
+        0,
+        vec![craft::init(&InitSpec::new(TA, 1))],
+    );
+    s.send(
+        1,
+        b[0],
+        a[0],
+        PB,
+        PA,
+        TA,
+        vec![craft::init_ack(
+            &InitSpec::new(TB, 1).cookie(8, CookiePos::After),
+        )],
+    );
+    s.a2b(2, 0, vec![craft::cookie_echo(&[1; 8])]);
+    s.b2a(3, 0, vec![craft::cookie_ack()]);
+    let v = s.t.associations().next().expect("one association");
+    assert_eq!(v.initiator.addrs, vec![a[0]]);
+    assert_eq!(v.responder.addrs, vec![b[0]]);
+}
+
+#[test]
+fn multihomed_packets_map_to_one_association() {
+    let mut s = Sim::new(Config::default());
+    s.handshake();
+    s.a2b(10, 0, vec![data(100)]);
+    s.a2b(11, 1, vec![data(100)]);
+    s.b2a(12, 1, vec![craft::sack(100, 1000, &[], &[])]);
+    assert_eq!(s.t.len(), 1);
+    let v = s.t.associations().next().expect("association");
+    assert_eq!(
+        v.paths.len(),
+        4,
+        "a0->b0, b0->a0 (handshake), a1->b1, b1->a1"
+    );
+}
+
+#[test]
+fn new_data_sets_primary_and_failover_reports_evidence() {
+    let mut s = Sim::new(Config {
+        hb_answer_timeout_ns: 500 * MS,
+        ..Config::default()
+    });
+    s.handshake();
+    s.a2b(10, 0, vec![data(100)]);
+    s.b2a(20, 0, vec![craft::sack(100, 1000, &[], &[])]);
+    s.a2b(30, 0, vec![data(101)]);
+    // The old path goes quiet: heartbeats unanswered, a retransmission.
+    s.a2b(1000, 0, vec![craft::heartbeat(b"hb-1")]);
+    s.a2b(2000, 0, vec![craft::heartbeat(b"hb-2")]);
+    s.a2b(2100, 0, vec![data(101)]);
+    s.a2b(3000, 1, vec![data(102)]);
+    let f = s.of(EventKind::Failover);
+    assert_eq!(f.len(), 1, "events: {:?}", s.kinds());
+    let f = f[0];
+    assert_eq!(f.from, Some(pr(s.a[0], s.b[0])));
+    assert_eq!(f.to, Some(pr(s.a[1], s.b[1])));
+    assert_eq!(f.first_new_data, Some(T0 + 3000 * MS));
+    assert_eq!(f.last_old_data, Some(T0 + 2100 * MS));
+    let ev = f.evidence.expect("evidence");
+    assert_eq!(ev.unanswered_heartbeats, 2);
+    assert_eq!(ev.retransmissions, 1);
+    assert_eq!(f.endpoint, Some(Role::Initiator));
+    let v = s.t.associations().next().expect("association");
+    assert_eq!(v.primary[0], Some(pr(s.a[1], s.b[1])));
+    assert_eq!(v.failovers, [1, 0]);
+    let p = s.of(EventKind::PrimaryChanged);
+    assert_eq!(p.len(), 2, "initial primary and the move");
+}
+
+#[test]
+fn retransmission_on_alternate_path_is_not_a_failover() {
+    let mut s = Sim::new(Config::default());
+    s.handshake();
+    s.a2b(10, 0, vec![data(100)]);
+    s.a2b(11, 0, vec![data(101)]);
+    s.a2b(500, 1, vec![data(101)]);
+    s.a2b(600, 0, vec![data(102)]);
+    assert!(
+        s.of(EventKind::Failover).is_empty(),
+        "events: {:?}",
+        s.kinds()
+    );
+    let v = s.t.associations().next().expect("association");
+    let alt = v
+        .paths
+        .iter()
+        .find(|p| p.src == s.a[1])
+        .expect("alternate path");
+    assert_eq!(alt.retransmissions, 1);
+    assert!(!alt.primary);
+    assert_eq!(v.primary[0], Some(pr(s.a[0], s.b[0])));
+}
+
+#[test]
+fn tsn_wrap_is_new_data() {
+    let mut s = Sim::new(Config::default());
+    s.handshake();
+    s.a2b(10, 0, vec![data(u32::MAX - 1)]);
+    s.a2b(11, 0, vec![data(u32::MAX)]);
+    // TSN 0 after 2^32-1 is new DATA: a failover when it moves.
+    s.a2b(12, 1, vec![data(0)]);
+    assert_eq!(s.of(EventKind::Failover).len(), 1);
+    // u32::MAX again is now a retransmission, not new DATA.
+    s.a2b(13, 0, vec![data(u32::MAX)]);
+    assert_eq!(s.of(EventKind::Failover).len(), 1);
+    let v = s.t.associations().next().expect("association");
+    assert_eq!(v.highest_tsn[0], Some(0));
+    let p0 = v
+        .paths
+        .iter()
+        .find(|p| p.src == s.a[0] && p.sender == Role::Initiator)
+        .expect("path");
+    assert_eq!(p0.retransmissions, 1);
+}
+
+#[test]
+fn restart_replaces_the_association() {
+    let mut s = Sim::new(Config::default());
+    s.handshake();
+    let old = s.ev[0].assoc;
+    let (a, b) = (s.a, s.b);
+    let (ta2, tb2) = (0x1111_2222, 0x3333_4444);
+    s.send(
+        100,
+        a[0],
+        b[0],
+        PA,
+        PB,
+        0,
+        vec![craft::init(&InitSpec::new(ta2, 9).addrs(&[a[1]]))],
+    );
+    s.send(
+        101,
+        b[0],
+        a[0],
+        PB,
+        PA,
+        ta2,
+        vec![craft::init_ack(
+            &InitSpec::new(tb2, 9).cookie(40, CookiePos::After),
+        )],
+    );
+    s.send(
+        102,
+        a[0],
+        b[0],
+        PA,
+        PB,
+        tb2,
+        vec![craft::cookie_echo(&[1; 40])],
+    );
+    s.send(103, b[0], a[0], PB, PA, ta2, vec![craft::cookie_ack()]);
+    let k = s.kinds();
+    assert_eq!(
+        k,
+        vec![
+            EventKind::AssociationUp,
+            EventKind::AssociationDown,
+            EventKind::Restart,
+            EventKind::AssociationUp
+        ]
+    );
+    assert_eq!(s.ev[1].assoc, old);
+    assert_eq!(s.ev[1].reason, Some(DownReason::Restart));
+    assert_eq!(s.ev[2].previous_assoc, Some(old));
+    assert_eq!(s.ev[2].initiator.as_ref().map(|e| e.vtag), Some(ta2));
+    assert_eq!(s.t.len(), 1);
+    // Old tags no longer match; new ones do.
+    s.send(200, a[0], b[0], PA, PB, tb2, vec![data(9)]);
+    assert_eq!(s.t.len(), 1);
+}
+
+#[test]
+fn mid_flight_pick_up_learns_both_directions() {
+    let mut s = Sim::new(Config::default());
+    s.a2b(0, 0, vec![data(7)]);
+    s.b2a(1, 0, vec![craft::sack(7, 1000, &[], &[])]);
+    assert_eq!(
+        s.t.len(),
+        1,
+        "the reverse direction joins the same association"
+    );
+    let up = s.of(EventKind::AssociationUp);
+    assert_eq!(up.len(), 1);
+    assert_eq!(up[0].handshake_seen, Some(false));
+    let v = s.t.associations().next().expect("association");
+    assert!(!v.handshake_seen);
+    assert_eq!(v.responder.vtag, Some(TB));
+    assert_eq!(v.initiator.vtag, Some(TA));
+    assert_eq!(v.cum_ack[0], Some(7));
+}
+
+#[test]
+fn asconf_applies_only_on_matching_ack_and_honours_rejections() {
+    let mut s = Sim::new(Config::default());
+    s.handshake();
+    let new1 = ip("10.0.2.1");
+    let new2 = ip("10.0.3.1");
+    s.a2b(
+        10,
+        0,
+        vec![
+            craft::auth(1, 1, &[0; 20]),
+            craft::asconf(
+                1,
+                s.a[0],
+                &[
+                    AsconfReq::Add {
+                        corr_id: 1,
+                        addr: new1,
+                    },
+                    AsconfReq::Add {
+                        corr_id: 2,
+                        addr: new2,
+                    },
+                ],
+            ),
+        ],
+    );
+    let v = s.t.associations().next().expect("association");
+    assert_eq!(v.initiator.addrs.len(), 2, "nothing changes before the ACK");
+    // An ACK with another serial does nothing.
+    s.b2a(11, 0, vec![craft::asconf_ack(99, &[])]);
+    assert!(s.of(EventKind::AddressAdded).is_empty());
+    // The peer rejects corr 1; corr 2 comes after the failure without a
+    // response, so it failed too (RFC 5061 §5.3).
+    s.b2a(
+        12,
+        0,
+        vec![craft::asconf_ack(
+            1,
+            &[AsconfResult::Error {
+                corr_id: 1,
+                causes: vec![craft::error_cause(0x00A2, &[])],
+            }],
+        )],
+    );
+    assert!(
+        s.of(EventKind::AddressAdded).is_empty(),
+        "events: {:?}",
+        s.kinds()
+    );
+    assert_eq!(
+        s.t.associations().next().expect("a").initiator.addrs.len(),
+        2
+    );
+    // Accepted: added.
+    s.a2b(
+        20,
+        0,
+        vec![craft::asconf(
+            2,
+            s.a[0],
+            &[AsconfReq::Add {
+                corr_id: 3,
+                addr: new1,
+            }],
+        )],
+    );
+    s.b2a(21, 0, vec![craft::asconf_ack(2, &[])]);
+    let added = s.of(EventKind::AddressAdded);
+    assert_eq!(added.len(), 1);
+    assert_eq!(added[0].addr, Some(new1));
+    assert_eq!(added[0].endpoint, Some(Role::Initiator));
+    assert!(
+        s.t.associations()
+            .next()
+            .expect("a")
+            .initiator
+            .addrs
+            .contains(&new1)
+    );
+}
+
+#[test]
+fn asconf_wildcards() {
+    let mut s = Sim::new(Config::default());
+    s.handshake();
+    // Delete wildcard from a0: every address but a0.
+    s.a2b(
+        10,
+        0,
+        vec![craft::asconf(
+            5,
+            s.a[0],
+            &[AsconfReq::Delete {
+                corr_id: 1,
+                addr: ip("0.0.0.0"),
+            }],
+        )],
+    );
+    s.b2a(
+        11,
+        0,
+        vec![craft::asconf_ack(
+            5,
+            &[AsconfResult::Success { corr_id: 1 }],
+        )],
+    );
+    let rm = s.of(EventKind::AddressRemoved);
+    assert_eq!(rm.len(), 1);
+    assert_eq!(rm[0].addr, Some(s.a[1]));
+    assert_eq!(
+        s.t.associations().next().expect("a").initiator.addrs,
+        vec![s.a[0]]
+    );
+    // Add wildcard sent from a1: a1 (the packet's source) comes back.
+    s.a2b(
+        20,
+        1,
+        vec![craft::asconf(
+            6,
+            s.a[1],
+            &[AsconfReq::Add {
+                corr_id: 1,
+                addr: ip("0.0.0.0"),
+            }],
+        )],
+    );
+    s.b2a(21, 1, vec![craft::asconf_ack(6, &[])]);
+    assert_eq!(s.of(EventKind::AddressAdded)[0].addr, Some(s.a[1]));
+}
+
+#[test]
+fn several_heartbeats_in_flight_match_by_info() {
+    let mut s = Sim::new(Config::default());
+    s.handshake();
+    s.a2b(100, 0, vec![craft::heartbeat(b"first")]);
+    s.a2b(110, 1, vec![craft::heartbeat(b"second")]);
+    s.a2b(120, 0, vec![craft::heartbeat(b"third")]);
+    // Answers out of order.
+    s.b2a(130, 1, vec![craft::heartbeat_ack(b"second")]);
+    s.b2a(150, 0, vec![craft::heartbeat_ack(b"third")]);
+    s.b2a(300, 0, vec![craft::heartbeat_ack(b"first")]);
+    let v = s.t.associations().next().expect("association");
+    let rtt = |src: IpAddr| {
+        v.paths
+            .iter()
+            .find(|p| p.src == src && p.sender == Role::Initiator)
+            .and_then(|p| p.rtt_us)
+    };
+    assert_eq!(rtt(s.a[1]), Some(20_000));
+    assert_eq!(
+        rtt(s.a[0]),
+        Some(200_000),
+        "last answer: 'first' sent at 100, answered at 300"
+    );
+    let ups = s.of(EventKind::PathUp);
+    assert_eq!(ups.len(), 2, "each path confirmed once");
+    assert_eq!(ups[0].rtt_us, Some(20_000));
+}
+
+#[test]
+fn path_down_after_unanswered_heartbeats_and_up_when_answered() {
+    let mut s = Sim::new(Config {
+        hb_down_after: 2,
+        hb_answer_timeout_ns: 300 * MS,
+        ..Config::default()
+    });
+    s.handshake();
+    s.a2b(1000, 1, vec![craft::heartbeat(b"1")]);
+    s.a2b(2000, 1, vec![craft::heartbeat(b"2")]);
+    assert!(s.of(EventKind::PathDown).is_empty());
+    s.tick(2500);
+    let down = s.of(EventKind::PathDown);
+    assert_eq!(down.len(), 1, "two unanswered once the second times out");
+    assert_eq!(down[0].path, Some(pr(s.a[1], s.b[1])));
+    assert_eq!(down[0].ts, T0 + 2500 * MS);
+    s.a2b(3000, 1, vec![craft::heartbeat(b"3")]);
+    s.b2a(3010, 1, vec![craft::heartbeat_ack(b"3")]);
+    let up = s.of(EventKind::PathUp);
+    assert_eq!(up.len(), 1);
+    assert_eq!(up[0].rtt_us, Some(10_000));
+    let v = s.t.associations().next().expect("association");
+    let p = v.paths.iter().find(|p| p.src == s.a[1]).expect("path");
+    assert_eq!(p.state, PathState::Active);
+}
+
+#[test]
+fn pmtu_probes_are_not_liveness() {
+    let mut s = Sim::new(Config {
+        hb_down_after: 1,
+        hb_answer_timeout_ns: 100 * MS,
+        ..Config::default()
+    });
+    s.handshake();
+    for i in 0..5u64 {
+        s.a2b(
+            1000 * (i + 1),
+            0,
+            vec![craft::heartbeat(&i.to_be_bytes()), craft::pad(1200)],
+        );
+    }
+    s.tick(9000);
+    assert!(
+        s.of(EventKind::PathDown).is_empty(),
+        "events: {:?}",
+        s.kinds()
+    );
+    // The same without PAD is a liveness failure.
+    s.a2b(10_000, 0, vec![craft::heartbeat(b"x")]);
+    s.tick(10_500);
+    assert_eq!(s.of(EventKind::PathDown).len(), 1);
+}
+
+#[test]
+fn retransmissions_without_progress_take_a_path_down() {
+    let mut s = Sim::new(Config {
+        retrans_down_after: 3,
+        ..Config::default()
+    });
+    s.handshake();
+    s.a2b(10, 0, vec![data(100)]);
+    s.b2a(15, 0, vec![craft::sack(99, 1000, &[], &[])]);
+    s.a2b(20, 0, vec![data(100)]);
+    s.a2b(30, 0, vec![data(100)]);
+    s.b2a(35, 0, vec![craft::sack(99, 1000, &[], &[])]);
+    assert!(
+        s.of(EventKind::PathDown).is_empty(),
+        "a SACK without progress resets nothing"
+    );
+    s.a2b(40, 0, vec![data(100)]);
+    assert_eq!(s.of(EventKind::PathDown).len(), 1);
+    // Progress resets the count.
+    s.b2a(50, 0, vec![craft::sack(100, 1000, &[], &[])]);
+    s.a2b(60, 0, vec![data(101)]);
+    s.a2b(70, 0, vec![data(101)]);
+    let v = s.t.associations().next().expect("association");
+    let p = v
+        .paths
+        .iter()
+        .find(|p| p.src == s.a[0] && p.sender == Role::Initiator)
+        .expect("path");
+    assert_eq!(p.retransmissions, 4);
+}
+
+#[test]
+fn stalled_when_heartbeats_answered_but_no_ack_progress() {
+    let mut s = Sim::new(Config {
+        stall_after_ns: 2_000 * MS,
+        ..Config::default()
+    });
+    s.handshake();
+    s.a2b(100, 0, vec![data(100)]);
+    s.b2a(150, 0, vec![craft::sack(100, 1000, &[], &[])]);
+    s.a2b(200, 0, vec![data(101)]);
+    s.a2b(500, 0, vec![craft::heartbeat(b"h")]);
+    s.b2a(510, 0, vec![craft::heartbeat_ack(b"h")]);
+    s.tick(2000);
+    assert!(s.of(EventKind::Stalled).is_empty(), "not yet 2 s");
+    s.tick(2300);
+    let st = s.of(EventKind::Stalled);
+    assert_eq!(st.len(), 1);
+    assert_eq!(st[0].path, Some(pr(s.a[0], s.b[0])));
+    assert_eq!(st[0].stalled_ms, Some(2100));
+    s.tick(2400);
+    assert_eq!(s.of(EventKind::Stalled).len(), 1, "reported once");
+}
+
+#[test]
+fn abort_with_and_without_t_flag() {
+    let mut s = Sim::new(Config::default());
+    s.handshake();
+    // T flag: B puts its own tag on the packet.
+    s.send(
+        10,
+        s.b[0],
+        s.a[0],
+        PB,
+        PA,
+        TB,
+        vec![craft::abort(true, &[])],
+    );
+    let d = s.of(EventKind::AssociationDown);
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].reason, Some(DownReason::Abort));
+    assert_eq!(s.t.len(), 0);
+
+    let mut s = Sim::new(Config::default());
+    s.handshake();
+    s.b2a(
+        10,
+        0,
+        vec![craft::abort(false, &[craft::error_cause(12, b"bye")])],
+    );
+    assert_eq!(s.of(EventKind::AssociationDown).len(), 1);
+    // An ABORT with the wrong tag is ignored.
+    let mut s = Sim::new(Config::default());
+    s.handshake();
+    s.send(
+        10,
+        s.b[0],
+        s.a[0],
+        PB,
+        PA,
+        TA,
+        vec![craft::abort(true, &[])],
+    );
+    assert!(s.of(EventKind::AssociationDown).is_empty());
+}
+
+#[test]
+fn shutdown_sequence_ends_the_association() {
+    let mut s = Sim::new(Config::default());
+    s.handshake();
+    s.a2b(10, 0, vec![craft::shutdown(499)]);
+    s.b2a(11, 0, vec![craft::shutdown_ack()]);
+    assert_eq!(s.t.len(), 1);
+    s.a2b(12, 0, vec![craft::shutdown_complete(false)]);
+    let d = s.of(EventKind::AssociationDown);
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].reason, Some(DownReason::Shutdown));
+    assert_eq!(s.t.len(), 0);
+}
+
+#[test]
+fn idle_associations_expire_on_tick() {
+    let mut s = Sim::new(Config {
+        idle_timeout_ns: 10_000 * MS,
+        ..Config::default()
+    });
+    s.handshake();
+    s.tick(9_000);
+    assert_eq!(s.t.len(), 1);
+    s.tick(10_004);
+    let d = s.of(EventKind::AssociationDown);
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].reason, Some(DownReason::Timeout));
+    assert_eq!(s.t.stats().expired, 1);
+}
+
+#[test]
+fn cap_evicts_the_longest_idle_first() {
+    let mut s = Sim::new(Config {
+        max_assocs: 2,
+        ..Config::default()
+    });
+    s.send(0, ip("10.9.0.1"), ip("10.9.0.2"), 1, 2, 11, vec![data(1)]);
+    s.send(1, ip("10.9.0.3"), ip("10.9.0.4"), 1, 2, 22, vec![data(1)]);
+    s.send(2, ip("10.9.0.1"), ip("10.9.0.2"), 1, 2, 11, vec![data(2)]);
+    s.send(3, ip("10.9.0.5"), ip("10.9.0.6"), 1, 2, 33, vec![data(1)]);
+    assert_eq!(s.t.len(), 2);
+    assert_eq!(s.t.stats().evictions, 1);
+    let d = s.of(EventKind::AssociationDown);
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].reason, Some(DownReason::Evicted));
+    assert_eq!(
+        d[0].responder.as_ref().map(|r| r.vtag),
+        Some(22),
+        "the idle one went"
+    );
+}
+
+#[test]
+fn init_collision_yields_one_association() {
+    let mut s = Sim::new(Config::default());
+    let (a, b) = (s.a, s.b);
+    s.send(
+        0,
+        a[0],
+        b[0],
+        PA,
+        PB,
+        0,
+        vec![craft::init(&InitSpec::new(TA, 1))],
+    );
+    s.send(
+        1,
+        b[0],
+        a[0],
+        PB,
+        PA,
+        0,
+        vec![craft::init(&InitSpec::new(TB, 1))],
+    );
+    // Each answers the other's INIT with its own tag unchanged.
+    s.send(
+        2,
+        a[0],
+        b[0],
+        PA,
+        PB,
+        TB,
+        vec![craft::init_ack(
+            &InitSpec::new(TA, 1).cookie(8, CookiePos::After),
+        )],
+    );
+    s.send(
+        3,
+        b[0],
+        a[0],
+        PB,
+        PA,
+        TA,
+        vec![craft::init_ack(
+            &InitSpec::new(TB, 1).cookie(8, CookiePos::After),
+        )],
+    );
+    s.a2b(4, 0, vec![craft::cookie_echo(&[0; 8])]);
+    s.b2a(5, 0, vec![craft::cookie_ack()]);
+    assert_eq!(s.t.len(), 1, "one association for one tag pair");
+    assert_eq!(s.of(EventKind::AssociationUp).len(), 1);
+    assert!(s.t.stats().init_collisions >= 1);
+    assert!(s.t.associations().next().expect("a").init_collision);
+}
+
+#[test]
+fn live_path_counters_update_paths() {
+    use sctp_monitor_common::stats::{PATH_FLAG_HAS_SACK, PATH_FLAG_HAS_TSN};
+    use sctp_monitor_common::{PathKey, PathStats};
+    let mut s = Sim::new(Config::default());
+    s.handshake();
+    let mut key = PathKey {
+        src_addr: [0; 16],
+        dst_addr: [0; 16],
+        src_port: PA,
+        dst_port: PB,
+        vtag: TB,
+        direction: 1,
+        ip_version: 4,
+        _pad: [0; 2],
+    };
+    key.src_addr[..4].copy_from_slice(&[10, 0, 0, 1]);
+    key.dst_addr[..4].copy_from_slice(&[10, 0, 0, 2]);
+    let st = PathStats {
+        packets: 40,
+        payload_bytes: 4000,
+        data_chunks: 40,
+        retransmissions: 2,
+        highest_tsn: 539,
+        flags: PATH_FLAG_HAS_TSN,
+        ..PathStats::default()
+    };
+    assert!(s.t.observe_path_stats(&key, &st, T0 + 50 * MS, &mut s.ev));
+    let v = s.t.associations().next().expect("association");
+    let p = v
+        .paths
+        .iter()
+        .find(|p| p.src == s.a[0] && p.sender == Role::Initiator)
+        .expect("path");
+    assert_eq!(
+        (p.data_packets, p.data_bytes, p.retransmissions),
+        (40, 4000, 2)
+    );
+    assert_eq!(p.last_data_ns, Some(T0 + 50 * MS));
+    assert_eq!(v.highest_tsn[0], Some(539));
+    // The peer's SACK counters: cumulative ack of the initiator's DATA.
+    let rkey = PathKey {
+        src_addr: key.dst_addr,
+        dst_addr: key.src_addr,
+        src_port: PB,
+        dst_port: PA,
+        vtag: TA,
+        ..key
+    };
+    let sack = PathStats {
+        sacks: 10,
+        sack_cum_tsn: 539,
+        flags: PATH_FLAG_HAS_SACK,
+        ..PathStats::default()
+    };
+    assert!(s.t.observe_path_stats(&rkey, &sack, T0 + 60 * MS, &mut s.ev));
+    assert_eq!(s.t.associations().next().expect("a").cum_ack[0], Some(539));
+    key.vtag = 1;
+    assert!(
+        !s.t.observe_path_stats(&key, &st, T0, &mut s.ev),
+        "unknown tag"
+    );
+}
+
+#[test]
+fn kernel_records_drive_failover_like_captures() {
+    use crate::decode::decode_record;
+    use bytemuck::Zeroable;
+    use sctp_monitor_common::{ChunkRecord, RecordKind};
+    let mut s = Sim::new(Config::default());
+    s.handshake();
+    let rec = |kind: RecordKind, src: [u8; 4], dst: [u8; 4], tsn: u32, ms: u64| {
+        let mut r = ChunkRecord::zeroed();
+        r.kind = kind as u8;
+        r.ip_version = 4;
+        r.src_addr[..4].copy_from_slice(&src);
+        r.dst_addr[..4].copy_from_slice(&dst);
+        r.src_port = PA;
+        r.dst_port = PB;
+        r.vtag = TB;
+        let c = data(tsn);
+        r.chunk_len = c.len() as u16;
+        r.data[..16].copy_from_slice(&c[..16]);
+        r.seg1_len = 16;
+        (r, T0 + ms * MS)
+    };
+    for (r, ts) in [
+        rec(RecordKind::DataFirst, [10, 0, 0, 1], [10, 0, 0, 2], 100, 10),
+        rec(RecordKind::DataFirst, [10, 0, 1, 1], [10, 0, 1, 2], 100, 20),
+        rec(
+            RecordKind::DataPathChange,
+            [10, 0, 1, 1],
+            [10, 0, 1, 2],
+            150,
+            30,
+        ),
+    ] {
+        let mut st = DecodeStats::default();
+        let (meta, c) = decode_record(&r, ts, &mut st).expect("decodes");
+        s.t.process(&meta, std::slice::from_ref(&c), &mut s.ev);
+    }
+    let f = s.of(EventKind::Failover);
+    assert_eq!(
+        f.len(),
+        1,
+        "the retransmission on the alternate path was not one; the path change was"
+    );
+    assert_eq!(f[0].to, Some(pr(s.a[1], s.b[1])));
+    assert_eq!(f[0].first_new_data, Some(T0 + 30 * MS));
+}
+
+#[test]
+fn memory_per_association_with_two_paths_is_within_budget() {
+    use crate::decode::{Chunk, DataHeader, PacketMeta, Sack};
+    let n: u32 = 131_072;
+    let mut t = Tracker::new(Config::default());
+    let mut ev = Vec::new();
+    for i in 0..n {
+        let a = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i * 2));
+        let b = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i * 2 + 1));
+        let meta = PacketMeta {
+            ts_ns: T0 + i as u64,
+            src: a,
+            dst: b,
+            src_port: 5000,
+            dst_port: 3868,
+            vtag: i.wrapping_mul(2_654_435_761) | 1,
+            udp_ports: None,
+            ip_len: 148,
+            bundled_pad: false,
+            record: None,
+            interface: 0,
+        };
+        let d = DataHeader {
+            i_data: false,
+            flags: 3,
+            tsn: i,
+            stream: 0,
+            seq: 0,
+            ppid: 46,
+            payload_len: 100,
+        };
+        t.process(&meta, &[Chunk::Data(d)], &mut ev);
+        let back = PacketMeta {
+            src: b,
+            dst: a,
+            src_port: 3868,
+            dst_port: 5000,
+            vtag: !i,
+            ..meta
+        };
+        t.process(
+            &back,
+            &[Chunk::Sack(Sack {
+                cum_tsn: i,
+                ..Sack::default()
+            })],
+            &mut ev,
+        );
+    }
+    assert_eq!(t.len(), n as usize);
+    assert!(t.associations().all(|a| a.paths.len() == 2));
+    let per = t.memory_bytes() / n as usize;
+    eprintln!("tracker memory: {per} bytes per association");
+    assert!(per <= 256, "{per} bytes per association");
+}

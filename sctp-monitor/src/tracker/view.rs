@@ -1,0 +1,117 @@
+//! Read-only, owned views of tracker state for reports and the API.
+
+use std::net::IpAddr;
+
+use crate::event::{DownReason, PathRef, Role};
+
+use super::assoc::{Assoc, AssocState, PathState, aflag, dflag, ip};
+
+/// One endpoint: port, the tag packets to it carry (`None` until seen),
+/// current address set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointView {
+    pub port: u16,
+    pub vtag: Option<u32>,
+    pub addrs: Vec<IpAddr>,
+}
+
+/// One path of one direction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathView {
+    /// The endpoint sending on this path.
+    pub sender: Role,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub state: PathState,
+    /// Last heartbeat round-trip time.
+    pub rtt_us: Option<u32>,
+    pub unanswered_heartbeats: u8,
+    pub data_packets: u32,
+    pub data_bytes: u64,
+    pub retransmissions: u32,
+    pub last_data_ns: Option<u64>,
+    /// The current primary of its direction.
+    pub primary: bool,
+}
+
+/// One association.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssocView {
+    pub id: u64,
+    pub state: AssocState,
+    /// False when picked up mid-flight (roles then mean "first sender").
+    pub handshake_seen: bool,
+    /// An INIT collision was seen.
+    pub init_collision: bool,
+    pub initiator: EndpointView,
+    pub responder: EndpointView,
+    pub paths: Vec<PathView>,
+    /// Primary path per sending endpoint (index 0: initiator's DATA).
+    pub primary: [Option<PathRef>; 2],
+    /// Failovers per sending endpoint.
+    pub failovers: [u16; 2],
+    /// Highest TSN sent and last cumulative ack, per sending endpoint.
+    pub highest_tsn: [Option<u32>; 2],
+    pub cum_ack: [Option<u32>; 2],
+    /// Address requested as primary by each endpoint (ASCONF Set Primary).
+    pub requested_primary: [Option<IpAddr>; 2],
+    pub restart_of: Option<u64>,
+    pub last_seen_ns: u64,
+    /// Why it ended (closed associations only).
+    pub ended: Option<DownReason>,
+}
+
+pub(super) fn assoc_view(a: &Assoc, ended: Option<DownReason>) -> AssocView {
+    let ep = |e: usize| EndpointView {
+        port: a.ports[e],
+        vtag: a.has_tag(e).then_some(a.tags[e]),
+        addrs: a.addrs_of(e).map(ip).collect(),
+    };
+    let path_ref = |pi: usize| {
+        a.paths.get(pi).map(|p| PathRef {
+            src: ip(&a.addrs[p.src as usize]),
+            dst: ip(&a.addrs[p.dst as usize]),
+        })
+    };
+    let paths = a
+        .paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| PathView {
+            sender: Role::from_index(p.dir()),
+            src: ip(&a.addrs[p.src as usize]),
+            dst: ip(&a.addrs[p.dst as usize]),
+            state: p.state,
+            rtt_us: (p.rtt_us != 0).then_some(p.rtt_us),
+            unanswered_heartbeats: p.hb_unacked,
+            data_packets: p.data_packets,
+            data_bytes: p.data_bytes,
+            retransmissions: p.retransmissions,
+            last_data_ns: (p.last_data_ns != 0).then_some(p.last_data_ns),
+            primary: a.dirs[p.dir()].primary as usize == i,
+        })
+        .collect();
+    let x = a.ext.as_deref();
+    AssocView {
+        id: a.id as u64,
+        state: a.state,
+        handshake_seen: a.flags & aflag::HANDSHAKE_SEEN != 0,
+        init_collision: a.flags & aflag::COLLISION != 0,
+        initiator: ep(0),
+        responder: ep(1),
+        paths,
+        primary: [
+            path_ref(a.dirs[0].primary as usize),
+            path_ref(a.dirs[1].primary as usize),
+        ],
+        failovers: [a.dirs[0].failovers, a.dirs[1].failovers],
+        highest_tsn: [0, 1]
+            .map(|e| (a.dirs[e].flags & dflag::HAS_TSN != 0).then_some(a.dirs[e].highest_tsn)),
+        cum_ack: [0, 1]
+            .map(|e| (a.dirs[e].flags & dflag::HAS_ACK != 0).then_some(a.dirs[e].cum_ack)),
+        requested_primary: [0, 1].map(|e| x.and_then(|x| x.requested_primary[e]).map(|a| ip(&a))),
+        restart_of: x.and_then(|x| x.restart_of),
+        last_seen_ns: a.last_seen_ns,
+        ended,
+    }
+}
