@@ -910,7 +910,10 @@ int main(int argc, char **argv)
 				memset(&snd, 0, sizeof(snd));
 				snd.snd_flags = SCTP_EOF;
 				snd.snd_assoc_id = id;
-				if (usrsctp_sendv(sock, NULL, 0, NULL, 0, &snd, sizeof(snd), SCTP_SENDV_SNDINFO, 0) < 0)
+				/* a zero-length message with SCTP_EOF starts the SHUTDOWN
+				 * of this association (one-to-many socket); the buffer
+				 * pointer must not be NULL */
+				if (usrsctp_sendv(sock, payload, 0, NULL, 0, &snd, sizeof(snd), SCTP_SENDV_SNDINFO, 0) < 0)
 					logerr("graceful shutdown (SCTP_EOF): %s", strerror(errno));
 			} else {
 				break;
