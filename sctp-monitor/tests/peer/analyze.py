@@ -25,7 +25,7 @@ CHUNK_NAMES = {
 FIELDS = [
     "frame.number", "frame.time_epoch", "ip.src", "ip.dst", "ipv6.src", "ipv6.dst",
     "udp.srcport", "udp.dstport", "sctp.srcport", "sctp.dstport", "sctp.verification_tag",
-    "sctp.chunk_type", "sctp.data_tsn", "sctp.parameter_type", "sctp.init_initiate_tag",
+    "sctp.chunk_type", "sctp.data_tsn_raw", "sctp.parameter_type", "sctp.init_initiate_tag",
     "sctp.initack_initiate_tag", "sctp.parameter_ipv4_address", "sctp.parameter_ipv6_address",
     "sctp.checksum.status",
 ]
@@ -45,8 +45,8 @@ def ints(field):
 
 
 def read_packets(pcap, udp_port):
-    cmd = ["tshark", "-r", pcap, "-n", "-o", "sctp.relative_tsns:FALSE",
-           "-o", "sctp.checksum:crc32c",
+    cmd = ["tshark", "-r", pcap, "-n", "-o", "sctp.relative_tsns:FALSE",  # raw TSNs are in sctp.data_tsn_raw either way
+           "-o", "sctp.checksum:crc-32c",
            "-d", f"udp.port=={udp_port},sctp", "-Y", "sctp", "-T", "fields",
            "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=,"]
     for f in FIELDS:
@@ -69,7 +69,7 @@ def read_packets(pcap, udp_port):
             "dport": int(v["sctp.dstport"].split(",")[0]),
             "vtag": int(v["sctp.verification_tag"].split(",")[0], 0),
             "chunks": ints(v["sctp.chunk_type"]),
-            "tsns": ints(v["sctp.data_tsn"]),
+            "tsns": ints(v["sctp.data_tsn_raw"]),
             "params": ints(v["sctp.parameter_type"]),
             "init_tag": ints(v["sctp.init_initiate_tag"]),
             "initack_tag": ints(v["sctp.initack_initiate_tag"]),
