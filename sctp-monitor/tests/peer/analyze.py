@@ -178,6 +178,7 @@ def main():
     ap.add_argument("--server-cut", type=int, default=1,
                     help="0 if the server's primary was not on the cut path")
     ap.add_argument("--summary")
+    ap.add_argument("--pcapng", help="the same capture as one pcapng (two interfaces), copied to FIXTURE.pcapng")
     ap.add_argument("--fixture", help="write FIXTURE.pcap and FIXTURE.expect.json")
     a = ap.parse_args()
 
@@ -306,6 +307,8 @@ def main():
 
     if a.fixture and not failures:
         shutil.copyfile(a.pcap, a.fixture + ".pcap")
+        if a.pcapng:
+            shutil.copyfile(a.pcapng, a.fixture + ".pcapng")
         start = next(l for l in cl if l["ev"] == "start")
         transport = "sctp-over-udp (RFC 6951)" if a.mode.startswith("udp") else "sctp-over-ip (raw)"
         expect = {
@@ -329,6 +332,12 @@ def main():
                 "format": "pcap, Ethernet (two interfaces merged by time)",
                 "namespace": "sctpmon-a",
                 "interfaces": {"smA1": 1, "smA2": 2},
+                "pcapng_twin": (a.fixture.rsplit("/", 1)[-1] + ".pcapng") if a.pcapng else None,
+                "pcapng_twin_format": "pcapng written by dumpcap, one interface block per veth (smA1, smA2), same packets" if a.pcapng else None,
+                "udp_checksums_valid": False if a.mode.startswith("udp") else None,
+                "note": ("UDP checksums are not valid in this capture: veth TX checksum offload leaves them "
+                         "partial (CHECKSUM_PARTIAL) when captured; SCTP CRC32c is valid")
+                        if a.mode.startswith("udp") else "SCTP CRC32c is valid on every packet",
             },
             "params": {k: start[k] for k in ("port", "hb_interval_ms", "rto_min_ms", "rto_max_ms",
                                              "rto_initial_ms", "path_max_retrans", "assoc_max_retrans",

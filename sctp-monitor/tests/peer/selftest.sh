@@ -98,6 +98,13 @@ for p in 1 2; do
 	PIDS+=($!)
 	eval "TD$p=$!"
 done
+# the same two interfaces into one pcapng (one interface block per veth, with
+# names), for readers that must handle several interfaces in one file
+DC=""
+if command -v dumpcap >/dev/null; then
+	ip netns exec sctpmon-a dumpcap -q -i smA1 -i smA2 -w "$OUT/both.pcapng" 2>"$OUT/dumpcap.err" &
+	DC=$!; PIDS+=($DC)
+fi
 for _ in $(seq 1 50); do
 	grep -q listening "$OUT/tcpdump1.err" 2>/dev/null && grep -q listening "$OUT/tcpdump2.err" 2>/dev/null && break
 	sleep 0.1
@@ -181,14 +188,22 @@ kill -TERM "$SRV" 2>/dev/null || true
 wait "$SRV" && SRC=0 || SRC=$?
 log "client exit $CRC, server exit $SRC"
 sleep 1 # let tcpdump drain its ring buffer before it is stopped
-kill -INT "$TD1" "$TD2" 2>/dev/null || true
-wait "$TD1" "$TD2" 2>/dev/null || true
+kill -INT "$TD1" "$TD2" $DC 2>/dev/null || true
+wait "$TD1" "$TD2" $DC 2>/dev/null || true
 "$LAB" down
 PIDS=()
 
 mergecap -F pcap -w "$OUT/merged.pcap" "$OUT/a1.pcap" "$OUT/a2.pcap"
 
-python3 "$SCRIPT_DIR/analyze.py" --mode "$MODE" --pcap "$OUT/merged.pcap" \
+PCAPNG=()
+if [ -n "$DC" ] && [ -s "$OUT/both.pcapng" ]; then
+	n1=$(tshark -r "$OUT/merged.pcap" -Y sctp 2>/dev/null | wc -l)
+	n2=$(tshark -r "$OUT/both.pcapng" -Y sctp 2>/dev/null | wc -l)
+	log "SCTP packets: $n1 in merged.pcap (tcpdump), $n2 in both.pcapng (dumpcap)"
+	[ "$n1" = "$n2" ] && PCAPNG=(--pcapng "$OUT/both.pcapng") || log "warning: dumpcap and tcpdump disagree; pcapng not used"
+fi
+
+python3 "$SCRIPT_DIR/analyze.py" "${PCAPNG[@]}" --mode "$MODE" --pcap "$OUT/merged.pcap" \
 	--client "$OUT/client.jsonl" --server "$OUT/server.jsonl" \
 	--cut-path "$CUT" --t-cut "$T_CUT" --t-restore "$T_RESTORE" --src-fix "$SRC_FIX" \
 	--udp-port "$UDP_PORT" --server-cut "$SRV_CUT" --summary "$OUT/summary.json" \
