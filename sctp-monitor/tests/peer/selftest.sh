@@ -5,7 +5,7 @@
 # fixture capture plus a JSON sidecar with what the SCTP stack itself said.
 #
 # Usage: selftest.sh [--mode raw4|raw6|udp4|udp6|mixed] [--out DIR]
-#                    [--fixture PATH_WITHOUT_EXTENSION] [--no-src-fix]
+#                    [--fixture PATH_WITHOUT_EXTENSION] [--no-src-fix] [--no-pcapng]
 #                    [--rate N] [--size N] [--hb-interval MS] [--rto-min MS]
 #                    [--rto-max MS] [--path-max-retrans N] [--settle S]
 #
@@ -26,6 +26,7 @@ MODE=raw4
 OUT=""
 FIXTURE=""
 SRC_FIX=1
+WANT_PCAPNG=1
 RATE=20
 SIZE=64
 HB=200
@@ -42,6 +43,7 @@ while [ $# -gt 0 ]; do
 		--out) OUT=$2; shift 2;;
 		--fixture) FIXTURE=$2; shift 2;;
 		--no-src-fix) SRC_FIX=0; shift;;
+		--no-pcapng) WANT_PCAPNG=0; shift;;
 		--rate) RATE=$2; shift 2;;
 		--size) SIZE=$2; shift 2;;
 		--hb-interval) HB=$2; shift 2;;
@@ -196,7 +198,7 @@ PIDS=()
 mergecap -F pcap -w "$OUT/merged.pcap" "$OUT/a1.pcap" "$OUT/a2.pcap"
 
 PCAPNG=()
-if [ -n "$DC" ] && [ -s "$OUT/both.pcapng" ]; then
+if [ "$WANT_PCAPNG" = 1 ] && [ -n "$DC" ] && [ -s "$OUT/both.pcapng" ]; then
 	n1=$(tshark -r "$OUT/merged.pcap" -Y sctp 2>/dev/null | wc -l)
 	n2=$(tshark -r "$OUT/both.pcapng" -Y sctp 2>/dev/null | wc -l)
 	log "SCTP packets: $n1 in merged.pcap (tcpdump), $n2 in both.pcapng (dumpcap)"
