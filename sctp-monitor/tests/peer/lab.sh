@@ -9,7 +9,8 @@
 # in them); no address outside them is ever used.  The kernel needs no SCTP:
 # the peers run usrsctp (see sctp_peer.c) over raw IP sockets or UDP.
 #
-# Usage: lab.sh up | down | cut N [a|b] | restore N | status | build [OUTPUT] | exec a|b CMD...
+# Usage: lab.sh up | down | cut N [a|b] | restore N | status | build [OUTPUT]
+#               | start [MODE] [DIR] [PEER_OPTS...] | stop [DIR] | exec a|b CMD...
 #
 #   up          create (or re-create) namespaces, veths, addresses and the
 #               nftables source-address rule; idempotent (tears down first)
@@ -22,6 +23,11 @@
 #   restore N   remove the drop rules of path N (both namespaces)
 #   status      namespaces, links, addresses, nftables rules, processes
 #   build [OUT] compile sctp_peer.c (default OUT: <repo>/target/sctp-peer/sctp_peer)
+#   start [MODE] [DIR] [OPTS]  run a server (ns b) and client (ns a) sctp_peer in the
+#               background, MODE raw4 (default) | raw6 | udp4 | udp6 | mixed; their
+#               JSON Lines go to DIR (default /tmp/sctpmon-lab)/{client,server}.jsonl;
+#               binary from $SCTP_PEER or <repo>/target/sctp-peer/sctp_peer (built if missing)
+#   stop [DIR]  graceful stop of the peers started by `start`
 #   exec a|b    run a command in ns sctpmon-a / sctpmon-b
 #
 # Environment: SCTPMON_SRC_FIX=0 skips the source-rewrite rule (to reproduce
@@ -277,6 +283,65 @@ cmd_build() {
 	say "built $out"
 }
 
+mode_addrs() {
+	# $1 = mode -> "A_ADDRS B_ADDRS ENCAP"
+	case "$1" in
+		raw4) echo "10.201.1.1,10.201.2.1 10.201.1.2,10.201.2.2 -";;
+		raw6) echo "fd00:201:1::1,fd00:201:2::1 fd00:201:1::2,fd00:201:2::2 -";;
+		udp4) echo "10.201.1.1,10.201.2.1 10.201.1.2,10.201.2.2 9899:9899";;
+		udp6) echo "fd00:201:1::1,fd00:201:2::1 fd00:201:1::2,fd00:201:2::2 9899:9899";;
+		mixed) echo "10.201.1.1,fd00:201:2::1 10.201.1.2,fd00:201:2::2 -";;
+		*) die "mode must be raw4, raw6, udp4, udp6 or mixed";;
+	esac
+}
+
+cmd_start() {
+	# start [MODE] [DIR] [extra sctp_peer options...]: server in ns b, client in ns a,
+	# sending until `stop`. JSON Lines in DIR/server.jsonl and DIR/client.jsonl.
+	need_root
+	local mode=${1:-raw4} dir=${2:-/tmp/sctpmon-lab}
+	shift 2 2>/dev/null || shift $# 
+	ns_exists "$NS_A" && ns_exists "$NS_B" || die "lab is not up (run: $0 up)"
+	local peer=${SCTP_PEER:-$REPO_ROOT/target/sctp-peer/sctp_peer}
+	[ -x "$peer" ] || cmd_build "$peer"
+	local a b e
+	read -r a b e < <(mode_addrs "$mode")
+	local enc=()
+	[ "$e" = - ] || enc=(--udp-encap "$e")
+	mkdir -p "$dir"
+	local opts=(--port 5000 --hb-interval 200 --rto-min 100 --rto-max 400 --path-max-retrans 2 "${enc[@]}" "$@")
+	ip netns exec "$NS_B" "$peer" server --bind "$b" "${opts[@]}" >"$dir/server.jsonl" 2>"$dir/server.err" &
+	echo $! >"$dir/server.pid"
+	sleep 0.3
+	ip netns exec "$NS_A" "$peer" client --bind "$a" --connect "$b" --rate 50 "${opts[@]}" \
+		>"$dir/client.jsonl" 2>"$dir/client.err" &
+	echo $! >"$dir/client.pid"
+	for _ in $(seq 1 100); do
+		grep -q '"ev":"up"' "$dir/client.jsonl" 2>/dev/null && break
+		sleep 0.05
+	done
+	grep -q '"ev":"up"' "$dir/client.jsonl" || die "association did not come up; see $dir/*.err"
+	say "association up ($mode): client pid $(cat "$dir/client.pid") in $NS_A, server pid $(cat "$dir/server.pid") in $NS_B"
+	say "  $(grep -m1 '"ev":"up"' "$dir/client.jsonl")"
+	say "stack output: $dir/client.jsonl $dir/server.jsonl; stop with: $0 stop $dir"
+}
+
+cmd_stop() {
+	need_root
+	local dir=${1:-/tmp/sctpmon-lab} r pid
+	for r in client server; do
+		[ -f "$dir/$r.pid" ] || continue
+		pid=$(cat "$dir/$r.pid")
+		if kill -0 "$pid" 2>/dev/null; then
+			kill -TERM "$pid"  # graceful SHUTDOWN
+			for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+			kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+			say "stopped $r (pid $pid)"
+		fi
+		rm -f "$dir/$r.pid"
+	done
+}
+
 cmd=${1:-}
 shift || true
 case "$cmd" in
@@ -286,6 +351,8 @@ case "$cmd" in
 	restore) cmd_restore "$@";;
 	status) cmd_status "$@";;
 	build) cmd_build "$@";;
+	start) cmd_start "$@";;
+	stop) cmd_stop "$@";;
 	exec)
 		need_root
 		case "${1:-}" in a) ns=$NS_A;; b) ns=$NS_B;; *) die "exec a|b CMD...";; esac

@@ -783,6 +783,20 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (!cfg.udp_local) {
+		/* usrsctp silently runs without its raw sockets when it may not
+		 * open them; then nothing is ever sent. Say so up front. */
+		int fam = cfg.bind[0].ss_family;
+		int fd = socket(fam, SOCK_RAW, IPPROTO_SCTP);
+		if (fd < 0) {
+			logerr("cannot open a raw %s SCTP socket (%s): raw mode needs root or CAP_NET_RAW; "
+			       "use --udp-encap 9899:9899 to run unprivileged", fam == AF_INET6 ? "IPv6" : "IPv4",
+			       strerror(errno));
+			return 1;
+		}
+		close(fd);
+	}
+
 	/* Stack-wide defaults too, so the INIT itself already uses them. */
 	usrsctp_init(cfg.udp_local, NULL, debug_printf);
 	usrsctp_sysctl_set_sctp_rto_min_default(cfg.rto_min);
