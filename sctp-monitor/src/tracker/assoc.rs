@@ -83,6 +83,9 @@ pub(crate) mod dflag {
     pub const HAS_TSN: u8 = 1;
     pub const HAS_ACK: u8 = 2;
     pub const STALLED: u8 = 4;
+    /// A retransmission of this direction went to another path than the one
+    /// its DATA was first sent on (see `DirHistory`).
+    pub const AWAY: u8 = 8;
 }
 
 /// One path of one direction.
@@ -94,8 +97,14 @@ pub(crate) struct Path {
     pub flags: u8,
     /// Liveness heartbeats sent since the last answer.
     pub hb_unacked: u8,
-    pub _pad: u8,
-    /// Retransmissions since the direction's cumulative ack last advanced.
+    /// Retransmission events (packets retransmitting DATA first sent on this
+    /// path: a T3-rtx expiry or a fast retransmit) since the path last
+    /// showed life. The wire's view of the stack's per-destination error
+    /// counter (RFC 9260 §8.2).
+    pub rtx_events: u8,
+    /// Retransmitted DATA chunks first sent on this path since it last
+    /// showed life (captures), or retransmissions counted on it since the
+    /// direction's cumulative ack last advanced (kernel counters).
     pub retrans_no_progress: u16,
     pub data_packets: u32,
     pub retransmissions: u32,
@@ -117,7 +126,7 @@ impl Path {
             state: PathState::Unconfirmed,
             flags: if dir == 1 { pflag::DIR1 } else { 0 },
             hb_unacked: 0,
-            _pad: 0,
+            rtx_events: 0,
             retrans_no_progress: 0,
             data_packets: 0,
             retransmissions: 0,
@@ -175,9 +184,27 @@ pub(crate) struct PendingAsconf {
     pub requests: Vec<(AsconfRequestKind, u32, A16)>,
 }
 
+/// Where a direction's DATA went before its last primary change, so that a
+/// retransmission is charged to the path its DATA was first sent on (new
+/// DATA only goes to the primary). Allocated on the first primary move or
+/// the first retransmission away from its path: rare, hence in `Ext`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DirHistory {
+    /// First TSN sent new on the current primary (valid with `switched`).
+    pub switch_tsn: u32,
+    /// Highest TSN retransmitted on another path than its first one (valid
+    /// with `dflag::AWAY`).
+    pub away_high: u32,
+    /// The primary before the last change.
+    pub prev_primary: u8,
+    pub switched: bool,
+}
+
 /// Rarely used state, boxed.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Ext {
+    /// Per sending endpoint.
+    pub hist: [DirHistory; 2],
     pub pending_asconf: Vec<PendingAsconf>,
     /// The association this one restarts (id), reported when it comes up.
     pub restart_of: Option<u64>,

@@ -13,6 +13,22 @@ use crate::event::{Event, EventKind, Evidence, Role};
 use super::Tracker;
 use super::assoc::{NO_PATH, PathState, age_ms, dflag, ms, pflag};
 
+/// Per-packet bookkeeping of DATA chunks (one packet may bundle many).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct DataInPacket {
+    /// The packet was counted in its path's `data_packets`.
+    pub counted: bool,
+    /// The path last charged a retransmission event in this packet.
+    pub rtx_origin: u8,
+}
+
+impl DataInPacket {
+    pub const NEW: DataInPacket = DataInPacket {
+        counted: false,
+        rtx_origin: NO_PATH,
+    };
+}
+
 impl Tracker {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn on_data(
@@ -22,7 +38,7 @@ impl Tracker {
         pi: usize,
         meta: &PacketMeta,
         d: &DataHeader,
-        first_in_packet: bool,
+        pkt: &mut DataInPacket,
         out: &mut Vec<Event>,
     ) {
         let now = meta.ts_ns;
@@ -43,34 +59,78 @@ impl Tracker {
             let old = a.dirs[e].primary;
             if old as usize != pi {
                 a.dirs[e].primary = pi as u8;
-                self.primary_moved(slot, e, old, pi, now, out);
+                self.primary_moved(slot, e, old, pi, d.tsn, now, out);
             }
         } else if !from_kernel {
-            let p = &mut self.slab[slot].paths[pi];
-            p.retransmissions = p.retransmissions.saturating_add(1);
+            self.slab[slot].paths[pi].retransmissions += 1;
+            // Charged to the path the DATA was first sent on: a
+            // retransmission on an alternate path is evidence against the
+            // path that lost it, not against the alternate.
+            let o = self.origin(slot, e, d.tsn, pi);
+            let a = &mut self.slab[slot];
+            if o != pi {
+                let first = a.dirs[e].flags & dflag::AWAY == 0;
+                a.dirs[e].flags |= dflag::AWAY;
+                let h = &mut a.ext().hist[e];
+                if first || tsn_gt(d.tsn, h.away_high) {
+                    h.away_high = d.tsn;
+                }
+            }
+            let p = &mut a.paths[o];
             p.retrans_no_progress = p.retrans_no_progress.saturating_add(1);
-            self.check_retrans_down(slot, pi, now, out);
+            if pkt.rtx_origin as usize != o {
+                pkt.rtx_origin = o as u8;
+                p.rtx_events = p.rtx_events.saturating_add(1);
+                self.check_retrans_down(slot, o, now, out);
+            }
         }
         let p = &mut self.slab[slot].paths[pi];
         if !from_kernel {
             p.data_bytes += d.payload_len as u64;
-            if first_in_packet {
+            if !pkt.counted {
                 p.data_packets = p.data_packets.saturating_add(1);
+                pkt.counted = true;
             }
         }
         p.last_data_ns = now;
     }
 
-    /// New DATA of direction `e` moved from path `old` to `new`.
+    /// The path DATA `tsn` of direction `e` was first sent on: the primary
+    /// when it was new. Only the last primary change is remembered, so DATA
+    /// from before the one but last change is charged to the previous
+    /// primary. `carrying` when no primary is known (mid-flight pick-up).
+    pub(super) fn origin(&self, slot: usize, e: usize, tsn: u32, carrying: usize) -> usize {
+        let a = &self.slab[slot];
+        if let Some(h) = a.ext.as_ref().map(|x| x.hist[e])
+            && h.switched
+            && tsn_gt(h.switch_tsn, tsn)
+            && (h.prev_primary as usize) < a.paths.len()
+        {
+            return h.prev_primary as usize;
+        }
+        let p = a.dirs[e].primary as usize;
+        if p < a.paths.len() { p } else { carrying }
+    }
+
+    /// New DATA of direction `e` (first TSN `tsn`) moved from path `old`
+    /// to `new`.
+    #[allow(clippy::too_many_arguments)]
     fn primary_moved(
         &mut self,
         slot: usize,
         e: usize,
         old: u8,
         new: usize,
+        tsn: u32,
         now: u64,
         out: &mut Vec<Event>,
     ) {
+        if old != NO_PATH {
+            let h = &mut self.slab[slot].ext().hist[e];
+            h.switch_tsn = tsn;
+            h.prev_primary = old;
+            h.switched = true;
+        }
         let a = &self.slab[slot];
         let mut ev = self.path_event(slot, new, EventKind::PrimaryChanged, now);
         if old == NO_PATH {
@@ -106,10 +166,12 @@ impl Tracker {
         d.failovers = d.failovers.saturating_add(1);
     }
 
+    /// Down after `retrans_down_after` retransmission events of DATA first
+    /// sent on the path without it showing life in between.
     fn check_retrans_down(&mut self, slot: usize, pi: usize, now: u64, out: &mut Vec<Event>) {
         let limit = self.cfg.retrans_down_after.max(1);
         let p = &mut self.slab[slot].paths[pi];
-        if p.retrans_no_progress >= limit && p.state != PathState::Down {
+        if p.rtx_events as u16 >= limit.min(u8::MAX as u16) && p.state != PathState::Down {
             p.state = PathState::Down;
             out.push(self.path_event(slot, pi, EventKind::PathDown, now));
         }
@@ -117,6 +179,15 @@ impl Tracker {
 
     /// A cumulative TSN ack sent by endpoint `e` for the peer's DATA (SACK,
     /// SHUTDOWN, or the kernel's per-path SACK counters).
+    ///
+    /// Progress shows that the path the newly acknowledged DATA was last
+    /// sent on works (RFC 9260 §8.3 clears that destination's error
+    /// counter). While no retransmission went to another path than the
+    /// DATA's own, that is the path the DATA was first sent on and the
+    /// retransmission counts of the direction start over. Once one has
+    /// (`dflag::AWAY`), only an ack above every TSN retransmitted away proves
+    /// the path of its DATA: an ack of DATA that travelled again on the
+    /// alternate says nothing of the path that lost it.
     pub(super) fn on_cum_ack(
         &mut self,
         slot: usize,
@@ -135,16 +206,38 @@ impl Tracker {
         d.flags |= dflag::HAS_ACK;
         d.flags &= !dflag::STALLED;
         d.progress_ms = ms(now);
-        let primary = d.primary;
-        for p in a.paths.iter_mut().filter(|p| p.dir() == de) {
-            p.retrans_no_progress = 0;
+        let away = d.flags & dflag::AWAY != 0;
+        let primary = d.primary as usize;
+        if !away {
+            for p in a.paths.iter_mut().filter(|p| p.dir() == de) {
+                p.retrans_no_progress = 0;
+                p.rtx_events = 0;
+            }
         }
+        let proven = if !away {
+            Some(primary).filter(|&p| p < a.paths.len())
+        } else {
+            let high = a.ext.as_ref().map_or(cum, |x| x.hist[de].away_high);
+            tsn_gt(cum, high).then(|| self.origin(slot, de, cum, primary))
+        };
+        let Some(pi) = proven.filter(|&p| p < self.slab[slot].paths.len()) else {
+            return;
+        };
+        let p = &mut self.slab[slot].paths[pi];
+        p.retrans_no_progress = 0;
+        p.rtx_events = 0;
         // DATA acknowledged: its path works.
-        if (primary as usize) < a.paths.len()
-            && a.paths[primary as usize].state == PathState::Unconfirmed
-        {
-            a.paths[primary as usize].state = PathState::Active;
-            out.push(self.path_event(slot, primary as usize, EventKind::PathUp, now));
+        match p.state {
+            PathState::Unconfirmed => {
+                p.state = PathState::Active;
+                out.push(self.path_event(slot, pi, EventKind::PathUp, now));
+            }
+            PathState::Down => {
+                p.state = PathState::Active;
+                p.hb_unacked = 0;
+                out.push(self.path_event(slot, pi, EventKind::PathUp, now));
+            }
+            PathState::Active | PathState::Suspect => {}
         }
     }
 

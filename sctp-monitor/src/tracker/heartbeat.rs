@@ -93,7 +93,11 @@ impl Tracker {
         if probe {
             return;
         }
+        // An answered heartbeat clears the path's error counts (RFC 9260
+        // §8.3): unanswered heartbeats and retransmissions alike.
         p.hb_unacked = 0;
+        p.rtx_events = 0;
+        p.retrans_no_progress = 0;
         p.flags |= pflag::HB_ANSWERED;
         let was = p.state;
         p.state = PathState::Active;

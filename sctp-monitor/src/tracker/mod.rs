@@ -181,7 +181,7 @@ impl Tracker {
             self.stats.address_overflow += 1;
             return;
         };
-        let mut counted_packet = false;
+        let mut data_in_packet = data::DataInPacket::NEW;
         for c in chunks {
             // An ABORT or SHUTDOWN-COMPLETE frees the slot: stop there.
             if self.slab.get(slot).is_none_or(|a| a.id == 0) {
@@ -189,8 +189,7 @@ impl Tracker {
             }
             match c {
                 Chunk::Data(d) => {
-                    self.on_data(slot, e, pi, meta, d, !counted_packet, out);
-                    counted_packet = true;
+                    self.on_data(slot, e, pi, meta, d, &mut data_in_packet, out);
                 }
                 Chunk::Sack(s) => self.on_cum_ack(slot, e, s.cum_tsn, now, out),
                 Chunk::Shutdown { cum_tsn } => {
