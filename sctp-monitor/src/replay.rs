@@ -7,8 +7,16 @@
 //! the read with an error naming the file and byte offset, and the outcome
 //! still holds everything read before it. A packet that does not decode is
 //! counted, never fatal.
+//!
+//! Packets go to the tracker in timestamp order: a pcapng written by dumpcap
+//! from several interfaces is not (its blocks follow each interface's
+//! buffer, up to hundreds of milliseconds apart), so a bounded reorder
+//! buffer ([`REORDER_WINDOW_NS`], [`REORDER_MAX`]) sorts them first.
 
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Write;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use pcap_file::DataLink;
@@ -18,8 +26,15 @@ use pcap_file::pcapng::{Block, PcapNgParser};
 use sctp_monitor_common::config::DEFAULT_UDP_ENCAP_PORT;
 
 use crate::decode::{DecodeError, DecodeStats, LinkType, parse_frame};
-use crate::event::Event;
+use crate::event::{Event, Role};
 use crate::tracker::{AssocView, Config, Tracker, TrackerStats};
+
+/// A packet is handed to the tracker once the capture has reached this much
+/// later time: packets written out of order by up to this much are sorted.
+pub const REORDER_WINDOW_NS: u64 = 2_000_000_000;
+/// At most this many packets wait in the reorder buffer (memory bound);
+/// beyond, the earliest goes on regardless of the window.
+pub const REORDER_MAX: usize = 1 << 16;
 
 /// Replay settings.
 #[derive(Debug, Clone)]
@@ -80,8 +95,97 @@ pub struct ReplayOutcome {
     pub unsupported_link: u64,
     pub decode: DecodeStats,
     pub tracker: TrackerStats,
+    /// Chunks per association id, by chunk type, in total and per path.
+    pub chunk_counts: BTreeMap<u64, ChunkCounts>,
+    /// Packets handed to the tracker earlier than a packet before them in
+    /// the file (sorted by the reorder buffer).
+    pub reordered: u64,
     /// Set when the file was damaged: what was read is still reported.
     pub error: Option<ReplayError>,
+}
+
+/// Chunks of one association by chunk type (the wire's type number).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChunkCounts {
+    pub total: BTreeMap<u8, u64>,
+    /// Per path: (sending endpoint, source address, destination address).
+    pub by_path: BTreeMap<(Role, IpAddr, IpAddr), BTreeMap<u8, u64>>,
+}
+
+/// The readable name of a chunk type (as tshark and `shared/SCTP.md` name
+/// them), or its number.
+pub fn chunk_name(t: u8) -> Cow<'static, str> {
+    Cow::Borrowed(match t {
+        0 => "DATA",
+        1 => "INIT",
+        2 => "INIT_ACK",
+        3 => "SACK",
+        4 => "HEARTBEAT",
+        5 => "HEARTBEAT_ACK",
+        6 => "ABORT",
+        7 => "SHUTDOWN",
+        8 => "SHUTDOWN_ACK",
+        9 => "ERROR",
+        10 => "COOKIE_ECHO",
+        11 => "COOKIE_ACK",
+        12 => "ECNE",
+        13 => "CWR",
+        14 => "SHUTDOWN_COMPLETE",
+        15 => "AUTH",
+        64 => "I_DATA",
+        128 => "ASCONF_ACK",
+        130 => "RE_CONFIG",
+        132 => "PAD",
+        192 => "FORWARD_TSN",
+        193 => "ASCONF",
+        194 => "I_FORWARD_TSN",
+        _ => return Cow::Owned(t.to_string()),
+    })
+}
+
+/// A packet waiting in the reorder buffer.
+struct Pending<'a> {
+    ts: u64,
+    link: Option<LinkType>,
+    interface: u32,
+    data: Cow<'a, [u8]>,
+}
+
+/// Sorts packets by timestamp within [`REORDER_WINDOW_NS`] (stable: equal
+/// times keep file order). In-order input costs a push and a pop.
+#[derive(Default)]
+struct Reorder<'a> {
+    q: VecDeque<Pending<'a>>,
+    max_ts: u64,
+}
+
+impl<'a> Reorder<'a> {
+    /// Adds a packet; returns whether it went before an earlier one.
+    fn push(&mut self, p: Pending<'a>) -> bool {
+        self.max_ts = self.max_ts.max(p.ts);
+        match self.q.back() {
+            Some(b) if b.ts > p.ts => {
+                let at = self.q.partition_point(|x| x.ts <= p.ts);
+                self.q.insert(at, p);
+                true
+            }
+            _ => {
+                self.q.push_back(p);
+                false
+            }
+        }
+    }
+
+    /// The next packet due (all of them with `flush`).
+    fn pop(&mut self, flush: bool) -> Option<Pending<'a>> {
+        let f = self.q.front()?;
+        if flush || self.q.len() > REORDER_MAX || f.ts.saturating_add(REORDER_WINDOW_NS) < self.max_ts
+        {
+            self.q.pop_front()
+        } else {
+            None
+        }
+    }
 }
 
 fn link_type(dl: DataLink) -> Option<LinkType> {
@@ -101,9 +205,27 @@ struct Run {
     opts: ReplayOptions,
     next_tick: u64,
     dstats: DecodeStats,
+    /// (association, sender, source, destination) -> (chunk type, count).
+    chunks: HashMap<(u64, Role, IpAddr, IpAddr), Vec<(u8, u64)>>,
 }
 
 impl Run {
+    /// Sorts `p` in and processes the packets now due.
+    fn push<'a>(&mut self, q: &mut Reorder<'a>, p: Pending<'a>) {
+        if q.push(p) {
+            self.out.reordered += 1;
+        }
+        while let Some(p) = q.pop(false) {
+            self.packet(p.link, &p.data, p.ts, p.interface);
+        }
+    }
+
+    fn flush(&mut self, q: &mut Reorder<'_>) {
+        while let Some(p) = q.pop(true) {
+            self.packet(p.link, &p.data, p.ts, p.interface);
+        }
+    }
+
     fn packet(&mut self, link: Option<LinkType>, data: &[u8], ts_ns: u64, interface: u32) {
         self.out.packets += 1;
         if self.next_tick == 0 {
@@ -120,8 +242,22 @@ impl Run {
             Ok(Some(mut p)) => {
                 self.out.sctp_packets += 1;
                 p.meta.interface = interface;
-                self.tracker
-                    .process(&p.meta, &p.chunks, &mut self.out.events);
+                let at = self
+                    .tracker
+                    .process_located(&p.meta, &p.chunks, &mut self.out.events);
+                if let Some((id, sender)) = at {
+                    let c = self
+                        .chunks
+                        .entry((id, sender, p.meta.src, p.meta.dst))
+                        .or_default();
+                    for ch in &p.chunks {
+                        let t = ch.chunk_type();
+                        match c.iter_mut().find(|(x, _)| *x == t) {
+                            Some((_, n)) => *n += 1,
+                            None => c.push((t, 1)),
+                        }
+                    }
+                }
             }
             Ok(None) => self.out.other_packets += 1,
             Err(DecodeError::Fragment) => self.out.fragments += 1,
@@ -151,12 +287,16 @@ pub fn replay(path: &Path, opts: &ReplayOptions) -> Result<ReplayOutcome, Replay
             unsupported_link: 0,
             decode: DecodeStats::default(),
             tracker: TrackerStats::default(),
+            chunk_counts: BTreeMap::new(),
+            reordered: 0,
             error: None,
         },
         opts: opts.clone(),
         next_tick: 0,
         dstats: DecodeStats::default(),
+        chunks: HashMap::new(),
     };
+    let mut q = Reorder::default();
     let damaged = |offset: usize, what: String| ReplayError::Damaged {
         file: path.to_path_buf(),
         offset,
@@ -179,11 +319,26 @@ pub fn replay(path: &Path, opts: &ReplayOptions) -> Result<ReplayOutcome, Replay
                             Block::EnhancedPacket(p) => {
                                 let (link, scale) = iface(&parser, p.interface_id);
                                 let ts = scale.ns(p.timestamp.as_nanos() as u64);
-                                run.packet(link, &p.data, ts, p.interface_id);
+                                let p = Pending {
+                                    ts,
+                                    link,
+                                    interface: p.interface_id,
+                                    data: p.data,
+                                };
+                                run.push(&mut q, p);
                             }
                             Block::SimplePacket(p) => {
+                                // No timestamp: handed on at the time of
+                                // the packet before it.
                                 let (link, _) = iface(&parser, 0);
-                                run.packet(link, &p.data, 0, 0);
+                                let ts = q.max_ts;
+                                let p = Pending {
+                                    ts,
+                                    link,
+                                    interface: 0,
+                                    data: p.data,
+                                };
+                                run.push(&mut q, p);
                             }
                             _ => {}
                         }
@@ -204,7 +359,13 @@ pub fn replay(path: &Path, opts: &ReplayOptions) -> Result<ReplayOutcome, Replay
                 match parser.next_packet(rest) {
                     Ok((r, p)) => {
                         rest = r;
-                        run.packet(link, &p.data, p.timestamp.as_nanos() as u64, 0);
+                        let p = Pending {
+                            ts: p.timestamp.as_nanos() as u64,
+                            link,
+                            interface: 0,
+                            data: p.data,
+                        };
+                        run.push(&mut q, p);
                     }
                     Err(e) => {
                         run.out.error = Some(damaged(offset, e.to_string()));
@@ -219,7 +380,16 @@ pub fn replay(path: &Path, opts: &ReplayOptions) -> Result<ReplayOutcome, Replay
             });
         }
     }
+    run.flush(&mut q);
     let mut out = run.out;
+    for ((id, sender, src, dst), counts) in run.chunks {
+        let c = out.chunk_counts.entry(id).or_default();
+        let p = c.by_path.entry((sender, src, dst)).or_default();
+        for (t, n) in counts {
+            *c.total.entry(t).or_default() += n;
+            *p.entry(t).or_default() += n;
+        }
+    }
     out.decode = run.dstats;
     out.tracker = run.tracker.stats();
     out.associations = run.tracker.associations().collect();

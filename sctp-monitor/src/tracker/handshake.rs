@@ -11,7 +11,13 @@ use super::assoc::{Assoc, AssocState, a16, aflag};
 use super::{Tracker, addr_pair};
 
 impl Tracker {
-    pub(super) fn on_init(&mut self, meta: &PacketMeta, init: &Init, out: &mut Vec<Event>) {
+    /// Returns the slot of the association the INIT belongs to.
+    pub(super) fn on_init(
+        &mut self,
+        meta: &PacketMeta,
+        init: &Init,
+        out: &mut Vec<Event>,
+    ) -> Option<usize> {
         let now = meta.ts_ns;
         let (src, dst) = addr_pair(meta);
         let (sp, dp) = (meta.src_port, meta.dst_port);
@@ -28,7 +34,7 @@ impl Tracker {
                     self.stats.address_overflow += 1;
                 }
             }
-            return;
+            return Some(slot);
         }
         // An association between the same endpoints: restart or collision.
         let mut candidates = vec![src];
@@ -67,6 +73,7 @@ impl Tracker {
         if self.slab[slot].path(0, src, dst).is_none() {
             self.stats.address_overflow += 1;
         }
+        Some(slot)
     }
 
     pub(super) fn on_init_ack(&mut self, slot: usize, e: usize, meta: &PacketMeta, init: &Init) {

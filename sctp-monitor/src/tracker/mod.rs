@@ -162,24 +162,36 @@ impl Tracker {
 
     /// Feeds one decoded packet; events go to `out`.
     pub fn process(&mut self, meta: &PacketMeta, chunks: &[Chunk], out: &mut Vec<Event>) {
+        self.process_located(meta, chunks, out);
+    }
+
+    /// [`Tracker::process`], also saying which association (id) and which of
+    /// its endpoints sent the packet; `None` when it matched none.
+    pub fn process_located(
+        &mut self,
+        meta: &PacketMeta,
+        chunks: &[Chunk],
+        out: &mut Vec<Event>,
+    ) -> Option<(u64, Role)> {
         self.stats.packets += 1;
         self.now_ns = self.now_ns.max(meta.ts_ns);
         // INIT travels with tag 0 and alone.
         if let Some(Chunk::Init(init)) = chunks.first() {
-            self.on_init(meta, init, out);
-            return;
+            let slot = self.on_init(meta, init, out)?;
+            return Some((self.slab[slot].id as u64, Role::Initiator));
         }
         let Some((slot, e)) = self.find_or_create(meta, chunks, out) else {
             self.stats.unmatched_packets += 1;
-            return;
+            return None;
         };
+        let located = Some((self.slab[slot].id as u64, Role::from_index(e)));
         let now = meta.ts_ns;
         self.slab[slot].last_seen_ns = now;
         let src = assoc::a16(meta.src);
         let dst = assoc::a16(meta.dst);
         let Some(pi) = self.slab[slot].path(e, src, dst) else {
             self.stats.address_overflow += 1;
-            return;
+            return located;
         };
         let mut data_in_packet = data::DataInPacket::NEW;
         for c in chunks {
@@ -209,6 +221,7 @@ impl Tracker {
                 _ => {}
             }
         }
+        located
     }
 
     /// Lets time pass: idle expiry, heartbeat timeouts, stalled detection.
