@@ -164,6 +164,19 @@ impl Tracker {
         out.push(f);
         let d = &mut self.slab[slot].dirs[e];
         d.failovers = d.failovers.saturating_add(1);
+        // New DATA leaves its primary only when the sender holds it
+        // inactive (or is told to use another: then there is no evidence).
+        // The sender's error count may include what the wire never shows
+        // (usrsctp's heartbeat timer counts an error for an unanswered
+        // heartbeat without sending anything), so with evidence on the old
+        // path the failover itself says it is down.
+        if ev_unans > 0 || retrans > 0 {
+            let p = &mut self.slab[slot].paths[old];
+            if p.state != PathState::Down {
+                p.state = PathState::Down;
+                out.push(self.path_event(slot, old, EventKind::PathDown, now));
+            }
+        }
     }
 
     /// Down after `retrans_down_after` retransmission events of DATA first
