@@ -919,3 +919,80 @@ fn memory_per_association_with_two_paths_is_within_budget() {
     eprintln!("tracker memory: {per} bytes per association");
     assert!(per <= 256, "{per} bytes per association");
 }
+
+/// Regression (usrsctp captures): T3 retransmissions of DATA lost on the
+/// primary travel on the alternate. They count against the primary, which
+/// lost the DATA, and not against the alternate, whose SACKs keep the cum
+/// ack moving: the alternate must never be reported down.
+#[test]
+fn retransmissions_on_the_alternate_count_against_the_path_that_lost_the_data() {
+    let mut s = Sim::new(Config {
+        retrans_down_after: 3,
+        ..Config::default()
+    });
+    s.handshake();
+    s.a2b(10, 0, vec![data(100)]);
+    s.b2a(11, 0, vec![craft::sack(100, 1000, &[], &[])]);
+    // The primary is cut: 101..=108 are lost there.
+    for t in 101..=108u32 {
+        s.a2b(20 + t as u64, 0, vec![data(t)]);
+    }
+    // T3 expiries: retransmissions on the alternate, each acked there.
+    s.a2b(300, 1, vec![data(101)]);
+    s.b2a(301, 1, vec![craft::sack(101, 1000, &[], &[])]);
+    s.a2b(600, 1, vec![data(102), data(103), data(104)]);
+    s.b2a(601, 1, vec![craft::sack(104, 1000, &[], &[])]);
+    assert!(s.of(EventKind::PathDown).is_empty(), "two events: {:?}", s.kinds());
+    s.a2b(900, 1, vec![data(105), data(106), data(107), data(108)]);
+    let down = s.of(EventKind::PathDown);
+    assert_eq!(down.len(), 1, "{:?}", s.kinds());
+    assert_eq!(down[0].path, Some(pr(s.a[0], s.b[0])), "the path that lost the DATA");
+    s.b2a(901, 1, vec![craft::sack(108, 1000, &[], &[])]);
+    // New DATA on the alternate: the failover, with the evidence.
+    s.a2b(950, 1, vec![data(109)]);
+    let f = s.of(EventKind::Failover);
+    assert_eq!(f.len(), 1);
+    let ev = f[0].evidence.expect("evidence");
+    assert_eq!(ev.retransmissions, 8, "chunks first sent on the old path");
+    s.b2a(951, 1, vec![craft::sack(109, 1000, &[], &[])]);
+    assert_eq!(s.of(EventKind::PathDown).len(), 1, "{:?}", s.kinds());
+    let v = s.t.associations().next().expect("association");
+    let alt = v.paths.iter().find(|p| p.src == s.a[1]).expect("alternate");
+    assert_eq!(alt.state, PathState::Active);
+    assert_eq!(alt.retransmissions, 8, "the wire counter stays per carrying path");
+    let old = v.paths.iter().find(|p| p.src == s.a[0] && p.sender == Role::Initiator).expect("old");
+    assert_eq!(old.state, PathState::Down, "an ack of DATA resent elsewhere proves nothing");
+    // Back: a heartbeat answered on the old path brings it up.
+    s.a2b(1500, 0, vec![craft::heartbeat(b"back")]);
+    s.b2a(1501, 0, vec![craft::heartbeat_ack(b"back")]);
+    assert_eq!(
+        s.of(EventKind::PathUp).iter().filter(|e| e.path == Some(pr(s.a[0], s.b[0]))).count(),
+        2,
+        "up at the handshake's first ack, and again now"
+    );
+}
+
+/// Regression (usrsctp captures): the stack may count an error the wire
+/// never shows (a heartbeat timer expiry that sends nothing); its moving new
+/// DATA away from a path with evidence against it shows the path is down.
+/// Without evidence (an application's Set Primary) it is not.
+#[test]
+fn failover_with_evidence_takes_the_old_path_down() {
+    let mut s = Sim::new(Config::default());
+    s.handshake();
+    s.a2b(10, 0, vec![data(100)]);
+    s.b2a(11, 0, vec![craft::sack(100, 1000, &[], &[])]);
+    s.a2b(20, 0, vec![data(101)]);
+    s.a2b(400, 1, vec![data(101)]);
+    assert!(s.of(EventKind::PathDown).is_empty());
+    s.a2b(450, 1, vec![data(102)]);
+    let down = s.of(EventKind::PathDown);
+    assert_eq!(down.len(), 1, "{:?}", s.kinds());
+    assert_eq!(down[0].path, Some(pr(s.a[0], s.b[0])));
+    assert_eq!(down[0].ts, T0 + 450 * MS);
+    // The peer moves its DATA without any loss: not a path down.
+    s.b2a(500, 0, vec![data(7000)]);
+    s.b2a(550, 1, vec![data(7001)]);
+    assert_eq!(s.of(EventKind::Failover).len(), 2);
+    assert_eq!(s.of(EventKind::PathDown).len(), 1);
+}
