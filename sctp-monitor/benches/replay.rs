@@ -97,10 +97,11 @@ fn generate(path: &Path, target: u64) -> anyhow::Result<u64> {
     }
     // Traffic: rounds of one step per association, 50 µs apart.
     let payload = [0x5au8; 120];
-    let per_round = 3 * ASSOCS as u64; // about three packets per association
-    let rounds = target.saturating_sub(n + 3 * ASSOCS as u64).div_ceil(per_round);
-    for r in 0..rounds {
-        let phase = r * 100 / rounds.max(1); // 0..100 % of the run
+    let end = target.saturating_sub(3 * ASSOCS as u64); // room for the shutdowns
+    let mut r = 0u64;
+    while n < end {
+        r += 1;
+        let phase = n * 100 / end.max(1); // 0..100 % of the run
         for x in assocs.iter_mut() {
             ts += 50_000;
             // The cut associations lose path 0 between 40 % and 60 %.
