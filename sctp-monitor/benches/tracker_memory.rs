@@ -124,10 +124,26 @@ fn measure(handshake: bool) -> (f64, f64, usize) {
                 addrs: vec![addr],
                 ..Init::default()
             };
-            t.process(&meta(ts, a, b, 5000, 3868, 0), &[Chunk::Init(init(ta, a2))], &mut ev);
-            t.process(&meta(ts + 1, b, a, 3868, 5000, ta), &[Chunk::InitAck(init(tb, b2))], &mut ev);
-            t.process(&meta(ts + 2, a, b, 5000, 3868, tb), &[Chunk::CookieEcho { len: 200 }], &mut ev);
-            t.process(&meta(ts + 3, b, a, 3868, 5000, ta), &[Chunk::CookieAck], &mut ev);
+            t.process(
+                &meta(ts, a, b, 5000, 3868, 0),
+                &[Chunk::Init(init(ta, a2))],
+                &mut ev,
+            );
+            t.process(
+                &meta(ts + 1, b, a, 3868, 5000, ta),
+                &[Chunk::InitAck(init(tb, b2))],
+                &mut ev,
+            );
+            t.process(
+                &meta(ts + 2, a, b, 5000, 3868, tb),
+                &[Chunk::CookieEcho { len: 200 }],
+                &mut ev,
+            );
+            t.process(
+                &meta(ts + 3, b, a, 3868, 5000, ta),
+                &[Chunk::CookieAck],
+                &mut ev,
+            );
             ev.clear();
         }
         t.process(&meta(ts + 4, a, b, 5000, 3868, tb), &[data(i)], &mut ev);
@@ -151,7 +167,9 @@ fn main() {
     let (mid, mid_est, mid_paths) = measure(false);
     let (hs, hs_est, hs_paths) = measure(true);
     println!("### Tracker memory at {N} associations (counting global allocator)\n");
-    println!("| associations | shape | paths each | bytes/association measured | tracker's estimate | floor |");
+    println!(
+        "| associations | shape | paths each | bytes/association measured | tracker's estimate | floor |"
+    );
     println!("|---:|---|---:|---:|---:|---|");
     println!(
         "| {N} | picked up mid-flight (DATA + SACK) | {mid_paths} | {mid:.1} | {mid_est:.1} | ≤ {FLOOR}: {} |",
@@ -160,7 +178,11 @@ fn main() {
     println!(
         "| {N} | handshake seen, multihomed (2 + 2 addresses) | {hs_paths} | {hs:.1} | {hs_est:.1} | (information) |"
     );
-    println!("\nBytes live after building the state minus before (requested sizes; the allocator's own rounding is not counted).");
-    println!("\nReproduce: `cargo xtask bench` or `cargo bench -p sctp-monitor --bench tracker_memory`.");
+    println!(
+        "\nBytes live after building the state minus before (requested sizes; the allocator's own rounding is not counted)."
+    );
+    println!(
+        "\nReproduce: `cargo xtask bench` or `cargo bench -p sctp-monitor --bench tracker_memory`."
+    );
     println!("\nFloor met: {}", if mid <= FLOOR { "yes" } else { "NO" });
 }

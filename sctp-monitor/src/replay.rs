@@ -180,7 +180,9 @@ impl<'a> Reorder<'a> {
     /// The next packet due (all of them with `flush`).
     fn pop(&mut self, flush: bool) -> Option<Pending<'a>> {
         let f = self.q.front()?;
-        if flush || self.q.len() > REORDER_MAX || f.ts.saturating_add(REORDER_WINDOW_NS) < self.max_ts
+        if flush
+            || self.q.len() > REORDER_MAX
+            || f.ts.saturating_add(REORDER_WINDOW_NS) < self.max_ts
         {
             self.q.pop_front()
         } else {

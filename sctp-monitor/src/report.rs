@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use crate::event::{EventKind, rfc3339_micros};
-use crate::replay::ReplayOutcome;
+use crate::replay::{ReplayOutcome, chunk_name};
 use crate::tracker::{AssocView, EndpointView};
 
 fn endpoint(e: &EndpointView) -> String {
@@ -82,6 +82,14 @@ fn assoc(o: &ReplayOutcome, a: &AssocView, out: &mut impl Write) -> io::Result<(
             p.data_bytes,
             p.retransmissions
         )?;
+    }
+    if let Some(c) = o.chunk_counts.get(&a.id) {
+        let v: Vec<String> = c
+            .total
+            .iter()
+            .map(|(t, n)| format!("{} {n}", chunk_name(*t)))
+            .collect();
+        writeln!(out, "  chunks: {}", v.join(", "))?;
     }
     for e in o
         .events

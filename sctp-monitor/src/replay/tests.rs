@@ -266,7 +266,10 @@ fn pcapng_blocks_out_of_time_order_are_sorted() {
     }
     let frames = scenario();
     // Interface 0: path 0 (10.0.0.x); interface 1: path 1, written last.
-    let on_path1 = |b: &Vec<u8>| b.windows(4).any(|w| w == [10, 0, 1, 1] || w == [10, 0, 1, 2]);
+    let on_path1 = |b: &Vec<u8>| {
+        b.windows(4)
+            .any(|w| w == [10, 0, 1, 1] || w == [10, 0, 1, 2])
+    };
     let built: Vec<(u64, Vec<u8>)> = frames
         .into_iter()
         .map(|(t, b)| (T0 + t * MS, b.build()))
@@ -294,7 +297,11 @@ fn pcapng_blocks_out_of_time_order_are_sorted() {
     assert_eq!(o.events, p.events);
     assert_eq!(o.associations.len(), 1);
     assert_eq!(o.chunk_counts, p.chunk_counts);
-    let f: Vec<_> = o.events.iter().filter(|e| e.event == EventKind::Failover).collect();
+    let f: Vec<_> = o
+        .events
+        .iter()
+        .filter(|e| e.event == EventKind::Failover)
+        .collect();
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].ts, T0 + 3000 * MS);
 }

@@ -942,11 +942,19 @@ fn retransmissions_on_the_alternate_count_against_the_path_that_lost_the_data() 
     s.b2a(301, 1, vec![craft::sack(101, 1000, &[], &[])]);
     s.a2b(600, 1, vec![data(102), data(103), data(104)]);
     s.b2a(601, 1, vec![craft::sack(104, 1000, &[], &[])]);
-    assert!(s.of(EventKind::PathDown).is_empty(), "two events: {:?}", s.kinds());
+    assert!(
+        s.of(EventKind::PathDown).is_empty(),
+        "two events: {:?}",
+        s.kinds()
+    );
     s.a2b(900, 1, vec![data(105), data(106), data(107), data(108)]);
     let down = s.of(EventKind::PathDown);
     assert_eq!(down.len(), 1, "{:?}", s.kinds());
-    assert_eq!(down[0].path, Some(pr(s.a[0], s.b[0])), "the path that lost the DATA");
+    assert_eq!(
+        down[0].path,
+        Some(pr(s.a[0], s.b[0])),
+        "the path that lost the DATA"
+    );
     s.b2a(901, 1, vec![craft::sack(108, 1000, &[], &[])]);
     // New DATA on the alternate: the failover, with the evidence.
     s.a2b(950, 1, vec![data(109)]);
@@ -959,14 +967,28 @@ fn retransmissions_on_the_alternate_count_against_the_path_that_lost_the_data() 
     let v = s.t.associations().next().expect("association");
     let alt = v.paths.iter().find(|p| p.src == s.a[1]).expect("alternate");
     assert_eq!(alt.state, PathState::Active);
-    assert_eq!(alt.retransmissions, 8, "the wire counter stays per carrying path");
-    let old = v.paths.iter().find(|p| p.src == s.a[0] && p.sender == Role::Initiator).expect("old");
-    assert_eq!(old.state, PathState::Down, "an ack of DATA resent elsewhere proves nothing");
+    assert_eq!(
+        alt.retransmissions, 8,
+        "the wire counter stays per carrying path"
+    );
+    let old = v
+        .paths
+        .iter()
+        .find(|p| p.src == s.a[0] && p.sender == Role::Initiator)
+        .expect("old");
+    assert_eq!(
+        old.state,
+        PathState::Down,
+        "an ack of DATA resent elsewhere proves nothing"
+    );
     // Back: a heartbeat answered on the old path brings it up.
     s.a2b(1500, 0, vec![craft::heartbeat(b"back")]);
     s.b2a(1501, 0, vec![craft::heartbeat_ack(b"back")]);
     assert_eq!(
-        s.of(EventKind::PathUp).iter().filter(|e| e.path == Some(pr(s.a[0], s.b[0]))).count(),
+        s.of(EventKind::PathUp)
+            .iter()
+            .filter(|e| e.path == Some(pr(s.a[0], s.b[0])))
+            .count(),
         2,
         "up at the handshake's first ack, and again now"
     );
