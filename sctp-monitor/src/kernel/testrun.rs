@@ -28,7 +28,7 @@ pub enum Prog {
 /// A loaded object whose programs are run on frames, not attached.
 pub struct TestBed {
     pub ebpf: Ebpf,
-    ring: RingBuf<MapData>,
+    ring: Option<RingBuf<MapData>>,
 }
 
 /// XDP_PASS.
@@ -41,7 +41,7 @@ impl TestBed {
         opts.load_baseline = true;
         let mut ebpf = load(&opts)?;
         let ring = RingBuf::try_from(ebpf.take_map(maps::EVENTS).context("EVENTS map missing")?)?;
-        Ok(TestBed { ebpf, ring })
+        Ok(TestBed { ebpf, ring: Some(ring) })
     }
 
     /// Runs `frame` through a program `repeat` times; returns the program's
@@ -74,12 +74,21 @@ impl TestBed {
     /// Takes every record waiting in the ring buffer.
     pub fn drain(&mut self) -> Vec<ChunkRecord> {
         let mut out = Vec::new();
-        while let Some(item) = self.ring.next() {
+        let Some(ring) = self.ring.as_mut() else {
+            return out;
+        };
+        while let Some(item) = ring.next() {
             if let Some(r) = ChunkRecord::from_bytes(&item) {
                 out.push(r);
             }
         }
         out
+    }
+
+    /// Hands the ring buffer to the caller (e.g. a consumer thread); `drain`
+    /// returns nothing afterwards.
+    pub fn take_ring(&mut self) -> Option<RingBuf<MapData>> {
+        self.ring.take()
     }
 
     /// Counters of both directions (0 ingress, 1 egress), summed over CPUs.
