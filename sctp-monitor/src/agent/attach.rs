@@ -41,7 +41,13 @@ pub fn clear_stale(name: &str, ifindex: u32) -> anyhow::Result<String> {
         let st = netlink::xdp_state(ifindex)
             .with_context(|| format!("{name}: cannot read its XDP state over rtnetlink"))?;
         for (id, mode) in st.programs() {
-            let prog = program_name(id).unwrap_or_else(|| "?".into());
+            let Some(prog) = program_name(id) else {
+                bail!(
+                    "{name} already has an XDP program (id {id}) that this process cannot identify (listing \
+                     programs by id needs CAP_SYS_ADMIN); if it is a leftover sctp-monitor, remove it with \
+                     `ip link set dev {name} xdp off`, or leave {name} out (-i)"
+                );
+            };
             if prog != programs::XDP_INGRESS {
                 bail!(
                     "{name} already runs another XDP program {prog:?} (id {id}); sctp-monitor does not replace \
