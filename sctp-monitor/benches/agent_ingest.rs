@@ -71,7 +71,7 @@ fn one(kind: Consumer, records: u64, prefill: bool) -> anyhow::Result<Outcome> {
                     let mut n = 0u64;
                     let _ = tx.send(());
                     wait_start();
-                    let mut t0 = None;
+                    let mut t0 = Some(Instant::now());
                     let mut t_last = Instant::now();
                     loop {
                         let mut got = false;
@@ -102,7 +102,7 @@ fn one(kind: Consumer, records: u64, prefill: bool) -> anyhow::Result<Outcome> {
                         let mut p = Pipeline::new(PipelineOptions::default(), EventWriter::new(None));
                         let _ = tx.send(());
                         wait_start();
-                        let mut t0 = None;
+                        let mut t0 = Some(Instant::now());
                         let mut t_last = Instant::now();
                         loop {
                             let r = tokio::time::timeout(Duration::from_millis(50), src.drain(4096, |r| p.on_record(r))).await;
@@ -139,6 +139,7 @@ fn one(kind: Consumer, records: u64, prefill: bool) -> anyhow::Result<Outcome> {
     start.store(true, Ordering::Release);
     std::thread::sleep(Duration::from_millis(100));
     done.store(true, Ordering::Release);
+    // Timing runs from the consumer's start to the last record it took.
     let (consumed, secs) = consumer.join().map_err(|_| anyhow::anyhow!("consumer panicked"))??;
     let k = counters::read(&bed.ebpf)?;
     Ok(Outcome { written: k[0].get(c::RINGBUF_RECORDS), lost: k[0].get(c::RINGBUF_LOST), consumed, secs })
