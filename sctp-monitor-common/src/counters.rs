@@ -1,13 +1,16 @@
 //! Indices of the per-CPU `COUNTERS` array. Each direction has its own block
 //! of [`COUNT`] slots: slot = `direction * COUNT + counter`.
 //!
-//! Accounting identity (checked by the tests): every frame is counted once in
-//! `PACKETS`, and exactly once in one of `NOT_SCTP`, `SCTP_PACKETS`,
-//! `NON_FIRST_FRAGMENT` or one `MALFORMED_*` reason that stops parsing before
-//! SCTP was recognised. Chunk-level problems (`MALFORMED_CHUNK_LEN`,
-//! `TOO_MANY_CHUNKS`) are counted on packets already counted as SCTP.
+//! Accounting identity (checked by the tests against the frames they send):
+//! the kernel counts every frame exactly once in one of `NOT_SCTP`,
+//! `SCTP_PACKETS`, `NON_FIRST_FRAGMENT` or one of the header-level
+//! `MALFORMED_*` reasons (`PACKET_OUTCOMES`). Chunk-level problems
+//! (`MALFORMED_CHUNK_LEN`, `TOO_MANY_CHUNKS`) are counted on packets already
+//! counted as SCTP.
 
-/// Frames the program ran on.
+/// Frames the program ran on. Not counted per packet in the kernel (one
+/// counter less on the path of traffic that is not SCTP): userspace fills it
+/// in as the sum of [`PACKET_OUTCOMES`].
 pub const PACKETS: u32 = 0;
 /// Frames that are not SCTP (any other ethertype or IP protocol).
 pub const NOT_SCTP: u32 = 1;
@@ -39,6 +42,16 @@ pub const UDP_ENCAP_PACKETS: u32 = 12;
 pub const PATH_UPDATE_FAILED: u32 = 13;
 /// Parameters of INIT/INIT-ACK/ASCONF not copied because the record was full.
 pub const PARAMS_TRUNCATED: u32 = 14;
+
+/// The outcomes of which every frame has exactly one.
+pub const PACKET_OUTCOMES: [u32; 6] = [
+    NOT_SCTP,
+    SCTP_PACKETS,
+    NON_FIRST_FRAGMENT,
+    MALFORMED_TRUNCATED,
+    MALFORMED_IP_HEADER,
+    MALFORMED_EXT_HDR_LIMIT,
+];
 
 /// Slots per direction.
 pub const COUNT: u32 = 16;

@@ -11,4 +11,5 @@ pub mod event;
 pub mod kernel;
 pub mod replay;
 pub mod report;
+pub mod sinks;
 pub mod tracker;

@@ -60,8 +60,44 @@ struct RunArgs {
     #[arg(long, env = "SCTP_MONITOR_DEBUG")]
     debug: bool,
     /// Print one line per kernel record on stderr.
-    #[arg(long)]
+    #[arg(long, env = "SCTP_MONITOR_PRINT_RECORDS")]
     print_records: bool,
+    /// Where the JSON Lines events go: `-` for stdout, or a file (appended to).
+    #[arg(long, default_value = "-", env = "SCTP_MONITOR_EVENTS")]
+    events: String,
+    /// Listen address of /metrics (Prometheus/OpenMetrics) and the JSON API; `off` disables it.
+    #[arg(long, default_value = "127.0.0.1:9108", env = "SCTP_MONITOR_METRICS")]
+    metrics: String,
+    /// Read the per-CPU path maps (and look for new interfaces) this often, in milliseconds.
+    #[arg(long, default_value_t = 1000, env = "SCTP_MONITOR_POLL_INTERVAL_MS")]
+    poll_interval_ms: u64,
+    /// Let the tracker check timeouts (heartbeats, idle, stalled) this often, in milliseconds.
+    #[arg(long, default_value_t = 500, env = "SCTP_MONITOR_TICK_INTERVAL_MS")]
+    tick_interval_ms: u64,
+    /// A path is down after this many consecutive unanswered heartbeats.
+    #[arg(long, default_value_t = 5, env = "SCTP_MONITOR_HB_DOWN_AFTER")]
+    hb_down_after: u8,
+    /// A heartbeat not answered within this many milliseconds counts as unanswered.
+    #[arg(long, default_value_t = 3000, env = "SCTP_MONITOR_HB_TIMEOUT_MS")]
+    hb_timeout_ms: u64,
+    /// A path is down after this many retransmissions on it without ack progress.
+    #[arg(long, default_value_t = 5, env = "SCTP_MONITOR_RETRANS_DOWN_AFTER")]
+    retrans_down_after: u16,
+    /// Report "stalled" after this many milliseconds without cumulative ack progress.
+    #[arg(long, default_value_t = 10_000, env = "SCTP_MONITOR_STALL_AFTER_MS")]
+    stall_after_ms: u64,
+    /// An association without packets for this many seconds is ended (timeout).
+    #[arg(long, default_value_t = 300, env = "SCTP_MONITOR_IDLE_TIMEOUT_S")]
+    idle_timeout_s: u64,
+    /// Most associations tracked; beyond, the longest idle are evicted.
+    #[arg(long, default_value_t = 262_144, env = "SCTP_MONITOR_MAX_ASSOCS")]
+    max_assocs: usize,
+    /// Associations with their own metric series (per association / per path), at most.
+    #[arg(long, default_value_t = 500, env = "SCTP_MONITOR_METRICS_SERIES_CAP")]
+    metrics_series_cap: usize,
+    /// Events kept in memory for /api/events.
+    #[arg(long, default_value_t = 10_000, env = "SCTP_MONITOR_EVENT_LOG_SIZE")]
+    event_log_size: usize,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -74,6 +110,12 @@ fn main() -> anyhow::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
     match cli.cmd {
         Cmd::Run(a) => {
+            let metrics = match a.metrics.as_str() {
+                "off" | "none" | "" => None,
+                m => Some(m.parse::<std::net::SocketAddr>().map_err(|e| {
+                    anyhow::anyhow!("--metrics {m:?}: {e}; give ADDR:PORT, e.g. 127.0.0.1:9108 or [::1]:9108, or off")
+                })?),
+            };
             let opts = agent::AgentOptions {
                 ifaces: a.ifaces,
                 xdp_mode: a.xdp_mode,
@@ -84,6 +126,21 @@ fn main() -> anyhow::Result<()> {
                 data_idle: Duration::from_millis(a.data_idle_ms),
                 debug: a.debug || cli.verbose > 0,
                 print_records: a.print_records,
+                events: a.events,
+                metrics,
+                poll_interval: Duration::from_millis(a.poll_interval_ms),
+                tick_interval: Duration::from_millis(a.tick_interval_ms),
+                tracker: sctp_monitor::tracker::Config {
+                    max_assocs: a.max_assocs.max(1),
+                    idle_timeout_ns: a.idle_timeout_s.saturating_mul(1_000_000_000),
+                    hb_down_after: a.hb_down_after.max(1),
+                    hb_answer_timeout_ns: a.hb_timeout_ms.saturating_mul(1_000_000),
+                    retrans_down_after: a.retrans_down_after.max(1),
+                    stall_after_ns: a.stall_after_ms.saturating_mul(1_000_000),
+                    keep_closed: 0,
+                },
+                event_log: a.event_log_size,
+                series_cap: a.metrics_series_cap,
             };
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
             rt.block_on(agent::run(opts))

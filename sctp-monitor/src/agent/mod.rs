@@ -1,22 +1,50 @@
-//! `sctp-monitor run`: load the programs, attach them, drain the ring buffer
-//! asynchronously, and hand every record to the sinks. Stops on SIGINT or
-//! SIGTERM, detaching every program.
+//! `sctp-monitor run`: the host agent.
+//!
+//! A packet's way: kernel programs -> ring buffer (drained through tokio
+//! `AsyncFd`, no busy polling) -> [`pipeline::Pipeline`] (decoder, tracker)
+//! -> sinks (JSON Lines, event log, metrics). The per-path kernel maps are
+//! read every `--poll-interval-ms`, the tracker ticks on a timer, and the
+//! HTTP listener's requests are answered from the same loop, which owns the
+//! kernel object and the tracker (no locks). SIGINT/SIGTERM detach every
+//! program and return `Ok` (exit 0).
 
+pub mod attach;
+pub mod clock;
+pub mod hbrtt;
 pub mod ifaces;
+pub mod netlink;
+pub mod pipeline;
+pub mod preflight;
 pub mod ring;
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
 use anyhow::Context as _;
-use aya::maps::RingBuf;
-use sctp_monitor_common::{Config, config::CONFIG_FLAG_UDP_ENCAP, maps};
-use tokio::signal::unix::{SignalKind, signal};
+use aya::{
+    Ebpf,
+    maps::{PerCpuArray, RingBuf},
+};
+use sctp_monitor_common::{Config, config::CONFIG_FLAG_UDP_ENCAP, counters as kc, maps};
+use tokio::{
+    signal::unix::{SignalKind, signal},
+    sync::mpsc,
+};
 
-use crate::kernel::{self, AttachedIface, LoadOptions, XdpModeChoice};
+use crate::kernel::{self, LoadOptions, XdpModeChoice};
+use crate::sinks::{
+    api::{AssociationJson, AssociationsDoc, IfaceJson, StatusDoc},
+    events::EventWriter,
+    http::{self, Answer, Asked, JSON, Query},
+};
+use crate::tracker;
+use attach::Interfaces;
+use pipeline::{Pipeline, PipelineOptions};
 
 /// What `run` needs, resolved from the command line.
 #[derive(Clone, Debug)]
 pub struct AgentOptions {
+    /// Interfaces named with -i; empty: every interface that is up except
+    /// loopback, including those that appear later.
     pub ifaces: Vec<String>,
     pub xdp_mode: XdpModeChoice,
     pub udp_encap_port: u16,
@@ -28,6 +56,43 @@ pub struct AgentOptions {
     pub debug: bool,
     /// Print one line per kernel record (to stderr).
     pub print_records: bool,
+    /// `-` for stdout, or a file (appended to).
+    pub events: String,
+    /// Where `/metrics` and the API listen; `None`: nowhere.
+    pub metrics: Option<SocketAddr>,
+    /// Per-path maps (and, in automatic mode, the interface list) are read
+    /// this often.
+    pub poll_interval: Duration,
+    /// `Tracker::tick` this often.
+    pub tick_interval: Duration,
+    pub tracker: tracker::Config,
+    /// Events kept for `/api/events`.
+    pub event_log: usize,
+    /// Associations with their own metric series, at most.
+    pub series_cap: usize,
+}
+
+impl Default for AgentOptions {
+    fn default() -> Self {
+        AgentOptions {
+            ifaces: Vec::new(),
+            xdp_mode: XdpModeChoice::Auto,
+            udp_encap_port: 9899,
+            ring_bytes: 4 << 20,
+            path_entries: 65536,
+            assoc_dir_entries: 65536,
+            data_idle: Duration::from_secs(1),
+            debug: false,
+            print_records: false,
+            events: "-".into(),
+            metrics: Some(SocketAddr::from(([127, 0, 0, 1], 9108))),
+            poll_interval: Duration::from_secs(1),
+            tick_interval: Duration::from_secs(1),
+            tracker: tracker::Config::default(),
+            event_log: 10_000,
+            series_cap: 500,
+        }
+    }
 }
 
 pub fn load_options(o: &AgentOptions) -> LoadOptions {
@@ -45,69 +110,254 @@ pub fn load_options(o: &AgentOptions) -> LoadOptions {
     }
 }
 
-pub async fn run(o: AgentOptions) -> anyhow::Result<()> {
-    let mut ebpf = kernel::load(&load_options(&o))?;
-    if o.debug {
-        match aya_log::EbpfLogger::init(&mut ebpf) {
-            Ok(logger) => {
-                // SAFETY: the logger owns its ring-buffer fd and keeps it open
-                // while the AsyncFd holds it.
-                let mut fd = unsafe {
-                    tokio::io::unix::AsyncFd::register_with_interest(logger, tokio::io::Interest::READABLE)?
-                };
-                tokio::spawn(async move {
-                    loop {
-                        let Ok(mut guard) = fd.readable_mut().await else { break };
-                        guard.get_inner_mut().flush();
-                        guard.clear_ready();
-                    }
-                });
-            }
-            Err(e) => log::warn!("kernel log messages unavailable: {e}"),
-        }
-    }
-    let names = if o.ifaces.is_empty() { ifaces::all_up_except_loopback()? } else { o.ifaces.clone() };
-    if names.is_empty() {
-        anyhow::bail!("no interface to monitor: none is up besides loopback; name one with -i");
-    }
-    let mut attached: Vec<AttachedIface> = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        match kernel::attach::attach(&mut ebpf, name, o.xdp_mode, i as u32 + 1) {
-            Ok(a) => {
-                log::info!("attached to {} (ifindex {}): XDP {} mode, TC egress", a.name, a.ifindex, a.xdp_mode);
-                attached.push(a);
-            }
-            Err(e) => {
-                for mut a in attached.drain(..) {
-                    let _ = kernel::attach::detach(&mut ebpf, &mut a);
+/// Binds the metrics/API listener, with an actionable error.
+pub async fn bind_listener(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            "the port is already in use (another sctp-monitor, or another exporter); choose another with \
+             --metrics ADDR:PORT (env SCTP_MONITOR_METRICS) or disable the listener with --metrics off"
+        } else {
+            "check the address (--metrics ADDR:PORT, env SCTP_MONITOR_METRICS)"
+        };
+        anyhow::anyhow!("cannot listen on {addr} for metrics and the API: {e}; {hint}")
+    })
+}
+
+/// Loads the object, with what to do when it fails.
+fn load(o: &AgentOptions) -> anyhow::Result<Ebpf> {
+    kernel::load(&load_options(o)).map_err(|e| match preflight::kernel_diagnosis() {
+        Some(why) => e.context(format!("{why}; run the agent on a kernel with BTF and BPF ring buffers (5.8+)")),
+        None => e,
+    })
+}
+
+/// Chunk counters of the slots in use (slot 0 = interfaces without a slot),
+/// summed over CPUs: far fewer lookups than the whole array.
+fn read_chunk_counters(ebpf: &Ebpf, slots: &[u32]) -> anyhow::Result<Vec<((u32, u8, u8), u64)>> {
+    let map: PerCpuArray<_, u64> =
+        PerCpuArray::try_from(ebpf.map(maps::CHUNK_COUNTERS).context("CHUNK_COUNTERS map missing")?)?;
+    let mut out = Vec::new();
+    for &slot in slots {
+        for dir in 0..2u8 {
+            for t in 0..=255u8 {
+                let n: u64 = map.get(&kc::chunk_counter_index(slot, dir, t), 0)?.iter().sum();
+                if n != 0 {
+                    out.push(((slot, dir, t), n));
                 }
-                return Err(e);
             }
         }
+    }
+    Ok(out)
+}
+
+/// The agent's state besides the pipeline.
+struct Agent {
+    ebpf: Ebpf,
+    ifaces: Interfaces,
+    pipeline: Pipeline,
+    series_cap: usize,
+    started: u64,
+    /// Kernel counters of the last refresh: records lost.
+    lost: u64,
+}
+
+impl Agent {
+    fn refresh_metrics(&mut self) {
+        let m = &self.pipeline.metrics;
+        let mut slots: Vec<u32> = self.ifaces.attached.iter().map(|a| a.slot).collect();
+        slots.push(0);
+        match (kernel::counters::read(&self.ebpf), read_chunk_counters(&self.ebpf, &slots)) {
+            (Ok(c), Ok(chunks)) => {
+                self.lost = c[0].get(kc::RINGBUF_LOST) + c[1].get(kc::RINGBUF_LOST);
+                m.set_kernel(&c, &chunks, |s| self.ifaces.slot_name(s));
+            }
+            (Err(e), _) | (_, Err(e)) => log::warn!("reading kernel counters: {e:#}"),
+        }
+        let attached: Vec<(String, &'static str, String)> = self
+            .ifaces
+            .attached
+            .iter()
+            .flat_map(|a| {
+                [
+                    (a.name.clone(), sctp_monitor_common::programs::XDP_INGRESS, a.xdp_mode.to_string()),
+                    (a.name.clone(), sctp_monitor_common::programs::TC_EGRESS, "tcx".to_string()),
+                ]
+            })
+            .collect();
+        m.set_attached(&attached);
+        m.set_tracker_stats(&self.pipeline.tracker.stats());
+        m.set_associations(self.pipeline.tracker.associations(), self.series_cap);
+    }
+
+    fn answer(&mut self, q: Query) -> Answer {
+        match q {
+            Query::Metrics { openmetrics } => {
+                self.refresh_metrics();
+                (200, http::metrics_content_type(openmetrics), self.pipeline.metrics.encode(openmetrics))
+            }
+            Query::Associations { limit, id } => {
+                let t = &self.pipeline.tracker;
+                let mut list: Vec<AssociationJson> = Vec::new();
+                let mut truncated = false;
+                for v in t.associations().filter(|v| id.is_none_or(|i| v.id == i)) {
+                    if list.len() >= limit {
+                        truncated = true;
+                        break;
+                    }
+                    list.push(AssociationJson::from(&v));
+                }
+                list.sort_by_key(|a| a.id);
+                let doc = AssociationsDoc {
+                    generated: crate::event::rfc3339_micros(clock::wall_now()),
+                    count: t.len(),
+                    truncated,
+                    associations: list,
+                };
+                (200, JSON, serde_json::to_string(&doc).unwrap_or_default())
+            }
+            Query::Events { since, limit } => (200, JSON, self.pipeline.log.page_json(since, limit)),
+            Query::Status => {
+                let doc = StatusDoc {
+                    version: env!("CARGO_PKG_VERSION"),
+                    started: crate::event::rfc3339_micros(self.started),
+                    interfaces: self
+                        .ifaces
+                        .attached
+                        .iter()
+                        .map(|a| IfaceJson {
+                            name: a.name.clone(),
+                            ifindex: a.ifindex,
+                            xdp_mode: a.xdp_mode.to_string(),
+                            tc: "tcx",
+                        })
+                        .collect(),
+                    associations: self.pipeline.tracker.len(),
+                    events: self.pipeline.events(),
+                    records: self.pipeline.records,
+                    records_lost: self.lost,
+                };
+                (200, JSON, serde_json::to_string(&doc).unwrap_or_default())
+            }
+        }
+    }
+}
+
+fn start_kernel_logger(ebpf: &mut Ebpf) {
+    match aya_log::EbpfLogger::init(ebpf) {
+        Ok(logger) => {
+            // SAFETY: the logger owns its ring-buffer fd and keeps it open
+            // while the AsyncFd holds it.
+            let fd = unsafe { tokio::io::unix::AsyncFd::register_with_interest(logger, tokio::io::Interest::READABLE) };
+            match fd {
+                Ok(mut fd) => {
+                    tokio::spawn(async move {
+                        loop {
+                            let Ok(mut guard) = fd.readable_mut().await else { break };
+                            guard.get_inner_mut().flush();
+                            guard.clear_ready();
+                        }
+                    });
+                }
+                Err(e) => log::warn!("kernel log messages unavailable: {e}"),
+            }
+        }
+        Err(e) => log::warn!("kernel log messages unavailable: {e}"),
+    }
+}
+
+/// Records handled per wakeup before the loop looks at timers and requests.
+const DRAIN_BUDGET: usize = 4096;
+
+pub async fn run(o: AgentOptions) -> anyhow::Result<()> {
+    preflight::check_privileges()?;
+    for name in &o.ifaces {
+        kernel::attach::ifindex(name).with_context(|| format!("-i {name}: check the name with `ip -br link`"))?;
+    }
+    let writer = EventWriter::open(&o.events)?;
+    let listener = match o.metrics {
+        Some(addr) => Some(bind_listener(addr).await?),
+        None => None,
+    };
+    let mut ebpf = load(&o)?;
+    if o.debug {
+        start_kernel_logger(&mut ebpf);
     }
     let ring = RingBuf::try_from(ebpf.take_map(maps::EVENTS).context("EVENTS map missing")?)?;
     let mut source = ring::RingSource::new(ring)?;
+    let mut ifaces = Interfaces::new(o.ifaces.clone(), o.xdp_mode);
+    ifaces.start(&mut ebpf)?;
+    let pipeline = Pipeline::new(
+        PipelineOptions { tracker: o.tracker.clone(), event_log: o.event_log, record_delays: false },
+        writer,
+    );
+    let mut agent = Agent { ebpf, ifaces, pipeline, series_cap: o.series_cap, started: clock::wall_now(), lost: 0 };
+
+    let (qtx, mut qrx) = mpsc::channel::<Asked>(64);
+    let server = listener.map(|l| {
+        log::info!("metrics on http://{}/metrics, API on /api/associations and /api/events", l.local_addr().map_or_else(|_| "?".into(), |a| a.to_string()));
+        tokio::spawn(http::serve(l, qtx.clone()))
+    });
+    drop(qtx);
+
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
-    let mut records = 0u64;
-    loop {
+    let mut poll = tokio::time::interval(o.poll_interval.max(Duration::from_millis(10)));
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = tokio::time::interval(o.tick_interval.max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut lost_reported = 0u64;
+    let result: anyhow::Result<()> = loop {
         tokio::select! {
-            batch = source.next_batch() => {
-                for r in batch? {
-                    records += 1;
-                    if o.print_records {
-                        eprintln!("{}", ring::describe(&r, &attached));
-                    }
+            n = source.drain(DRAIN_BUDGET, |r| {
+                if o.print_records {
+                    eprintln!("{}", ring::describe(r, &agent.ifaces.attached));
+                }
+                agent.pipeline.on_record(r);
+            }) => {
+                if let Err(e) = n {
+                    break Err(e.context("reading the ring buffer"));
                 }
             }
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
+            _ = poll.tick() => {
+                match kernel::paths::read_all(&agent.ebpf) {
+                    Ok(paths) => agent.pipeline.on_path_stats(&paths),
+                    Err(e) => log::warn!("reading the per-path map: {e:#}"),
+                }
+                if agent.ifaces.automatic()
+                    && let Err(e) = agent.ifaces.rescan(&mut agent.ebpf)
+                {
+                    log::warn!("scanning interfaces: {e:#}");
+                }
+                if let Ok(c) = kernel::counters::read(&agent.ebpf) {
+                    let lost = c[0].get(kc::RINGBUF_LOST) + c[1].get(kc::RINGBUF_LOST);
+                    if lost > lost_reported {
+                        log::warn!(
+                            "{} ring-buffer records lost (total {lost}); raise --ring-bytes",
+                            lost - lost_reported
+                        );
+                        lost_reported = lost;
+                    }
+                    agent.lost = lost;
+                }
+            }
+            _ = tick.tick() => agent.pipeline.tick(),
+            Some(asked) = qrx.recv() => {
+                let answer = agent.answer(asked.query);
+                let _ = asked.reply.send(answer);
+            }
+            _ = sigint.recv() => { log::info!("SIGINT: stopping"); break Ok(()) }
+            _ = sigterm.recv() => { log::info!("SIGTERM: stopping"); break Ok(()) }
         }
+    };
+    if let Some(s) = server {
+        s.abort();
     }
-    for mut a in attached {
-        kernel::attach::detach(&mut ebpf, &mut a)?;
-        log::info!("detached from {}", a.name);
-    }
-    log::info!("stopped after {records} records");
-    Ok(())
+    agent.ifaces.detach_all(&mut agent.ebpf);
+    log::info!(
+        "stopped after {} records, {} events, {} records lost",
+        agent.pipeline.records,
+        agent.pipeline.events(),
+        agent.lost
+    );
+    result
 }

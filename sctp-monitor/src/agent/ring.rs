@@ -23,23 +23,36 @@ impl RingSource {
         Ok(RingSource { fd, short_items: 0 })
     }
 
-    /// Waits until records are available and returns all of them.
-    pub async fn next_batch(&mut self) -> anyhow::Result<Vec<ChunkRecord>> {
+    /// Waits until records are available and hands up to `max` of them to
+    /// `f`, in place (no batch allocation). Returns how many.
+    pub async fn drain(&mut self, max: usize, mut f: impl FnMut(&ChunkRecord)) -> anyhow::Result<usize> {
         loop {
             let mut guard = self.fd.readable_mut().await?;
             let ring = guard.get_inner_mut();
-            let mut out = Vec::new();
-            while let Some(item) = ring.next() {
+            let mut n = 0;
+            while n < max {
+                let Some(item) = ring.next() else { break };
                 match ChunkRecord::from_bytes(&item) {
-                    Some(r) => out.push(r),
+                    Some(r) => f(&r),
                     None => self.short_items += 1,
                 }
+                n += 1;
             }
-            guard.clear_ready();
-            if !out.is_empty() {
-                return Ok(out);
+            if n < max {
+                // Emptied: wait for the kernel's next wakeup.
+                guard.clear_ready();
+            }
+            if n > 0 {
+                return Ok(n);
             }
         }
+    }
+
+    /// Waits until records are available and returns all of them.
+    pub async fn next_batch(&mut self) -> anyhow::Result<Vec<ChunkRecord>> {
+        let mut out = Vec::new();
+        self.drain(usize::MAX, |r| out.push(*r)).await?;
+        Ok(out)
     }
 }
 

@@ -26,6 +26,8 @@ pub fn read(ebpf: &Ebpf) -> anyhow::Result<[Counters; 2]> {
             let per_cpu = map.get(&(dir as u32 * counters::COUNT + i), 0)?;
             c.values[i as usize] = per_cpu.iter().sum();
         }
+        c.values[counters::PACKETS as usize] =
+            counters::PACKET_OUTCOMES.iter().map(|&o| c.values[o as usize]).sum();
     }
     Ok(out)
 }

@@ -28,6 +28,9 @@ pub enum Prog {
 /// A loaded object whose programs are run on frames, not attached.
 pub struct TestBed {
     pub ebpf: Ebpf,
+    /// Frames run through the ingress and egress programs so far (the
+    /// baseline's are not counted: it has no counters).
+    pub runs: std::cell::Cell<[u64; 2]>,
     ring: Option<RingBuf<MapData>>,
 }
 
@@ -41,13 +44,19 @@ impl TestBed {
         opts.load_baseline = true;
         let mut ebpf = load(&opts)?;
         let ring = RingBuf::try_from(ebpf.take_map(maps::EVENTS).context("EVENTS map missing")?)?;
-        Ok(TestBed { ebpf, ring: Some(ring) })
+        Ok(TestBed { ebpf, runs: Default::default(), ring: Some(ring) })
     }
 
     /// Runs `frame` through a program `repeat` times; returns the program's
     /// return value and the kernel-measured mean duration per run.
     pub fn run(&self, prog: Prog, frame: &[u8], repeat: u32) -> anyhow::Result<(u32, std::time::Duration)> {
         let opts = TestRunOptions { data_in: Some(frame), repeat, ..TestRunOptions::new() };
+        let mut runs = self.runs.get();
+        match prog {
+            Prog::Ingress => runs[0] += repeat as u64,
+            Prog::Egress => runs[1] += repeat as u64,
+            Prog::Baseline => {}
+        }
         let res = match prog {
             Prog::Ingress | Prog::Baseline => {
                 let name = if prog == Prog::Ingress { programs::XDP_INGRESS } else { programs::XDP_BASELINE };
@@ -60,6 +69,7 @@ impl TestBed {
                 p.test_run(opts)?
             }
         };
+        self.runs.set(runs);
         Ok((res.return_value, res.duration))
     }
 

@@ -1,0 +1,207 @@
+//! Ingest: ring-buffer records per second the agent's pipeline consumes
+//! (AsyncFd wakeups, decoder, tracker, heartbeat matcher, metrics) with the
+//! producer (BPF_PROG_TEST_RUN of the real XDP program in a loop) pinned to
+//! the other core, against a bare consumer that only counts ring items, in
+//! the same run. Records lost (ring full) are read from the kernel's own
+//! counter and reported exactly: written = consumed, lost counted apart.
+//!
+//! `cargo bench -p sctp-monitor --bench agent_ingest` (root).
+//! Env: `SCTP_BENCH_INGEST_RECORDS` (default 4,000,000 per consumer),
+//! `SCTP_BENCH_INGEST_ROUNDS` (default 3; the median is reported).
+
+mod agent_common;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use agent_common::*;
+use sctp_monitor::{
+    agent::{
+        pipeline::{Pipeline, PipelineOptions},
+        ring::RingSource,
+    },
+    kernel::{LoadOptions, counters, testrun::{Prog, TestBed}},
+    sinks::events::EventWriter,
+};
+use sctp_monitor_common::counters as c;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Consumer {
+    Bare,
+    Agent,
+}
+
+struct Outcome {
+    written: u64,
+    lost: u64,
+    consumed: u64,
+    secs: f64,
+}
+
+/// `prefill`: the producer fills the ring first and the consumer starts
+/// after it: the consumer's own capacity, not bounded by the producer.
+fn one(kind: Consumer, records: u64, prefill: bool) -> anyhow::Result<Outcome> {
+    let ring_bytes = if prefill { 512 << 20 } else { 64 << 20 };
+    let mut bed = TestBed::new(LoadOptions { ring_bytes, ..LoadOptions::default() })?;
+    let ring = bed.take_ring().ok_or_else(|| anyhow::anyhow!("ring buffer missing"))?;
+    let assoc = Assoc::new(1);
+    let setup = assoc.handshake();
+    let [hb, _ack] = assoc.heartbeat(0, 7);
+    let done = Arc::new(AtomicBool::new(false));
+    let start = Arc::new(AtomicBool::new(!prefill));
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let consumer = {
+        let done = done.clone();
+        let start = start.clone();
+        std::thread::spawn(move || -> anyhow::Result<(u64, f64)> {
+            pin(1);
+            let wait_start = || {
+                while !start.load(Ordering::Acquire) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            };
+            match kind {
+                Consumer::Bare => {
+                    let mut ring = ring;
+                    let mut n = 0u64;
+                    let _ = tx.send(());
+                    wait_start();
+                    let mut t0 = Some(Instant::now());
+                    let mut t_last = Instant::now();
+                    loop {
+                        let mut got = false;
+                        while ring.next().is_some() {
+                            n += 1;
+                            got = true;
+                        }
+                        if got {
+                            t_last = Instant::now();
+                            if t0.is_none() {
+                                t0 = Some(t_last);
+                            }
+                        }
+                        if !got && done.load(Ordering::Acquire) {
+                            // One last look after the producer stopped.
+                            while ring.next().is_some() {
+                                n += 1;
+                            }
+                            break;
+                        }
+                    }
+                    Ok((n, t0.map_or(0.0, |t| (t_last - t).as_secs_f64())))
+                }
+                Consumer::Agent => {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                    rt.block_on(async move {
+                        let mut src = RingSource::new(ring)?;
+                        let mut p = Pipeline::new(PipelineOptions::default(), EventWriter::new(None));
+                        let _ = tx.send(());
+                        wait_start();
+                        let mut t0 = Some(Instant::now());
+                        let mut t_last = Instant::now();
+                        loop {
+                            let r = tokio::time::timeout(Duration::from_millis(50), src.drain(4096, |r| p.on_record(r))).await;
+                            match r {
+                                Ok(n) => {
+                                    n?;
+                                    t_last = Instant::now();
+                                    if t0.is_none() {
+                                        t0 = Some(t_last);
+                                    }
+                                }
+                                Err(_) if done.load(Ordering::Acquire) => break,
+                                Err(_) => {}
+                            }
+                        }
+                        let secs = t0.map_or(0.0, |t: Instant| (t_last - t).as_secs_f64());
+                        Ok((p.records, secs))
+                    })
+                }
+            }
+        })
+    };
+    rx.recv()?;
+    pin(0);
+    for f in &setup {
+        bed.run(Prog::Ingress, f, 1)?;
+    }
+    let chunk = 100_000u32;
+    let mut sent = setup.len() as u64;
+    while sent < records {
+        bed.run(Prog::Ingress, &hb, chunk)?;
+        sent += chunk as u64;
+    }
+    start.store(true, Ordering::Release);
+    std::thread::sleep(Duration::from_millis(100));
+    done.store(true, Ordering::Release);
+    // Timing runs from the consumer's start to the last record it took.
+    let (consumed, secs) = consumer.join().map_err(|_| anyhow::anyhow!("consumer panicked"))??;
+    let k = counters::read(&bed.ebpf)?;
+    Ok(Outcome { written: k[0].get(c::RINGBUF_RECORDS), lost: k[0].get(c::RINGBUF_LOST), consumed, secs })
+}
+
+fn main() -> anyhow::Result<()> {
+    if std::env::args().any(|a| a == "--list") {
+        return Ok(());
+    }
+    root_or_exit("agent_ingest");
+    let records = env_u64("SCTP_BENCH_INGEST_RECORDS", 4_000_000);
+    let rounds = env_u64("SCTP_BENCH_INGEST_ROUNDS", 3).max(1);
+    for prefill in [false, true] {
+        report(records, rounds, prefill)?;
+    }
+    println!("Reproduce: `sudo cargo bench -p sctp-monitor --bench agent_ingest` (or `cargo xtask bench`).\n");
+    Ok(())
+}
+
+fn report(records: u64, rounds: u64, prefill: bool) -> anyhow::Result<()> {
+    let records = if prefill { records.min(3_000_000) } else { records };
+    let mut rows: Vec<(Consumer, Outcome)> = Vec::new();
+    for _ in 0..rounds {
+        for kind in [Consumer::Bare, Consumer::Agent] {
+            rows.push((kind, one(kind, records, prefill)?));
+        }
+    }
+    let med = |kind: Consumer| {
+        let mut v: Vec<f64> = rows.iter().filter(|r| r.0 == kind).map(|r| r.1.consumed as f64 / r.1.secs).collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    if prefill {
+        println!("### Agent ingest, consumer capacity: a 512 MiB ring filled first, then drained ({records} HEARTBEAT records)\n");
+    } else {
+        println!("### Agent ingest, live: producer (BPF_PROG_TEST_RUN of sctp_ingress, CPU 0) and consumer (CPU 1) concurrently\n");
+        println!("64 MiB ring; {records} HEARTBEAT records of one established association per run.\n");
+    }
+    println!("| consumer | round | written | lost (ring full) | consumed | consumed = written | records/s |");
+    println!("|---|---:|---:|---:|---:|---|---:|");
+    for (i, (kind, o)) in rows.iter().enumerate() {
+        let name = if *kind == Consumer::Bare { "bare (count only)" } else { "agent pipeline" };
+        println!(
+            "| {name} | {} | {} | {} | {} | {} | {:.0} |",
+            i / 2 + 1,
+            o.written,
+            o.lost,
+            o.consumed,
+            if o.consumed == o.written { "yes" } else { "NO" },
+            o.consumed as f64 / o.secs
+        );
+    }
+    let (bare, agent) = (med(Consumer::Bare), med(Consumer::Agent));
+    println!(
+        "\nMedian: bare {:.2} M records/s, agent {:.2} M records/s = {:.0}% of bare (targets: >= 50% and >= 3 M/s).",
+        bare / 1e6,
+        agent / 1e6,
+        agent / bare * 100.0
+    );
+    if !prefill {
+        println!("Live, a consumer that loses nothing runs at the producer's rate: read the lost column first.");
+    }
+    println!();
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! One pass from kernel record to sinks: ring record -> `decode_record`
+//! (monotonic -> wall clock) -> `Tracker::process` -> events to JSON Lines,
+//! the event log and the metrics. Per-path kernel counters and the passage
+//! of time enter here too. No I/O of its own besides the event writer, so
+//! the benchmarks drive exactly what the agent runs.
+
+use std::collections::HashMap;
+
+use sctp_monitor_common::{ChunkRecord, PathKey, PathStats};
+
+use super::clock::{WallClock, mono_now};
+use super::hbrtt::HbMatcher;
+use crate::decode::{Chunk, DecodeError, DecodeStats, decode_record};
+use crate::event::{Event, EventKind};
+use crate::sinks::{
+    events::{EventLog, EventWriter},
+    metrics::Metrics,
+};
+use crate::tracker::{self, Tracker};
+
+/// Settings of the pipeline.
+#[derive(Clone, Debug)]
+pub struct PipelineOptions {
+    pub tracker: tracker::Config,
+    /// Events kept for `/api/events`.
+    pub event_log: usize,
+    /// Keep every failover report delay (benchmarks).
+    pub record_delays: bool,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions { tracker: tracker::Config::default(), event_log: 10_000, record_delays: false }
+    }
+}
+
+pub struct Pipeline {
+    pub tracker: Tracker,
+    pub clock: WallClock,
+    pub decode_stats: DecodeStats,
+    pub metrics: Metrics,
+    pub log: EventLog,
+    writer: EventWriter,
+    hb: HbMatcher,
+    hb_timeout_ns: u64,
+    scratch: Vec<Event>,
+    /// Last per-path counters (packets, DATA chunks, payload bytes,
+    /// retransmissions), to turn absolute kernel values into totals that
+    /// survive LRU eviction.
+    path_last: HashMap<PathKey, [u64; 4]>,
+    /// Records processed.
+    pub records: u64,
+    pub decode_errors: u64,
+    /// Failover report delays in ns (kernel time of the triggering record ->
+    /// event written), when `record_delays`.
+    pub failover_delays: Vec<u64>,
+    record_delays: bool,
+}
+
+impl Pipeline {
+    pub fn new(opts: PipelineOptions, writer: EventWriter) -> Pipeline {
+        let hb_timeout_ns = opts.tracker.hb_answer_timeout_ns;
+        let cap = opts.tracker.max_assocs.saturating_mul(2).clamp(1024, 1 << 22);
+        Pipeline {
+            tracker: Tracker::new(opts.tracker),
+            clock: WallClock::measure(),
+            decode_stats: DecodeStats::default(),
+            metrics: Metrics::new(),
+            log: EventLog::new(opts.event_log),
+            writer,
+            hb: HbMatcher::new(cap),
+            hb_timeout_ns,
+            scratch: Vec::new(),
+            path_last: HashMap::new(),
+            records: 0,
+            decode_errors: 0,
+            failover_delays: Vec::new(),
+            record_delays: opts.record_delays,
+        }
+    }
+
+    /// One ring-buffer record.
+    pub fn on_record(&mut self, rec: &ChunkRecord) {
+        self.records += 1;
+        let wall = self.clock.to_wall(rec.ts_ns);
+        match decode_record(rec, wall, &mut self.decode_stats) {
+            Ok((meta, chunk)) => {
+                match &chunk {
+                    Chunk::Heartbeat { info } if !meta.bundled_pad => {
+                        self.hb.heartbeat(meta.src_port, meta.dst_port, info, rec.ts_ns)
+                    }
+                    Chunk::HeartbeatAck { info } => {
+                        if let Some(rtt) = self.hb.ack(meta.src_port, meta.dst_port, info, rec.ts_ns) {
+                            self.metrics.observe_rtt(rtt);
+                        }
+                    }
+                    _ => {}
+                }
+                self.tracker.process(&meta, std::slice::from_ref(&chunk), &mut self.scratch);
+                if !self.scratch.is_empty() {
+                    self.emit(Some(rec.ts_ns));
+                }
+            }
+            Err(e) => {
+                self.decode_errors += 1;
+                self.metrics.decode_error(match e {
+                    DecodeError::TooShort { .. } => "too_short",
+                    DecodeError::ChunkLength { .. } => "chunk_length",
+                    DecodeError::BadIp(_) => "bad_ip",
+                    DecodeError::Fragment => "fragment",
+                    DecodeError::BadRecord(_) => "bad_record",
+                });
+            }
+        }
+    }
+
+    /// The per-path kernel counters, read from the `PATHS` map.
+    pub fn on_path_stats(&mut self, paths: &[(PathKey, PathStats)]) {
+        let now = self.clock.now();
+        let mut next = HashMap::with_capacity(paths.len());
+        let (mut dp, mut dc, mut db, mut dr) = (0, 0, 0, 0);
+        for (k, s) in paths {
+            let cur = [s.packets, s.data_chunks, s.payload_bytes, s.retransmissions];
+            let last = self.path_last.get(k).copied().unwrap_or_default();
+            // A value below the last one: the entry was evicted and created
+            // again; count it from zero.
+            let d = |i: usize| if cur[i] >= last[i] { cur[i] - last[i] } else { cur[i] };
+            dp += d(0);
+            dc += d(1);
+            db += d(2);
+            dr += d(3);
+            next.insert(*k, cur);
+            self.tracker.observe_path_stats(k, s, now, &mut self.scratch);
+        }
+        self.path_last = next;
+        self.metrics.add_data(dp, dc, db, dr);
+        if !self.scratch.is_empty() {
+            self.emit(None);
+        }
+    }
+
+    /// Lets time pass: tracker timeouts, unanswered heartbeats.
+    pub fn tick(&mut self) {
+        let now = self.clock.now();
+        self.tracker.tick(now, &mut self.scratch);
+        let lost = self.hb.expire(mono_now(), self.hb_timeout_ns);
+        self.metrics.heartbeat_unanswered(lost);
+        self.metrics.set_tracker_stats(&self.tracker.stats());
+        if !self.scratch.is_empty() {
+            self.emit(None);
+        }
+    }
+
+    /// Writes the pending events to every sink. `trigger` is the kernel
+    /// timestamp of the record that caused them.
+    fn emit(&mut self, trigger: Option<u64>) {
+        let mut events = std::mem::take(&mut self.scratch);
+        for ev in events.drain(..) {
+            let line = self.writer.write_event(&ev);
+            self.metrics.on_event(&ev);
+            self.log.push(line);
+            if ev.event == EventKind::Failover
+                && let Some(t) = trigger
+            {
+                let delay = mono_now().saturating_sub(t);
+                self.metrics.observe_report_delay(delay as f64 / 1e9);
+                if self.record_delays {
+                    self.failover_delays.push(delay);
+                }
+            }
+        }
+        self.scratch = events;
+    }
+
+    /// Events written.
+    pub fn events(&self) -> u64 {
+        self.log.next_seq()
+    }
+
+    pub fn write_errors(&self) -> u64 {
+        self.writer.errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::craft::{self, InitSpec};
+    use bytemuck::Zeroable;
+    use sctp_monitor_common::RecordKind;
+    use std::net::Ipv4Addr;
+
+    fn rec(chunk: &[u8], src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, vtag: u32, ts: u64) -> ChunkRecord {
+        let mut r = ChunkRecord::zeroed();
+        r.kind = if chunk[0] == 0 { RecordKind::DataFirst as u8 } else { RecordKind::Control as u8 };
+        r.ts_ns = ts;
+        r.ip_version = 4;
+        r.src_addr[..4].copy_from_slice(&src);
+        r.dst_addr[..4].copy_from_slice(&dst);
+        r.src_port = sport;
+        r.dst_port = dport;
+        r.vtag = vtag;
+        r.chunk_type = chunk[0];
+        r.chunk_len = u16::from_be_bytes([chunk[2], chunk[3]]);
+        let n = chunk.len().min(r.data.len());
+        r.data[..n].copy_from_slice(&chunk[..n]);
+        r.seg1_len = n as u16;
+        r
+    }
+
+    #[test]
+    fn handshake_records_produce_an_association_event_in_every_sink() {
+        let mut p = Pipeline::new(PipelineOptions::default(), EventWriter::new(None));
+        p.clock = WallClock::with_offset(1_700_000_000_000_000_000);
+        let a = [10, 0, 0, 1];
+        let b = [10, 0, 0, 2];
+        let init = craft::init(&InitSpec::new(0x1111, 1).addrs(&[Ipv4Addr::new(10, 0, 1, 1).into()]));
+        let init_ack = craft::init_ack(&InitSpec::new(0x2222, 1));
+        p.on_record(&rec(&init, a, b, 5000, 6000, 0, 1_000));
+        p.on_record(&rec(&init_ack, b, a, 6000, 5000, 0x1111, 2_000));
+        p.on_record(&rec(&craft::cookie_echo(&[0; 8]), a, b, 5000, 6000, 0x2222, 3_000));
+        p.on_record(&rec(&craft::cookie_ack(), b, a, 6000, 5000, 0x1111, 4_000));
+        let info = craft::param(1, &[7; 12]);
+        p.on_record(&rec(&craft::heartbeat(&info), a, b, 5000, 6000, 0x2222, 5_000));
+        let ack = craft::heartbeat_ack(&info);
+        p.on_record(&rec(&ack, b, a, 6000, 5000, 0x1111, 7_000));
+        assert_eq!(p.records, 6);
+        assert!(p.events() >= 1, "association_up");
+        let page = p.log.since(0, 10);
+        assert!(page.events[0].1.contains("\"association_up\""), "{:?}", page.events);
+        assert!(page.events[0].1.contains("10.0.1.1"), "both addresses of the initiator");
+        assert_eq!(p.tracker.len(), 1);
+        let om = p.metrics.encode(true);
+        assert!(om.contains("sctp_monitor_events_total{event=\"association_up\"} 1"), "{om}");
+        assert!(om.contains("sctp_monitor_heartbeat_rtt_seconds_count 1"), "{om}");
+    }
+}

@@ -1,0 +1,501 @@
+//! Prometheus / OpenMetrics exposition (prometheus-client).
+//!
+//! Every name starts with `sctp_monitor_`; counters end in `_total`, times
+//! are `_seconds`, sizes `_bytes`.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `associations` | gauge | `state` |
+//! | `paths` | gauge | `state` |
+//! | `failovers_total` | counter | |
+//! | `path_down_total`, `path_up_total` | counter | |
+//! | `restarts_total` | counter | |
+//! | `events_total` | counter | `event` |
+//! | `heartbeat_rtt_seconds` | histogram | |
+//! | `heartbeats_unanswered_total` | counter | |
+//! | `paths_unanswered_heartbeats` | gauge | (sum over paths now) |
+//! | `chunks_total` | counter | `interface`, `direction`, `type` |
+//! | `data_packets_total`, `data_chunks_total`, `data_bytes_total` | counter | |
+//! | `retransmissions_total` | counter | |
+//! | `kernel_packets_total` | counter | `direction`, `class` |
+//! | `malformed_packets_total` | counter | `direction`, `reason` |
+//! | `decode_errors_total` | counter | `reason` |
+//! | `ring_buffer_records_total` | counter | |
+//! | `ring_buffer_records_lost_total` | counter | |
+//! | `programs_attached` | gauge | `interface`, `program`, `mode` |
+//! | `tracker_evictions_total` | counter | |
+//! | `tracker_expired_total`, `tracker_unmatched_packets_total` | counter | |
+//! | `tracker_associations_created_total` | counter | |
+//! | `failover_report_delay_seconds` | histogram | kernel record -> event written |
+//! | `series_capped_associations` | gauge | associations left out of per-association series |
+//! | `association_info` | gauge (1) | `assoc`, `state`, `initiator`, `responder` |
+//! | `association_failovers_total` | counter | `assoc` |
+//! | `path_state` | gauge (1) | `assoc`, `sender`, `src`, `dst`, `state` |
+//! | `path_rtt_seconds` | gauge | `assoc`, `sender`, `src`, `dst` |
+//! | `path_data_packets_total` | counter | `assoc`, `sender`, `src`, `dst` |
+//!
+//! The per-association and per-path series exist for at most
+//! `--metrics-series-cap` associations (lowest ids first), so a host with
+//! 100,000 associations cannot flood a Prometheus server.
+
+use std::sync::atomic::Ordering;
+
+use prometheus_client::{
+    encoding::text::encode,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::{Registry, Unit},
+};
+use sctp_monitor_common::{counters as kc, direction, sctp::chunk};
+
+use super::api::{ASSOC_STATES, PATH_STATES, assoc_state_name, path_state_name};
+use crate::event::{Event, EventKind};
+use crate::kernel::counters::Counters;
+use crate::tracker::{AssocView, TrackerStats};
+
+type Labels = Vec<(&'static str, String)>;
+
+fn l1(k: &'static str, v: impl Into<String>) -> Labels {
+    vec![(k, v.into())]
+}
+
+/// Counter set to an absolute value read elsewhere (kernel maps, tracker).
+fn set_counter(c: &Counter, v: u64) {
+    c.inner().store(v, Ordering::Relaxed);
+}
+
+pub fn direction_name(d: u8) -> &'static str {
+    if d == direction::INGRESS { "ingress" } else { "egress" }
+}
+
+pub fn chunk_type_name(t: u8) -> String {
+    chunk::name(t).map(|n| n.to_ascii_lowercase().replace('-', "_")).unwrap_or_else(|| format!("type_{t}"))
+}
+
+/// Kernel `COUNTERS` that count malformed packets, with the reason label.
+const MALFORMED: [(u32, &str); 5] = [
+    (kc::MALFORMED_TRUNCATED, "truncated"),
+    (kc::MALFORMED_IP_HEADER, "ip_header"),
+    (kc::MALFORMED_EXT_HDR_LIMIT, "ext_hdr_limit"),
+    (kc::MALFORMED_CHUNK_LEN, "chunk_len"),
+    (kc::TOO_MANY_CHUNKS, "too_many_chunks"),
+];
+
+/// Kernel `COUNTERS` of packet classes.
+const CLASSES: [(u32, &str); 5] = [
+    (kc::PACKETS, "all"),
+    (kc::NOT_SCTP, "not_sctp"),
+    (kc::SCTP_PACKETS, "sctp"),
+    (kc::NON_FIRST_FRAGMENT, "non_first_fragment"),
+    (kc::UDP_ENCAP_PACKETS, "sctp_over_udp"),
+];
+
+pub struct Metrics {
+    registry: Registry,
+    associations: Family<Labels, Gauge>,
+    paths: Family<Labels, Gauge>,
+    failovers: Counter,
+    path_down: Counter,
+    path_up: Counter,
+    restarts: Counter,
+    events: Family<Labels, Counter>,
+    hb_rtt: Histogram,
+    hb_unanswered: Counter,
+    paths_unanswered: Gauge,
+    chunks: Family<Labels, Counter>,
+    data_packets: Counter,
+    data_chunks: Counter,
+    data_bytes: Counter,
+    retransmissions: Counter,
+    kernel_packets: Family<Labels, Counter>,
+    malformed: Family<Labels, Counter>,
+    decode_errors: Family<Labels, Counter>,
+    ring_records: Counter,
+    ring_lost: Counter,
+    programs: Family<Labels, Gauge>,
+    evictions: Counter,
+    expired: Counter,
+    unmatched: Counter,
+    created: Counter,
+    report_delay: Histogram,
+    capped: Gauge,
+    assoc_info: Family<Labels, Gauge>,
+    assoc_failovers: Family<Labels, Counter>,
+    path_state: Family<Labels, Gauge>,
+    path_rtt: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    path_data: Family<Labels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut r = Registry::with_prefix("sctp_monitor");
+        let m = Metrics {
+            registry: Registry::default(),
+            associations: Family::default(),
+            paths: Family::default(),
+            failovers: Counter::default(),
+            path_down: Counter::default(),
+            path_up: Counter::default(),
+            restarts: Counter::default(),
+            events: Family::default(),
+            // 50 us .. ~13 s
+            hb_rtt: Histogram::new([
+                0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                2.5, 5.0, 10.0,
+            ]),
+            hb_unanswered: Counter::default(),
+            paths_unanswered: Gauge::default(),
+            chunks: Family::default(),
+            data_packets: Counter::default(),
+            data_chunks: Counter::default(),
+            data_bytes: Counter::default(),
+            retransmissions: Counter::default(),
+            kernel_packets: Family::default(),
+            malformed: Family::default(),
+            decode_errors: Family::default(),
+            ring_records: Counter::default(),
+            ring_lost: Counter::default(),
+            programs: Family::default(),
+            evictions: Counter::default(),
+            expired: Counter::default(),
+            unmatched: Counter::default(),
+            created: Counter::default(),
+            report_delay: Histogram::new([
+                0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 1.0,
+            ]),
+            capped: Gauge::default(),
+            assoc_info: Family::default(),
+            assoc_failovers: Family::default(),
+            path_state: Family::default(),
+            path_rtt: Family::default(),
+            path_data: Family::default(),
+        };
+        r.register("associations", "SCTP associations tracked, by state", m.associations.clone());
+        r.register("paths", "Paths of tracked associations, by state", m.paths.clone());
+        r.register("failovers", "Failovers seen (new DATA moved to another destination)", m.failovers.clone());
+        r.register("path_down", "Paths declared down", m.path_down.clone());
+        r.register("path_up", "Paths declared up again", m.path_up.clone());
+        r.register("restarts", "Association restarts (new INIT between the same endpoints)", m.restarts.clone());
+        r.register("events", "Events emitted, by kind", m.events.clone());
+        r.register_with_unit(
+            "heartbeat_rtt",
+            "HEARTBEAT to HEARTBEAT-ACK round-trip time",
+            Unit::Seconds,
+            m.hb_rtt.clone(),
+        );
+        r.register(
+            "heartbeats_unanswered",
+            "HEARTBEATs not answered within the heartbeat timeout",
+            m.hb_unanswered.clone(),
+        );
+        r.register(
+            "paths_unanswered_heartbeats",
+            "Consecutive unanswered heartbeats, summed over all paths",
+            m.paths_unanswered.clone(),
+        );
+        r.register("chunks", "SCTP chunks seen by the kernel programs", m.chunks.clone());
+        r.register("data_packets", "Packets carrying DATA/I-DATA or SACK, all paths", m.data_packets.clone());
+        r.register("data_chunks", "DATA/I-DATA chunks, all paths", m.data_chunks.clone());
+        r.register_with_unit("data", "User data bytes in DATA/I-DATA, all paths", Unit::Bytes, m.data_bytes.clone());
+        r.register("retransmissions", "DATA chunks retransmitted (TSN not new)", m.retransmissions.clone());
+        r.register("kernel_packets", "Frames seen by the kernel programs, by class", m.kernel_packets.clone());
+        r.register("malformed_packets", "Malformed frames or chunks, by reason", m.malformed.clone());
+        r.register("decode_errors", "Kernel records the userspace decoder rejected", m.decode_errors.clone());
+        r.register("ring_buffer_records", "Records written to the ring buffer", m.ring_records.clone());
+        r.register(
+            "ring_buffer_records_lost",
+            "Records lost because the ring buffer was full",
+            m.ring_lost.clone(),
+        );
+        r.register(
+            "programs_attached",
+            "eBPF programs attached, by interface, program and mode",
+            m.programs.clone(),
+        );
+        r.register("tracker_evictions", "Associations evicted to respect the cap", m.evictions.clone());
+        r.register("tracker_expired", "Associations ended by idle timeout", m.expired.clone());
+        r.register(
+            "tracker_unmatched_packets",
+            "Records that matched no association and started none",
+            m.unmatched.clone(),
+        );
+        r.register("tracker_associations_created", "Associations created", m.created.clone());
+        r.register_with_unit(
+            "failover_report_delay",
+            "Kernel timestamp of the triggering record to the failover event written",
+            Unit::Seconds,
+            m.report_delay.clone(),
+        );
+        r.register(
+            "series_capped_associations",
+            "Associations left out of the per-association series (--metrics-series-cap)",
+            m.capped.clone(),
+        );
+        r.register("association_info", "One series per association (capped), value 1", m.assoc_info.clone());
+        r.register("association_failovers", "Failovers per association (capped)", m.assoc_failovers.clone());
+        r.register("path_state", "Path state per path (capped), value 1 on the current state", m.path_state.clone());
+        r.register_with_unit("path_rtt", "Last heartbeat RTT per path (capped)", Unit::Seconds, m.path_rtt.clone());
+        r.register("path_data_packets", "DATA packets per path (capped)", m.path_data.clone());
+        Metrics { registry: r, ..m }
+    }
+
+    /// Counts an emitted event.
+    pub fn on_event(&self, ev: &Event) {
+        let name = serde_json::to_value(ev.event).ok().and_then(|v| v.as_str().map(str::to_string));
+        self.events.get_or_create(&l1("event", name.unwrap_or_default())).inc();
+        match ev.event {
+            EventKind::Failover => {
+                self.failovers.inc();
+            }
+            EventKind::PathDown => {
+                self.path_down.inc();
+            }
+            EventKind::PathUp => {
+                self.path_up.inc();
+            }
+            EventKind::Restart => {
+                self.restarts.inc();
+            }
+            _ => {}
+        }
+    }
+
+    pub fn observe_rtt(&self, secs: f64) {
+        self.hb_rtt.observe(secs);
+    }
+
+    pub fn heartbeat_unanswered(&self, n: u64) {
+        self.hb_unanswered.inc_by(n);
+    }
+
+    pub fn observe_report_delay(&self, secs: f64) {
+        self.report_delay.observe(secs);
+    }
+
+    pub fn decode_error(&self, reason: &'static str) {
+        self.decode_errors.get_or_create(&l1("reason", reason)).inc();
+    }
+
+    /// Totals accumulated from the per-path kernel maps.
+    pub fn add_data(&self, packets: u64, chunks: u64, bytes: u64, retrans: u64) {
+        self.data_packets.inc_by(packets);
+        self.data_chunks.inc_by(chunks);
+        self.data_bytes.inc_by(bytes);
+        self.retransmissions.inc_by(retrans);
+    }
+
+    /// Kernel `COUNTERS` (index 0 ingress, 1 egress) and chunk counts by
+    /// (interface slot, direction, type); `slot_name` names a slot.
+    pub fn set_kernel(
+        &self,
+        counters: &[Counters; 2],
+        chunks: &[((u32, u8, u8), u64)],
+        slot_name: impl Fn(u32) -> String,
+    ) {
+        let mut records = 0;
+        let mut lost = 0;
+        for (d, c) in counters.iter().enumerate() {
+            let dir = direction_name(d as u8);
+            for (idx, reason) in MALFORMED {
+                let l = vec![("direction", dir.to_string()), ("reason", reason.to_string())];
+                set_counter(&self.malformed.get_or_create(&l), c.get(idx));
+            }
+            for (idx, class) in CLASSES {
+                let l = vec![("direction", dir.to_string()), ("class", class.to_string())];
+                set_counter(&self.kernel_packets.get_or_create(&l), c.get(idx));
+            }
+            records += c.get(kc::RINGBUF_RECORDS);
+            lost += c.get(kc::RINGBUF_LOST);
+        }
+        set_counter(&self.ring_records, records);
+        set_counter(&self.ring_lost, lost);
+        for &((slot, dir, t), n) in chunks {
+            let l = vec![
+                ("interface", slot_name(slot)),
+                ("direction", direction_name(dir).to_string()),
+                ("type", chunk_type_name(t)),
+            ];
+            set_counter(&self.chunks.get_or_create(&l), n);
+        }
+    }
+
+    /// Programs attached now: `(interface, program, mode)`.
+    pub fn set_attached(&self, attached: &[(String, &'static str, String)]) {
+        self.programs.clear();
+        for (iface, prog, mode) in attached {
+            let l = vec![("interface", iface.clone()), ("program", prog.to_string()), ("mode", mode.clone())];
+            self.programs.get_or_create(&l).set(1);
+        }
+    }
+
+    pub fn set_tracker_stats(&self, s: &TrackerStats) {
+        set_counter(&self.evictions, s.evictions);
+        set_counter(&self.expired, s.expired);
+        set_counter(&self.unmatched, s.unmatched_packets);
+        set_counter(&self.created, s.associations_created);
+    }
+
+    /// Gauges over all associations, and per-association/per-path series for
+    /// at most `cap` of them (lowest ids first).
+    pub fn set_associations<'a>(&self, views: impl Iterator<Item = AssocView>, cap: usize) {
+        let mut by_state = [0i64; ASSOC_STATES.len()];
+        let mut paths_by_state = [0i64; PATH_STATES.len()];
+        let mut unanswered = 0i64;
+        let mut detailed: Vec<AssocView> = Vec::new();
+        let mut total = 0usize;
+        for v in views {
+            total += 1;
+            if let Some(i) = ASSOC_STATES.iter().position(|s| *s == v.state) {
+                by_state[i] += 1;
+            }
+            for p in &v.paths {
+                if let Some(i) = PATH_STATES.iter().position(|s| *s == p.state) {
+                    paths_by_state[i] += 1;
+                }
+                unanswered += p.unanswered_heartbeats as i64;
+            }
+            if cap > 0 {
+                if detailed.len() < cap {
+                    detailed.push(v);
+                } else if let Some((mi, _)) = detailed.iter().enumerate().max_by_key(|(_, d)| d.id)
+                    && detailed[mi].id > v.id
+                {
+                    detailed[mi] = v;
+                }
+            }
+        }
+        for (i, s) in ASSOC_STATES.iter().enumerate() {
+            self.associations.get_or_create(&l1("state", assoc_state_name(*s))).set(by_state[i]);
+        }
+        for (i, s) in PATH_STATES.iter().enumerate() {
+            self.paths.get_or_create(&l1("state", path_state_name(*s))).set(paths_by_state[i]);
+        }
+        self.paths_unanswered.set(unanswered);
+        self.capped.set(total.saturating_sub(detailed.len()) as i64);
+        self.assoc_info.clear();
+        self.assoc_failovers.clear();
+        self.path_state.clear();
+        self.path_rtt.clear();
+        self.path_data.clear();
+        detailed.sort_by_key(|v| v.id);
+        for v in &detailed {
+            let id = v.id.to_string();
+            let ep = |e: &crate::tracker::EndpointView| {
+                let addrs: Vec<String> = e.addrs.iter().map(|a| a.to_string()).collect();
+                format!("{}:{}", addrs.join(","), e.port)
+            };
+            let l = vec![
+                ("assoc", id.clone()),
+                ("state", assoc_state_name(v.state).to_string()),
+                ("initiator", ep(&v.initiator)),
+                ("responder", ep(&v.responder)),
+            ];
+            self.assoc_info.get_or_create(&l).set(1);
+            set_counter(
+                &self.assoc_failovers.get_or_create(&l1("assoc", id.clone())),
+                v.failovers[0] as u64 + v.failovers[1] as u64,
+            );
+            for p in &v.paths {
+                let base = vec![
+                    ("assoc", id.clone()),
+                    ("sender", if p.sender.index() == 0 { "initiator" } else { "responder" }.to_string()),
+                    ("src", p.src.to_string()),
+                    ("dst", p.dst.to_string()),
+                ];
+                let mut ls = base.clone();
+                ls.push(("state", path_state_name(p.state).to_string()));
+                self.path_state.get_or_create(&ls).set(1);
+                if let Some(rtt) = p.rtt_us {
+                    self.path_rtt.get_or_create(&base).set(rtt as f64 / 1e6);
+                }
+                set_counter(&self.path_data.get_or_create(&base), p.data_packets as u64);
+            }
+        }
+    }
+
+    /// The exposition: OpenMetrics, or Prometheus text 0.0.4.
+    pub fn encode(&self, openmetrics: bool) -> String {
+        let mut s = String::with_capacity(16 * 1024);
+        // Writing into a String cannot fail.
+        let _ = encode(&mut s, &self.registry);
+        if openmetrics { s } else { openmetrics_to_text(&s) }
+    }
+
+    pub fn failovers(&self) -> u64 {
+        self.failovers.get()
+    }
+}
+
+pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// OpenMetrics text -> Prometheus text 0.0.4: counter families are named
+/// with their `_total` suffix, `# UNIT` and `# EOF` go away.
+pub fn openmetrics_to_text(om: &str) -> String {
+    let counters: std::collections::HashSet<&str> = om
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(om.len());
+    for line in om.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        for prefix in ["# HELP ", "# TYPE "] {
+            if let Some(rest) = line.strip_prefix(prefix) {
+                let name = rest.split(' ').next().unwrap_or("");
+                if counters.contains(name) {
+                    out.push_str(prefix);
+                    out.push_str(name);
+                    out.push_str("_total");
+                    out.push_str(&rest[name.len()..]);
+                    out.push('\n');
+                }
+            }
+        }
+        if (line.starts_with("# HELP ") || line.starts_with("# TYPE "))
+            && counters.contains(line[7..].split(' ').next().unwrap_or(""))
+        {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_format_names_counters_with_total() {
+        let m = Metrics::new();
+        let mut ev = Event::new(0, EventKind::Failover, 1);
+        ev.from = None;
+        m.on_event(&ev);
+        m.observe_rtt(0.002);
+        let om = m.encode(true);
+        assert!(om.contains("# TYPE sctp_monitor_failovers counter"), "{om}");
+        assert!(om.contains("sctp_monitor_failovers_total 1"), "{om}");
+        assert!(om.ends_with("# EOF\n"));
+        let t = m.encode(false);
+        assert!(t.contains("# TYPE sctp_monitor_failovers_total counter"), "{t}");
+        assert!(t.contains("# HELP sctp_monitor_failovers_total "), "{t}");
+        assert!(t.contains("sctp_monitor_heartbeat_rtt_seconds_bucket{le=\"0.0025\"} 1"), "{t}");
+        assert!(!t.contains("# EOF") && !t.contains("# UNIT"));
+    }
+
+    #[test]
+    fn chunk_type_names_are_label_friendly() {
+        assert_eq!(chunk_type_name(5), "heartbeat_ack");
+        assert_eq!(chunk_type_name(0), "data");
+        assert_eq!(chunk_type_name(250), "type_250");
+    }
+}

@@ -1,0 +1,8 @@
+//! Where the tracker's output goes: JSON Lines events and the event log
+//! (`events`), Prometheus / OpenMetrics (`metrics`), the HTTP JSON API
+//! documents (`api`) and the HTTP listener serving both (`http`).
+
+pub mod api;
+pub mod events;
+pub mod http;
+pub mod metrics;
