@@ -375,7 +375,10 @@ pub fn event_line(e: &serde_json::Value) -> String {
             }
             s
         }
-        "primary_changed" => format!("{} requested {}", role(&e["endpoint"]), e["addr"].as_str().unwrap_or("?")),
+        "primary_changed" => match e["addr"].as_str() {
+            Some(a) => format!("{} requested {a}", role(&e["endpoint"])),
+            None => format!("{} {}", role(&e["endpoint"]), pathref(&e["path"])),
+        },
         "address_added" | "address_removed" => format!("{} {}", role(&e["endpoint"]), e["addr"].as_str().unwrap_or("?")),
         "stalled" => format!("{} ms without ack progress", e["stalled_ms"]),
         _ => String::new(),

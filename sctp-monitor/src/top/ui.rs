@@ -95,9 +95,11 @@ fn section(title: String) -> Block<'static> {
 fn draw_main(f: &mut Frame, app: &App, area: Rect) {
     let npaths = app.selected_assoc().map_or(1, |a| a.paths.len().max(1)) as u16;
     let paths_h = (npaths + 2).min(6);
-    let log_h = if area.height >= 20 { 6 } else { 4 };
+    // associations: two lines each, at most half the screen; the log takes the rest
+    let nvis = app.visible().len().max(1) as u16;
+    let assocs_h = (2 + 2 * nvis).clamp(4, (area.height / 2).max(4));
     let [assocs, paths, log] =
-        Layout::vertical([Constraint::Min(4), Constraint::Length(paths_h), Constraint::Length(log_h)]).areas(area);
+        Layout::vertical([Constraint::Length(assocs_h), Constraint::Length(paths_h), Constraint::Min(3)]).areas(area);
     draw_assocs(f, app, assocs);
     match app.selected_assoc() {
         Some(a) => draw_paths(f, app, a, paths, false),
@@ -163,8 +165,11 @@ fn draw_assocs(f: &mut Frame, app: &App, area: Rect) {
 }
 
 fn path_rows<'a>(app: &'a App, a: &'a Assoc, spark_w: usize, bytes: bool) -> Vec<Row<'a>> {
-    a.paths
-        .iter()
+    let mut paths: Vec<&Path> = a.paths.iter().collect();
+    // initiator's paths first, each direction's primary first
+    paths.sort_by(|x, y| (&x.sender, !x.primary, &x.src, &x.dst).cmp(&(&y.sender, !y.primary, &y.src, &y.dst)));
+    paths
+        .into_iter()
         .map(|p: &Path| {
             let rate = app.path_rate(a.id, p);
             let dir = if p.sender == "initiator" { "I>R" } else { "R>I" };
@@ -179,7 +184,6 @@ fn path_rows<'a>(app: &'a App, a: &'a Assoc, spark_w: usize, bytes: bool) -> Vec
                 Cell::from(p.retransmissions.to_string()),
             ];
             if bytes {
-                cells.push(Cell::from(p.data_packets.to_string()));
                 cells.push(Cell::from(p.data_bytes.to_string()));
             }
             cells.push(Cell::from(rate.map_or(String::new(), |r| sparkline(&r.history, spark_w))).style(Style::new().fg(Color::Cyan)));
@@ -189,7 +193,7 @@ fn path_rows<'a>(app: &'a App, a: &'a Assoc, spark_w: usize, bytes: bool) -> Vec
 }
 
 fn draw_paths(f: &mut Frame, app: &App, a: &Assoc, area: Rect, detail: bool) {
-    let spark_w = if detail { 20 } else { 10 };
+    let spark_w = 10;
     let mut head = vec!["P", "Dir", "Path (src > dst)", "State", "RTT", "HB", "DATA", "Retx"];
     let mut widths = vec![
         Constraint::Length(1),
@@ -202,8 +206,8 @@ fn draw_paths(f: &mut Frame, app: &App, a: &Assoc, area: Rect, detail: bool) {
         Constraint::Length(4),
     ];
     if detail {
-        head.extend(["Pkts", "Bytes"]);
-        widths.extend([Constraint::Length(7), Constraint::Length(10)]);
+        head.push("Bytes");
+        widths.push(Constraint::Length(8));
     }
     head.push("Rate");
     widths.push(Constraint::Length(spark_w as u16));
@@ -255,14 +259,14 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
         Line::raw(format!("initiator port {} vtag {} addrs {}", a.initiator.port, vtag(a.initiator.vtag), a.initiator.addrs.join(", "))),
         Line::raw(format!("responder port {} vtag {} addrs {}", a.responder.port, vtag(a.responder.vtag), a.responder.addrs.join(", "))),
         Line::raw(format!(
-            "I>R primary {}  failovers {}  TSN {} acked {}",
+            "I>R primary {}  failovers {}  TSN {} ack {}",
             prim(&a.primary.initiator),
             a.failovers.initiator,
             opt(a.highest_tsn.initiator),
             opt(a.cum_ack.initiator)
         )),
         Line::raw(format!(
-            "R>I primary {}  failovers {}  TSN {} acked {}",
+            "R>I primary {}  failovers {}  TSN {} ack {}",
             prim(&a.primary.responder),
             a.failovers.responder,
             opt(a.highest_tsn.responder),
