@@ -17,6 +17,10 @@ use std::{
 
 use support::privileged;
 
+/// The two lab tests run one after the other (the clean-up check looks for
+/// any lab peer process).
+static LAB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn lab_sh() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer/lab.sh")
 }
@@ -87,6 +91,7 @@ fn top_in_tmux_against_the_lab() {
     for tool in ["tmux", "gcc", "nft"] {
         assert!(have(tool), "{tool} not found: run `cargo xtask setup --tests`");
     }
+    let _lab = LAB.lock().unwrap_or_else(|e| e.into_inner());
     let ns = "smtop";
     let dir = std::env::temp_dir().join(format!("sctpmon-top-{}", std::process::id()));
     fs::create_dir_all(&dir).unwrap();
@@ -171,7 +176,8 @@ fn top_in_tmux_against_the_lab() {
         p.contains("initiator port 5000") && p.contains("addrs 10.201.1.1, 10.201.2.1") && p.contains("addrs 10.201.1.2, 10.201.2.2")
     });
     eprintln!("--- detail ---\n{detail}\n---");
-    keys(&session, &["Escape", "s"]);
+    keys(&session, &["Escape"]);
+    keys(&session, &["s"]);
     wait_pane(&session, "sorted by rate", Duration::from_secs(5), |p| p.contains("sort:rate"));
 
     // 5. q: a clean exit, terminal restored (alternate screen left, cooked mode).
@@ -226,6 +232,7 @@ fn xtask_lab_leaves_nothing_behind() {
     if !privileged("xtask_lab_leaves_nothing_behind") {
         return;
     }
+    let _lab = LAB.lock().unwrap_or_else(|e| e.into_inner());
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
     let ns_up = || String::from_utf8_lossy(&Command::new("ip").args(["netns", "list"]).output().unwrap().stdout).contains("sctpmon-a");
