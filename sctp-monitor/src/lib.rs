@@ -12,4 +12,5 @@ pub mod kernel;
 pub mod replay;
 pub mod report;
 pub mod sinks;
+pub mod top;
 pub mod tracker;

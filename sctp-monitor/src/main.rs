@@ -22,6 +22,18 @@ enum Cmd {
     Run(RunArgs),
     /// Rebuild associations, paths and failovers from a pcap/pcapng file.
     Replay(ReplayArgs),
+    /// Live view (terminal UI) of a running agent, through its HTTP JSON API.
+    Top(TopArgs),
+}
+
+#[derive(Args)]
+struct TopArgs {
+    /// The agent's API (its --metrics address).
+    #[arg(long, default_value = "http://127.0.0.1:9108", env = "SCTP_MONITOR_CONNECT")]
+    connect: String,
+    /// Poll the agent this often, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    interval_ms: u64,
 }
 
 #[derive(Args)]
@@ -145,6 +157,10 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
             rt.block_on(agent::run(opts))
         }
+        Cmd::Top(a) => sctp_monitor::top::run(sctp_monitor::top::TopOptions {
+            connect: a.connect,
+            interval: Duration::from_millis(a.interval_ms),
+        }),
         Cmd::Replay(a) => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());

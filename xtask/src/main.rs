@@ -3,6 +3,7 @@
 //! build itself is sctp-monitor's build.rs (aya-build), not reimplemented here.
 
 mod bench;
+mod lab;
 mod run;
 mod setup;
 mod test;
@@ -39,6 +40,20 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// A two-host multihomed SCTP lab in network namespaces, the agent on it
+    /// and the live view; the primary path is cut and restored periodically.
+    /// Needs root. Ctrl-C (or `q` in the view) removes everything.
+    Lab {
+        /// Cut the primary path every this many seconds (restored half-way).
+        #[arg(long, default_value_t = 20)]
+        cut_every: u64,
+        /// No live view: keep the lab running until Ctrl-C.
+        #[arg(long)]
+        no_view: bool,
+        /// Only remove what an earlier run left, then exit.
+        #[arg(long)]
+        clean: bool,
+    },
     /// Run the benchmarks and print the tables for BENCHMARKS.md.
     Bench {
         /// Repeats per BPF_PROG_TEST_RUN call (at least 10^7 for the table).
@@ -65,6 +80,14 @@ fn main() -> anyhow::Result<()> {
         Cmd::Test { args } => {
             setup::setup(setup::Scope::Tests)?;
             test::test(&args)
+        }
+        Cmd::Lab { cut_every, no_view, clean } => {
+            if clean {
+                lab::cleanup();
+                return Ok(());
+            }
+            setup::setup(setup::Scope::Build)?;
+            lab::lab_main(cut_every, no_view)
         }
         Cmd::Bench { repeat, runs } => {
             setup::setup(setup::Scope::Tests)?;

@@ -44,8 +44,8 @@
 # meant to (T3-rtx timeouts and unanswered HEARTBEATs, Path.Max.Retrans).
 set -euo pipefail
 
-NS_A=sctpmon-a
-NS_B=sctpmon-b
+NS_A=${SCTPMON_NS_A:-sctpmon-a}
+NS_B=${SCTPMON_NS_B:-sctpmon-b}
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/../../.." && pwd)
 

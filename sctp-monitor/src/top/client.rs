@@ -1,0 +1,252 @@
+//! A small blocking HTTP/1.1 client for the agent's JSON API (see
+//! `crate::sinks::api` for the documents), and the documents' shapes as the
+//! live view reads them. Only what `top` needs: `GET`, `Connection: close`,
+//! plain or chunked bodies, `http://HOST:PORT[/PREFIX]` URLs.
+
+use std::{
+    io::{Read, Write},
+    net::{TcpStream, ToSocketAddrs},
+    time::Duration,
+};
+
+use anyhow::{Context as _, anyhow, bail};
+use serde::Deserialize;
+
+/// Where the agent's API is: `host:port` and a path prefix (usually empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiUrl {
+    pub authority: String,
+    pub prefix: String,
+}
+
+impl ApiUrl {
+    /// `http://127.0.0.1:9108`, `127.0.0.1:9108`, `http://[::1]:9108/x`.
+    pub fn parse(url: &str) -> anyhow::Result<ApiUrl> {
+        let rest = if let Some(r) = url.strip_prefix("http://") {
+            r
+        } else if url.starts_with("https://") {
+            bail!("{url}: https is not supported (the agent serves plain HTTP)");
+        } else {
+            url
+        };
+        let (auth, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+            None => (rest, ""),
+        };
+        if auth.is_empty() {
+            bail!("{url}: no host");
+        }
+        let has_port = auth.rsplit_once(':').is_some_and(|(h, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']')));
+        let authority = if has_port { auth.to_string() } else { format!("{auth}:80") };
+        Ok(ApiUrl { authority, prefix: path.to_string() })
+    }
+}
+
+/// `GET prefix+path`: the body of a 200 answer.
+pub fn get(url: &ApiUrl, path: &str, timeout: Duration) -> anyhow::Result<String> {
+    let addr = url
+        .authority
+        .to_socket_addrs()
+        .with_context(|| format!("resolving {}", url.authority))?
+        .next()
+        .ok_or_else(|| anyhow!("{}: no address", url.authority))?;
+    let mut s = TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connecting to {addr}"))?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    write!(s, "GET {}{} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nConnection: close\r\n\r\n", url.prefix, path, url.authority)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).with_context(|| format!("reading the answer from {addr}"))?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| anyhow!("{addr}: not an HTTP answer"))?;
+    let status: u16 = head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| anyhow!("{addr}: not an HTTP answer"))?;
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    if status != 200 {
+        bail!("GET {path}: HTTP {status}: {}", body.trim());
+    }
+    Ok(body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((len, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(len.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].strip_prefix("\r\n").unwrap_or(&rest[n..]);
+    }
+    out
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct AssociationsDoc {
+    #[serde(default)]
+    pub generated: String,
+    #[serde(default)]
+    pub count: usize,
+    #[serde(default)]
+    pub truncated: bool,
+    #[serde(default)]
+    pub associations: Vec<Assoc>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct Endpoint {
+    pub port: u16,
+    #[serde(default)]
+    pub vtag: Option<u32>,
+    #[serde(default)]
+    pub addrs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct PathRef {
+    pub src: String,
+    pub dst: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct PerEndpoint<T> {
+    pub initiator: T,
+    pub responder: T,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct Path {
+    pub sender: String,
+    pub src: String,
+    pub dst: String,
+    pub state: String,
+    #[serde(default)]
+    pub primary: bool,
+    #[serde(default)]
+    pub rtt_us: Option<u32>,
+    #[serde(default)]
+    pub unanswered_heartbeats: u32,
+    #[serde(default)]
+    pub data_packets: u64,
+    #[serde(default)]
+    pub data_bytes: u64,
+    #[serde(default)]
+    pub retransmissions: u64,
+    #[serde(default)]
+    pub last_data: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct Assoc {
+    pub id: u64,
+    pub state: String,
+    #[serde(default)]
+    pub handshake_seen: bool,
+    pub initiator: Endpoint,
+    pub responder: Endpoint,
+    #[serde(default)]
+    pub primary: PerEndpoint<Option<PathRef>>,
+    #[serde(default)]
+    pub failovers: PerEndpoint<u32>,
+    #[serde(default)]
+    pub highest_tsn: PerEndpoint<Option<u32>>,
+    #[serde(default)]
+    pub cum_ack: PerEndpoint<Option<u32>>,
+    #[serde(default)]
+    pub restart_of: Option<u64>,
+    #[serde(default)]
+    pub last_seen: String,
+    #[serde(default)]
+    pub paths: Vec<Path>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct EventsPage {
+    #[serde(default)]
+    pub first: u64,
+    #[serde(default)]
+    pub next: u64,
+    #[serde(default)]
+    pub missed: u64,
+    #[serde(default)]
+    pub events: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct Iface {
+    pub name: String,
+    #[serde(default)]
+    pub xdp_mode: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct Status {
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub started: String,
+    #[serde(default)]
+    pub interfaces: Vec<Iface>,
+    #[serde(default)]
+    pub associations: usize,
+    #[serde(default)]
+    pub events: u64,
+    #[serde(default)]
+    pub records: u64,
+    #[serde(default)]
+    pub records_lost: u64,
+}
+
+/// Sum of the `sctp_monitor_malformed_packets_total` series of a scrape.
+pub fn malformed_total(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("sctp_monitor_malformed_packets_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// One poll of the agent.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub status: Status,
+    pub assocs: AssociationsDoc,
+    pub events: EventsPage,
+    pub malformed: Option<u64>,
+}
+
+/// Polls `/api/status`, `/api/associations` and `/api/events?since=`.
+pub fn poll(url: &ApiUrl, since: u64, with_metrics: bool) -> anyhow::Result<Snapshot> {
+    let t = Duration::from_secs(2);
+    let status: Status = serde_json::from_str(&get(url, "/api/status", t)?).context("/api/status")?;
+    let assocs: AssociationsDoc = serde_json::from_str(&get(url, "/api/associations", t)?).context("/api/associations")?;
+    let events: EventsPage =
+        serde_json::from_str(&get(url, &format!("/api/events?since={since}&limit=1000"), t)?).context("/api/events")?;
+    let malformed = if with_metrics { get(url, "/metrics", t).ok().map(|m| malformed_total(&m)) } else { None };
+    Ok(Snapshot { status, assocs, events, malformed })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let u = ApiUrl::parse("http://127.0.0.1:9108").unwrap();
+        assert_eq!((u.authority.as_str(), u.prefix.as_str()), ("127.0.0.1:9108", ""));
+        let u = ApiUrl::parse("[::1]:9108/mon/").unwrap();
+        assert_eq!((u.authority.as_str(), u.prefix.as_str()), ("[::1]:9108", "/mon"));
+        assert_eq!(ApiUrl::parse("http://host").unwrap().authority, "host:80");
+        assert!(ApiUrl::parse("https://x:1").is_err());
+    }
+
+    #[test]
+    fn chunked() {
+        assert_eq!(dechunk("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), "abcde");
+    }
+
+    #[test]
+    fn malformed_sum() {
+        let m = "# TYPE x counter\nsctp_monitor_malformed_packets_total{direction=\"in\",reason=\"a\"} 2\n\
+                 sctp_monitor_malformed_packets_total{direction=\"out\",reason=\"b\"} 3\nother 9\n";
+        assert_eq!(malformed_total(m), 5);
+    }
+}
