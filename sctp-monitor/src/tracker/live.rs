@@ -10,7 +10,7 @@ use sctp_monitor_common::{PathKey, PathStats};
 use crate::event::Event;
 
 use super::Tracker;
-use super::assoc::{A16, PathState, dflag, ms};
+use super::assoc::{A16, dflag, ms};
 
 fn key_addr(a: &[u8; 16], v: u8) -> A16 {
     if v == 4 {
@@ -56,10 +56,11 @@ impl Tracker {
         }
         p.data_packets = packets;
         p.data_bytes = merged.payload_bytes;
+        // The kernel counts a retransmission on the path that carries it,
+        // which during a failover is the healthy alternate: shown, but not
+        // evidence against that path (path down comes from heartbeats and
+        // from the failover rule).
         p.retransmissions = retrans;
-        p.retrans_no_progress = p
-            .retrans_no_progress
-            .saturating_add(new_retrans.min(u16::MAX as u32) as u16);
         if moved {
             a.last_seen_ns = a.last_seen_ns.max(now);
         }
@@ -73,17 +74,61 @@ impl Tracker {
                 d.flags |= dflag::HAS_TSN;
             }
         }
-        if new_retrans > 0 {
-            let limit = self.cfg.retrans_down_after.max(1);
-            let p = &mut self.slab[slot].paths[pi];
-            if p.retrans_no_progress >= limit && p.state != PathState::Down {
-                p.state = PathState::Down;
-                out.push(self.path_event(slot, pi, crate::event::EventKind::PathDown, now));
-            }
-        }
         if merged.flags & PATH_FLAG_HAS_SACK != 0 {
             self.on_cum_ack(slot, e, merged.sack_cum_tsn, now, out);
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod retrans_tests {
+    use sctp_monitor_common::{PathKey, PathStats, stats::PATH_FLAG_HAS_TSN};
+
+    use crate::{
+        craft::{self, FrameBuilder, InitSpec},
+        decode::{DecodeStats, LinkType, parse_frame},
+        tracker::{Config, Tracker},
+    };
+
+    #[test]
+    fn kernel_retransmissions_on_the_carrying_path_do_not_take_it_down() {
+        let (a, b) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let mut t = Tracker::new(Config::default());
+        let mut ev = Vec::new();
+        let mut st = DecodeStats::default();
+        let frames = [
+            FrameBuilder::ipv4(a, b).sctp(1, 1, 0).chunk(craft::init(&InitSpec::new(0x11, 1))).build(),
+            FrameBuilder::ipv4(b, a).sctp(1, 1, 0x11).chunk(craft::init_ack(&InitSpec::new(0x22, 1))).build(),
+            FrameBuilder::ipv4(a, b).sctp(1, 1, 0x22).chunk(craft::data(1, 0, 0, 0, &[0; 8])).build(),
+        ];
+        for (i, f) in frames.iter().enumerate() {
+            let pkt = parse_frame(LinkType::Ethernet, f, i as u64 * 1_000_000, 9899, &mut st).unwrap().unwrap();
+            t.process(&pkt.meta, &pkt.chunks, &mut ev);
+        }
+        let mut key: PathKey = bytemuck::Zeroable::zeroed();
+        key.src_addr[..4].copy_from_slice(&[10, 0, 0, 1]);
+        key.dst_addr[..4].copy_from_slice(&[10, 0, 0, 2]);
+        key.src_port = 1;
+        key.dst_port = 1;
+        key.vtag = 0x22;
+        key.ip_version = 4;
+        ev.clear();
+        for n in 1..=20u64 {
+            let s = PathStats {
+                packets: 10 * n,
+                data_chunks: 10 * n,
+                payload_bytes: 80 * n,
+                retransmissions: 5 * n,
+                highest_tsn: n as u32,
+                flags: PATH_FLAG_HAS_TSN,
+                ..Default::default()
+            };
+            assert!(t.observe_path_stats(&key, &s, 10_000_000 + n * 1_000_000, &mut ev));
+        }
+        assert!(
+            !ev.iter().any(|e| e.to_json_line().contains("path_down")),
+            "retransmissions carried by a path are not evidence against it: {ev:?}"
+        );
     }
 }
