@@ -54,6 +54,15 @@ enum Cmd {
         #[arg(long)]
         clean: bool,
     },
+    /// Kernel fuzz loop: random and mutated frames through the real programs
+    /// (BPF_PROG_TEST_RUN), asserting PASS and that the counters add up.
+    Fuzz {
+        /// Frames (each runs through XDP and TC).
+        #[arg(long, default_value_t = 2_000_000)]
+        runs: u64,
+        #[arg(long, default_value_t = 0x5eed_cafe)]
+        seed: u64,
+    },
     /// Run the benchmarks and print the tables for BENCHMARKS.md.
     Bench {
         /// Repeats per BPF_PROG_TEST_RUN call (at least 10^7 for the table).
@@ -88,6 +97,15 @@ fn main() -> anyhow::Result<()> {
             }
             setup::setup(setup::Scope::Build)?;
             lab::lab_main(cut_every, no_view)
+        }
+        Cmd::Fuzz { runs, seed } => {
+            setup::setup(setup::Scope::Build)?;
+            let ok = run::cargo()
+                .args(["run", "--release", "--package", "sctp-monitor", "--example", "kernel_fuzz", "--"])
+                .args([runs.to_string(), seed.to_string()])
+                .status()?;
+            anyhow::ensure!(ok.success(), "kernel fuzz loop failed");
+            Ok(())
         }
         Cmd::Bench { repeat, runs } => {
             setup::setup(setup::Scope::Tests)?;
