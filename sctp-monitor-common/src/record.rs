@@ -109,7 +109,22 @@ pub struct ChunkRecord {
 }
 const _: () = assert!(core::mem::size_of::<ChunkRecord>() == RECORD_HEADER_LEN + RECORD_DATA_LEN);
 
+/// A record's or path key's 16-byte address as an IP address: IPv4 sits in
+/// the first 4 bytes when `ip_version` is 4. `None` for another version.
+pub fn ip_addr(bytes: &[u8; 16], ip_version: u8) -> Option<core::net::IpAddr> {
+    match ip_version {
+        4 => Some(core::net::IpAddr::from([bytes[0], bytes[1], bytes[2], bytes[3]])),
+        6 => Some(core::net::IpAddr::from(*bytes)),
+        _ => None,
+    }
+}
+
 impl ChunkRecord {
+    /// Source and destination as IP addresses (`None`: bad IP version).
+    pub fn addrs(&self) -> Option<(core::net::IpAddr, core::net::IpAddr)> {
+        Some((ip_addr(&self.src_addr, self.ip_version)?, ip_addr(&self.dst_addr, self.ip_version)?))
+    }
+
     /// The chunk bytes: segment 1 and segment 2 (empty unless the State
     /// Cookie was cut out). Concatenated they are the chunk without its
     /// cookie. Bogus lengths are clamped.
@@ -200,6 +215,19 @@ mod tests {
         assert_eq!(back.vtag, 77);
         assert_eq!(back.segments().0, &[4, 0, 0, 4]);
         assert!(ChunkRecord::from_bytes(&bytes[..RECORD_HEADER_LEN - 1]).is_none());
+    }
+
+    #[test]
+    fn addresses_by_ip_version() {
+        let mut r: ChunkRecord = Zeroable::zeroed();
+        r.src_addr[..4].copy_from_slice(&[10, 0, 0, 1]);
+        r.dst_addr = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+        r.ip_version = 4;
+        assert_eq!(r.addrs().unwrap().0, core::net::IpAddr::from([10, 0, 0, 1]));
+        r.ip_version = 6;
+        assert_eq!(r.addrs().unwrap().1, core::net::IpAddr::from(r.dst_addr));
+        r.ip_version = 5;
+        assert!(r.addrs().is_none());
     }
 
     #[test]

@@ -182,22 +182,22 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch, assoc: *mut AssocDirState
             }
         }
     };
-    let mut kind: u8 = 0xff;
+    let mut kind: Option<RecordKind> = None;
     // SAFETY: this CPU's copy of a live per-CPU map value.
     unsafe {
         let s = &mut *stats;
         if pd.data_chunks != 0 {
             if s.flags & PATH_FLAG_HAS_TSN == 0 {
-                kind = RecordKind::DataFirst as u8;
+                kind = Some(RecordKind::DataFirst);
             } else if meta.ts.wrapping_sub(s.last_data_ns) > config().data_idle_ns {
-                kind = RecordKind::DataResumed as u8;
+                kind = Some(RecordKind::DataResumed);
             }
             if pd.new_chunks != 0 && !assoc.is_null() {
                 let st = &mut *assoc;
                 if st.last_new_ns != 0
                     && (!same_addr(&st.last_new_dst, &meta.dst) || !same_addr(&st.last_new_src, &meta.src))
                 {
-                    kind = RecordKind::DataPathChange as u8;
+                    kind = Some(RecordKind::DataPathChange);
                 }
                 st.last_new_src = meta.src;
                 st.last_new_dst = meta.dst;
@@ -224,7 +224,7 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch, assoc: *mut AssocDirState
         s.bytes += meta.ip_len as u64;
         s.last_ns = meta.ts;
     }
-    if kind != 0xff {
+    if let Some(kind) = kind {
         // The record shows the first new DATA chunk, or the first DATA chunk
         // when the packet only retransmits.
         if pd.new_chunks != 0 {

@@ -201,18 +201,13 @@ pub fn cookie_echo<P: Packet>(p: &P, meta: &Meta, flags: u8, len: u16, index: u8
 
 /// A DATA / I-DATA notification: the chunk header and fixed fields only.
 #[inline(always)]
-pub fn data<P: Packet>(p: &P, meta: &Meta, kind: u8, off: u32, t: u8, len: u16) {
+pub fn data<P: Packet>(p: &P, meta: &Meta, kind: RecordKind, off: u32, t: u8, len: u16) {
     let Some(r) = SCRATCH_RECORD.get_ptr_mut(0) else {
         return;
     };
     // SAFETY: this CPU's record scratch entry.
     let r = unsafe { &mut *r };
-    let k = match kind {
-        1 => RecordKind::DataFirst,
-        2 => RecordKind::DataPathChange,
-        _ => RecordKind::DataResumed,
-    };
-    fill(r, meta, k, P::DIRECTION, t, 0, len, 0);
+    fill(r, meta, kind, P::DIRECTION, t, 0, len, 0);
     let hlen = if t == chunk::I_DATA { I_DATA_HEADER_LEN } else { DATA_HEADER_LEN };
     // SAFETY: hlen <= 20 bytes into data.
     if unsafe { p.load(off, r.data.as_mut_ptr(), hlen as u32) } {

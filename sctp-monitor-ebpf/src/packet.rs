@@ -56,13 +56,22 @@ pub struct Sctp {
     pub end: usize,
 }
 
+/// A frame that may be SCTP: its ethertype and where its IP header starts,
+/// so the full parse continues from there instead of redoing Ethernet/VLAN.
+struct Candidate {
+    ethertype: u16,
+    l3: usize,
+}
+
 /// Whether the frame can be SCTP, decided from fixed header fields before
 /// any map is touched, so traffic that is not SCTP costs a few loads and one
 /// counter. `Err` carries the counter of a frame too short to tell.
 #[inline(always)]
-fn maybe_sctp<P: Packet>(p: &P) -> Result<bool, u32> {
+fn maybe_sctp<P: Packet>(p: &P) -> Result<Option<Candidate>, u32> {
     let mut cur = Cursor { off: 0 };
-    let (proto, l4) = match l2::parse(p, &mut cur)? {
+    let ethertype = l2::parse(p, &mut cur)?;
+    let yes = Ok(Some(Candidate { ethertype, l3: cur.off }));
+    let (proto, l4) = match ethertype {
         l2::ETH_P_IP => {
             let h = ptr_at::<[u8; 10], P>(p, cur.off).ok_or(counters::MALFORMED_TRUNCATED)?;
             // SAFETY: ptr_at proved the bytes are in the packet.
@@ -75,27 +84,27 @@ fn maybe_sctp<P: Packet>(p: &P) -> Result<bool, u32> {
             let h = unsafe { &*h };
             match h[6] {
                 // Extension headers: let the full parser walk them.
-                0 | 43 | 44 | 51 | 60 => return Ok(true),
+                0 | 43 | 44 | 51 | 60 => return yes,
                 n => (n, cur.off + 40),
             }
         }
-        _ => return Ok(false),
+        _ => return Ok(None),
     };
     match proto {
-        IPPROTO_SCTP => Ok(true),
+        IPPROTO_SCTP => yes,
         IPPROTO_UDP => {
             let cfg = maps::config();
             if cfg.flags & CONFIG_FLAG_UDP_ENCAP == 0 {
-                return Ok(false);
+                return Ok(None);
             }
             // Too short for the ports: the full parser counts it.
-            let Some(u) = ptr_at::<[u8; 4], P>(p, l4) else { return Ok(true) };
+            let Some(u) = ptr_at::<[u8; 4], P>(p, l4) else { return yes };
             // SAFETY: as above.
             let u = unsafe { &*u };
             let port = cfg.udp_encap_port.to_be_bytes();
-            Ok(u[0..2] == port || u[2..4] == port)
+            if u[0..2] == port || u[2..4] == port { yes } else { Ok(None) }
         }
-        _ => Ok(false),
+        _ => Ok(None),
     }
 }
 
@@ -104,9 +113,9 @@ fn maybe_sctp<P: Packet>(p: &P) -> Result<bool, u32> {
 /// `NON_FIRST_FRAGMENT` or a `MALFORMED_*` reason).
 #[inline(always)]
 pub fn process<P: Packet>(p: &P) {
-    match maybe_sctp(p) {
-        Ok(true) => {}
-        Ok(false) => {
+    let cand = match maybe_sctp(p) {
+        Ok(Some(c)) => c,
+        Ok(None) => {
             bump::<P>(counters::NOT_SCTP);
             return;
         }
@@ -114,7 +123,7 @@ pub fn process<P: Packet>(p: &P) {
             bump::<P>(counter);
             return;
         }
-    }
+    };
     let Some(scratch) = maps::SCRATCH.get_ptr_mut(0) else {
         return;
     };
@@ -127,7 +136,7 @@ pub fn process<P: Packet>(p: &P) {
     meta.flags = 0;
     meta.udp_src_port = 0;
     meta.udp_dst_port = 0;
-    match locate(p, meta) {
+    match locate(p, meta, cand) {
         Ok(Some(s)) => {
             bump::<P>(counters::SCTP_PACKETS);
             meta.ifindex = p.ifindex();
@@ -145,11 +154,12 @@ pub fn process<P: Packet>(p: &P) {
     }
 }
 
-/// Finds the SCTP packet in the frame: `Ok(None)` when it is not SCTP.
+/// Finds the SCTP packet in a candidate frame: `Ok(None)` when it is not
+/// SCTP after all (IPv6 extension headers leading elsewhere).
 #[inline(always)]
-fn locate<P: Packet>(p: &P, meta: &mut Meta) -> Result<Option<Sctp>, u32> {
-    let mut cur = Cursor { off: 0 };
-    let l3 = match l2::parse(p, &mut cur)? {
+fn locate<P: Packet>(p: &P, meta: &mut Meta, cand: Candidate) -> Result<Option<Sctp>, u32> {
+    let mut cur = Cursor { off: cand.l3 };
+    let l3 = match cand.ethertype {
         l2::ETH_P_IP => l3::ipv4(p, &mut cur, meta)?,
         l2::ETH_P_IPV6 => l3::ipv6(p, &mut cur, meta)?,
         _ => return Ok(None),

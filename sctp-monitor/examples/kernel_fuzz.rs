@@ -8,26 +8,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use anyhow::{bail, ensure};
 use sctp_monitor::{
-    craft::{self, AsconfReq, CookiePos, ExtHeader, FrameBuilder, InitSpec, ethertype},
+    craft::{self, AsconfReq, CookiePos, ExtHeader, FrameBuilder, InitSpec, XorShift, ethertype},
     kernel::{
         LoadOptions,
         testrun::{Prog, TC_ACT_UNSPEC, TestBed, XDP_PASS},
     },
 };
 use sctp_monitor_common::{counters as c, sctp::param};
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 fn seeds() -> Vec<Vec<u8>> {
     let a = Ipv4Addr::new(10, 0, 0, 1);
@@ -65,14 +52,14 @@ fn main() -> anyhow::Result<()> {
     }
     let mut bed = TestBed::new(LoadOptions::default())?;
     let seeds = seeds();
-    let mut rng = Rng(seed | 1);
+    let mut rng = XorShift::new(seed | 1);
     let (mut ingress, mut egress, mut refused) = (0u64, 0u64, 0u64);
     let t0 = std::time::Instant::now();
     for i in 0..runs {
         let mut f = if i % 8 == 0 {
             // Random bytes, with a plausible Ethernet type half the time.
-            let mut f: Vec<u8> = (0..14 + rng.below(200)).map(|_| rng.next() as u8).collect();
-            if rng.next() & 1 == 0 {
+            let mut f: Vec<u8> = (0..14 + rng.below(200)).map(|_| rng.next_u64() as u8).collect();
+            if rng.next_u64() & 1 == 0 {
                 let et: u16 = [0x0800, 0x86dd, 0x8100, 0x88a8][rng.below(4)];
                 f[12..14].copy_from_slice(&et.to_be_bytes());
             }
@@ -82,7 +69,7 @@ fn main() -> anyhow::Result<()> {
             for _ in 0..1 + rng.below(6) {
                 let at = rng.below(f.len());
                 match rng.below(4) {
-                    0 => f[at] = rng.next() as u8,
+                    0 => f[at] = rng.next_u64() as u8,
                     1 => f[at] ^= 1 << rng.below(8),
                     2 => f[at] = [0, 0xff, 3, 4][rng.below(4)],
                     _ => {

@@ -424,6 +424,30 @@ pub fn asconf_ack(serial: u32, results: &[AsconfResult]) -> Vec<u8> {
     raw_chunk(chunk::ASCONF_ACK, 0, &v)
 }
 
+/// A small deterministic xorshift64 generator for fuzz loops, tests and
+/// benchmarks: the same seed gives the same frames on every run.
+#[derive(Clone, Debug)]
+pub struct XorShift(u64);
+
+impl XorShift {
+    /// A zero seed would stay zero; it is replaced by 1.
+    pub fn new(seed: u64) -> XorShift {
+        XorShift(if seed == 0 { 1 } else { seed })
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Uniform-ish in `0..n` (`n` of 0 gives 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+}
+
 // ---------------------------------------------------------------- packet
 
 /// An SCTP packet: common header, chunks each padded to 4, valid CRC32c.

@@ -1,8 +1,6 @@
 //! The ring buffer as an async source of records: tokio `AsyncFd` wakes the
 //! agent when the kernel submits, no busy polling.
 
-use std::net::IpAddr;
-
 use aya::maps::{MapData, RingBuf};
 use sctp_monitor_common::{ChunkRecord, RecordKind, direction, sctp::chunk};
 use tokio::io::unix::AsyncFd;
@@ -56,14 +54,6 @@ impl RingSource {
     }
 }
 
-pub fn addr(bytes: &[u8; 16], ip_version: u8) -> IpAddr {
-    if ip_version == 4 {
-        IpAddr::from([bytes[0], bytes[1], bytes[2], bytes[3]])
-    } else {
-        IpAddr::from(*bytes)
-    }
-}
-
 /// One line per record, for `--print-records`.
 pub fn describe(r: &ChunkRecord, ifaces: &[AttachedIface]) -> String {
     let iface = ifaces.iter().find(|a| a.ifindex == r.ifindex).map(|a| a.name.as_str()).unwrap_or("?");
@@ -76,11 +66,13 @@ pub fn describe(r: &ChunkRecord, ifaces: &[AttachedIface]) -> String {
         Some(RecordKind::DataResumed) => " resumed",
         None => " ?",
     };
+    let (src, dst) = match r.addrs() {
+        Some((s, d)) => (s.to_string(), d.to_string()),
+        None => ("?".into(), "?".into()),
+    };
     format!(
-        "{iface} {dir} {}:{} -> {}:{} vtag={:#010x} {name}{kind} len={}",
-        addr(&r.src_addr, r.ip_version),
+        "{iface} {dir} {src}:{} -> {dst}:{} vtag={:#010x} {name}{kind} len={}",
         r.src_port,
-        addr(&r.dst_addr, r.ip_version),
         r.dst_port,
         r.vtag,
         r.chunk_len

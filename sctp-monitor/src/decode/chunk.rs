@@ -708,13 +708,8 @@ mod tests {
 
     #[test]
     fn random_bytes_never_panic() {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut rnd = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::craft::XorShift::new(0x9E37_79B9_7F4A_7C15);
+        let mut rnd = || rng.next_u64();
         let mut st = DecodeStats::default();
         for _ in 0..20_000 {
             let n = (rnd() % 120) as usize;

@@ -8,7 +8,6 @@
 //! only the 16/20-byte header; for COOKIE-ECHO the chunk header. [`decode_chunk`] already decodes "what is there", so the
 //! record path is the capture path on fewer bytes.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use sctp_monitor_common::record::{RECORD_FLAG_BUNDLED_PAD, RECORD_FLAG_UDP_ENCAP};
 use sctp_monitor_common::{ChunkRecord, RecordKind};
@@ -27,14 +26,7 @@ pub fn decode_record(
     if rec.kind().is_none() {
         return Err(DecodeError::BadRecord("unknown record kind"));
     }
-    let (src, dst) = match rec.ip_version {
-        4 => (v4(&rec.src_addr), v4(&rec.dst_addr)),
-        6 => (
-            IpAddr::V6(Ipv6Addr::from(rec.src_addr)),
-            IpAddr::V6(Ipv6Addr::from(rec.dst_addr)),
-        ),
-        _ => return Err(DecodeError::BadRecord("IP version")),
-    };
+    let (src, dst) = rec.addrs().ok_or(DecodeError::BadRecord("IP version"))?;
     let meta = PacketMeta {
         ts_ns,
         src,
@@ -64,13 +56,10 @@ pub fn decode_record(
     Ok((meta, chunk))
 }
 
-fn v4(a: &[u8; 16]) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::IpAddr;
     use crate::craft::{self, CookiePos, InitSpec};
     use bytemuck::Zeroable;
     use sctp_monitor_common::{record::SEGMENT_LEN, sctp::param};

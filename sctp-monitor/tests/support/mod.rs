@@ -86,7 +86,8 @@ pub fn veth(ns_a: &NetNs, a: &str, ns_b: &NetNs, b: &str) {
     ns_b.ip(&["link", "set", b, "up"]);
 }
 
-/// Sends raw Ethernet frames out of `iface` (call inside its namespace).
+/// Sends raw Ethernet frames out of `iface` (call inside its namespace),
+/// waiting and retrying when the device queue is full (ENOBUFS).
 pub fn send_frames(iface: &str, frames: &[Vec<u8>]) {
     // SAFETY: plain socket calls with valid arguments.
     unsafe {
@@ -100,15 +101,22 @@ pub fn send_frames(iface: &str, frames: &[Vec<u8>]) {
         sll.sll_ifindex = ifindex as i32;
         sll.sll_halen = 6;
         for f in frames {
-            let n = libc::sendto(
-                fd,
-                f.as_ptr().cast(),
-                f.len(),
-                0,
-                (&sll as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            );
-            assert_eq!(n as usize, f.len(), "sendto: {}", std::io::Error::last_os_error());
+            loop {
+                let n = libc::sendto(
+                    fd,
+                    f.as_ptr().cast(),
+                    f.len(),
+                    0,
+                    (&sll as *const libc::sockaddr_ll).cast(),
+                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
+                );
+                if n == f.len() as isize {
+                    break;
+                }
+                let err = std::io::Error::last_os_error();
+                assert_eq!(err.raw_os_error(), Some(libc::ENOBUFS), "sendto: {err}");
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
         }
         libc::close(fd);
     }
