@@ -36,7 +36,12 @@ fn program_name(id: u32) -> Option<String> {
 /// about what was found and done.
 pub fn clear_stale(name: &str, ifindex: u32) -> anyhow::Result<String> {
     let mut notes = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(3);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(3);
+    // Set when our program was found held by a link and then went away: the
+    // process that held it was exiting (kill -9 releases links as the
+    // kernel closes its file descriptors).
+    let mut waited = false;
     'xdp: loop {
         let st = netlink::xdp_state(ifindex)
             .with_context(|| format!("{name}: cannot read its XDP state over rtnetlink"))?;
@@ -64,6 +69,7 @@ pub fn clear_stale(name: &str, ifindex: u32) -> anyhow::Result<String> {
                     // Owned by a bpf_link: a live process holds it (or a
                     // killed one whose file descriptors are being released).
                     if Instant::now() < deadline {
+                        waited = true;
                         std::thread::sleep(Duration::from_millis(100));
                         continue 'xdp;
                     }
@@ -73,7 +79,10 @@ pub fn clear_stale(name: &str, ifindex: u32) -> anyhow::Result<String> {
                          (`bpftool link show` names the holder)"
                     );
                 }
-                Err(e) => return Err(e).with_context(|| format!("{name}: removing the stale XDP program {id}")),
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("{name}: removing the stale XDP program {id}"));
+                }
             }
         }
         break;
@@ -92,6 +101,7 @@ pub fn clear_stale(name: &str, ifindex: u32) -> anyhow::Result<String> {
             break;
         }
         if Instant::now() < deadline {
+            waited = true;
             std::thread::sleep(Duration::from_millis(100));
             continue;
         }
@@ -102,6 +112,12 @@ pub fn clear_stale(name: &str, ifindex: u32) -> anyhow::Result<String> {
             ours
         );
     }
+    if waited {
+        notes.push(format!(
+            "waited {} ms for the programs of an exiting sctp-monitor to be released by the kernel",
+            started.elapsed().as_millis()
+        ));
+    }
     Ok(if notes.is_empty() {
         "no program of an earlier run was left on it".to_string()
     } else {
@@ -109,37 +125,68 @@ pub fn clear_stale(name: &str, ifindex: u32) -> anyhow::Result<String> {
     })
 }
 
-/// The attached interfaces, and for automatic selection, the watch for new
-/// ones.
+/// The attached interfaces, and the watch for interfaces that come and go.
+///
+/// Interfaces are looked at every `--poll-interval-ms`. One that disappears
+/// (deleted, or moved to another namespace) is logged and forgotten: the
+/// kernel detached its programs with it, and its links are released here.
+/// With `-i`, a named interface that comes back (same name, new ifindex) is
+/// attached again; without `-i`, every interface that is up and not yet
+/// monitored is attached, whether new or back.
 pub struct Interfaces {
-    /// Named with -i: exactly these, and failing to attach is fatal.
+    /// Named with -i: exactly these, and failing to attach at start is fatal.
     explicit: Vec<String>,
     mode: XdpModeChoice,
     pub attached: Vec<AttachedIface>,
-    /// Interfaces that could not be attached (automatic mode), not retried.
+    /// Interfaces that could not be attached, not retried while they keep
+    /// their ifindex.
     refused: Vec<(String, u32)>,
+    /// Interfaces that went away: (name, ifindex it had, counter slot), so
+    /// one that comes back is said to be back and keeps its counter slot.
+    gone: Vec<(String, u32, u32)>,
 }
 
 impl Interfaces {
     pub fn new(explicit: Vec<String>, mode: XdpModeChoice) -> Interfaces {
-        Interfaces { explicit, mode, attached: Vec::new(), refused: Vec::new() }
+        Interfaces {
+            explicit,
+            mode,
+            attached: Vec::new(),
+            refused: Vec::new(),
+            gone: Vec::new(),
+        }
     }
 
     pub fn automatic(&self) -> bool {
         self.explicit.is_empty()
     }
 
-    fn free_slot(&self) -> u32 {
-        (1..MAX_IFACE_SLOTS).find(|s| !self.attached.iter().any(|a| a.slot == *s)).unwrap_or(0)
+    /// A chunk-counter slot for `name`: the one it had before it went away,
+    /// else one no interface has used, else any free one (0: none left).
+    fn free_slot(&self, name: &str) -> u32 {
+        let free = |s: &u32| !self.attached.iter().any(|a| a.slot == *s);
+        if let Some(&(_, _, s)) = self.gone.iter().find(|g| g.0 == name)
+            && free(&s)
+        {
+            return s;
+        }
+        (1..MAX_IFACE_SLOTS)
+            .find(|s| free(s) && !self.gone.iter().any(|g| g.2 == *s))
+            .or_else(|| (1..MAX_IFACE_SLOTS).find(free))
+            .unwrap_or(0)
     }
 
     fn attach_one(&mut self, ebpf: &mut Ebpf, name: &str) -> anyhow::Result<()> {
         let idx = ifindex(name)?;
         let note = clear_stale(name, idx)?;
-        let slot = self.free_slot();
+        let slot = self.free_slot(name);
         let a = kattach::attach(ebpf, name, self.mode, slot)?;
+        let back = match self.gone.iter().position(|g| g.0 == name) {
+            Some(i) => format!("; it is back (it was ifindex {})", self.gone.remove(i).1),
+            None => String::new(),
+        };
         log::info!(
-            "attached to {} (ifindex {}): XDP {} mode, TC egress; {note}",
+            "attached to {} (ifindex {}): XDP {} mode, TC egress{back}; {note}",
             a.name,
             a.ifindex,
             a.xdp_mode
@@ -167,25 +214,56 @@ impl Interfaces {
         Ok(())
     }
 
-    /// Automatic mode: attaches interfaces that came up, forgets those that
-    /// vanished (their links went with them). Returns whether anything changed.
+    /// Forgets interfaces that vanished (their programs went with them) and
+    /// attaches those that appeared: named ones that are back (-i), or any
+    /// that is up (automatic). Returns whether anything changed.
     pub fn rescan(&mut self, ebpf: &mut Ebpf) -> anyhow::Result<bool> {
         let mut changed = false;
-        let before = self.attached.len();
-        self.attached.retain(|a| {
-            let alive = ifindex(&a.name).ok() == Some(a.ifindex);
-            if !alive {
-                log::info!("interface {} (ifindex {}) is gone; its programs went with it", a.name, a.ifindex);
+        let mut i = 0;
+        while i < self.attached.len() {
+            let a = &self.attached[i];
+            if ifindex(&a.name).ok() == Some(a.ifindex) {
+                i += 1;
+                continue;
             }
-            alive
-        });
-        changed |= self.attached.len() != before;
-        if !self.automatic() {
-            return Ok(changed);
+            let mut a = self.attached.remove(i);
+            let then = if self.automatic() {
+                "it is attached again if it comes back up"
+            } else {
+                "it is attached again when it is back (-i)"
+            };
+            log::warn!(
+                "interface {} (ifindex {}) is gone: no longer monitored, its programs went with it; still \
+                 monitoring {} other interface(s); {then}",
+                a.name,
+                a.ifindex,
+                self.attached.len()
+            );
+            // The kernel detached the programs with the device; closing our
+            // links releases them.
+            if let Err(e) = kattach::detach(ebpf, &mut a) {
+                log::debug!("releasing the links of {}: {e:#}", a.name);
+            }
+            self.gone.retain(|g| g.0 != a.name);
+            if self.gone.len() >= MAX_IFACE_SLOTS as usize {
+                self.gone.remove(0);
+            }
+            self.gone.push((a.name.clone(), a.ifindex, a.slot));
+            changed = true;
         }
-        for name in ifaces::all_up_except_loopback()? {
+        // A refused interface is retried once it is another device.
+        self.refused
+            .retain(|(name, idx)| ifindex(name).ok() == Some(*idx));
+        let candidates = if self.automatic() {
+            ifaces::all_up_except_loopback()?
+        } else {
+            self.explicit.clone()
+        };
+        for name in candidates {
             let Ok(idx) = ifindex(&name) else { continue };
-            if self.attached.iter().any(|a| a.ifindex == idx) || self.refused.contains(&(name.clone(), idx)) {
+            if self.attached.iter().any(|a| a.ifindex == idx)
+                || self.refused.contains(&(name.clone(), idx))
+            {
                 continue;
             }
             match self.attach_one(ebpf, &name) {
@@ -210,10 +288,16 @@ impl Interfaces {
 
     /// The interface name of a chunk-counter slot.
     pub fn slot_name(&self, slot: u32) -> String {
-        self.attached.iter().find(|a| a.slot == slot).map_or_else(|| "other".to_string(), |a| a.name.clone())
+        self.attached
+            .iter()
+            .find(|a| a.slot == slot)
+            .map_or_else(|| "other".to_string(), |a| a.name.clone())
     }
 
     pub fn name_of(&self, ifindex: u32) -> Option<&str> {
-        self.attached.iter().find(|a| a.ifindex == ifindex).map(|a| a.name.as_str())
+        self.attached
+            .iter()
+            .find(|a| a.ifindex == ifindex)
+            .map(|a| a.name.as_str())
     }
 }

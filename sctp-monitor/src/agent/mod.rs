@@ -60,8 +60,8 @@ pub struct AgentOptions {
     pub events: String,
     /// Where `/metrics` and the API listen; `None`: nowhere.
     pub metrics: Option<SocketAddr>,
-    /// Per-path maps (and, in automatic mode, the interface list) are read
-    /// this often.
+    /// Per-path maps and the interface list (interfaces gone, back or new)
+    /// are read this often.
     pub poll_interval: Duration,
     /// `Tracker::tick` this often.
     pub tick_interval: Duration,
@@ -252,7 +252,9 @@ fn start_kernel_logger(ebpf: &mut Ebpf) {
                 Ok(mut fd) => {
                     tokio::spawn(async move {
                         loop {
-                            let Ok(mut guard) = fd.readable_mut().await else { break };
+                            let Ok(mut guard) = fd.readable_mut().await else {
+                                break;
+                            };
                             guard.get_inner_mut().flush();
                             guard.clear_ready();
                         }
@@ -294,7 +296,10 @@ pub async fn run(o: AgentOptions) -> anyhow::Result<()> {
 
     let (qtx, mut qrx) = mpsc::channel::<Asked>(64);
     let server = listener.map(|l| {
-        log::info!("metrics on http://{}/metrics, API on /api/associations and /api/events", l.local_addr().map_or_else(|_| "?".into(), |a| a.to_string()));
+        log::info!(
+            "metrics on http://{}/metrics, API on /api/associations and /api/events",
+            l.local_addr().map_or_else(|_| "?".into(), |a| a.to_string())
+        );
         tokio::spawn(http::serve(l, qtx.clone()))
     });
     drop(qtx);
@@ -323,9 +328,7 @@ pub async fn run(o: AgentOptions) -> anyhow::Result<()> {
                     Ok(paths) => agent.pipeline.on_path_stats(&paths),
                     Err(e) => log::warn!("reading the per-path map: {e:#}"),
                 }
-                if agent.ifaces.automatic()
-                    && let Err(e) = agent.ifaces.rescan(&mut agent.ebpf)
-                {
+                if let Err(e) = agent.ifaces.rescan(&mut agent.ebpf) {
                     log::warn!("scanning interfaces: {e:#}");
                 }
                 if let Ok(c) = kernel::counters::read(&agent.ebpf) {

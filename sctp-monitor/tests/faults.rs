@@ -1,0 +1,748 @@
+//! Restarts, faults, least privilege and exposure, with the real agent
+//! binary, real network namespaces and veths, and a real SCTP stack (the
+//! usrsctp peer of tests/peer/sctp_peer.c):
+//! - `kill -9` under load, then a restart: the new agent attaches (one XDP
+//!   and one tcx program of ours per interface, never two), picks the
+//!   established association up mid-flight with its addresses, paths and
+//!   DATA, and a later path cut is reported as a failover;
+//! - a veth deleted while monitored and re-created with the same name: both
+//!   agents (one on every interface, one with `-i`) log it, keep monitoring
+//!   the other path, re-attach, and track the traffic on it again;
+//! - least privilege: the agent as uid 65534 with CAP_BPF, CAP_NET_ADMIN and
+//!   CAP_PERFMON only (setpriv) attaches, tracks an association, serves the
+//!   API on loopback only (the default) and detaches on SIGTERM; without any
+//!   one of the three it refuses to start and names it;
+//! - DATA payload bytes never reach userspace: real usrsctp captures and
+//!   crafted DATA of every shape through the real programs, and no
+//!   ring-buffer record holds a byte run of their payloads.
+//!
+//! Needs root, gcc + libusrsctp-dev, nftables, setpriv (util-linux):
+//! `cargo xtask setup --tests` installs them. Figures in RELIABILITY.md come
+//! from `cargo test -p sctp-monitor --test faults -- --nocapture`.
+
+mod support;
+
+use std::{
+    collections::BTreeSet,
+    fs,
+    io::{BufRead, BufReader, Read, Write},
+    net::TcpStream,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{Arc, Mutex, OnceLock},
+    time::{Duration, Instant},
+};
+
+use sctp_monitor::{
+    agent::netlink,
+    craft::{self, CookiePos, FrameBuilder, InitSpec},
+    kernel::{
+        LoadOptions,
+        testrun::{Prog, TestBed},
+    },
+};
+use sctp_monitor_common::{ChunkRecord, RecordKind, programs};
+use serde_json::Value;
+use support::{NetNs, privileged, sh};
+
+const METRICS_PORT: u16 = 9108;
+
+// ---------------------------------------------------------------------------
+// Processes, files, waiting
+
+/// A child process killed (SIGKILL) and reaped on drop, so a failing test
+/// leaves nothing running.
+struct Proc {
+    child: Option<Child>,
+    what: String,
+}
+
+impl Proc {
+    fn spawn(mut cmd: Command, what: &str) -> Proc {
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        Proc { child: Some(child), what: what.to_string() }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+
+    /// Waits for exit (and reaps), at most `timeout`.
+    fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        let child = self.child.as_mut().expect("running");
+        loop {
+            if let Some(st) = child.try_wait().expect("try_wait") {
+                self.child = None;
+                return st;
+            }
+            assert!(Instant::now() < deadline, "{} did not exit within {timeout:?}", self.what);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A directory removed on drop (kept when the test failed, for reading).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("sctpmon-fl-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test outputs kept in {}", self.0.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+type Lines = Arc<Mutex<Vec<String>>>;
+
+/// Collects a child's output lines (the agent's log) for assertions.
+fn collect_lines(r: impl Read + Send + 'static, who: String) -> Lines {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let l = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            eprintln!("  {who}: {line}");
+            l.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The first log line containing every needle, waiting for it.
+fn wait_log(log: &Lines, needles: &[&str], timeout: Duration) -> String {
+    wait_until(&format!("a log line with {needles:?}"), timeout, || {
+        log.lock().unwrap().iter().find(|l| needles.iter().all(|n| l.contains(n))).cloned()
+    })
+}
+
+fn json_lines(path: &Path) -> Vec<Value> {
+    fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+// ---------------------------------------------------------------------------
+// HTTP and metrics
+
+/// GET on `addr`:`port` from inside `ns`: (status, body); None when the
+/// connection is refused or fails.
+fn http_get_at(ns: &NetNs, addr: &str, port: u16, path: &str) -> Option<(u16, String)> {
+    let (addr, path) = (addr.to_string(), path.to_string());
+    ns.run(move || {
+        let mut s = TcpStream::connect((addr.as_str(), port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).ok()?;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        let status = head.split(' ').nth(1)?.parse().ok()?;
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            dechunk(body)
+        } else {
+            body.to_string()
+        };
+        Some((status, body))
+    })
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((len, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn api(ns: &NetNs, path: &str) -> Option<Value> {
+    let (st, body) = http_get_at(ns, "127.0.0.1", METRICS_PORT, path)?;
+    (st == 200).then(|| serde_json::from_str(&body).ok()).flatten()
+}
+
+fn scrape(ns: &NetNs) -> String {
+    let (st, body) = http_get_at(ns, "127.0.0.1", METRICS_PORT, "/metrics").expect("GET /metrics");
+    assert_eq!(st, 200, "{body}");
+    body
+}
+
+/// Sum of the samples of `name` whose labels contain every `label="value"`.
+fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        if !(rest.starts_with('{') || rest.starts_with(' ')) {
+            continue;
+        }
+        if !labels.iter().all(|(k, v)| rest.contains(&format!("{k}=\"{v}\""))) {
+            continue;
+        }
+        let v: f64 = rest.rsplit(' ').next()?.parse().ok()?;
+        *found.get_or_insert(0.0) += v;
+    }
+    found
+}
+
+// ---------------------------------------------------------------------------
+// The lab: two namespaces, veth pairs, the usrsctp peer
+
+fn peer_binary() -> PathBuf {
+    static PEER: OnceLock<PathBuf> = OnceLock::new();
+    PEER.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer/sctp_peer.c");
+        let dir = std::env::temp_dir().join(format!("sctpmon-fl-peer-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("sctp_peer");
+        assert!(Path::new("/usr/include/usrsctp.h").exists(), "usrsctp.h missing: run `cargo xtask setup --tests`");
+        let st = Command::new("gcc")
+            .args(["-O2", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .args(["-lusrsctp", "-lpthread"])
+            .status()
+            .expect("gcc (run `cargo xtask setup --tests`)");
+        assert!(st.success(), "building the usrsctp peer failed");
+        out
+    })
+    .clone()
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn nft(ns: &NetNs, rules: &str) {
+    let mut c = ns.cmd("nft").args(["-f", "-"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("nft");
+    c.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
+    let out = c.wait_with_output().unwrap();
+    assert!(out.status.success(), "nft: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Namespaces `smfl-{tag}-a` and `-b` joined by veth pairs
+/// `fl{tag}A{p}` (10.{net}.{p}.1) <-> `fl{tag}B{p}` (10.{net}.{p}.2).
+struct Lab {
+    a: NetNs,
+    b: NetNs,
+    tag: &'static str,
+    net: u8,
+}
+
+impl Lab {
+    fn new(tag: &'static str, net: u8, paths: u32) -> Lab {
+        let lab = Lab { a: NetNs::new(&format!("smfl-{tag}-a")), b: NetNs::new(&format!("smfl-{tag}-b")), tag, net };
+        for p in 1..=paths {
+            lab.add_path(p);
+        }
+        // usrsctp's raw IPv4 output does not pick the source address by
+        // route: a stateless rule per side rewrites it to the outgoing
+        // interface's (as tests/peer/lab.sh does). By name, so it holds for
+        // a re-created interface.
+        for (ns, side, last) in [(&lab.a, "A", 1), (&lab.b, "B", 2)] {
+            let mut rules = String::from(
+                "table ip smfl_src { chain post { type filter hook postrouting priority 100; policy accept;\n",
+            );
+            for p in 1..=paths {
+                let src = format!("10.{net}.{p}.{last}");
+                rules +=
+                    &format!("oifname \"fl{tag}{side}{p}\" ip protocol sctp ip saddr != {src} ip saddr set {src}\n");
+            }
+            rules += "}\n}\n";
+            nft(ns, &rules);
+        }
+        lab
+    }
+
+    fn a_if(&self, p: u32) -> String {
+        format!("fl{}A{p}", self.tag)
+    }
+
+    fn b_if(&self, p: u32) -> String {
+        format!("fl{}B{p}", self.tag)
+    }
+
+    fn addr(&self, side: u32, p: u32) -> String {
+        format!("10.{}.{p}.{side}", self.net)
+    }
+
+    fn add_path(&self, p: u32) {
+        let (ia, ib) = (self.a_if(p), self.b_if(p));
+        sh(&[
+            "ip",
+            "link",
+            "add",
+            &ia,
+            "netns",
+            &self.a.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &ib,
+            "netns",
+            &self.b.name,
+        ]);
+        self.a.ip(&["addr", "add", &format!("{}/24", self.addr(1, p)), "dev", &ia]);
+        self.b.ip(&["addr", "add", &format!("{}/24", self.addr(2, p)), "dev", &ib]);
+        self.a.ip(&["link", "set", &ia, "up"]);
+        self.b.ip(&["link", "set", &ib, "up"]);
+    }
+
+    /// Deletes veth pair `p` (both ends).
+    fn delete_path(&self, p: u32) {
+        self.a.ip(&["link", "del", &self.a_if(p)]);
+    }
+
+    /// Black-holes path `p` in ns b (both directions); links stay up.
+    fn cut(&self, p: u32) {
+        let ib = self.b_if(p);
+        nft(
+            &self.b,
+            &format!(
+                "table inet smfl_cut {{ chain in {{ type filter hook prerouting priority -300; policy accept; \
+                 iifname \"{ib}\" drop\n}}\n chain out {{ type filter hook postrouting priority -300; policy accept; \
+                 oifname \"{ib}\" drop\n}}\n}}\n"
+            ),
+        );
+    }
+
+    fn addrs(&self, side: u32, paths: u32) -> Vec<String> {
+        (1..=paths).map(|p| self.addr(side, p)).collect()
+    }
+
+    /// A usrsctp association over `paths` paths: the server in ns b, the
+    /// client in ns a sending `rate` messages/s (echoed back). Returns the
+    /// processes and the client's `up` line.
+    fn association(&self, tmp: &TempDir, paths: u32, rate: u32) -> (Proc, Proc, Value) {
+        let peer = peer_binary();
+        let opts = [
+            "--port",
+            "5000",
+            "--hb-interval",
+            "200",
+            "--rto-min",
+            "100",
+            "--rto-max",
+            "400",
+            "--path-max-retrans",
+            "2",
+        ];
+        let mut sc = self.b.cmd(peer.to_str().unwrap());
+        sc.args(["server", "--bind", &self.addrs(2, paths).join(",")])
+            .args(opts)
+            .stdout(fs::File::create(tmp.path("server.jsonl")).unwrap())
+            .stderr(Stdio::null());
+        let server = Proc::spawn(sc, "the usrsctp server");
+        std::thread::sleep(Duration::from_millis(300));
+        let mut cc = self.a.cmd(peer.to_str().unwrap());
+        cc.args(["client", "--bind", &self.addrs(1, paths).join(","), "--connect", &self.addrs(2, paths).join(",")])
+            .args(["--rate", &rate.to_string()])
+            .args(opts)
+            .stdout(fs::File::create(tmp.path("client.jsonl")).unwrap())
+            .stderr(fs::File::create(tmp.path("client.err")).unwrap());
+        let client = Proc::spawn(cc, "the usrsctp client");
+        let up = wait_until("the usrsctp association to come up", Duration::from_secs(15), || {
+            json_lines(&tmp.path("client.jsonl")).into_iter().find(|v| v["ev"] == "up")
+        });
+        (server, client, up)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The agent
+
+struct Agent {
+    proc: Proc,
+    log: Lines,
+}
+
+/// Starts the agent in `ns` with `args` after `run`; events to `events`.
+fn start_agent(ns: &NetNs, args: &[&str], events: &Path, who: &str) -> Agent {
+    let mut c = ns.cmd(env!("CARGO_BIN_EXE_sctp-monitor"));
+    c.arg("run")
+        .args(args)
+        .arg("--events")
+        .arg(events)
+        .args(["--poll-interval-ms", "200", "--tick-interval-ms", "100"])
+        .args(["--hb-down-after", "2", "--hb-timeout-ms", "600"])
+        .env("RUST_BACKTRACE", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut proc = Proc::spawn(c, who);
+    let log = collect_lines(proc.child.as_mut().unwrap().stderr.take().unwrap(), who.to_string());
+    Agent { proc, log }
+}
+
+impl Agent {
+    fn attached_line(&self, iface: &str) -> String {
+        wait_log(&self.log, &[&format!("attached to {iface} ")], Duration::from_secs(15))
+    }
+
+    /// SIGTERM: exit 0 after detaching.
+    fn stop(mut self) {
+        self.proc.signal(libc::SIGTERM);
+        let st = self.proc.wait(Duration::from_secs(15));
+        assert!(st.success(), "{} exit status after SIGTERM: {st}", self.proc.what);
+    }
+}
+
+/// Programs on `iface` in `ns`: (XDP program names, tcx egress program
+/// names), asked of the kernel (rtnetlink for XDP, BPF_PROG_QUERY for tcx).
+fn programs_on(ns: &NetNs, iface: &str) -> (Vec<String>, Vec<String>) {
+    let iface = iface.to_string();
+    ns.run(move || {
+        let idx = sctp_monitor::kernel::attach::ifindex(&iface).expect("interface");
+        let name = |id: u32| {
+            aya::programs::loaded_programs()
+                .filter_map(Result::ok)
+                .find(|p| p.id() == id)
+                .map_or_else(|| format!("id {id}?"), |p| p.name_as_str().unwrap_or("?").to_string())
+        };
+        let xdp =
+            netlink::xdp_state(idx).expect("RTM_GETLINK").programs().into_iter().map(|(id, _)| name(id)).collect();
+        let (_, tcx) = aya::programs::SchedClassifier::query_tcx(&iface, aya::programs::TcAttachType::Egress)
+            .expect("query tcx egress");
+        (xdp, tcx.iter().map(|p| p.name_as_str().unwrap_or("?").to_string()).collect())
+    })
+}
+
+fn assert_ours_once(ns: &NetNs, iface: &str) {
+    let (xdp, tcx) = programs_on(ns, iface);
+    assert_eq!(xdp, vec![programs::XDP_INGRESS.to_string()], "{iface}: exactly one XDP program, ours");
+    assert_eq!(tcx, vec![programs::TC_EGRESS.to_string()], "{iface}: exactly one tcx egress program, ours");
+}
+
+fn assert_none(ns: &NetNs, iface: &str, when: &str) {
+    let (xdp, tcx) = programs_on(ns, iface);
+    assert!(xdp.is_empty() && tcx.is_empty(), "{iface} {when}: XDP {xdp:?}, tcx {tcx:?}");
+}
+
+/// Address sets of an API association, as a set of sorted lists.
+fn addr_sets(a: &Value) -> BTreeSet<Vec<String>> {
+    ["initiator", "responder"]
+        .iter()
+        .map(|e| {
+            let mut v: Vec<String> =
+                a[e]["addrs"].as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_string)).collect();
+            v.sort();
+            v
+        })
+        .collect()
+}
+
+/// DATA packets per path (sender, src, dst) of an API association.
+fn path_data(a: &Value) -> Vec<((String, String, String), u64)> {
+    a["paths"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let s = |k: &str| p[k].as_str().unwrap_or("").to_string();
+            ((s("sender"), s("src"), s("dst")), p["data_packets"].as_u64().unwrap_or(0))
+        })
+        .collect()
+}
+
+fn total_data(a: &Value) -> u64 {
+    path_data(a).iter().map(|(_, n)| n).sum()
+}
+
+fn only_association(ns: &NetNs) -> Option<Value> {
+    let doc = api(ns, "/api/associations")?;
+    let list = doc["associations"].as_array()?;
+    (list.len() == 1).then(|| list[0].clone())
+}
+
+// ---------------------------------------------------------------------------
+// 1. kill -9 under load
+
+#[test]
+fn kill_9_under_load_then_restart_picks_up_the_association_mid_flight() {
+    if !privileged("kill_9_under_load_then_restart_picks_up_the_association_mid_flight") {
+        return;
+    }
+    for tool in ["gcc", "nft"] {
+        assert!(have(tool), "{tool} not found: run `cargo xtask setup --tests`");
+    }
+    let t0 = Instant::now();
+    let tmp = TempDir::new("kill9");
+    let lab = Lab::new("k", 241, 2);
+    let (a1, a2) = (lab.a_if(1), lab.a_if(2));
+    let ifs = ["-i", a1.as_str(), "-i", a2.as_str(), "--metrics", "127.0.0.1:9108"];
+
+    let events1 = tmp.path("events1.jsonl");
+    let first = start_agent(&lab.a, &ifs, &events1, "agent1");
+    first.attached_line(&a1);
+    first.attached_line(&a2);
+    let (_server, _client, up) = lab.association(&tmp, 2, 200);
+    let primary = up["primary"].as_str().expect("primary in the peer's up line").to_string();
+    let up1 = wait_until("association_up from the first agent", Duration::from_secs(10), || {
+        json_lines(&events1).into_iter().find(|v| v["event"] == "association_up")
+    });
+    assert_eq!(up1["handshake_seen"], true, "the first agent saw the handshake: {up1}");
+    // Under load: DATA flowing both ways (200 messages/s, echoed).
+    let before = wait_until("DATA counted by the first agent", Duration::from_secs(10), || {
+        only_association(&lab.a).filter(|a| total_data(a) > 100)
+    });
+
+    // kill -9: no chance to detach.
+    let mut first = first;
+    first.proc.signal(libc::SIGKILL);
+    let st = first.proc.wait(Duration::from_secs(10));
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(st.signal(), Some(libc::SIGKILL), "the first agent died of SIGKILL: {st}");
+    eprintln!("first agent killed after {} DATA packets counted", total_data(&before));
+    // Its attachments were BPF links owned by the process: gone with it.
+    for i in [&a1, &a2] {
+        assert_none(&lab.a, i, "after kill -9");
+    }
+
+    // The restart attaches, says what it found, and has exactly one program
+    // of each kind on each interface.
+    let events2 = tmp.path("events2.jsonl");
+    let restarted = Instant::now();
+    let second = start_agent(&lab.a, &ifs, &events2, "agent2");
+    for i in [&a1, &a2] {
+        let line = second.attached_line(i);
+        assert!(line.contains("no program of an earlier run was left on it"), "{line}");
+        assert_ours_once(&lab.a, i);
+    }
+
+    // Picked up mid-flight: both address sets, paths, DATA flowing.
+    let want: BTreeSet<Vec<String>> = [lab.addrs(1, 2), lab.addrs(2, 2)].into_iter().collect();
+    let picked =
+        wait_until("the association with both address sets in the new agent's API", Duration::from_secs(15), || {
+            only_association(&lab.a)
+                .filter(|a| addr_sets(a) == want && a["paths"].as_array().is_some_and(|p| p.len() >= 4))
+        });
+    let picked_after = restarted.elapsed();
+    assert_eq!(picked["handshake_seen"], false, "picked up mid-flight: {picked}");
+    assert_eq!(picked["state"], "established", "{picked}");
+    let up2 = json_lines(&events2).into_iter().find(|v| v["event"] == "association_up").expect("association_up");
+    assert_eq!(up2["handshake_seen"], false, "{up2}");
+    let d0 = total_data(&picked);
+    std::thread::sleep(Duration::from_millis(1500));
+    let later = only_association(&lab.a).expect("the association");
+    let d1 = total_data(&later);
+    assert!(d1 > d0, "DATA keeps being counted after the restart: {d0} then {d1}");
+    eprintln!(
+        "restart: association picked up {picked_after:?} after the new agent started, {} paths; DATA packets {d0} -> {d1} in 1.5 s",
+        later["paths"].as_array().map_or(0, Vec::len)
+    );
+
+    // A path cut after the restart is a failover.
+    let cut_path = if primary == lab.addr(2, 1) { 1 } else { 2 };
+    let cut_at = Instant::now();
+    lab.cut(cut_path);
+    let fo = wait_until("a failover after the cut", Duration::from_secs(20), || {
+        json_lines(&events2).into_iter().find(|v| v["event"] == "failover" && v["from"]["dst"] == primary.as_str())
+    });
+    let other = lab.addr(2, 3 - cut_path);
+    assert_eq!(fo["to"]["dst"], other.as_str(), "failover to the other path: {fo}");
+    assert_eq!(fo["assoc"], up2["assoc"], "the association picked up mid-flight: {fo}");
+    eprintln!("failover reported {:?} after the cut: {fo}", cut_at.elapsed());
+
+    second.stop();
+    for i in [&a1, &a2] {
+        assert_none(&lab.a, i, "after SIGTERM");
+    }
+    eprintln!("kill -9 test took {:?}", t0.elapsed());
+}
+
+// ---------------------------------------------------------------------------
+// 2. An interface deleted while monitored, then re-created
+
+/// `sctp_monitor_chunks_total` of `iface` (both directions, all types).
+fn chunks_on(text: &str, iface: &str) -> f64 {
+    metric(text, "sctp_monitor_chunks_total", &[("interface", iface)]).unwrap_or(0.0)
+}
+
+fn attached_metric(text: &str, iface: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.starts_with("sctp_monitor_programs_attached{") && l.contains(&format!("interface=\"{iface}\"")))
+        .filter(|l| l.ends_with(" 1"))
+        .map(|l| {
+            let p = l.split("program=\"").nth(1).unwrap_or("");
+            p[..p.find('"').unwrap_or(0)].to_string()
+        })
+        .collect()
+}
+
+fn status_ifaces(ns: &NetNs) -> Vec<String> {
+    let st = api(ns, "/api/status").expect("GET /api/status");
+    let mut v: Vec<String> = st["interfaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["name"].as_str().map(str::to_string))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn an_interface_deleted_and_recreated_is_logged_and_reattached_while_the_others_stay_monitored() {
+    if !privileged("an_interface_deleted_and_recreated_is_logged_and_reattached_while_the_others_stay_monitored") {
+        return;
+    }
+    for tool in ["gcc", "nft"] {
+        assert!(have(tool), "{tool} not found: run `cargo xtask setup --tests`");
+    }
+    let t0 = Instant::now();
+    let tmp = TempDir::new("churn");
+    let lab = Lab::new("c", 242, 2);
+    let (a1, a2, b1, b2) = (lab.a_if(1), lab.a_if(2), lab.b_if(1), lab.b_if(2));
+    // Side a: every interface (no -i). Side b: the two named with -i.
+    let (ev_a, ev_b) = (tmp.path("events-a.jsonl"), tmp.path("events-b.jsonl"));
+    let auto = start_agent(&lab.a, &[], &ev_a, "agent-a(all)");
+    let named = start_agent(&lab.b, &["-i", &b1, "-i", &b2], &ev_b, "agent-b(-i)");
+    for (ag, i) in [(&auto, &a1), (&auto, &a2), (&named, &b1), (&named, &b2)] {
+        ag.attached_line(i);
+    }
+    // Path 1 is the client's primary (first --connect address); the server
+    // answers on the path the DATA came in on.
+    let (_server, _client, up) = lab.association(&tmp, 2, 100);
+    assert_eq!(up["primary"], lab.addr(2, 1).as_str(), "{up}");
+    for (ns, ev) in [(&lab.a, &ev_a), (&lab.b, &ev_b)] {
+        wait_until("association_up on both sides", Duration::from_secs(10), || {
+            json_lines(ev).into_iter().find(|v| v["event"] == "association_up")
+        });
+        // Heartbeats seen on both paths.
+        wait_until("traffic counted on both interfaces", Duration::from_secs(10), || {
+            let m = scrape(ns);
+            let names = status_ifaces(ns);
+            names.iter().all(|i| chunks_on(&m, i) > 0.0).then_some(())
+        });
+    }
+    let m = scrape(&lab.a);
+    assert_eq!(attached_metric(&m, &a2), vec![programs::TC_EGRESS.to_string(), programs::XDP_INGRESS.to_string()]);
+
+    // Delete veth pair 2 (both ends) while both agents watch it.
+    let deleted = Instant::now();
+    lab.delete_path(2);
+    let gone_a = wait_log(&auto.log, &[&format!("interface {a2} "), "is gone"], Duration::from_secs(10));
+    let gone_b = wait_log(&named.log, &[&format!("interface {b2} "), "is gone"], Duration::from_secs(10));
+    eprintln!("deletion logged within {:?}", deleted.elapsed());
+    assert!(gone_a.contains("still monitoring 1 other interface") && gone_a.contains("comes back up"), "{gone_a}");
+    assert!(gone_b.contains("still monitoring 1 other interface") && gone_b.contains("when it is back"), "{gone_b}");
+    for (ns, gone, kept) in [(&lab.a, &a2, &a1), (&lab.b, &b2, &b1)] {
+        let m = scrape(ns);
+        assert!(attached_metric(&m, gone).is_empty(), "{gone} still in programs_attached:\n{m}");
+        assert_eq!(attached_metric(&m, kept).len(), 2, "{kept} in programs_attached:\n{m}");
+        assert_eq!(status_ifaces(ns), vec![kept.clone()]);
+        assert_ours_once(ns, kept);
+    }
+    // The others stay monitored: the association's DATA keeps being counted
+    // on path 1, and its chunks on interface 1.
+    for (ns, kept) in [(&lab.a, &a1), (&lab.b, &b1)] {
+        let (c0, d0) = (chunks_on(&scrape(ns), kept), total_data(&only_association(ns).expect("association")));
+        wait_until(&format!("traffic on {kept} counted after the deletion"), Duration::from_secs(10), || {
+            let c1 = chunks_on(&scrape(ns), kept);
+            let d1 = total_data(&only_association(ns)?);
+            (c1 > c0 && d1 > d0).then_some(())
+        });
+    }
+    for ag in [&auto, &named] {
+        let l = ag.log.lock().unwrap();
+        assert!(!l.iter().any(|x| x.contains("ERROR")), "no error logged: {l:?}");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+
+    // Re-create it with the same names and addresses.
+    let (old_a, old_b) = (
+        gone_a.split("(ifindex ").nth(1).and_then(|s| s.split(')').next()).unwrap_or("?").to_string(),
+        gone_b.split("(ifindex ").nth(1).and_then(|s| s.split(')').next()).unwrap_or("?").to_string(),
+    );
+    let hb_before = chunks_on(&scrape(&lab.a), &a2);
+    let recreated = Instant::now();
+    lab.add_path(2);
+    let back_a = wait_log(&auto.log, &[&format!("attached to {a2} "), "it is back"], Duration::from_secs(10));
+    let back_b = wait_log(&named.log, &[&format!("attached to {b2} "), "it is back"], Duration::from_secs(10));
+    eprintln!("re-attach logged within {:?}", recreated.elapsed());
+    assert!(back_a.contains(&format!("it was ifindex {old_a}")), "{back_a}");
+    assert!(back_b.contains(&format!("it was ifindex {old_b}")), "{back_b}");
+    for (ns, back) in [(&lab.a, &a2), (&lab.b, &b2)] {
+        assert_ours_once(ns, back);
+        let m = scrape(ns);
+        assert_eq!(attached_metric(&m, back).len(), 2, "{back} back in programs_attached:\n{m}");
+        assert_eq!(status_ifaces(ns).len(), 2);
+    }
+    // Its traffic is tracked again: usrsctp's heartbeats on path 2 resume
+    // and are counted on the re-created interfaces ...
+    let hb_b = chunks_on(&scrape(&lab.b), &b2);
+    for (ns, back, before) in [(&lab.a, &a2, hb_before), (&lab.b, &b2, hb_b)] {
+        wait_until(&format!("chunks counted on the re-created {back}"), Duration::from_secs(15), || {
+            (chunks_on(&scrape(ns), back) > before).then_some(())
+        });
+    }
+    // ... and when path 1 is cut, DATA moves to the re-created path: both
+    // agents report the failover to it and count its DATA.
+    std::thread::sleep(Duration::from_secs(1));
+    lab.cut(1);
+    for (ns, ev, to) in [(&lab.a, &ev_a, lab.addr(2, 2)), (&lab.b, &ev_b, lab.addr(2, 2))] {
+        let fo = wait_until("a failover to the re-created path", Duration::from_secs(20), || {
+            json_lines(ev).into_iter().find(|v| v["event"] == "failover" && v["to"]["dst"] == to.as_str())
+        });
+        let n = wait_until("DATA counted on the re-created path", Duration::from_secs(10), || {
+            let a = only_association(ns)?;
+            let n: u64 = path_data(&a).iter().filter(|((_, _, dst), _)| *dst == to).map(|(_, n)| n).sum();
+            (n > 0).then_some(n)
+        });
+        eprintln!("{}: {fo}; {n} DATA packets on the re-created path", ns.name);
+    }
+    eprintln!("path 2 tracked again {:?} after the re-creation", recreated.elapsed());
+
+    auto.stop();
+    named.stop();
+    for (ns, i) in [(&lab.a, &a1), (&lab.a, &a2), (&lab.b, &b1), (&lab.b, &b2)] {
+        assert_none(ns, i, "after SIGTERM");
+    }
+    eprintln!("interface churn test took {:?}", t0.elapsed());
+}
