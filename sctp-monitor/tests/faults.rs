@@ -521,13 +521,13 @@ fn kill_9_under_load_then_restart_picks_up_the_association_mid_flight() {
     let first = start_agent(&lab.a, &ifs, &events1, "agent1");
     first.attached_line(&a1);
     first.attached_line(&a2);
-    let (_server, _client, up) = lab.association(&tmp, 2, 200);
+    let (_server, _client, up) = lab.association(&tmp, 2, 500);
     let primary = up["primary"].as_str().expect("primary in the peer's up line").to_string();
     let up1 = wait_until("association_up from the first agent", Duration::from_secs(10), || {
         json_lines(&events1).into_iter().find(|v| v["event"] == "association_up")
     });
     assert_eq!(up1["handshake_seen"], true, "the first agent saw the handshake: {up1}");
-    // Under load: DATA flowing both ways (200 messages/s, echoed).
+    // Under load: DATA flowing both ways (500 messages/s, echoed).
     let before = wait_until("DATA counted by the first agent", Duration::from_secs(10), || {
         only_association(&lab.a).filter(|a| total_data(a) > 100)
     });
@@ -604,15 +604,19 @@ fn chunks_on(text: &str, iface: &str) -> f64 {
     metric(text, "sctp_monitor_chunks_total", &[("interface", iface)]).unwrap_or(0.0)
 }
 
+/// Programs `sctp_monitor_programs_attached` reports on `iface`, sorted.
 fn attached_metric(text: &str, iface: &str) -> Vec<String> {
-    text.lines()
+    let mut v: Vec<String> = text
+        .lines()
         .filter(|l| l.starts_with("sctp_monitor_programs_attached{") && l.contains(&format!("interface=\"{iface}\"")))
         .filter(|l| l.ends_with(" 1"))
         .map(|l| {
             let p = l.split("program=\"").nth(1).unwrap_or("");
             p[..p.find('"').unwrap_or(0)].to_string()
         })
-        .collect()
+        .collect();
+    v.sort();
+    v
 }
 
 fn status_ifaces(ns: &NetNs) -> Vec<String> {
@@ -745,4 +749,262 @@ fn an_interface_deleted_and_recreated_is_logged_and_reattached_while_the_others_
         assert_none(ns, i, "after SIGTERM");
     }
     eprintln!("interface churn test took {:?}", t0.elapsed());
+}
+
+// ---------------------------------------------------------------------------
+// 3. Least privilege, and the listener's default address
+
+/// Capability numbers (linux/capability.h).
+const CAPS: [(&str, u32); 3] = [("net_admin", 12), ("perfmon", 38), ("bpf", 39)];
+
+/// `sctp-monitor run ARGS` in `ns` as uid/gid 65534 (nobody) holding only
+/// `caps` (setpriv names: bpf, net_admin, perfmon): inheritable, ambient and
+/// bounding sets, no new privileges, as the systemd unit runs it.
+fn unprivileged_agent(ns: &NetNs, caps: &[&str], args: &[&str]) -> Command {
+    let set =
+        std::iter::once("-all".to_string()).chain(caps.iter().map(|c| format!("+{c}"))).collect::<Vec<_>>().join(",");
+    let mut c = ns.cmd("setpriv");
+    c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "--no-new-privs"])
+        .args(["--inh-caps", &set, "--ambient-caps", &set, "--bounding-set", &set, "--"])
+        .arg(env!("CARGO_BIN_EXE_sctp-monitor"))
+        .arg("run")
+        .args(args)
+        .env("RUST_BACKTRACE", "0");
+    c
+}
+
+fn proc_status(pid: i32, key: &str) -> String {
+    let s = fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    s.lines().find_map(|l| l.strip_prefix(key)).unwrap_or_default().trim().to_string()
+}
+
+/// TCP sockets listening on `port` in `ns`: local addresses.
+fn tcp_listeners(ns: &NetNs, port: u16) -> Vec<String> {
+    ns.run(move || {
+        let mut out = Vec::new();
+        // thread-self: this thread's network namespace, not the process's.
+        for f in ["/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"] {
+            for l in fs::read_to_string(f).unwrap_or_default().lines().skip(1) {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                let (Some(local), Some(state)) = (cols.get(1), cols.get(3)) else { continue };
+                let Some((addr, p)) = local.split_once(':') else { continue };
+                if *state == "0A" && u16::from_str_radix(p, 16) == Ok(port) {
+                    out.push(addr.to_string());
+                }
+            }
+        }
+        out
+    })
+}
+
+#[test]
+fn least_privilege_agent_runs_with_cap_bpf_net_admin_perfmon_and_listens_on_loopback() {
+    if !privileged("least_privilege_agent_runs_with_cap_bpf_net_admin_perfmon_and_listens_on_loopback") {
+        return;
+    }
+    for tool in ["gcc", "nft", "setpriv"] {
+        assert!(have(tool), "{tool} not found: run `cargo xtask setup --tests`");
+    }
+    let t0 = Instant::now();
+    let tmp = TempDir::new("lp");
+    let lab = Lab::new("p", 243, 1);
+    let a1 = lab.a_if(1);
+
+    // Without any one of the three, the agent refuses to start and names
+    // the missing capability; nothing is attached.
+    for (missing, _) in CAPS {
+        let others: Vec<&str> = CAPS.iter().map(|c| c.0).filter(|c| *c != missing).collect();
+        let out = unprivileged_agent(&lab.a, &others, &["-i", &a1, "--events", "-"]).output().expect("setpriv");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let want = format!("missing capabilities CAP_{}:", missing.to_ascii_uppercase());
+        assert_eq!(out.status.code(), Some(1), "without CAP_{missing}: {}\n{err}", out.status);
+        let why = sctp_monitor::agent::preflight::needed_for(&format!("CAP_{}", missing.to_ascii_uppercase()));
+        assert!(err.contains(&want) && err.contains(why) && err.contains("setcap"), "without CAP_{missing}: {err}");
+        assert_none(&lab.a, &a1, &format!("after the refused start without CAP_{missing}"));
+        eprintln!("without CAP_{}: exit 1, {}", missing.to_ascii_uppercase(), err.lines().next().unwrap_or(""));
+    }
+
+    // The systemd unit grants exactly what this test runs with.
+    let unit = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/systemd/sctp-monitor.service"))
+        .expect("deploy/systemd/sctp-monitor.service");
+    let mut want_set: Vec<String> = CAPS.iter().map(|c| format!("CAP_{}", c.0.to_ascii_uppercase())).collect();
+    want_set.sort();
+    for key in ["AmbientCapabilities=", "CapabilityBoundingSet="] {
+        let line = unit.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("{key} in the unit"));
+        let mut got: Vec<String> = line[key.len()..].split_whitespace().map(str::to_string).collect();
+        got.sort();
+        assert_eq!(got, want_set, "the unit's {key}");
+    }
+    assert!(unit.lines().any(|l| l == "NoNewPrivileges=yes") && unit.lines().any(|l| l == "DynamicUser=yes"));
+
+    // With exactly the three, as nobody, with the default listener.
+    let names: Vec<&str> = CAPS.iter().map(|c| c.0).collect();
+    let mut c = unprivileged_agent(&lab.a, &names, &["-i", &a1, "--poll-interval-ms", "200"]);
+    c.stdout(fs::File::create(tmp.path("events.jsonl")).unwrap()).stderr(Stdio::piped());
+    let mut proc = Proc::spawn(c, "the unprivileged agent");
+    let log = collect_lines(proc.child.as_mut().unwrap().stderr.take().unwrap(), "agent(nobody)".into());
+    let mut agent = Agent { proc, log };
+    agent.attached_line(&a1);
+    let pid = agent.proc.pid();
+    let want_caps: u64 = CAPS.iter().map(|c| 1u64 << c.1).sum();
+    assert_eq!(proc_status(pid, "Uid:").split_whitespace().collect::<Vec<_>>(), vec!["65534"; 4], "runs as nobody");
+    for set in ["CapEff:", "CapPrm:", "CapBnd:", "CapAmb:"] {
+        let v = u64::from_str_radix(&proc_status(pid, set), 16).expect("capability set");
+        assert_eq!(v, want_caps, "{set} {v:#x}: exactly CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON");
+    }
+    assert_ours_once(&lab.a, &a1);
+    let listen = wait_log(&agent.log, &["metrics on http://"], Duration::from_secs(5));
+    assert!(listen.contains("http://127.0.0.1:9108/metrics"), "default listener: {listen}");
+
+    // It sees the traffic: an association with its addresses.
+    let (_server, _client, _) = lab.association(&tmp, 1, 50);
+    let assoc = wait_until("the association in the unprivileged agent's API", Duration::from_secs(15), || {
+        only_association(&lab.a).filter(|a| total_data(a) > 0)
+    });
+    assert_eq!(assoc["handshake_seen"], true, "{assoc}");
+    let want: BTreeSet<Vec<String>> = [lab.addrs(1, 1), lab.addrs(2, 1)].into_iter().collect();
+    assert_eq!(addr_sets(&assoc), want, "{assoc}");
+    let events = json_lines(&tmp.path("events.jsonl"));
+    assert!(events.iter().any(|e| e["event"] == "association_up"), "events on stdout: {events:?}");
+
+    // The default listener is loopback only: the API answers on 127.0.0.1,
+    // not on the interface's address, from this namespace or the peer's.
+    assert_eq!(tcp_listeners(&lab.a, METRICS_PORT), vec!["0100007F".to_string()], "listening sockets on :9108");
+    assert!(
+        http_get_at(&lab.a, &lab.addr(1, 1), METRICS_PORT, "/healthz").is_none(),
+        "reachable on {}",
+        lab.addr(1, 1)
+    );
+    assert!(http_get_at(&lab.b, &lab.addr(1, 1), METRICS_PORT, "/healthz").is_none(), "reachable from the peer");
+    assert_eq!(http_get_at(&lab.a, "127.0.0.1", METRICS_PORT, "/healthz").map(|r| r.0), Some(200));
+
+    // SIGTERM: detaches (as nobody) and exits 0.
+    agent.proc.signal(libc::SIGTERM);
+    let st = agent.proc.wait(Duration::from_secs(15));
+    assert!(st.success(), "exit status after SIGTERM: {st}");
+    wait_log(&agent.log, &[&format!("detached from {a1}")], Duration::from_secs(2));
+    assert_none(&lab.a, &a1, "after SIGTERM");
+    eprintln!("least-privilege test took {:?}", t0.elapsed());
+}
+
+// ---------------------------------------------------------------------------
+// 4. DATA payload bytes never reach userspace
+
+/// Whether `hay` holds any `w`-byte window of `needle`.
+fn holds_window(hay: &[u8], needle: &[u8], w: usize) -> bool {
+    needle.windows(w).any(|n| hay.windows(w).any(|h| h == n))
+}
+
+/// Runs `frame` through both programs and returns the ring-buffer items
+/// exactly as userspace receives them.
+fn records_of(bed: &TestBed, ring: &mut aya::maps::RingBuf<aya::maps::MapData>, frame: &[u8]) -> Vec<Vec<u8>> {
+    bed.pass(Prog::Ingress, frame).expect("ingress run");
+    // The kernel builds no skb for a frame shorter than its IP header.
+    if frame.len() >= 14 + 40 {
+        bed.pass(Prog::Egress, frame).expect("egress run");
+    }
+    let mut out = Vec::new();
+    while let Some(item) = ring.next() {
+        out.push(item.to_vec());
+    }
+    out
+}
+
+#[test]
+fn data_payload_bytes_never_reach_userspace() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(std::env::var_os("CI").is_none(), "needs root (BPF_PROG_TEST_RUN); CI must run it as root");
+        eprintln!("SKIPPED data_payload_bytes_never_reach_userspace: needs root");
+        return;
+    }
+    // The agent's load options (UDP port 9899), DATA "resumed" after 1 ms
+    // so that every kind of DATA record is produced.
+    let opts = sctp_monitor::agent::AgentOptions { data_idle: Duration::from_millis(1), ..Default::default() };
+    let mut bed = TestBed::new(sctp_monitor::agent::load_options(&opts)).expect("load the eBPF object");
+    let mut ring = bed.take_ring().expect("ring buffer");
+    let mut kinds = std::collections::BTreeMap::<String, u64>::new();
+    let mut count = |items: &[Vec<u8>]| {
+        for i in items {
+            let r = ChunkRecord::from_bytes(i).expect("record");
+            *kinds.entry(format!("{:?}", r.kind())).or_default() += 1;
+        }
+    };
+
+    // Real usrsctp traffic: every DATA payload of the peer is a 4-byte
+    // sequence number and then 'x' bytes.
+    let xs = [b'x'; 16];
+    let (mut frames, mut with_payload, mut records) = (0, 0, 0);
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for name in [
+        "usrsctp-multihomed-failover.pcap",
+        "usrsctp-multihomed-failover-ipv6.pcap",
+        "usrsctp-multihomed-failover-mixed-v4v6.pcap",
+        "usrsctp-multihomed-failover-udp.pcap",
+    ] {
+        let file = fs::File::open(fixtures.join(name)).expect("fixture");
+        let mut reader = pcap_file::pcap::PcapReader::new(file).expect("pcap");
+        while let Some(pkt) = reader.next_packet() {
+            let pkt = pkt.expect("pcap packet");
+            frames += 1;
+            with_payload += holds_window(&pkt.data, &xs, 16) as u32;
+            let items = records_of(&bed, &mut ring, &pkt.data);
+            for i in &items {
+                assert!(!holds_window(i, &xs, 16), "{name}: a record holds DATA payload bytes: {i:02x?}");
+            }
+            records += items.len();
+            count(&items);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    assert!(with_payload > 1000, "the captures carry DATA payload ({with_payload} frames)");
+
+    // Crafted DATA in every shape the programs parse, with a marker payload.
+    let marker = b"PAYLOAD-THAT-MUST-NOT-LEAVE-THE-KERNEL-0123456789";
+    let a = std::net::Ipv4Addr::new(10, 9, 0, 1);
+    let (b, a2) = (std::net::Ipv4Addr::new(10, 9, 0, 2), std::net::Ipv4Addr::new(10, 9, 1, 1));
+    let a6: std::net::Ipv6Addr = "fd00:9::1".parse().unwrap();
+    let b6: std::net::Ipv6Addr = "fd00:9::2".parse().unwrap();
+    let v4 = |src| FrameBuilder::ipv4(src, b).sctp(5000, 5000, 0x0102_0304);
+    let spec = InitSpec::new(0x0102_0304, 1).cookie(64, CookiePos::After);
+    let crafted: Vec<Vec<u8>> = vec![
+        v4(a).chunk(craft::data(1, 0, 0, 60, marker)).build(),
+        v4(a2).chunk(craft::data(2, 0, 1, 60, marker)).build(),
+        v4(a2).chunk(craft::data(3, 0, 2, 60, marker)).build(),
+        v4(a).chunk(craft::i_data(craft::data_flags::BE, 4, 1, 7, 60, marker)).build(),
+        v4(a).chunk(craft::cookie_echo(marker)).chunk(craft::data(5, 0, 3, 60, marker)).build(),
+        v4(a).chunk(craft::sack(5, 65536, &[], &[])).chunk(craft::data(6, 0, 4, 60, marker)).build(),
+        v4(a).chunk(craft::heartbeat(&craft::param(1, b"info"))).chunk(craft::data(7, 0, 5, 60, marker)).build(),
+        v4(a).chunk(craft::init_ack(&spec)).chunk(craft::data(8, 0, 6, 60, marker)).build(),
+        v4(a).chunks((9..25).map(|t| craft::data(t, 0, t as u16, 60, marker))).build(),
+        v4(a).vlan(0x8100, 7).chunk(craft::data(30, 0, 9, 60, marker)).build(),
+        v4(a).udp_encap(9899, 9899).chunk(craft::data(31, 0, 10, 60, marker)).build(),
+        FrameBuilder::ipv6(a6, b6).sctp(5000, 5000, 0x0a0b_0c0d).chunk(craft::data(1, 0, 0, 60, marker)).build(),
+        FrameBuilder::ipv6(a6, b6).sctp(5000, 5000, 0x0a0b_0c0d).chunk(craft::data(2, 0, 1, 60, marker)).build(),
+        // A DATA chunk claiming more than the packet holds.
+        v4(a).chunk(craft::raw_chunk_with_len(0, 3, 400, &[marker.as_slice(), marker].concat())).build(),
+    ];
+    let mut data_records = 0;
+    for (n, f) in crafted.iter().enumerate() {
+        std::thread::sleep(Duration::from_millis(3)); // past --data-idle-ms: "resumed"
+        let items = records_of(&bed, &mut ring, f);
+        for i in &items {
+            assert!(!holds_window(i, marker, 8), "crafted frame {n}: a record holds payload bytes: {i:02x?}");
+            let r = ChunkRecord::from_bytes(i).unwrap();
+            if matches!(r.kind(), Some(RecordKind::DataFirst | RecordKind::DataPathChange | RecordKind::DataResumed)) {
+                data_records += 1;
+                assert!(r.seg1_len <= 20 && r.seg2_len == 0, "DATA record beyond the header: {r:?}");
+            }
+        }
+        records += items.len();
+        count(&items);
+    }
+    for k in ["Some(DataFirst)", "Some(DataPathChange)", "Some(DataResumed)", "Some(CookieEcho)", "Some(Control)"] {
+        assert!(kinds.get(k).copied().unwrap_or(0) > 0, "no {k} record was produced: {kinds:?}");
+    }
+    eprintln!(
+        "{frames} captured frames ({with_payload} with DATA payload) and {} crafted frames: {records} records \
+         ({data_records} DATA records from crafted frames), none holding payload bytes; by kind {kinds:?}",
+        crafted.len()
+    );
 }

@@ -13,9 +13,7 @@ pub fn effective_caps() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            s.lines().find_map(|l| l.strip_prefix("CapEff:")).and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         })
         .unwrap_or(0)
 }
@@ -37,16 +35,32 @@ pub fn missing_caps(eff: u64) -> Vec<&'static str> {
     v
 }
 
+/// What each capability is needed for (checked by tests/faults.rs: without
+/// any one of them the kernel refuses the programs).
+pub fn needed_for(cap: &str) -> &'static str {
+    match cap {
+        "CAP_BPF" => "CAP_BPF to load the programs and create their maps",
+        "CAP_PERFMON" => {
+            "CAP_PERFMON for the verifier to accept the programs' packet-pointer arithmetic (refused \
+             \"for !root\" without it)"
+        }
+        "CAP_NET_ADMIN" => "CAP_NET_ADMIN to load XDP and TC programs and attach them to interfaces",
+        _ => "",
+    }
+}
+
 pub fn check_privileges() -> anyhow::Result<()> {
     let missing = missing_caps(effective_caps());
     if missing.is_empty() {
         return Ok(());
     }
+    let why: Vec<&str> = missing.iter().map(|c| needed_for(c)).collect();
     bail!(
-        "missing capabilities {}: the agent loads BPF programs and attaches them to interfaces. Run it as root, \
-         or grant exactly these: `sudo setcap cap_bpf,cap_perfmon,cap_net_admin+ep $(command -v sctp-monitor)`, \
-         or use deploy/systemd/sctp-monitor.service (AmbientCapabilities=)",
-        missing.join(", ")
+        "missing capabilities {}: the agent needs {}. Run it as root, or grant exactly CAP_BPF, CAP_PERFMON and \
+         CAP_NET_ADMIN: `sudo setcap cap_bpf,cap_perfmon,cap_net_admin+ep $(command -v sctp-monitor)`, or use \
+         deploy/systemd/sctp-monitor.service (AmbientCapabilities=)",
+        missing.join(", "),
+        why.join("; ")
     )
 }
 
@@ -80,5 +94,8 @@ mod tests {
         assert!(missing_caps(u64::MAX).is_empty());
         assert_eq!(missing_caps(1 << CAP_SYS_ADMIN), vec!["CAP_NET_ADMIN"]);
         assert!(missing_caps((1 << CAP_BPF) | (1 << CAP_PERFMON) | (1 << CAP_NET_ADMIN)).is_empty());
+        for c in missing_caps(0) {
+            assert!(needed_for(c).starts_with(c), "{c}");
+        }
     }
 }
