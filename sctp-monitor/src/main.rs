@@ -47,7 +47,8 @@ struct ReplayArgs {
 
 #[derive(Args)]
 struct RunArgs {
-    /// Interface to monitor (repeatable). Default: every interface that is up, except loopback.
+    /// Interface to monitor (repeatable); re-attached if it disappears and comes back. Default: every
+    /// interface that is up, except loopback, as they come and go.
     #[arg(short, long = "iface", env = "SCTP_MONITOR_IFACES", value_delimiter = ',')]
     ifaces: Vec<String>,
     /// XDP attach mode: native where the driver has it (auto falls back to skb).

@@ -16,7 +16,8 @@
 //!   crafted DATA of every shape through the real programs, and no
 //!   ring-buffer record holds a byte run of their payloads.
 //!
-//! Needs root, gcc + libusrsctp-dev, nftables, setpriv (util-linux):
+//! Needs root, gcc + libusrsctp-dev, nftables, setpriv (util-linux, on every
+//! Debian system):
 //! `cargo xtask setup --tests` installs them. Figures in RELIABILITY.md come
 //! from `cargo test -p sctp-monitor --test faults -- --nocapture`.
 
@@ -36,10 +37,7 @@ use std::{
 use sctp_monitor::{
     agent::netlink,
     craft::{self, CookiePos, FrameBuilder, InitSpec},
-    kernel::{
-        LoadOptions,
-        testrun::{Prog, TestBed},
-    },
+    kernel::testrun::{Prog, TestBed},
 };
 use sctp_monitor_common::{ChunkRecord, RecordKind, programs};
 use serde_json::Value;

@@ -131,9 +131,12 @@ fn load(o: &AgentOptions) -> anyhow::Result<Ebpf> {
     })
 }
 
+/// `((interface slot, direction, chunk type), count)`.
+type ChunkCounts = Vec<((u32, u8, u8), u64)>;
+
 /// Chunk counters of the slots in use (slot 0 = interfaces without a slot),
 /// summed over CPUs: far fewer lookups than the whole array.
-fn read_chunk_counters(ebpf: &Ebpf, slots: &[u32]) -> anyhow::Result<Vec<((u32, u8, u8), u64)>> {
+fn read_chunk_counters(ebpf: &Ebpf, slots: &[u32]) -> anyhow::Result<ChunkCounts> {
     let map: PerCpuArray<_, u64> =
         PerCpuArray::try_from(ebpf.map(maps::CHUNK_COUNTERS).context("CHUNK_COUNTERS map missing")?)?;
     let mut out = Vec::new();
