@@ -1,7 +1,8 @@
 //! Restarts, faults, least privilege and exposure, with the real agent
 //! binary, real network namespaces and veths, and a real SCTP stack (the
 //! usrsctp peer of tests/peer/sctp_peer.c):
-//! - `kill -9` under load, then a restart: the new agent attaches (one XDP
+//! - `kill -9` under load, then a restart: a second agent started while the
+//!   first runs is refused; after the kill the new agent attaches (one XDP
 //!   and one tcx program of ours per interface, never two), picks the
 //!   established association up mid-flight with its addresses, paths and
 //!   DATA, and a later path cut is reported as a failover;
@@ -228,22 +229,24 @@ fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 // ---------------------------------------------------------------------------
 // The lab: two namespaces, veth pairs, the usrsctp peer
 
+/// The usrsctp peer, built once per test run into cargo's test scratch
+/// directory (target/tmp).
 fn peer_binary() -> PathBuf {
     static PEER: OnceLock<PathBuf> = OnceLock::new();
     PEER.get_or_init(|| {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer/sctp_peer.c");
-        let dir = std::env::temp_dir().join(format!("sctpmon-fl-peer-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        let out = dir.join("sctp_peer");
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fl-sctp_peer");
+        let tmp = out.with_extension(std::process::id().to_string());
         assert!(Path::new("/usr/include/usrsctp.h").exists(), "usrsctp.h missing: run `cargo xtask setup --tests`");
         let st = Command::new("gcc")
             .args(["-O2", "-o"])
-            .arg(&out)
+            .arg(&tmp)
             .arg(&src)
             .args(["-lusrsctp", "-lpthread"])
             .status()
             .expect("gcc (run `cargo xtask setup --tests`)");
         assert!(st.success(), "building the usrsctp peer failed");
+        fs::rename(&tmp, &out).expect("rename the peer binary");
         out
     })
     .clone()
@@ -529,6 +532,19 @@ fn kill_9_under_load_then_restart_picks_up_the_association_mid_flight() {
     let before = wait_until("DATA counted by the first agent", Duration::from_secs(10), || {
         only_association(&lab.a).filter(|a| total_data(a) > 100)
     });
+
+    // A second agent on the same interfaces while the first runs: refused,
+    // never a second program of ours.
+    let dup_args = ["-i", a1.as_str(), "-i", a2.as_str(), "--metrics", "off"];
+    let mut dup = start_agent(&lab.a, &dup_args, &tmp.path("events-dup.jsonl"), "agent-dup");
+    let st = dup.proc.wait(Duration::from_secs(20));
+    assert_eq!(st.code(), Some(1), "a second agent on the same interfaces exits 1: {st}");
+    let refused = wait_log(&dup.log, &["another sctp-monitor is monitoring"], Duration::from_secs(2));
+    assert!(refused.contains(&a1), "{refused}");
+    for i in [&a1, &a2] {
+        assert_ours_once(&lab.a, i);
+    }
+    assert!(total_data(&only_association(&lab.a).expect("the first agent still answers")) >= total_data(&before));
 
     // kill -9: no chance to detach.
     let mut first = first;
