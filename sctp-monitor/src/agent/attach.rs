@@ -26,10 +26,7 @@ use crate::kernel::{
 };
 
 fn program_name(id: u32) -> Option<String> {
-    loaded_programs()
-        .filter_map(Result::ok)
-        .find(|p| p.id() == id)
-        .map(|p| p.name_as_str().unwrap_or("?").to_string())
+    loaded_programs().filter_map(Result::ok).find(|p| p.id() == id).map(|p| p.name_as_str().unwrap_or("?").to_string())
 }
 
 /// Makes the interface's hooks ready for our programs. Returns a sentence
@@ -43,8 +40,8 @@ pub fn clear_stale(name: &str, ifindex: u32) -> anyhow::Result<String> {
     // kernel closes its file descriptors).
     let mut waited = false;
     'xdp: loop {
-        let st = netlink::xdp_state(ifindex)
-            .with_context(|| format!("{name}: cannot read its XDP state over rtnetlink"))?;
+        let st =
+            netlink::xdp_state(ifindex).with_context(|| format!("{name}: cannot read its XDP state over rtnetlink"))?;
         for (id, mode) in st.programs() {
             let Some(prog) = program_name(id) else {
                 bail!(
@@ -80,8 +77,7 @@ pub fn clear_stale(name: &str, ifindex: u32) -> anyhow::Result<String> {
                     );
                 }
                 Err(e) => {
-                    return Err(e)
-                        .with_context(|| format!("{name}: removing the stale XDP program {id}"));
+                    return Err(e).with_context(|| format!("{name}: removing the stale XDP program {id}"));
                 }
             }
         }
@@ -89,11 +85,9 @@ pub fn clear_stale(name: &str, ifindex: u32) -> anyhow::Result<String> {
     }
     loop {
         let ours: Vec<u32> = match SchedClassifier::query_tcx(name, TcAttachType::Egress) {
-            Ok((_, progs)) => progs
-                .iter()
-                .filter(|p| p.name_as_str() == Some(programs::TC_EGRESS))
-                .map(|p| p.id())
-                .collect(),
+            Ok((_, progs)) => {
+                progs.iter().filter(|p| p.name_as_str() == Some(programs::TC_EGRESS)).map(|p| p.id()).collect()
+            }
             // No tcx on this kernel: nothing can be left there.
             Err(_) => Vec::new(),
         };
@@ -118,11 +112,7 @@ pub fn clear_stale(name: &str, ifindex: u32) -> anyhow::Result<String> {
             started.elapsed().as_millis()
         ));
     }
-    Ok(if notes.is_empty() {
-        "no program of an earlier run was left on it".to_string()
-    } else {
-        notes.join("; ")
-    })
+    Ok(if notes.is_empty() { "no program of an earlier run was left on it".to_string() } else { notes.join("; ") })
 }
 
 /// The attached interfaces, and the watch for interfaces that come and go.
@@ -148,13 +138,7 @@ pub struct Interfaces {
 
 impl Interfaces {
     pub fn new(explicit: Vec<String>, mode: XdpModeChoice) -> Interfaces {
-        Interfaces {
-            explicit,
-            mode,
-            attached: Vec::new(),
-            refused: Vec::new(),
-            gone: Vec::new(),
-        }
+        Interfaces { explicit, mode, attached: Vec::new(), refused: Vec::new(), gone: Vec::new() }
     }
 
     pub fn automatic(&self) -> bool {
@@ -185,12 +169,7 @@ impl Interfaces {
             Some(i) => format!("; it is back (it was ifindex {})", self.gone.remove(i).1),
             None => String::new(),
         };
-        log::info!(
-            "attached to {} (ifindex {}): XDP {} mode, TC egress{back}; {note}",
-            a.name,
-            a.ifindex,
-            a.xdp_mode
-        );
+        log::info!("attached to {} (ifindex {}): XDP {} mode, TC egress{back}; {note}", a.name, a.ifindex, a.xdp_mode);
         self.attached.push(a);
         Ok(())
     }
@@ -252,18 +231,11 @@ impl Interfaces {
             changed = true;
         }
         // A refused interface is retried once it is another device.
-        self.refused
-            .retain(|(name, idx)| ifindex(name).ok() == Some(*idx));
-        let candidates = if self.automatic() {
-            ifaces::all_up_except_loopback()?
-        } else {
-            self.explicit.clone()
-        };
+        self.refused.retain(|(name, idx)| ifindex(name).ok() == Some(*idx));
+        let candidates = if self.automatic() { ifaces::all_up_except_loopback()? } else { self.explicit.clone() };
         for name in candidates {
             let Ok(idx) = ifindex(&name) else { continue };
-            if self.attached.iter().any(|a| a.ifindex == idx)
-                || self.refused.contains(&(name.clone(), idx))
-            {
+            if self.attached.iter().any(|a| a.ifindex == idx) || self.refused.contains(&(name.clone(), idx)) {
                 continue;
             }
             match self.attach_one(ebpf, &name) {
@@ -288,16 +260,10 @@ impl Interfaces {
 
     /// The interface name of a chunk-counter slot.
     pub fn slot_name(&self, slot: u32) -> String {
-        self.attached
-            .iter()
-            .find(|a| a.slot == slot)
-            .map_or_else(|| "other".to_string(), |a| a.name.clone())
+        self.attached.iter().find(|a| a.slot == slot).map_or_else(|| "other".to_string(), |a| a.name.clone())
     }
 
     pub fn name_of(&self, ifindex: u32) -> Option<&str> {
-        self.attached
-            .iter()
-            .find(|a| a.ifindex == ifindex)
-            .map(|a| a.name.as_str())
+        self.attached.iter().find(|a| a.ifindex == ifindex).map(|a| a.name.as_str())
     }
 }
