@@ -4,7 +4,14 @@
 //! `--log-file`). Before the view starts and after it has restored the
 //! terminal (detaching, "stopped after ..."), they go to stderr as usual.
 
-use std::{collections::VecDeque, fs::File, io::Write as _, path::Path, sync::Mutex};
+use std::{
+    collections::VecDeque,
+    fs::File,
+    io::Write as _,
+    path::Path,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 
 use anyhow::Context as _;
 
@@ -13,6 +20,10 @@ const QUEUE_MAX: usize = 1000;
 
 /// `Some` while the view is on screen.
 static QUEUE: Mutex<Option<VecDeque<String>>> = Mutex::new(None);
+/// Lines the view took lately, with when: see [`reprint_recent`].
+static RECENT: Mutex<VecDeque<(Instant, String)>> = Mutex::new(VecDeque::new());
+/// How far back [`reprint_recent`] goes.
+const RECENT_FOR: Duration = Duration::from_secs(2);
 
 struct ViewLogger {
     /// Level filter (`-v`, `RUST_LOG`); its own output is not used.
@@ -104,7 +115,25 @@ pub fn capture(on: bool) {
 /// The lines queued since the last call.
 pub fn take() -> Vec<String> {
     let mut q = QUEUE.lock().unwrap_or_else(|e| e.into_inner());
-    q.as_mut().map(|q| q.drain(..).collect()).unwrap_or_default()
+    let lines: Vec<String> = q.as_mut().map(|q| q.drain(..).collect()).unwrap_or_default();
+    let now = Instant::now();
+    let mut r = RECENT.lock().unwrap_or_else(|e| e.into_inner());
+    r.extend(lines.iter().map(|l| (now, l.clone())));
+    while r.front().is_some_and(|(t, _)| now.duration_since(*t) > RECENT_FOR) || r.len() > QUEUE_MAX {
+        r.pop_front();
+    }
+    lines
+}
+
+/// Writes to stderr the lines the view took in the last two seconds: when
+/// the agent stopped by itself (a signal, an error), the lines saying why
+/// may have reached the view just before it closed.
+pub fn reprint_recent() {
+    let r = RECENT.lock().unwrap_or_else(|e| e.into_inner());
+    let now = Instant::now();
+    for (_, l) in r.iter().filter(|(t, _)| now.duration_since(*t) <= RECENT_FOR) {
+        eprintln!("sctp-monitor: {l}");
+    }
 }
 
 #[cfg(test)]

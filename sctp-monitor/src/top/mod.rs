@@ -40,7 +40,7 @@ fn poller(api: Box<dyn client::Api>, interval: Duration, tx: mpsc::Sender<Msg>) 
     let mut n = 0u64;
     loop {
         let t0 = Instant::now();
-        let msg = match client::poll(api.as_ref(), since, n % 5 == 0) {
+        let msg = match client::poll(api.as_ref(), since, n.is_multiple_of(5)) {
             Ok(s) => {
                 since = s.events.next;
                 Msg::Snap(Box::new(s))
@@ -88,6 +88,9 @@ pub fn run_with_agent(opts: crate::agent::AgentOptions, interval: Duration) -> a
     // Dropped (stopped) before `capture` also when unwinding.
     let (mut agent, api) = inproc::start(opts)?;
     let shown = view(App::new(IN_PROCESS.into()), Box::new(api), interval, Some(&agent));
+    if agent.finished() {
+        logpipe::reprint_recent();
+    }
     drop(capture);
     let stopped = agent.stop();
     shown.and(stopped)
@@ -130,14 +133,14 @@ fn view(mut app: App, api: Box<dyn client::Api>, interval: Duration, agent: Opti
                     }
                 }
             }
+            if agent.is_some_and(|a| a.finished()) {
+                // A signal or an error stopped it; its last lines go to stderr.
+                return Ok(());
+            }
             if agent.is_some() {
                 for line in logpipe::take() {
                     app.agent_log(line);
                 }
-            }
-            if agent.is_some_and(|a| a.finished()) {
-                // A signal or an error stopped it; `run_with_agent` says which.
-                return Ok(());
             }
             terminal.draw(|f| ui::draw(f, &app))?;
             if event::poll(Duration::from_millis(200))? {

@@ -217,7 +217,8 @@ fn path_rows<'a>(app: &'a App, a: &'a Assoc, spark_w: usize, bytes: bool) -> Vec
 }
 
 fn draw_paths(f: &mut Frame, app: &App, a: &Assoc, area: Rect, detail: bool) {
-    let spark_w = 10;
+    // the detail's Bytes column takes from the sparkline, so an IPv6 path still fits 80 columns
+    let spark_w = if detail { 6 } else { 10 };
     let mut head = vec!["P", "Dir", "Path (src > dst)", "State", "RTT", "HB", "DATA", "Retx"];
     let mut widths = vec![
         Constraint::Length(1),
@@ -287,17 +288,12 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
         )),
         Line::raw(format!("initiator port {} vtag {} addrs {}", a.initiator.port, vtag(a.initiator.vtag), a.initiator.addrs.join(", "))),
         Line::raw(format!("responder port {} vtag {} addrs {}", a.responder.port, vtag(a.responder.vtag), a.responder.addrs.join(", "))),
+        Line::raw(format!("I>R primary {}  failovers {}", prim(&a.primary.initiator), a.failovers.initiator)),
+        Line::raw(format!("R>I primary {}  failovers {}", prim(&a.primary.responder), a.failovers.responder)),
         Line::raw(format!(
-            "I>R primary {}  failovers {}  TSN {} ack {}",
-            prim(&a.primary.initiator),
-            a.failovers.initiator,
+            "TSN I>R {} ack {}  R>I {} ack {}",
             opt(a.highest_tsn.initiator),
-            opt(a.cum_ack.initiator)
-        )),
-        Line::raw(format!(
-            "R>I primary {}  failovers {}  TSN {} ack {}",
-            prim(&a.primary.responder),
-            a.failovers.responder,
+            opt(a.cum_ack.initiator),
             opt(a.highest_tsn.responder),
             opt(a.cum_ack.responder)
         )),
