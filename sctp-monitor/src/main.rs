@@ -22,7 +22,7 @@ enum Cmd {
     Run(RunArgs),
     /// Rebuild associations, paths and failovers from a pcap/pcapng file.
     Replay(ReplayArgs),
-    /// Live view (terminal UI) of a running agent, through its HTTP JSON API.
+    /// Live view (terminal UI) of a running agent through its HTTP API (--connect), or of one it runs itself (--iface).
     Top(TopArgs),
 }
 

@@ -302,9 +302,9 @@ fn assert_nothing_attached(ns: &str, when: &str) {
 /// `ip netns exec` runs the view in place: its pid is the one in the namespace running `top`.
 fn view_pid(ns: &str) -> Option<u32> {
     let pids = String::from_utf8_lossy(&Command::new("ip").args(["netns", "pids", ns]).output().ok()?.stdout).into_owned();
-    pids.split_whitespace().filter_map(|p| p.parse().ok()).find(|p: &u32| {
-        fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == b"top"))
-    })
+    pids.split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .find(|p: &u32| fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == b"top")))
 }
 
 #[test]
@@ -442,6 +442,9 @@ fn xtask_lab_leaves_nothing_behind() {
             std::thread::sleep(Duration::from_millis(200));
         }
         std::thread::sleep(Duration::from_secs(2));
+        let client = fs::read_to_string("/tmp/sctpmon-xtask-lab/client.jsonl").unwrap_or_default();
+        let up = client.lines().find(|l| l.contains("\"ev\":\"up\"")).unwrap_or_default();
+        assert!(up.contains("\"10.201.1.2\"") && up.contains("\"fd00:201:2::2\""), "the lab's association over IPv4 and IPv6: {up}");
     };
     // 1. Ctrl-C (SIGINT to the xtask process) removes everything.
     let mut c = start();

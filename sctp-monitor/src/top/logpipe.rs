@@ -55,7 +55,9 @@ impl log::Log for ViewLogger {
             && let Ok(mut f) = f.lock()
         {
             let ts = crate::event::rfc3339_micros(crate::agent::clock::wall_now());
-            let _ = writeln!(f, "{ts} {} {} {}", r.level(), r.target(), r.args());
+            for line in r.args().to_string().lines() {
+                let _ = writeln!(f, "{ts} {} {} {line}", r.level(), r.target());
+            }
         }
         let mut q = QUEUE.lock().unwrap_or_else(|e| e.into_inner());
         match q.as_mut() {
@@ -143,7 +145,8 @@ mod tests {
     #[test]
     fn queued_while_captured() {
         // Only this test touches the global logger in this test binary.
-        init(env_logger::Builder::new().filter_level(log::LevelFilter::Info).build(), None).unwrap();
+        let file = std::env::temp_dir().join(format!("sctpmon-logpipe-{}.log", std::process::id()));
+        init(env_logger::Builder::new().filter_level(log::LevelFilter::Info).build(), Some(&file)).unwrap();
         capture(true);
         log::info!("attached to x");
         log::debug!("not shown at info");
@@ -156,5 +159,12 @@ mod tests {
         capture(false);
         log::info!("to stderr now");
         assert!(take().is_empty());
+        let text = std::fs::read_to_string(&file).unwrap();
+        let _ = std::fs::remove_file(&file);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "every line in --log-file, whether the view is on or not: {text}");
+        assert!(lines[0].ends_with(" INFO sctp_monitor::top::logpipe::tests attached to x"), "{text}");
+        assert!(lines[2].ends_with(" WARN sctp_monitor::top::logpipe::tests lines"), "{text}");
+        assert!(lines[3].ends_with(" to stderr now"), "{text}");
     }
 }
