@@ -22,18 +22,32 @@ enum Cmd {
     Run(RunArgs),
     /// Rebuild associations, paths and failovers from a pcap/pcapng file.
     Replay(ReplayArgs),
-    /// Live view (terminal UI) of a running agent, through its HTTP JSON API.
+    /// Live view (terminal UI) of a running agent through its HTTP API (--connect), or of one it runs itself (--iface).
     Top(TopArgs),
 }
 
 #[derive(Args)]
 struct TopArgs {
     /// The agent's API (its --metrics address).
-    #[arg(long, default_value = "http://127.0.0.1:9108", env = "SCTP_MONITOR_CONNECT")]
+    #[arg(long, default_value = "http://127.0.0.1:9108", env = "SCTP_MONITOR_CONNECT", conflicts_with = "ifaces")]
     connect: String,
     /// Poll the agent this often, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     interval_ms: u64,
+    /// Run the agent inside the view, on this interface (repeatable), instead of connecting to one.
+    #[arg(short, long = "iface", value_delimiter = ',', help_heading = "In-process agent (--iface)")]
+    ifaces: Vec<String>,
+    /// With --iface: where the JSON Lines events go (a file, appended to), or `off`.
+    #[arg(long, default_value = "off", help_heading = "In-process agent (--iface)")]
+    events: String,
+    /// With --iface: also serve /metrics and the API on ADDR:PORT; `off` serves nothing.
+    #[arg(long, default_value = "off", help_heading = "In-process agent (--iface)")]
+    metrics: String,
+    /// With --iface: where the agent's log goes besides the view's event pane (a file, appended to).
+    #[arg(long, help_heading = "In-process agent (--iface)")]
+    log_file: Option<std::path::PathBuf>,
+    #[command(flatten, next_help_heading = "In-process agent (--iface)")]
+    agent: AgentArgs,
 }
 
 #[derive(Args)]
@@ -51,6 +65,22 @@ struct RunArgs {
     /// interface that is up, except loopback, as they come and go.
     #[arg(short, long = "iface", env = "SCTP_MONITOR_IFACES", value_delimiter = ',')]
     ifaces: Vec<String>,
+    /// Print one line per kernel record on stderr.
+    #[arg(long, env = "SCTP_MONITOR_PRINT_RECORDS")]
+    print_records: bool,
+    /// Where the JSON Lines events go: `-` for stdout, a file (appended to), or `off`.
+    #[arg(long, default_value = "-", env = "SCTP_MONITOR_EVENTS")]
+    events: String,
+    /// Listen address of /metrics (Prometheus/OpenMetrics) and the JSON API; `off` disables it.
+    #[arg(long, default_value = "127.0.0.1:9108", env = "SCTP_MONITOR_METRICS")]
+    metrics: String,
+    #[command(flatten)]
+    agent: AgentArgs,
+}
+
+/// The agent's settings shared by `run` and `top --iface`.
+#[derive(Args)]
+struct AgentArgs {
     /// XDP attach mode: native where the driver has it (auto falls back to skb).
     #[arg(long, value_enum, default_value_t = XdpModeChoice::Auto, env = "SCTP_MONITOR_XDP_MODE")]
     xdp_mode: XdpModeChoice,
@@ -72,15 +102,6 @@ struct RunArgs {
     /// Show the kernel programs' diagnostic messages (aya-log).
     #[arg(long, env = "SCTP_MONITOR_DEBUG")]
     debug: bool,
-    /// Print one line per kernel record on stderr.
-    #[arg(long, env = "SCTP_MONITOR_PRINT_RECORDS")]
-    print_records: bool,
-    /// Where the JSON Lines events go: `-` for stdout, or a file (appended to).
-    #[arg(long, default_value = "-", env = "SCTP_MONITOR_EVENTS")]
-    events: String,
-    /// Listen address of /metrics (Prometheus/OpenMetrics) and the JSON API; `off` disables it.
-    #[arg(long, default_value = "127.0.0.1:9108", env = "SCTP_MONITOR_METRICS")]
-    metrics: String,
     /// Read the per-CPU path maps (and look for new interfaces) this often, in milliseconds.
     #[arg(long, default_value_t = 1000, env = "SCTP_MONITOR_POLL_INTERVAL_MS")]
     poll_interval_ms: u64,
@@ -113,6 +134,55 @@ struct RunArgs {
     event_log_size: usize,
 }
 
+/// `--metrics ADDR:PORT|off`.
+fn metrics_addr(m: &str) -> anyhow::Result<Option<std::net::SocketAddr>> {
+    match m {
+        "off" | "none" | "" => Ok(None),
+        m => m.parse::<std::net::SocketAddr>().map(Some).map_err(|e| {
+            anyhow::anyhow!("--metrics {m:?}: {e}; give ADDR:PORT, e.g. 127.0.0.1:9108 or [::1]:9108, or off")
+        }),
+    }
+}
+
+impl AgentArgs {
+    fn options(
+        self,
+        ifaces: Vec<String>,
+        events: String,
+        metrics: &str,
+        print_records: bool,
+        verbose: u8,
+    ) -> anyhow::Result<agent::AgentOptions> {
+        let a = self;
+        Ok(agent::AgentOptions {
+            ifaces,
+            xdp_mode: a.xdp_mode,
+            udp_encap_port: a.udp_port,
+            ring_bytes: a.ring_bytes,
+            path_entries: a.path_entries,
+            assoc_dir_entries: a.assoc_entries,
+            data_idle: Duration::from_millis(a.data_idle_ms),
+            debug: a.debug || verbose > 0,
+            print_records,
+            events,
+            metrics: metrics_addr(metrics)?,
+            poll_interval: Duration::from_millis(a.poll_interval_ms),
+            tick_interval: Duration::from_millis(a.tick_interval_ms),
+            tracker: sctp_monitor::tracker::Config {
+                max_assocs: a.max_assocs.max(1),
+                idle_timeout_ns: a.idle_timeout_s.saturating_mul(1_000_000_000),
+                hb_down_after: a.hb_down_after.max(1),
+                hb_answer_timeout_ns: a.hb_timeout_ms.saturating_mul(1_000_000),
+                retrans_down_after: a.retrans_down_after.max(1),
+                stall_after_ns: a.stall_after_ms.saturating_mul(1_000_000),
+                keep_closed: 0,
+            },
+            event_log: a.event_log_size,
+            series_cap: a.metrics_series_cap,
+        })
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let level = match cli.verbose {
@@ -120,49 +190,32 @@ fn main() -> anyhow::Result<()> {
         1 => "debug",
         _ => "trace",
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
+    let env = env_logger::Env::default().default_filter_or(level);
     match cli.cmd {
         Cmd::Run(a) => {
-            let metrics = match a.metrics.as_str() {
-                "off" | "none" | "" => None,
-                m => Some(m.parse::<std::net::SocketAddr>().map_err(|e| {
-                    anyhow::anyhow!("--metrics {m:?}: {e}; give ADDR:PORT, e.g. 127.0.0.1:9108 or [::1]:9108, or off")
-                })?),
-            };
-            let opts = agent::AgentOptions {
-                ifaces: a.ifaces,
-                xdp_mode: a.xdp_mode,
-                udp_encap_port: a.udp_port,
-                ring_bytes: a.ring_bytes,
-                path_entries: a.path_entries,
-                assoc_dir_entries: a.assoc_entries,
-                data_idle: Duration::from_millis(a.data_idle_ms),
-                debug: a.debug || cli.verbose > 0,
-                print_records: a.print_records,
-                events: a.events,
-                metrics,
-                poll_interval: Duration::from_millis(a.poll_interval_ms),
-                tick_interval: Duration::from_millis(a.tick_interval_ms),
-                tracker: sctp_monitor::tracker::Config {
-                    max_assocs: a.max_assocs.max(1),
-                    idle_timeout_ns: a.idle_timeout_s.saturating_mul(1_000_000_000),
-                    hb_down_after: a.hb_down_after.max(1),
-                    hb_answer_timeout_ns: a.hb_timeout_ms.saturating_mul(1_000_000),
-                    retrans_down_after: a.retrans_down_after.max(1),
-                    stall_after_ns: a.stall_after_ms.saturating_mul(1_000_000),
-                    keep_closed: 0,
-                },
-                event_log: a.event_log_size,
-                series_cap: a.metrics_series_cap,
-            };
+            env_logger::Builder::from_env(env).init();
+            let opts = a.agent.options(a.ifaces, a.events, &a.metrics, a.print_records, cli.verbose)?;
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
             rt.block_on(agent::run(opts))
         }
-        Cmd::Top(a) => sctp_monitor::top::run(sctp_monitor::top::TopOptions {
-            connect: a.connect,
-            interval: Duration::from_millis(a.interval_ms),
-        }),
+        Cmd::Top(a) if !a.ifaces.is_empty() => {
+            if a.events == "-" {
+                anyhow::bail!("--events -: stdout is the view; give a file, or off");
+            }
+            // The agent's log goes to the view (and --log-file), not over it.
+            sctp_monitor::top::logpipe::init(env_logger::Builder::from_env(env).build(), a.log_file.as_deref())?;
+            let opts = a.agent.options(a.ifaces, a.events, &a.metrics, false, cli.verbose)?;
+            sctp_monitor::top::run_with_agent(opts, Duration::from_millis(a.interval_ms))
+        }
+        Cmd::Top(a) => {
+            env_logger::Builder::from_env(env).init();
+            sctp_monitor::top::run(sctp_monitor::top::TopOptions {
+                connect: a.connect,
+                interval: Duration::from_millis(a.interval_ms),
+            })
+        }
         Cmd::Replay(a) => {
+            env_logger::Builder::from_env(env).init();
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             sctp_monitor::replay::run_replay_cli(&a.file, a.json, &mut out)

@@ -1,10 +1,12 @@
 //! `cargo xtask lab`: the two-namespace multihomed lab of
-//! `sctp-monitor/tests/peer/lab.sh` with a real usrsctp association, the
-//! agent attached to ns a's two veths (its API on 127.0.0.1:9108 inside ns
-//! a), and the live view (`sctp-monitor top`, also inside ns a). Every
-//! `--cut-every` seconds the current primary path is cut, and restored
-//! half a period later. Ctrl-C (or quitting the view) removes everything;
-//! a new run first cleans up what a killed run left behind.
+//! `sctp-monitor/tests/peer/lab.sh` with a real usrsctp association over
+//! both address families (path 1 IPv4 `10.201.1.0/24`, path 2 IPv6
+//! `fd00:201:2::/64`), the agent attached to ns a's two veths (its API on
+//! 127.0.0.1:9108 inside ns a), and the live view (`sctp-monitor top`, also
+//! inside ns a). Every `--cut-every` seconds the current primary path is
+//! cut, and restored half a period later. Ctrl-C (or quitting the view)
+//! removes everything; a new run first cleans up what a killed run left
+//! behind.
 
 use std::{
     path::{Path, PathBuf},
@@ -21,6 +23,8 @@ use anyhow::{Context as _, bail};
 use crate::run::{cargo, workspace_root};
 
 pub const NS_A: &str = "sctpmon-a";
+/// `lab.sh start` mode: one association, path 1 IPv4 and path 2 IPv6.
+const MODE: &str = "mixed";
 const API: &str = "127.0.0.1:9108";
 const STATE_DIR: &str = "/tmp/sctpmon-xtask-lab";
 
@@ -120,7 +124,7 @@ fn run_lab(bin: &Path, dir: &Path, cut_every: u64, no_view: bool, stop: &AtomicB
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    lab(&["start", "raw4", dir.to_str().unwrap()])?;
+    lab(&["start", MODE, dir.to_str().unwrap()])?;
     print_manual(bin);
 
     let cutter_stop = Arc::new(AtomicBool::new(false));
@@ -169,7 +173,8 @@ fn print_manual(bin: &Path) {
     println!(
         "\nlab: up. The agent runs in ns {NS_A} on smA1 and smA2, its API on {API} (inside {NS_A}).\n\
          lab: to run it by hand against the lab instead:\n\
-         \x20   sudo {lab} up && sudo {lab} start\n\
+         \x20   sudo {lab} up && sudo {lab} start {MODE}\n\
+         \x20   sudo ip netns exec {NS_A} {b} top -i smA1 -i smA2          # the agent inside the view, or:\n\
          \x20   sudo ip netns exec {NS_A} {b} run -i smA1 -i smA2 --metrics {API} --events /tmp/events.jsonl\n\
          \x20   sudo ip netns exec {NS_A} {b} top --connect http://{API}\n\
          \x20   sudo {lab} cut 1; sudo {lab} restore 1    # fail and bring back path 1\n\

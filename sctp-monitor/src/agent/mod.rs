@@ -273,7 +273,29 @@ fn start_kernel_logger(ebpf: &mut Ebpf) {
 /// Records handled per wakeup before the loop looks at timers and requests.
 const DRAIN_BUDGET: usize = 4096;
 
+/// What a program running the agent inside itself (the live view,
+/// `sctp-monitor top --iface`) adds to [`run`]: the API without a socket,
+/// and a way to stop it.
+pub struct Embedding {
+    /// Receives the agent's query channel once the programs are attached
+    /// (the same [`Query`]s the HTTP listener sends); dropped unsent when the
+    /// start fails, and `run_embedded` returns the error.
+    pub ready: std::sync::mpsc::Sender<mpsc::Sender<Asked>>,
+    /// The agent stops (detaching every program) when this fires or its
+    /// sender is dropped, as on SIGTERM.
+    pub stop: tokio::sync::oneshot::Receiver<()>,
+}
+
 pub async fn run(o: AgentOptions) -> anyhow::Result<()> {
+    run_embedded(o, None).await
+}
+
+/// [`run`], optionally inside another program (see [`Embedding`]).
+pub async fn run_embedded(o: AgentOptions, embedding: Option<Embedding>) -> anyhow::Result<()> {
+    let (ready, mut stop) = match embedding {
+        Some(e) => (Some(e.ready), Some(e.stop)),
+        None => (None, None),
+    };
     preflight::check_privileges()?;
     for name in &o.ifaces {
         kernel::attach::ifindex(name).with_context(|| format!("-i {name}: check the name with `ip -br link`"))?;
@@ -305,6 +327,9 @@ pub async fn run(o: AgentOptions) -> anyhow::Result<()> {
         );
         tokio::spawn(http::serve(l, qtx.clone()))
     });
+    if let Some(ready) = ready {
+        let _ = ready.send(qtx.clone());
+    }
     drop(qtx);
 
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -353,6 +378,12 @@ pub async fn run(o: AgentOptions) -> anyhow::Result<()> {
             }
             _ = sigint.recv() => { log::info!("SIGINT: stopping"); break Ok(()) }
             _ = sigterm.recv() => { log::info!("SIGTERM: stopping"); break Ok(()) }
+            _ = async {
+                match stop.as_mut() {
+                    Some(s) => { let _ = s.await; }
+                    None => std::future::pending().await,
+                }
+            } => { log::info!("asked to stop: stopping"); break Ok(()) }
         }
     };
     if let Some(s) = server {

@@ -96,9 +96,12 @@ impl EventWriter {
         EventWriter { out, errors: 0 }
     }
 
-    /// Stdout (`-`) or a file, appended to.
+    /// Stdout (`-`), nowhere (`off`) or a file, appended to.
     pub fn open(target: &str) -> anyhow::Result<EventWriter> {
         use anyhow::Context as _;
+        if target == "off" {
+            return Ok(EventWriter::new(None));
+        }
         if target == "-" || target.is_empty() {
             return Ok(EventWriter::new(Some(Box::new(std::io::stdout()))));
         }

@@ -36,7 +36,9 @@ impl ApiUrl {
         if auth.is_empty() {
             bail!("{url}: no host");
         }
-        let has_port = auth.rsplit_once(':').is_some_and(|(h, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']')));
+        let has_port = auth
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']')));
         let authority = if has_port { auth.to_string() } else { format!("{auth}:80") };
         Ok(ApiUrl { authority, prefix: path.to_string() })
     }
@@ -213,14 +215,25 @@ pub struct Snapshot {
     pub malformed: Option<u64>,
 }
 
+/// Where the view reads the agent's API documents: over HTTP ([`ApiUrl`]),
+/// or from an agent in the same process (`super::inproc`).
+pub trait Api: Send {
+    /// The body of a 200 answer to `GET path` (`path` may carry `?query`).
+    fn get(&self, path: &str) -> anyhow::Result<String>;
+}
+
+impl Api for ApiUrl {
+    fn get(&self, path: &str) -> anyhow::Result<String> {
+        get(self, path, Duration::from_secs(2))
+    }
+}
+
 /// Polls `/api/status`, `/api/associations` and `/api/events?since=`.
-pub fn poll(url: &ApiUrl, since: u64, with_metrics: bool) -> anyhow::Result<Snapshot> {
-    let t = Duration::from_secs(2);
-    let status: Status = serde_json::from_str(&get(url, "/api/status", t)?).context("/api/status")?;
-    let assocs: AssociationsDoc = serde_json::from_str(&get(url, "/api/associations", t)?).context("/api/associations")?;
-    let events: EventsPage =
-        serde_json::from_str(&get(url, &format!("/api/events?since={since}&limit=1000"), t)?).context("/api/events")?;
-    let malformed = if with_metrics { get(url, "/metrics", t).ok().map(|m| malformed_total(&m)) } else { None };
+pub fn poll(api: &dyn Api, since: u64, with_metrics: bool) -> anyhow::Result<Snapshot> {
+    let status: Status = serde_json::from_str(&api.get("/api/status")?).context("/api/status")?;
+    let assocs: AssociationsDoc = serde_json::from_str(&api.get("/api/associations")?).context("/api/associations")?;
+    let events: EventsPage = serde_json::from_str(&api.get(&format!("/api/events?since={since}&limit=1000"))?).context("/api/events")?;
+    let malformed = if with_metrics { api.get("/metrics").ok().map(|m| malformed_total(&m)) } else { None };
     Ok(Snapshot { status, assocs, events, malformed })
 }
 

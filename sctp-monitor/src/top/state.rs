@@ -178,6 +178,11 @@ impl App {
         self.error = Some(err);
     }
 
+    /// A line of the in-process agent's own log (see `super::logpipe`).
+    pub fn agent_log(&mut self, line: String) {
+        self.push_log(line);
+    }
+
     fn push_log(&mut self, line: String) {
         self.log.push_back(line);
         while self.log.len() > LOG_LINES {
@@ -209,7 +214,9 @@ impl App {
 
     /// The associations shown, filtered and sorted.
     pub fn visible(&self) -> Vec<&Assoc> {
-        let Some(s) = &self.snapshot else { return Vec::new() };
+        let Some(s) = &self.snapshot else {
+            return Vec::new();
+        };
         let f = self.filter.trim().to_ascii_lowercase();
         let mut v: Vec<&Assoc> = s.assocs.associations.iter().filter(|a| f.is_empty() || matches(a, &f)).collect();
         let now = Instant::now();
@@ -259,7 +266,9 @@ impl App {
 
     /// Paths down over all associations, and the number of paths.
     pub fn paths_down(&self) -> (usize, usize) {
-        let Some(s) = &self.snapshot else { return (0, 0) };
+        let Some(s) = &self.snapshot else {
+            return (0, 0);
+        };
         let all = s.assocs.associations.iter().flat_map(|a| a.paths.iter());
         let (mut down, mut n) = (0, 0);
         for p in all {
@@ -361,7 +370,9 @@ pub fn event_line(e: &serde_json::Value) -> String {
             let ep = |v: &serde_json::Value| {
                 let addrs: Vec<String> =
                     v["addrs"].as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_string)).collect();
-                format!("{}:{}", compact_addrs(&addrs), v["port"])
+                let a = compact_addrs(&addrs);
+                // `[...]` keeps an IPv6 address's colons apart from the port's
+                if a.contains(':') { format!("[{a}]:{}", v["port"]) } else { format!("{a}:{}", v["port"]) }
             };
             let mut s = String::new();
             if e.get("initiator").is_some() {
@@ -386,20 +397,31 @@ pub fn event_line(e: &serde_json::Value) -> String {
     format!("{ts} {id} {kind} {detail}").trim_end().to_string()
 }
 
-/// An address set, compact: addresses that differ in one part only share the
-/// rest: `10.201.1.1`,`10.201.2.1` -> `10.201.{1,2}.1`.
+/// An address set, compact: see [`compact_family`]; IPv4 and IPv6 addresses
+/// compacted apart and joined with `,`.
 pub fn compact_addrs(addrs: &[String]) -> String {
+    addr_groups(addrs).join(",")
+}
+
+/// An address set, one compact string per address family (IPv4 first),
+/// for a view that shows each on its own line.
+pub fn addr_groups(addrs: &[String]) -> Vec<String> {
+    let (v6, v4): (Vec<String>, Vec<String>) = addrs.iter().cloned().partition(|a| a.contains(':'));
+    let mut out: Vec<String> = [v4, v6].iter().filter(|g| !g.is_empty()).map(|g| compact_family(g)).collect();
+    if out.is_empty() {
+        out.push("-".into());
+    }
+    out
+}
+
+/// Addresses of one family that differ in one part only share the rest:
+/// `10.201.1.1`,`10.201.2.1` -> `10.201.{1,2}.1`.
+fn compact_family(addrs: &[String]) -> String {
     match addrs.len() {
         0 => "-".into(),
         1 => addrs[0].clone(),
         _ => {
-            let sep = if addrs.iter().all(|a| a.contains(':')) {
-                ':'
-            } else if addrs.iter().all(|a| !a.contains(':')) {
-                '.'
-            } else {
-                return addrs.join(",");
-            };
+            let sep = if addrs[0].contains(':') { ':' } else { '.' };
             let parts: Vec<Vec<&str>> = addrs.iter().map(|a| a.split(sep).collect()).collect();
             let n = parts[0].len();
             if parts.iter().any(|p| p.len() != n) {
@@ -418,11 +440,7 @@ pub fn compact_addrs(addrs: &[String]) -> String {
 }
 
 pub fn fmt_rtt(us: u32) -> String {
-    if us < 10_000 {
-        format!("{:.1}ms", us as f64 / 1000.0)
-    } else {
-        format!("{}ms", us / 1000)
-    }
+    if us < 10_000 { format!("{:.1}ms", us as f64 / 1000.0) } else { format!("{}ms", us / 1000) }
 }
 
 pub fn fmt_rate(r: f64) -> String {
@@ -473,6 +491,12 @@ mod tests {
         assert_eq!(compact_addrs(&v(&["10.0.0.1", "fd00::1"])), "10.0.0.1,fd00::1");
         assert_eq!(compact_addrs(&v(&["10.0.0.1", "10.0.1.2"])), "10.0.0.1,10.0.1.2");
         assert_eq!(compact_addrs(&v(&["10.0.0.1"])), "10.0.0.1");
+        assert_eq!(compact_addrs(&v(&[])), "-");
+        assert_eq!(addr_groups(&v(&["fd00:201:2::1", "10.201.1.1"])), v(&["10.201.1.1", "fd00:201:2::1"]));
+        assert_eq!(
+            addr_groups(&v(&["10.201.1.1", "fd00:201:1::1", "10.201.2.1", "fd00:201:2::1"])),
+            v(&["10.201.{1,2}.1", "fd00:201:{1,2}::1"])
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use ratatui::{
 
 use super::{
     client::{Assoc, Path},
-    state::{App, Mode, assoc_rtt, compact_addrs, fmt_age, fmt_rate, fmt_rtt, hms, sparkline, unix_now},
+    state::{App, Mode, addr_groups, assoc_rtt, fmt_age, fmt_rate, fmt_rtt, hms, sparkline, unix_now},
 };
 
 pub fn draw(f: &mut Frame, app: &App) {
@@ -54,8 +54,15 @@ fn draw_title(f: &mut Frame, app: &App, area: Rect) {
 
 fn draw_unreachable(f: &mut Frame, app: &App, area: Rect) {
     let err = app.error.clone().unwrap_or_else(|| "waiting for the first answer".into());
+    if app.url == super::IN_PROCESS {
+        f.render_widget(Paragraph::new(format!("The agent in this process: {err}")).alignment(Alignment::Center), area);
+        return;
+    }
     let text = Text::from(vec![
-        Line::styled(format!("Cannot reach the sctp-monitor agent at {}", app.url), Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)),
+        Line::styled(
+            format!("Cannot reach the sctp-monitor agent at {}", app.url),
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ),
         Line::raw(""),
         Line::raw(err),
         Line::raw(""),
@@ -96,8 +103,8 @@ fn draw_main(f: &mut Frame, app: &App, area: Rect) {
     let npaths = app.selected_assoc().map_or(1, |a| a.paths.len().max(1)) as u16;
     let paths_h = (npaths + 2).min(6);
     // associations: two lines each, at most half the screen; the log takes the rest
-    let nvis = app.visible().len().max(1) as u16;
-    let assocs_h = (2 + 2 * nvis).clamp(4, (area.height / 2).max(4));
+    let rows_h: u16 = app.visible().iter().map(|a| assoc_row_height(a)).sum::<u16>().max(2);
+    let assocs_h = (2 + rows_h).clamp(4, (area.height / 2).max(4));
     let [assocs, paths, log] =
         Layout::vertical([Constraint::Length(assocs_h), Constraint::Length(paths_h), Constraint::Min(3)]).areas(area);
     draw_assocs(f, app, assocs);
@@ -106,6 +113,12 @@ fn draw_main(f: &mut Frame, app: &App, area: Rect) {
         None => f.render_widget(Paragraph::new("").block(section(" paths ".into())), paths),
     }
     draw_log(f, app, log, None);
+}
+
+/// Lines of an association's row: its initiator's address families, then
+/// its responder's (each family on its own line, so IPv4 and IPv6 both fit).
+fn assoc_row_height(a: &Assoc) -> u16 {
+    (addr_groups(&a.initiator.addrs).len() + addr_groups(&a.responder.addrs).len()) as u16
 }
 
 fn draw_assocs(f: &mut Frame, app: &App, area: Rect) {
@@ -123,11 +136,24 @@ fn draw_assocs(f: &mut Frame, app: &App, area: Rect) {
         .iter()
         .map(|a| {
             let prim = |p: &Option<super::client::PathRef>| p.as_ref().map_or("-".to_string(), |p| format!(">{}", p.dst));
-            let two = |x: String, y: String| Cell::from(Text::from(vec![Line::raw(x), Line::raw(y)]));
+            let (ia, ra) = (addr_groups(&a.initiator.addrs), addr_groups(&a.responder.addrs));
+            let mut addrs: Vec<Line> = Vec::new();
+            for (tag, groups) in [("I", &ia), ("R", &ra)] {
+                for (i, g) in groups.iter().enumerate() {
+                    addrs.push(Line::raw(format!("{} {g}", if i == 0 { tag } else { " " })));
+                }
+            }
+            // the initiator's value on its first line, the responder's on its own
+            let two = |x: String, y: String| {
+                let mut l = vec![Line::raw(x)];
+                l.resize(ia.len(), Line::raw(""));
+                l.push(Line::raw(y));
+                Cell::from(Text::from(l))
+            };
             Row::new(vec![
                 Cell::from(format!("{}", a.id)),
                 two(a.initiator.port.to_string(), a.responder.port.to_string()),
-                two(format!("I {}", compact_addrs(&a.initiator.addrs)), format!("R {}", compact_addrs(&a.responder.addrs))),
+                Cell::from(Text::from(addrs)),
                 Cell::from(state_short(&a.state).to_string()),
                 two(prim(&a.primary.initiator), prim(&a.primary.responder)),
                 Cell::from(assoc_rtt(a).map_or("-".into(), fmt_rtt)),
@@ -135,7 +161,7 @@ fn draw_assocs(f: &mut Frame, app: &App, area: Rect) {
                 two(a.failovers.initiator.to_string(), a.failovers.responder.to_string()),
                 Cell::from(app.age_secs(a, unix, now).map_or("-".into(), fmt_age)),
             ])
-            .height(2)
+            .height(assoc_row_height(a))
         })
         .collect();
     let widths = [
@@ -149,10 +175,8 @@ fn draw_assocs(f: &mut Frame, app: &App, area: Rect) {
         Constraint::Length(3),
         Constraint::Length(5),
     ];
-    let table = Table::new(rows, widths)
-        .header(header)
-        .block(section(title))
-        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
+    let table =
+        Table::new(rows, widths).header(header).block(section(title)).row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
     let mut st = TableState::default().with_selected(app.selected_index(&vis));
     if vis.is_empty() {
         let msg = if total == 0 { "no SCTP association seen yet" } else { "no association matches the filter (Esc clears it)" };
@@ -193,7 +217,8 @@ fn path_rows<'a>(app: &'a App, a: &'a Assoc, spark_w: usize, bytes: bool) -> Vec
 }
 
 fn draw_paths(f: &mut Frame, app: &App, a: &Assoc, area: Rect, detail: bool) {
-    let spark_w = 10;
+    // the detail's Bytes column takes from the sparkline, so an IPv6 path still fits 80 columns
+    let spark_w = if detail { 6 } else { 10 };
     let mut head = vec!["P", "Dir", "Path (src > dst)", "State", "RTT", "HB", "DATA", "Retx"];
     let mut widths = vec![
         Constraint::Length(1),
@@ -226,7 +251,10 @@ fn draw_log(f: &mut Frame, app: &App, area: Rect, only: Option<u64>) {
     let text: Vec<Line> = lines[start..end]
         .iter()
         .map(|l| {
-            let style = if l.contains(" failover ") || l.contains(" path_down ") || l.contains("association_down") {
+            let agent_line = l.get(8..15) == Some(" agent ");
+            let style = if agent_line && !l.contains(" agent warning: ") && !l.contains(" agent error: ") {
+                Style::new().fg(Color::DarkGray)
+            } else if agent_line || l.contains(" failover ") || l.contains(" path_down ") || l.contains("association_down") {
                 Style::new().fg(Color::Yellow)
             } else {
                 Style::new()
@@ -239,7 +267,9 @@ fn draw_log(f: &mut Frame, app: &App, area: Rect, only: Option<u64>) {
 }
 
 fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
-    let Some(a) = app.selected_assoc() else { return };
+    let Some(a) = app.selected_assoc() else {
+        return;
+    };
     let npaths = a.paths.len().max(1) as u16;
     let [info, paths, log] =
         Layout::vertical([Constraint::Length(7), Constraint::Length((npaths + 2).min(10)), Constraint::Fill(1)]).areas(area);
@@ -258,17 +288,12 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
         )),
         Line::raw(format!("initiator port {} vtag {} addrs {}", a.initiator.port, vtag(a.initiator.vtag), a.initiator.addrs.join(", "))),
         Line::raw(format!("responder port {} vtag {} addrs {}", a.responder.port, vtag(a.responder.vtag), a.responder.addrs.join(", "))),
+        Line::raw(format!("I>R primary {}  failovers {}", prim(&a.primary.initiator), a.failovers.initiator)),
+        Line::raw(format!("R>I primary {}  failovers {}", prim(&a.primary.responder), a.failovers.responder)),
         Line::raw(format!(
-            "I>R primary {}  failovers {}  TSN {} ack {}",
-            prim(&a.primary.initiator),
-            a.failovers.initiator,
+            "TSN I>R {} ack {}  R>I {} ack {}",
             opt(a.highest_tsn.initiator),
-            opt(a.cum_ack.initiator)
-        )),
-        Line::raw(format!(
-            "R>I primary {}  failovers {}  TSN {} ack {}",
-            prim(&a.primary.responder),
-            a.failovers.responder,
+            opt(a.cum_ack.initiator),
             opt(a.highest_tsn.responder),
             opt(a.cum_ack.responder)
         )),

@@ -24,7 +24,8 @@
 #   status      namespaces, links, addresses, nftables rules, processes
 #   build [OUT] compile sctp_peer.c (default OUT: <repo>/target/sctp-peer/sctp_peer)
 #   start [MODE] [DIR] [OPTS]  run a server (ns b) and client (ns a) sctp_peer in the
-#               background, MODE raw4 (default) | raw6 | udp4 | udp6 | mixed; their
+#               background, MODE mixed (default: path 1 IPv4, path 2 IPv6, one
+#               association) | raw4 | raw6 | udp4 | udp6; their
 #               JSON Lines go to DIR (default /tmp/sctpmon-lab)/{client,server}.jsonl;
 #               binary from $SCTP_PEER or <repo>/target/sctp-peer/sctp_peer (built if missing)
 #   stop [DIR]  graceful stop of the peers started by `start`
@@ -185,9 +186,9 @@ cmd_up() {
 	else
 		say "both paths are up (no ping installed: reachability not checked)"
 	fi
-	say "up. Start peers with e.g.:"
-	say "  ip netns exec $NS_B <sctp_peer> server --bind $(v4b 1),$(v4b 2) --port 5000"
-	say "  ip netns exec $NS_A <sctp_peer> client --bind $(v4a 1),$(v4a 2) --connect $(v4b 1),$(v4b 2) --port 5000"
+	say "up. Start peers with: $0 start [mixed|raw4|raw6|udp4|udp6], or e.g.:"
+	say "  ip netns exec $NS_B <sctp_peer> server --bind $(v4b 1),$(v6b 2) --port 5000"
+	say "  ip netns exec $NS_A <sctp_peer> client --bind $(v4a 1),$(v6a 2) --connect $(v4b 1),$(v6b 2) --port 5000"
 }
 
 check_path() {
@@ -299,7 +300,7 @@ cmd_start() {
 	# start [MODE] [DIR] [extra sctp_peer options...]: server in ns b, client in ns a,
 	# sending until `stop`. JSON Lines in DIR/server.jsonl and DIR/client.jsonl.
 	need_root
-	local mode=${1:-raw4} dir=${2:-/tmp/sctpmon-lab}
+	local mode=${1:-mixed} dir=${2:-/tmp/sctpmon-lab}
 	shift 2 2>/dev/null || shift $# 
 	ns_exists "$NS_A" && ns_exists "$NS_B" || die "lab is not up (run: $0 up)"
 	local peer=${SCTP_PEER:-$REPO_ROOT/target/sctp-peer/sctp_peer}
