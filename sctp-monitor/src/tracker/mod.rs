@@ -368,6 +368,7 @@ impl Tracker {
     /// tracker does not scan per packet: one-sided associations first (a
     /// flood of INITs or of stray packets with random tags), then half-open
     /// ones, then established ones, the longest idle first within each.
+    /// Every eviction is counted (`TrackerStats::evictions`).
     fn evict(&mut self, out: &mut Vec<Event>) {
         let batch = (self.cfg.max_assocs / 128).max(1);
         let mut idle: Vec<(u8, u64, usize)> = self
@@ -385,7 +386,13 @@ impl Tracker {
         let now = self.now_ns;
         for &(_, _, slot) in &idle[..n] {
             self.stats.evictions += 1;
-            self.close(slot, DownReason::Evicted, now, out);
+            if self.slab[slot].flags & assoc::aflag::UP_REPORTED == 0 {
+                // Never reported up, so no `association_down` either: an
+                // INIT flood must not turn into an event flood.
+                self.drop_silently(slot);
+            } else {
+                self.close(slot, DownReason::Evicted, now, out);
+            }
         }
     }
 }
