@@ -54,16 +54,19 @@ struct Opts {
     sample_secs: u64,
     warmup_secs: u64,
     tolerance_pct: f64,
+    /// Extra arguments for `sctp-monitor run`.
+    agent_args: Vec<String>,
 }
 
 fn parse() -> anyhow::Result<Opts> {
     let mut o = Opts {
         agent: "target/release/sctp-monitor".into(),
         minutes: 10.0,
-        rate: 100_000,
+        rate: 50_000,
         sample_secs: 5,
         warmup_secs: 0,
         tolerance_pct: 10.0,
+        agent_args: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -75,9 +78,10 @@ fn parse() -> anyhow::Result<Opts> {
             "--sample-secs" => o.sample_secs = v()?.parse()?,
             "--warmup-secs" => o.warmup_secs = v()?.parse()?,
             "--tolerance-pct" => o.tolerance_pct = v()?.parse()?,
+            "--agent-arg" => o.agent_args.push(v()?),
             _ => bail!(
                 "unknown argument {a}; usage: soak [--agent PATH] [--minutes 10] [--rate RECORDS_PER_S] \
-                 [--sample-secs 5] [--warmup-secs N] [--tolerance-pct 10]"
+                 [--sample-secs 5] [--warmup-secs N] [--tolerance-pct 10] [--agent-arg ARG]..."
             ),
         }
     }
@@ -383,6 +387,7 @@ fn main() -> anyhow::Result<()> {
                 "--metrics",
                 &format!("127.0.0.1:{PORT}"),
             ])
+            .args(&o.agent_args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
