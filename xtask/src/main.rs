@@ -6,6 +6,7 @@ mod bench;
 mod lab;
 mod run;
 mod setup;
+mod soak;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -63,6 +64,22 @@ enum Cmd {
         #[arg(long, default_value_t = 0x5eed_cafe)]
         seed: u64,
     },
+    /// Soak: the agent under a high record rate for N minutes, resident
+    /// memory sampled; fails when it grows after warm-up. Needs root.
+    Soak {
+        #[arg(long, default_value_t = 10.0)]
+        minutes: f64,
+        /// Kernel records per second asked of the agent (the sender paces
+        /// itself to this; on a 2-core machine it reaches about 55,000).
+        #[arg(long, default_value_t = 50_000)]
+        rate: u64,
+        /// Seconds between memory samples.
+        #[arg(long, default_value_t = 5)]
+        sample_secs: u64,
+        /// Growth allowed after warm-up, in percent of the level then.
+        #[arg(long, default_value_t = 10.0)]
+        tolerance_pct: f64,
+    },
     /// Run the benchmarks and print the tables for BENCHMARKS.md.
     Bench {
         /// Repeats per BPF_PROG_TEST_RUN call (at least 10^7 for the table).
@@ -106,6 +123,10 @@ fn main() -> anyhow::Result<()> {
                 .status()?;
             anyhow::ensure!(ok.success(), "kernel fuzz loop failed");
             Ok(())
+        }
+        Cmd::Soak { minutes, rate, sample_secs, tolerance_pct } => {
+            setup::setup(setup::Scope::Build)?;
+            soak::soak(&soak::SoakArgs { minutes, rate, sample_secs, tolerance_pct })
         }
         Cmd::Bench { repeat, runs } => {
             setup::setup(setup::Scope::Tests)?;

@@ -144,7 +144,7 @@ impl Tracker {
     }
 
     /// Frees an association that never came up, without an event.
-    fn drop_silently(&mut self, slot: usize) {
+    pub(super) fn drop_silently(&mut self, slot: usize) {
         self.unindex(slot);
         let a = &mut self.slab[slot];
         a.id = 0;

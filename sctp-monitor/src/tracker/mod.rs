@@ -364,16 +364,19 @@ impl Tracker {
         }
     }
 
-    /// Evicts the longest idle associations: a batch (1/128 of the cap, at
-    /// least one) per scan, so a full tracker does not scan per packet.
+    /// Evicts a batch (1/128 of the cap, at least one) per scan, so a full
+    /// tracker does not scan per packet: one-sided associations first (a
+    /// flood of INITs or of stray packets with random tags), then half-open
+    /// ones, then established ones, the longest idle first within each.
+    /// Every eviction is counted (`TrackerStats::evictions`).
     fn evict(&mut self, out: &mut Vec<Event>) {
         let batch = (self.cfg.max_assocs / 128).max(1);
-        let mut idle: Vec<(u64, usize)> = self
+        let mut idle: Vec<(u8, u64, usize)> = self
             .slab
             .iter()
             .enumerate()
             .filter(|(_, a)| a.id != 0)
-            .map(|(i, a)| (a.last_seen_ns, i))
+            .map(|(i, a)| (eviction_tier(a), a.last_seen_ns, i))
             .collect();
         let n = batch.min(idle.len());
         if n == 0 {
@@ -381,11 +384,26 @@ impl Tracker {
         }
         idle.select_nth_unstable(n - 1);
         let now = self.now_ns;
-        for &(_, slot) in &idle[..n] {
+        for &(_, _, slot) in &idle[..n] {
             self.stats.evictions += 1;
-            self.close(slot, DownReason::Evicted, now, out);
+            if self.slab[slot].flags & assoc::aflag::UP_REPORTED == 0 {
+                // Never reported up, so no `association_down` either: an
+                // INIT flood must not turn into an event flood.
+                self.drop_silently(slot);
+            } else {
+                self.close(slot, DownReason::Evicted, now, out);
+            }
         }
     }
+}
+
+/// Eviction order: 0 = one side seen only (an INIT without its INIT-ACK, a
+/// pick-up from one direction), 1 = both tags seen but not established,
+/// 2 = established with both tags (both directions have spoken).
+fn eviction_tier(a: &Assoc) -> u8 {
+    let both = a.has_tag(0) && a.has_tag(1);
+    let up = !matches!(a.state, AssocState::CookieWait | AssocState::CookieEchoed);
+    both as u8 + (both && up) as u8
 }
 
 /// Source/destination addresses of a packet as slots.

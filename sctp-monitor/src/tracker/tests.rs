@@ -701,6 +701,140 @@ fn cap_evicts_the_longest_idle_first() {
 }
 
 #[test]
+fn an_init_flood_evicts_half_open_associations_not_an_established_one() {
+    let mut s = Sim::new(Config {
+        max_assocs: 3,
+        ..Config::default()
+    });
+    // The real association: handshake at 0..3 ms, then silent (the
+    // longest idle of all from here on).
+    s.handshake();
+    // A half-open one: INIT and INIT-ACK, no cookie.
+    let (h0, h1) = (ip("10.8.0.1"), ip("10.8.0.2"));
+    s.send(
+        5,
+        h0,
+        h1,
+        7,
+        8,
+        0,
+        vec![craft::init(&InitSpec::new(0x51, 1))],
+    );
+    s.send(
+        6,
+        h1,
+        h0,
+        8,
+        7,
+        0x51,
+        vec![craft::init_ack(&InitSpec::new(0x52, 1))],
+    );
+    // A flood of INITs with their own tags and addresses.
+    let mut rng = craft::XorShift::new(7);
+    for i in 0..200u64 {
+        let tag = (rng.next_u64() as u32) | 1;
+        let src = IpAddr::from((rng.next_u64() as u32).to_be_bytes());
+        let dst = IpAddr::from((rng.next_u64() as u32).to_be_bytes());
+        s.send(
+            10 + i,
+            src,
+            dst,
+            1000,
+            2000,
+            0,
+            vec![craft::init(&InitSpec::new(tag, 1))],
+        );
+    }
+    assert_eq!(s.t.len(), 3);
+    assert_eq!(
+        s.t.stats().evictions,
+        199,
+        "every INIT past the cap evicted one"
+    );
+    assert!(
+        s.of(EventKind::AssociationDown).is_empty(),
+        "associations never reported up go without an event"
+    );
+    let tags: Vec<u32> =
+        s.t.associations()
+            .filter_map(|v| v.initiator.vtag)
+            .collect();
+    assert!(
+        tags.contains(&TA),
+        "the established association stays: {tags:x?}"
+    );
+    assert!(
+        tags.contains(&0x51),
+        "the half-open one outranks INIT-only ones: {tags:x?}"
+    );
+
+    // With no one-sided association left to take, the half-open one goes
+    // before the established one, although that one is idle for longer.
+    let mut s = Sim::new(Config {
+        max_assocs: 2,
+        ..Config::default()
+    });
+    s.handshake();
+    s.send(
+        5,
+        h0,
+        h1,
+        7,
+        8,
+        0,
+        vec![craft::init(&InitSpec::new(0x51, 1))],
+    );
+    s.send(
+        6,
+        h1,
+        h0,
+        8,
+        7,
+        0x51,
+        vec![craft::init_ack(&InitSpec::new(0x52, 1))],
+    );
+    s.send(
+        9,
+        h0,
+        h1,
+        9,
+        9,
+        0,
+        vec![craft::init(&InitSpec::new(0x61, 1))],
+    );
+    assert_eq!(s.t.stats().evictions, 1);
+    let mut tags: Vec<u32> =
+        s.t.associations()
+            .filter_map(|v| v.initiator.vtag)
+            .collect();
+    tags.sort();
+    assert_eq!(tags, vec![0x61, TA]);
+}
+
+#[test]
+fn evicting_an_association_that_was_up_reports_it() {
+    let mut s = Sim::new(Config {
+        max_assocs: 1,
+        ..Config::default()
+    });
+    s.handshake();
+    let (h0, h1) = (ip("10.8.0.1"), ip("10.8.0.2"));
+    s.send(
+        9,
+        h0,
+        h1,
+        9,
+        9,
+        0,
+        vec![craft::init(&InitSpec::new(0x61, 1))],
+    );
+    let d = s.of(EventKind::AssociationDown);
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].reason, Some(DownReason::Evicted));
+    assert_eq!(d[0].initiator.as_ref().map(|i| i.vtag), Some(TA));
+}
+
+#[test]
 fn init_collision_yields_one_association() {
     let mut s = Sim::new(Config::default());
     let (a, b) = (s.a, s.b);
