@@ -5,6 +5,7 @@
 //! XDP_PASS / TC_ACT_UNSPEC ("continue"), and every problem is a counter.
 #![no_std]
 #![no_main]
+#![feature(asm_experimental_arch)]
 
 mod aggregate;
 mod counters;

@@ -29,6 +29,8 @@ pub struct Scratch {
     pub key: PathKey,
     pub zero_stats: PathStats,
     pub fresh: AssocDirState,
+    /// The chunk walk's offset, kept in map memory: see `sctp::chunk_step`.
+    pub walk_off: u64,
 }
 
 /// What the parser learned about the packet before the chunks.

@@ -50,6 +50,10 @@ pub fn load(opts: &LoadOptions) -> anyhow::Result<Ebpf> {
     }
     raise_memlock_limit();
     let mut loader = EbpfLoader::new();
+    // For kernel-program work: the verifier's full log on a rejection.
+    if std::env::var_os("SCTP_MONITOR_VERIFIER_LOG").is_some() {
+        loader.verifier_log_level(aya::VerifierLogLevel::VERBOSE | aya::VerifierLogLevel::STATS);
+    }
     loader
         .override_global(maps::CONFIG, &opts.config, true)
         .map_max_entries(maps::EVENTS, opts.ring_bytes)
