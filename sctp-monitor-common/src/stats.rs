@@ -37,6 +37,10 @@ pub struct PathStats {
     pub sacks: u64,
     pub gap_blocks: u64,
     pub dup_tsns: u64,
+    /// Times in CLOCK_MONOTONIC_COARSE (`bpf_ktime_get_coarse_ns`): the
+    /// same clock as the records' `ts_ns`, at one kernel tick's resolution
+    /// (at most a few ms behind), because the precise read costs more than
+    /// the rest of a DATA packet's accounting.
     pub first_ns: u64,
     pub last_ns: u64,
     /// Last DATA/I-DATA (not SACK) on this path.

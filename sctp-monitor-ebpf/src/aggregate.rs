@@ -9,6 +9,7 @@ use sctp_monitor_common::{
 };
 
 use crate::{
+    addr,
     counters::bump,
     ctx::Packet,
     cursor::load,
@@ -59,8 +60,8 @@ fn assoc_state(meta: &Meta, fresh: &mut AssocDirState, first_tsn: u32) -> *mut A
         return st;
     }
     // First DATA of this association direction: every TSN from here is new.
-    fresh.last_new_src = [0; 16];
-    fresh.last_new_dst = [0; 16];
+    addr::clear(&mut fresh.last_new_src);
+    addr::clear(&mut fresh.last_new_dst);
     fresh.last_new_ns = 0;
     fresh.highest_tsn = first_tsn.wrapping_sub(1);
     fresh._pad = 0;
@@ -138,17 +139,6 @@ pub fn on_sack<P: Packet>(p: &P, pd: &mut PacketData, off: usize, len: u16) {
     pd.dups += u16::from_be_bytes([s[10], s[11]]) as u32;
 }
 
-#[inline(always)]
-fn same_addr(a: &[u8; 16], b: &[u8; 16]) -> bool {
-    // Two u64 compares: no memcmp call in BPF.
-    // SAFETY: both are 16-byte arrays.
-    unsafe {
-        let a = a.as_ptr().cast::<u64>();
-        let b = b.as_ptr().cast::<u64>();
-        a.read_unaligned() == b.read_unaligned() && a.add(1).read_unaligned() == b.add(1).read_unaligned()
-    }
-}
-
 /// Folds the packet's DATA/SACK into its path and decides whether the
 /// tracker must hear about it now.
 #[inline(always)]
@@ -159,8 +149,8 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch, assoc: *mut AssocDirState
         return;
     }
     let key = &mut scratch.key;
-    key.src_addr = meta.src;
-    key.dst_addr = meta.dst;
+    addr::copy(&mut key.src_addr, &meta.src);
+    addr::copy(&mut key.dst_addr, &meta.dst);
     key.src_port = meta.src_port;
     key.dst_port = meta.dst_port;
     key.vtag = meta.vtag;
@@ -195,12 +185,12 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch, assoc: *mut AssocDirState
             if pd.new_chunks != 0 && !assoc.is_null() {
                 let st = &mut *assoc;
                 if st.last_new_ns != 0
-                    && (!same_addr(&st.last_new_dst, &meta.dst) || !same_addr(&st.last_new_src, &meta.src))
+                    && (!addr::same(&st.last_new_dst, &meta.dst) || !addr::same(&st.last_new_src, &meta.src))
                 {
                     kind = Some(RecordKind::DataPathChange);
                 }
-                st.last_new_src = meta.src;
-                st.last_new_dst = meta.dst;
+                addr::copy(&mut st.last_new_src, &meta.src);
+                addr::copy(&mut st.last_new_dst, &meta.dst);
                 st.last_new_ns = meta.ts;
             }
             if s.flags & PATH_FLAG_HAS_TSN == 0 || tsn_gt(pd.highest_tsn, s.highest_tsn) {

@@ -3,7 +3,7 @@
 //! `RECORD_DATA_LEN`; an INIT-ACK's State Cookie is cut out (segment 1 before
 //! it, segment 2 after it); DATA carries its header only.
 
-use aya_ebpf::helpers::generated::bpf_ringbuf_output;
+use aya_ebpf::helpers::generated::{bpf_ktime_get_ns, bpf_ringbuf_output};
 use sctp_monitor_common::{
     ChunkRecord, RecordKind, counters,
     record::{RECORD_DATA_LEN, RECORD_FLAG_COMPACTED, RECORD_FLAG_PARAMS_TRUNCATED, SEGMENT_LEN},
@@ -14,6 +14,7 @@ use sctp_monitor_common::{
 };
 
 use crate::{
+    addr,
     counters::{bump, ringbuf_lost},
     ctx::Packet,
     cursor::{MAX_OFFSET, copy},
@@ -23,11 +24,14 @@ use crate::{
 
 #[inline(always)]
 fn fill(r: &mut ChunkRecord, meta: &Meta, kind: RecordKind, dir: u8, t: u8, flags: u8, len: u16, index: u8) {
-    r.ts_ns = meta.ts;
+    // The precise clock, only for what reaches userspace one by one: RTTs
+    // and failover times rest on it.
+    // SAFETY: helper without arguments.
+    r.ts_ns = unsafe { bpf_ktime_get_ns() };
     r.ifindex = meta.ifindex;
     r.vtag = meta.vtag;
-    r.src_addr = meta.src;
-    r.dst_addr = meta.dst;
+    addr::copy(&mut r.src_addr, &meta.src);
+    addr::copy(&mut r.dst_addr, &meta.dst);
     r.src_port = meta.src_port;
     r.dst_port = meta.dst_port;
     r.chunk_len = len;

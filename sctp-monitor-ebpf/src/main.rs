@@ -7,6 +7,7 @@
 #![no_main]
 #![feature(asm_experimental_arch)]
 
+mod addr;
 mod aggregate;
 mod counters;
 mod ctx;

@@ -1,6 +1,6 @@
 //! One frame's way through the parser: Ethernet -> IP -> (UDP) -> SCTP.
 
-use aya_ebpf::helpers::bpf_ktime_get_ns;
+use aya_ebpf::helpers::generated::bpf_ktime_get_coarse_ns;
 use sctp_monitor_common::{
     config::CONFIG_FLAG_UDP_ENCAP,
     counters,
@@ -11,6 +11,7 @@ use sctp_monitor_common::{
 use sctp_monitor_common::{AssocDirState, PathKey, PathStats};
 
 use crate::{
+    addr,
     aggregate::PacketData,
     counters::bump,
     ctx::Packet,
@@ -38,7 +39,9 @@ pub struct Scratch {
 pub struct Meta {
     pub src: [u8; 16],
     pub dst: [u8; 16],
-    /// CLOCK_MONOTONIC (bpf_ktime_get_ns).
+    /// CLOCK_MONOTONIC_COARSE (one tick's resolution, a few ns to read):
+    /// the per-path summaries' times and the idle test. Records carry the
+    /// precise clock, read when one is written.
     pub ts: u64,
     pub ifindex: u32,
     pub vtag: u32,
@@ -133,8 +136,8 @@ pub fn process<P: Packet>(p: &P) {
     // (XDP and TC do not nest on a CPU for the same packet path).
     let scratch = unsafe { &mut *scratch };
     let meta = &mut scratch.meta;
-    meta.src = [0; 16];
-    meta.dst = [0; 16];
+    addr::clear(&mut meta.src);
+    addr::clear(&mut meta.dst);
     meta.flags = 0;
     meta.udp_src_port = 0;
     meta.udp_dst_port = 0;
@@ -143,7 +146,7 @@ pub fn process<P: Packet>(p: &P) {
             bump::<P>(counters::SCTP_PACKETS);
             meta.ifindex = p.ifindex();
             // SAFETY: helper without arguments.
-            meta.ts = unsafe { bpf_ktime_get_ns() };
+            meta.ts = unsafe { bpf_ktime_get_coarse_ns() };
             scratch.pd.reset();
             sctp::walk(p, scratch, &s);
         }
