@@ -53,27 +53,34 @@ impl PacketData {
     }
 }
 
+/// The association direction's slot, taken over (and counted) when it held
+/// another direction: every TSN from the first DATA on is new.
 #[inline(always)]
-fn assoc_state(meta: &Meta, fresh: &mut AssocDirState, first_tsn: u32) -> *mut AssocDirState {
+fn assoc_state<P: Packet>(meta: &Meta, first_tsn: u32) -> *mut AssocDirState {
     let key = AssocDirKey { vtag: meta.vtag, src_port: meta.src_port, dst_port: meta.dst_port };
-    if let Some(st) = ASSOC_DIRS.get_ptr_mut(&key) {
-        return st;
+    let Some(st) = ASSOC_DIRS.get_ptr_mut(key.slot(config().assoc_dir_mask)) else {
+        return core::ptr::null_mut();
+    };
+    // SAFETY: a live array element; CPUs may race on it, which can
+    // misclassify a chunk but never corrupt memory.
+    let s = unsafe { &mut *st };
+    if s.key != key {
+        if s.key.vtag != 0 || s.key.src_port != 0 {
+            bump::<P>(counters::ASSOC_DIR_REPLACED);
+        }
+        s.key = key;
+        addr::clear(&mut s.last_new_src);
+        addr::clear(&mut s.last_new_dst);
+        s.last_new_ns = 0;
+        s.highest_tsn = first_tsn.wrapping_sub(1);
     }
-    // First DATA of this association direction: every TSN from here is new.
-    addr::clear(&mut fresh.last_new_src);
-    addr::clear(&mut fresh.last_new_dst);
-    fresh.last_new_ns = 0;
-    fresh.highest_tsn = first_tsn.wrapping_sub(1);
-    fresh._pad = 0;
-    let _ = ASSOC_DIRS.insert(&key, &*fresh, 0);
-    ASSOC_DIRS.get_ptr_mut(&key).unwrap_or(core::ptr::null_mut())
+    st
 }
 
 #[inline(always)]
 pub fn on_data<P: Packet>(
     p: &P,
     meta: &Meta,
-    fresh: &mut AssocDirState,
     assoc: &mut *mut AssocDirState,
     pd: &mut PacketData,
     off: usize,
@@ -97,7 +104,7 @@ pub fn on_data<P: Packet>(
     pd.data_chunks += 1;
     pd.payload += len as u32 - hlen as u32;
     if assoc.is_null() {
-        *assoc = assoc_state(meta, fresh, tsn);
+        *assoc = assoc_state::<P>(meta, tsn);
     }
     let st = *assoc;
     if st.is_null() {

@@ -8,7 +8,7 @@ use sctp_monitor_common::{
     sctp::{COMMON_HEADER_LEN, CommonHeader, IPPROTO_SCTP},
 };
 
-use sctp_monitor_common::{AssocDirState, PathKey, PathStats};
+use sctp_monitor_common::{PathKey, PathStats};
 
 use crate::{
     addr,
@@ -29,7 +29,6 @@ pub struct Scratch {
     pub pd: PacketData,
     pub key: PathKey,
     pub zero_stats: PathStats,
-    pub fresh: AssocDirState,
     /// The chunk walk's offset, kept in map memory: see `sctp::chunk_step`.
     pub walk_off: u64,
 }

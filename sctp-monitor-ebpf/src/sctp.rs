@@ -90,7 +90,7 @@ unsafe extern "C" fn chunk_step<P: Packet>(index: u64, ctx: *mut c_void) -> i64 
     w.walked += 1;
     match classify(t) {
         ChunkClass::Data => {
-            aggregate::on_data(p, &scratch.meta, &mut scratch.fresh, &mut w.assoc, &mut scratch.pd, off, t, len)
+            aggregate::on_data(p, &scratch.meta, &mut w.assoc, &mut scratch.pd, off, t, len)
         }
         ChunkClass::Sack => aggregate::on_sack(p, &mut scratch.pd, off, len),
         ChunkClass::Control => {
