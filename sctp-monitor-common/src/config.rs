@@ -7,6 +7,9 @@ pub const DEFAULT_UDP_ENCAP_PORT: u16 = 9899;
 /// DATA on a path after this much silence on it is reported as "resumed".
 pub const DEFAULT_DATA_IDLE_NS: u64 = 1_000_000_000;
 
+/// Default entries of the `ASSOC_DIRS` array (a power of two).
+pub const DEFAULT_ASSOC_DIR_ENTRIES: u32 = 65536;
+
 /// Bit in [`Config::flags`]: parse SCTP over UDP at all.
 pub const CONFIG_FLAG_UDP_ENCAP: u32 = 1;
 
@@ -20,8 +23,12 @@ pub struct Config {
     pub flags: u32,
     /// Idle time after which DATA on a path is reported again.
     pub data_idle_ns: u64,
+    /// Entries of the `ASSOC_DIRS` array minus one (the entries are a power
+    /// of two; the loader sets both).
+    pub assoc_dir_mask: u32,
+    pub _pad1: u32,
 }
-const _: () = assert!(core::mem::size_of::<Config>() == 16);
+const _: () = assert!(core::mem::size_of::<Config>() == 24);
 
 impl Config {
     pub const DEFAULT: Config = Config {
@@ -29,6 +36,8 @@ impl Config {
         _pad0: 0,
         flags: CONFIG_FLAG_UDP_ENCAP,
         data_idle_ns: DEFAULT_DATA_IDLE_NS,
+        assoc_dir_mask: DEFAULT_ASSOC_DIR_ENTRIES - 1,
+        _pad1: 0,
     };
 }
 

@@ -42,6 +42,10 @@ pub const UDP_ENCAP_PACKETS: u32 = 12;
 pub const PATH_UPDATE_FAILED: u32 = 13;
 /// Parameters of INIT/INIT-ACK/ASCONF not copied because the record was full.
 pub const PARAMS_TRUNCATED: u32 = 14;
+/// `ASSOC_DIRS` slots taken over by another association direction (the
+/// direct-mapped array's evictions; the new owner starts with "every TSN is
+/// new").
+pub const ASSOC_DIR_REPLACED: u32 = 15;
 
 /// The outcomes of which every frame has exactly one.
 pub const PACKET_OUTCOMES: [u32; 6] = [
@@ -59,7 +63,7 @@ pub const COUNT: u32 = 16;
 pub const SLOTS: u32 = COUNT * 2;
 
 /// Names for the agent and tests, indexed by counter.
-pub const NAMES: [&str; 15] = [
+pub const NAMES: [&str; 16] = [
     "packets",
     "not_sctp",
     "sctp_packets",
@@ -75,6 +79,7 @@ pub const NAMES: [&str; 15] = [
     "udp_encap_packets",
     "path_update_failed",
     "params_truncated",
+    "assoc_dir_replaced",
 ];
 
 /// Interfaces the chunk-type counters can tell apart (slot 0 = unknown).
@@ -95,7 +100,7 @@ mod tests {
 
     #[test]
     fn names_cover_every_counter() {
-        assert_eq!(NAMES.len() as u32, PARAMS_TRUNCATED + 1);
+        assert_eq!(NAMES.len() as u32, ASSOC_DIR_REPLACED + 1);
         assert!(NAMES.len() as u32 <= COUNT);
     }
 

@@ -37,6 +37,10 @@ pub struct PathStats {
     pub sacks: u64,
     pub gap_blocks: u64,
     pub dup_tsns: u64,
+    /// Times in CLOCK_MONOTONIC_COARSE (`bpf_ktime_get_coarse_ns`): the
+    /// same clock as the records' `ts_ns`, at one kernel tick's resolution
+    /// (at most a few ms behind), because the precise read costs more than
+    /// the rest of a DATA packet's accounting.
     pub first_ns: u64,
     pub last_ns: u64,
     /// Last DATA/I-DATA (not SACK) on this path.
@@ -66,17 +70,33 @@ pub struct AssocDirKey {
 }
 const _: () = assert!(core::mem::size_of::<AssocDirKey>() == 8);
 
-/// Where new DATA of an association direction went last.
+impl AssocDirKey {
+    /// The key's slot in an `ASSOC_DIRS` array of `mask + 1` entries (a power
+    /// of two). The tag is the receiver's random 32-bit choice; the
+    /// multiplication spreads the ports over the high bits that the fold
+    /// brings down.
+    #[inline(always)]
+    pub fn slot(&self, mask: u32) -> u32 {
+        let ports = ((self.src_port as u32) << 16) | self.dst_port as u32;
+        let h = (self.vtag ^ ports.wrapping_mul(0x9e37_79b1)).wrapping_mul(0x85eb_ca6b);
+        (h ^ (h >> 16)) & mask
+    }
+}
+
+/// Where new DATA of an association direction went last: one slot of the
+/// kernel's direct-mapped `ASSOC_DIRS` array, which holds the key it is for
+/// (a different association direction hashing to the slot takes it over).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
 pub struct AssocDirState {
+    pub key: AssocDirKey,
     pub last_new_src: [u8; 16],
     pub last_new_dst: [u8; 16],
     pub last_new_ns: u64,
     pub highest_tsn: u32,
     pub _pad: u32,
 }
-const _: () = assert!(core::mem::size_of::<AssocDirState>() == 48);
+const _: () = assert!(core::mem::size_of::<AssocDirState>() == 56);
 
 #[cfg(test)]
 mod tests {
@@ -89,6 +109,6 @@ mod tests {
         assert_eq!(core::mem::align_of::<PathKey>(), 4);
         assert_eq!(core::mem::size_of::<PathStats>(), 104);
         assert_eq!(core::mem::size_of::<AssocDirKey>(), 8);
-        assert_eq!(core::mem::size_of::<AssocDirState>(), 48);
+        assert_eq!(core::mem::size_of::<AssocDirState>(), 56);
     }
 }

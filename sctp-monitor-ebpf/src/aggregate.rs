@@ -9,6 +9,7 @@ use sctp_monitor_common::{
 };
 
 use crate::{
+    addr,
     counters::bump,
     ctx::Packet,
     cursor::load,
@@ -52,27 +53,34 @@ impl PacketData {
     }
 }
 
+/// The association direction's slot, taken over (and counted) when it held
+/// another direction: every TSN from the first DATA on is new.
 #[inline(always)]
-fn assoc_state(meta: &Meta, fresh: &mut AssocDirState, first_tsn: u32) -> *mut AssocDirState {
+fn assoc_state<P: Packet>(meta: &Meta, first_tsn: u32) -> *mut AssocDirState {
     let key = AssocDirKey { vtag: meta.vtag, src_port: meta.src_port, dst_port: meta.dst_port };
-    if let Some(st) = ASSOC_DIRS.get_ptr_mut(&key) {
-        return st;
+    let Some(st) = ASSOC_DIRS.get_ptr_mut(key.slot(config().assoc_dir_mask)) else {
+        return core::ptr::null_mut();
+    };
+    // SAFETY: a live array element; CPUs may race on it, which can
+    // misclassify a chunk but never corrupt memory.
+    let s = unsafe { &mut *st };
+    if s.key != key {
+        if s.key.vtag != 0 || s.key.src_port != 0 {
+            bump::<P>(counters::ASSOC_DIR_REPLACED);
+        }
+        s.key = key;
+        addr::clear(&mut s.last_new_src);
+        addr::clear(&mut s.last_new_dst);
+        s.last_new_ns = 0;
+        s.highest_tsn = first_tsn.wrapping_sub(1);
     }
-    // First DATA of this association direction: every TSN from here is new.
-    fresh.last_new_src = [0; 16];
-    fresh.last_new_dst = [0; 16];
-    fresh.last_new_ns = 0;
-    fresh.highest_tsn = first_tsn.wrapping_sub(1);
-    fresh._pad = 0;
-    let _ = ASSOC_DIRS.insert(&key, &*fresh, 0);
-    ASSOC_DIRS.get_ptr_mut(&key).unwrap_or(core::ptr::null_mut())
+    st
 }
 
 #[inline(always)]
 pub fn on_data<P: Packet>(
     p: &P,
     meta: &Meta,
-    fresh: &mut AssocDirState,
     assoc: &mut *mut AssocDirState,
     pd: &mut PacketData,
     off: usize,
@@ -96,7 +104,7 @@ pub fn on_data<P: Packet>(
     pd.data_chunks += 1;
     pd.payload += len as u32 - hlen as u32;
     if assoc.is_null() {
-        *assoc = assoc_state(meta, fresh, tsn);
+        *assoc = assoc_state::<P>(meta, tsn);
     }
     let st = *assoc;
     if st.is_null() {
@@ -138,17 +146,6 @@ pub fn on_sack<P: Packet>(p: &P, pd: &mut PacketData, off: usize, len: u16) {
     pd.dups += u16::from_be_bytes([s[10], s[11]]) as u32;
 }
 
-#[inline(always)]
-fn same_addr(a: &[u8; 16], b: &[u8; 16]) -> bool {
-    // Two u64 compares: no memcmp call in BPF.
-    // SAFETY: both are 16-byte arrays.
-    unsafe {
-        let a = a.as_ptr().cast::<u64>();
-        let b = b.as_ptr().cast::<u64>();
-        a.read_unaligned() == b.read_unaligned() && a.add(1).read_unaligned() == b.add(1).read_unaligned()
-    }
-}
-
 /// Folds the packet's DATA/SACK into its path and decides whether the
 /// tracker must hear about it now.
 #[inline(always)]
@@ -159,8 +156,8 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch, assoc: *mut AssocDirState
         return;
     }
     let key = &mut scratch.key;
-    key.src_addr = meta.src;
-    key.dst_addr = meta.dst;
+    addr::copy(&mut key.src_addr, &meta.src);
+    addr::copy(&mut key.dst_addr, &meta.dst);
     key.src_port = meta.src_port;
     key.dst_port = meta.dst_port;
     key.vtag = meta.vtag;
@@ -195,12 +192,12 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch, assoc: *mut AssocDirState
             if pd.new_chunks != 0 && !assoc.is_null() {
                 let st = &mut *assoc;
                 if st.last_new_ns != 0
-                    && (!same_addr(&st.last_new_dst, &meta.dst) || !same_addr(&st.last_new_src, &meta.src))
+                    && (!addr::same(&st.last_new_dst, &meta.dst) || !addr::same(&st.last_new_src, &meta.src))
                 {
                     kind = Some(RecordKind::DataPathChange);
                 }
-                st.last_new_src = meta.src;
-                st.last_new_dst = meta.dst;
+                addr::copy(&mut st.last_new_src, &meta.src);
+                addr::copy(&mut st.last_new_dst, &meta.dst);
                 st.last_new_ns = meta.ts;
             }
             if s.flags & PATH_FLAG_HAS_TSN == 0 || tsn_gt(pd.highest_tsn, s.highest_tsn) {

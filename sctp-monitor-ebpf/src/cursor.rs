@@ -31,13 +31,44 @@ pub fn read<T: Copy, P: Packet>(p: &P, off: usize) -> Option<T> {
     ptr_at::<T, P>(p, off).map(|ptr| unsafe { ptr.read_unaligned() })
 }
 
-/// Copies a `T` at a variable offset with the kernel's load-bytes helper.
-/// Used where offsets come from packet contents (the chunk and parameter
-/// walks): the helper checks bounds at run time, so the verifier needs no
-/// packet-range proof that the compiler's rewrites of `start + off + n > end`
-/// would defeat.
+/// Hides a value from the optimiser: it cannot fold or re-derive what comes
+/// out, so the register the verifier has bounded is the one that is used
+/// (the kernel selftests' `barrier_var`).
+#[inline(always)]
+pub fn opaque(v: usize) -> usize {
+    let mut v = v;
+    // SAFETY: a register move onto itself (an empty statement would leave
+    // two BTF line records on one instruction, which the kernel rejects).
+    unsafe { core::arch::asm!("{0} = {0}", inout(reg) v, options(pure, nomem, nostack, preserves_flags)) };
+    v
+}
+
+/// Reads a `T` at a variable offset (from packet contents: the chunk and
+/// parameter walks) with direct packet access. The optimiser would rewrite
+/// `start + off + n > end` into a comparison of plain numbers the verifier
+/// cannot use as a range proof; [`opaque`] keeps the pointer comparison.
+/// The parser has already checked that the IP packet lies in the linear
+/// data, so nothing an SCTP walk reads is beyond `end`.
 #[inline(always)]
 pub fn load<T: Copy, P: Packet>(p: &P, off: usize) -> Option<T> {
+    if off > MAX_OFFSET {
+        return None;
+    }
+    let ptr = p.start() + opaque(off);
+    let last = opaque(ptr + size_of::<T>());
+    if last > p.end() {
+        return None;
+    }
+    // SAFETY: the check above proved the bytes are in the packet.
+    Some(unsafe { (ptr as *const T).read_unaligned() })
+}
+
+/// Copies a `T` at a variable offset with the kernel's load-bytes helper:
+/// for loops over packet contents outside the per-packet hot path (the
+/// INIT-ACK parameter walk), where direct access would multiply the
+/// verifier's states (each iteration's packet range is a state of its own).
+#[inline(always)]
+pub fn copy<T: Copy, P: Packet>(p: &P, off: usize) -> Option<T> {
     if off > MAX_OFFSET {
         return None;
     }

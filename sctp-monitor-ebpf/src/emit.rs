@@ -3,7 +3,7 @@
 //! `RECORD_DATA_LEN`; an INIT-ACK's State Cookie is cut out (segment 1 before
 //! it, segment 2 after it); DATA carries its header only.
 
-use aya_ebpf::helpers::generated::bpf_ringbuf_output;
+use aya_ebpf::helpers::generated::{bpf_ktime_get_ns, bpf_ringbuf_output};
 use sctp_monitor_common::{
     ChunkRecord, RecordKind, counters,
     record::{RECORD_DATA_LEN, RECORD_FLAG_COMPACTED, RECORD_FLAG_PARAMS_TRUNCATED, SEGMENT_LEN},
@@ -14,20 +14,24 @@ use sctp_monitor_common::{
 };
 
 use crate::{
+    addr,
     counters::{bump, ringbuf_lost},
     ctx::Packet,
-    cursor::load,
+    cursor::{MAX_OFFSET, copy},
     maps::{EVENTS, SCRATCH_RECORD},
     packet::Meta,
 };
 
 #[inline(always)]
 fn fill(r: &mut ChunkRecord, meta: &Meta, kind: RecordKind, dir: u8, t: u8, flags: u8, len: u16, index: u8) {
-    r.ts_ns = meta.ts;
+    // The precise clock, only for what reaches userspace one by one: RTTs
+    // and failover times rest on it.
+    // SAFETY: helper without arguments.
+    r.ts_ns = unsafe { bpf_ktime_get_ns() };
     r.ifindex = meta.ifindex;
     r.vtag = meta.vtag;
-    r.src_addr = meta.src;
-    r.dst_addr = meta.dst;
+    addr::copy(&mut r.src_addr, &meta.src);
+    addr::copy(&mut r.dst_addr, &meta.dst);
     r.src_port = meta.src_port;
     r.dst_port = meta.dst_port;
     r.chunk_len = len;
@@ -92,7 +96,7 @@ fn find_cookie<P: Packet>(p: &P, start: usize, cend: usize, slot: *mut [u32; 2])
         if poff + PARAM_HEADER_LEN > cend {
             break;
         }
-        let Some(ph) = load::<[u8; 4], P>(p, poff) else {
+        let Some(ph) = copy::<[u8; 4], P>(p, poff) else {
             break;
         };
         let ptype = u16::from_be_bytes([ph[0], ph[1]]);
@@ -126,6 +130,16 @@ pub fn control<P: Packet>(p: &P, meta: &Meta, off: u32, t: u8, flags: u8, len: u
     };
     // SAFETY: this CPU's record scratch entry.
     let r = unsafe { &mut *r };
+    // The chunk walk reads headers directly, so the verifier tracks the
+    // walk's offset precisely; passed through map memory it is a plain
+    // bounded number again and the parameter walk below is not explored
+    // once per offset range the chunk walk produced.
+    // SAFETY: the first 4 bytes of data, overwritten by the copies below.
+    let off = unsafe {
+        let slot = r.data.as_mut_ptr().cast::<u32>();
+        core::ptr::write_volatile(slot, off);
+        core::ptr::read_volatile(slot) & MAX_OFFSET as u32
+    };
     fill(r, meta, RecordKind::Control, P::DIRECTION, t, flags, len, index);
     r.flags |= rflags;
     let off = off as usize;

@@ -5,7 +5,9 @@
 //! XDP_PASS / TC_ACT_UNSPEC ("continue"), and every problem is a counter.
 #![no_std]
 #![no_main]
+#![feature(asm_experimental_arch)]
 
+mod addr;
 mod aggregate;
 mod counters;
 mod ctx;

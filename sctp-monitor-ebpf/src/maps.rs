@@ -3,11 +3,12 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, LruHashMap, LruPerCpuHashMap, PerCpuArray, RingBuf},
+    maps::{Array, LruPerCpuHashMap, PerCpuArray, RingBuf},
 };
 use crate::packet::Scratch;
 use sctp_monitor_common::{
-    AssocDirKey, AssocDirState, ChunkRecord, Config, PathKey, PathStats,
+    AssocDirState, ChunkRecord, Config, PathKey, PathStats,
+    config::DEFAULT_ASSOC_DIR_ENTRIES,
     counters::{CHUNK_COUNTER_SLOTS, SLOTS},
 };
 
@@ -29,10 +30,12 @@ pub static CHUNK_COUNTERS: PerCpuArray<u64> =
 #[map]
 pub static PATHS: LruPerCpuHashMap<PathKey, PathStats> = LruPerCpuHashMap::with_max_entries(65536, 0);
 
-/// Highest TSN and last new-DATA path per association direction.
+/// Highest TSN and last new-DATA path per association direction, in a
+/// direct-mapped array (slot = `AssocDirKey::slot`): one inlined array
+/// access per DATA packet instead of a hash-table lookup; a direction whose
+/// slot is taken over starts again as on its first DATA (counted).
 #[map]
-pub static ASSOC_DIRS: LruHashMap<AssocDirKey, AssocDirState> =
-    LruHashMap::with_max_entries(65536, 0);
+pub static ASSOC_DIRS: Array<AssocDirState> = Array::with_max_entries(DEFAULT_ASSOC_DIR_ENTRIES, 0);
 
 /// Interface slots for the chunk counters: entry `ifindex % IFACE_SLOT_TABLE`
 /// holds `ifindex << 32 | slot`; a mismatch means "slot 0, unknown".

@@ -1,6 +1,6 @@
 //! One frame's way through the parser: Ethernet -> IP -> (UDP) -> SCTP.
 
-use aya_ebpf::helpers::bpf_ktime_get_ns;
+use aya_ebpf::helpers::generated::bpf_ktime_get_coarse_ns;
 use sctp_monitor_common::{
     config::CONFIG_FLAG_UDP_ENCAP,
     counters,
@@ -8,9 +8,10 @@ use sctp_monitor_common::{
     sctp::{COMMON_HEADER_LEN, CommonHeader, IPPROTO_SCTP},
 };
 
-use sctp_monitor_common::{AssocDirState, PathKey, PathStats};
+use sctp_monitor_common::{PathKey, PathStats};
 
 use crate::{
+    addr,
     aggregate::PacketData,
     counters::bump,
     ctx::Packet,
@@ -28,7 +29,8 @@ pub struct Scratch {
     pub pd: PacketData,
     pub key: PathKey,
     pub zero_stats: PathStats,
-    pub fresh: AssocDirState,
+    /// The chunk walk's offset, kept in map memory: see `sctp::chunk_step`.
+    pub walk_off: u64,
 }
 
 /// What the parser learned about the packet before the chunks.
@@ -36,7 +38,9 @@ pub struct Scratch {
 pub struct Meta {
     pub src: [u8; 16],
     pub dst: [u8; 16],
-    /// CLOCK_MONOTONIC (bpf_ktime_get_ns).
+    /// CLOCK_MONOTONIC_COARSE (one tick's resolution, a few ns to read):
+    /// the per-path summaries' times and the idle test. Records carry the
+    /// precise clock, read when one is written.
     pub ts: u64,
     pub ifindex: u32,
     pub vtag: u32,
@@ -131,8 +135,8 @@ pub fn process<P: Packet>(p: &P) {
     // (XDP and TC do not nest on a CPU for the same packet path).
     let scratch = unsafe { &mut *scratch };
     let meta = &mut scratch.meta;
-    meta.src = [0; 16];
-    meta.dst = [0; 16];
+    addr::clear(&mut meta.src);
+    addr::clear(&mut meta.dst);
     meta.flags = 0;
     meta.udp_src_port = 0;
     meta.udp_dst_port = 0;
@@ -141,7 +145,7 @@ pub fn process<P: Packet>(p: &P) {
             bump::<P>(counters::SCTP_PACKETS);
             meta.ifindex = p.ifindex();
             // SAFETY: helper without arguments.
-            meta.ts = unsafe { bpf_ktime_get_ns() };
+            meta.ts = unsafe { bpf_ktime_get_coarse_ns() };
             scratch.pd.reset();
             sctp::walk(p, scratch, &s);
         }

@@ -57,7 +57,13 @@ unsafe extern "C" fn chunk_step<P: Packet>(index: u64, ctx: *mut c_void) -> i64 
     let w = unsafe { &mut *(ctx as *mut Walk<P>) };
     let p = unsafe { &*w.p };
     let scratch = unsafe { &mut *w.scratch };
-    let off = w.off as usize;
+    // The offset lives in map memory, whose contents the verifier does not
+    // track: it is a plain number bounded by the checks below on every call,
+    // so the calls' states match and the verifier checks the body once
+    // rather than once per offset range (direct packet access would
+    // otherwise make it track each range precisely).
+    // SAFETY: this CPU's scratch entry.
+    let off = unsafe { core::ptr::read_volatile(&scratch.walk_off) } as usize;
     let end = w.end as usize;
     if off >= end || off > MAX_OFFSET {
         w.done = 1;
@@ -84,7 +90,7 @@ unsafe extern "C" fn chunk_step<P: Packet>(index: u64, ctx: *mut c_void) -> i64 
     w.walked += 1;
     match classify(t) {
         ChunkClass::Data => {
-            aggregate::on_data(p, &scratch.meta, &mut scratch.fresh, &mut w.assoc, &mut scratch.pd, off, t, len)
+            aggregate::on_data(p, &scratch.meta, &mut w.assoc, &mut scratch.pd, off, t, len)
         }
         ChunkClass::Sack => aggregate::on_sack(p, &mut scratch.pd, off, len),
         ChunkClass::Control => {
@@ -106,11 +112,14 @@ unsafe extern "C" fn chunk_step<P: Packet>(index: u64, ctx: *mut c_void) -> i64 
         }
     }
     w.off = next;
+    // SAFETY: as above.
+    unsafe { core::ptr::write_volatile(&mut scratch.walk_off, next) };
     CONTINUE
 }
 
 #[inline(always)]
 pub fn walk<P: Packet>(p: &P, scratch: &mut Scratch, s: &Sctp) {
+    scratch.walk_off = s.chunks as u64;
     let mut w = Walk::<P> {
         p,
         scratch,

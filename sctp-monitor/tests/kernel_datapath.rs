@@ -549,3 +549,38 @@ fn random_frames_always_pass_and_counters_add_up() {
     assert!(egress_runs > 1500);
     assert_accounting(&bed);
 }
+
+#[test]
+fn an_association_slot_taken_over_is_counted_and_starts_again() {
+    if bed().is_none() {
+        return;
+    }
+    // One ASSOC_DIRS slot: every association direction shares it.
+    let mut bed = TestBed::new(LoadOptions { assoc_dir_entries: 1, ..LoadOptions::default() }).unwrap();
+    let x = |tsn, last: u8| {
+        FrameBuilder::ipv4(A4, Ipv4Addr::new(10, 0, 0, last))
+            .sctp(5000, 5000, TAG)
+            .chunk(craft::data(tsn, 0, 0, 18, &[0; 40]))
+            .build()
+    };
+    let y = |tsn| FrameBuilder::ipv4(A4, B4).sctp(6000, 6000, 0x1234_5678).chunk(craft::data(tsn, 0, 0, 18, &[0; 8])).build();
+    let replaced = |bed: &TestBed| bed.counters().unwrap()[0].get(c::ASSOC_DIR_REPLACED);
+    bed.pass(Prog::Ingress, &x(10, 2)).unwrap();
+    bed.pass(Prog::Ingress, &x(10, 2)).unwrap();
+    assert_eq!(replaced(&bed), 0, "the first owner of an empty slot replaces nothing");
+    bed.pass(Prog::Ingress, &y(500)).unwrap();
+    assert_eq!(replaced(&bed), 1);
+    // x takes the slot back and starts again: new DATA on its other path is
+    // not a path change (the slot forgot where x's new DATA went).
+    bed.drain();
+    bed.pass(Prog::Ingress, &x(11, 3)).unwrap();
+    assert_eq!(replaced(&bed), 2);
+    assert_eq!(bed.drain().iter().map(|r| r.kind()).collect::<Vec<_>>(), vec![Some(RecordKind::DataFirst)]);
+    bed.pass(Prog::Ingress, &x(10, 2)).unwrap();
+    let all = paths::read_all(&bed.ebpf).unwrap();
+    let x2 = all.iter().find(|(k, _)| k.dst_addr[3] == 2 && k.vtag == TAG).unwrap();
+    assert_eq!((x2.1.data_chunks, x2.1.retransmissions), (3, 2));
+    // With the slot its own again, x's path change is seen.
+    bed.pass(Prog::Ingress, &x(12, 2)).unwrap();
+    assert_eq!(bed.drain().iter().map(|r| r.kind()).collect::<Vec<_>>(), vec![Some(RecordKind::DataPathChange)]);
+}

@@ -102,6 +102,7 @@ pub fn load_options(o: &AgentOptions) -> LoadOptions {
             _pad0: 0,
             flags: if o.udp_encap_port != 0 { CONFIG_FLAG_UDP_ENCAP } else { 0 },
             data_idle_ns: o.data_idle.as_nanos() as u64,
+            ..Config::DEFAULT
         },
         ring_bytes: o.ring_bytes,
         path_entries: o.path_entries,

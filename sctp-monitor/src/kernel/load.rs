@@ -19,7 +19,8 @@ pub struct LoadOptions {
     pub ring_bytes: u32,
     /// Entries of the per-path LRU map.
     pub path_entries: u32,
-    /// Entries of the per-association-direction LRU map.
+    /// Entries of the per-association-direction array (rounded up to a
+    /// power of two).
     pub assoc_dir_entries: u32,
     /// Also load the empty XDP program (benchmarks).
     pub load_baseline: bool,
@@ -49,12 +50,19 @@ pub fn load(opts: &LoadOptions) -> anyhow::Result<Ebpf> {
         bail!("ring buffer size {} must be a power of two of at least 4096 bytes", opts.ring_bytes);
     }
     raise_memlock_limit();
+    // ASSOC_DIRS is direct-mapped: a power of two of entries, slot = hash & mask.
+    let assoc_dirs = opts.assoc_dir_entries.max(1).next_power_of_two();
+    let config = Config { assoc_dir_mask: assoc_dirs - 1, ..opts.config };
     let mut loader = EbpfLoader::new();
+    // For kernel-program work: the verifier's full log on a rejection.
+    if std::env::var_os("SCTP_MONITOR_VERIFIER_LOG").is_some() {
+        loader.verifier_log_level(aya::VerifierLogLevel::VERBOSE | aya::VerifierLogLevel::STATS);
+    }
     loader
-        .override_global(maps::CONFIG, &opts.config, true)
+        .override_global(maps::CONFIG, &config, true)
         .map_max_entries(maps::EVENTS, opts.ring_bytes)
         .map_max_entries(maps::PATHS, opts.path_entries.max(1))
-        .map_max_entries(maps::ASSOC_DIRS, opts.assoc_dir_entries.max(1));
+        .map_max_entries(maps::ASSOC_DIRS, assoc_dirs);
     let mut ebpf = loader.load(OBJECT).context(
         "loading the eBPF object failed: the agent needs root or CAP_BPF + CAP_PERFMON + \
          CAP_NET_ADMIN, and a kernel with BTF and BPF ring buffers (5.8 or later)",
