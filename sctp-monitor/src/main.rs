@@ -93,7 +93,8 @@ struct AgentArgs {
     /// Entries of the kernel per-path map (LRU).
     #[arg(long, default_value_t = 65536, env = "SCTP_MONITOR_PATH_ENTRIES")]
     path_entries: u32,
-    /// Entries of the kernel per-association-direction map (LRU).
+    /// Entries of the kernel per-association-direction array (direct-mapped,
+    /// rounded up to a power of two).
     #[arg(long, default_value_t = 65536, env = "SCTP_MONITOR_ASSOC_ENTRIES")]
     assoc_entries: u32,
     /// DATA on a path after this many milliseconds of silence is reported again.

@@ -23,6 +23,7 @@
 //! | `ring_buffer_records_total` | counter | |
 //! | `ring_buffer_records_lost_total` | counter | |
 //! | `programs_attached` | gauge | `interface`, `program`, `mode` |
+//! | `kernel_assoc_slots_replaced_total` | counter | (kernel `ASSOC_DIRS` slot takeovers) |
 //! | `tracker_evictions_total` | counter | |
 //! | `tracker_expired_total`, `tracker_unmatched_packets_total` | counter | |
 //! | `tracker_associations_created_total` | counter | |
@@ -111,6 +112,7 @@ pub struct Metrics {
     decode_errors: Family<Labels, Counter>,
     ring_records: Counter,
     ring_lost: Counter,
+    assoc_slots_replaced: Counter,
     programs: Family<Labels, Gauge>,
     evictions: Counter,
     expired: Counter,
@@ -160,6 +162,7 @@ impl Metrics {
             decode_errors: Family::default(),
             ring_records: Counter::default(),
             ring_lost: Counter::default(),
+            assoc_slots_replaced: Counter::default(),
             programs: Family::default(),
             evictions: Counter::default(),
             expired: Counter::default(),
@@ -211,6 +214,11 @@ impl Metrics {
             "ring_buffer_records_lost",
             "Records lost because the ring buffer was full",
             m.ring_lost.clone(),
+        );
+        r.register(
+            "kernel_assoc_slots_replaced",
+            "Kernel association-direction slots taken over by another association (its TSN history restarts)",
+            m.assoc_slots_replaced.clone(),
         );
         r.register(
             "programs_attached",
@@ -299,6 +307,7 @@ impl Metrics {
     ) {
         let mut records = 0;
         let mut lost = 0;
+        let mut replaced = 0;
         for (d, c) in counters.iter().enumerate() {
             let dir = direction_name(d as u8);
             for (idx, reason) in MALFORMED {
@@ -311,7 +320,9 @@ impl Metrics {
             }
             records += c.get(kc::RINGBUF_RECORDS);
             lost += c.get(kc::RINGBUF_LOST);
+            replaced += c.get(kc::ASSOC_DIR_REPLACED);
         }
+        set_counter(&self.assoc_slots_replaced, replaced);
         set_counter(&self.ring_records, records);
         set_counter(&self.ring_lost, lost);
         for &((slot, dir, t), n) in chunks {
