@@ -32,9 +32,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aya::maps::{HashMap as BpfHashMap, Map, MapData, MapInfo, PerCpuArray, PerCpuHashMap};
+use aya::maps::{Map, MapData, MapInfo, PerCpuArray, PerCpuHashMap};
 use sctp_monitor::craft::{self, FrameBuilder, InitSpec, XorShift};
-use sctp_monitor_common::{AssocDirKey, AssocDirState, PathKey, PathStats, counters as kc, maps};
+use sctp_monitor_common::{AssocDirState, PathKey, PathStats, counters as kc, maps};
 use support::{NetNs, privileged, send_frames, veth};
 
 const METRICS_PORT: u16 = 9108;
@@ -313,7 +313,7 @@ fn kernel_counters(ns: &NetNs, iface: &str) -> [[u64; kc::COUNT as usize]; 2] {
 }
 
 /// Entries in use, size and locked kernel memory (bytes, from the map fd's
-/// fdinfo) of an LRU map.
+/// fdinfo) of PATHS (LRU hash) or ASSOC_DIRS (direct-mapped array).
 fn lru_map(ns: &NetNs, iface: &str, name: &str) -> (usize, u32, u64) {
     let data = kernel_map(ns, iface, name);
     let memlock = memlock_bytes(&data);
@@ -323,9 +323,9 @@ fn lru_map(ns: &NetNs, iface: &str, name: &str) -> (usize, u32, u64) {
             PerCpuHashMap::try_from(Map::PerCpuLruHashMap(data)).expect("PATHS");
         m.keys().filter_map(Result::ok).count()
     } else {
-        let m: BpfHashMap<_, AssocDirKey, AssocDirState> =
-            BpfHashMap::try_from(Map::LruHashMap(data)).expect("ASSOC_DIRS");
-        m.keys().filter_map(Result::ok).count()
+        // Direct-mapped array: a slot is in use once a direction owns it.
+        let m: aya::maps::Array<_, AssocDirState> = aya::maps::Array::try_from(Map::Array(data)).expect("ASSOC_DIRS");
+        m.iter().filter_map(Result::ok).filter(|s| s.key.vtag != 0 || s.key.src_port != 0).count()
     };
     (entries, size, memlock)
 }
@@ -872,7 +872,7 @@ fn a_million_inits_beside_a_real_association() {
         "created {created} - evicted {evictions} accounts for {tracked}"
     );
 
-    // Kernel LRU maps: within their configured size.
+    // Kernel maps: within their configured size.
     for name in [maps::PATHS, maps::ASSOC_DIRS] {
         let (entries, size, memlock) = lru_map(&a, "ovA3", name);
         eprintln!("kernel map {name}: {entries} entries of {size}, {memlock} bytes locked");
