@@ -368,6 +368,17 @@ pub fn replay(path: &Path, opts: &ReplayOptions) -> Result<ReplayOutcome, Replay
         file: path.to_path_buf(),
         source,
     })?;
+    replay_bytes(&bytes, path, opts)
+}
+
+/// [`replay`] on a capture already in memory; `path` names it in errors.
+/// Memory: the packets are borrowed from `bytes`; nothing is allocated from
+/// a length field of the file.
+pub fn replay_bytes(
+    bytes: &[u8],
+    path: &Path,
+    opts: &ReplayOptions,
+) -> Result<ReplayOutcome, ReplayError> {
     let mut run = Run {
         tracker: Tracker::new(opts.tracker.clone()),
         out: ReplayOutcome {
@@ -405,7 +416,7 @@ pub fn replay(path: &Path, opts: &ReplayOptions) -> Result<ReplayOutcome, Replay
     match magic {
         Some(0x0A0D_0D0A) => {
             let (mut rest, mut parser) =
-                PcapNgParser::new(&bytes).map_err(|e| damaged(0, e.to_string()))?;
+                PcapNgParser::new(bytes).map_err(|e| damaged(0, e.to_string()))?;
             // Per interface: link type and nanoseconds per timestamp unit.
             while !rest.is_empty() {
                 let offset = bytes.len() - rest.len();
@@ -449,7 +460,7 @@ pub fn replay(path: &Path, opts: &ReplayOptions) -> Result<ReplayOutcome, Replay
         }
         Some(0xA1B2_C3D4 | 0xD4C3_B2A1 | 0xA1B2_3C4D | 0x4D3C_B2A1) => {
             let (mut rest, parser) =
-                PcapParser::new(&bytes).map_err(|e| damaged(0, e.to_string()))?;
+                PcapParser::new(bytes).map_err(|e| damaged(0, e.to_string()))?;
             let link = link_type(parser.header().datalink);
             while !rest.is_empty() {
                 let offset = bytes.len() - rest.len();
