@@ -17,18 +17,31 @@ use anyhow::{Context as _, bail, ensure};
 use crate::run::{cargo, workspace_root};
 
 /// The libFuzzer targets (`sctp-monitor/fuzz/fuzz_targets`).
-pub const TARGETS: &[&str] = &["decode_record", "decode_packet", "capture_reader", "tracker_sequence"];
+pub const TARGETS: &[&str] = &[
+    "decode_record",
+    "decode_packet",
+    "capture_reader",
+    "tracker_sequence",
+];
 /// The name `--target` gives the kernel loop.
 pub const KERNEL: &str = "kernel";
 
 /// Memory bounds for every libFuzzer run: one allocation above
 /// `MALLOC_LIMIT_MB` or a resident size above `RSS_LIMIT_MB` is a crash. The
 /// capture reader must never allocate from a length field, so the largest
-/// legitimate allocation is about the input's size (at most `MAX_LEN`).
+/// legitimate allocation is about the input's size (at most 64 KiB).
 const MALLOC_LIMIT_MB: u32 = 64;
 const RSS_LIMIT_MB: u32 = 1024;
-/// Largest input libFuzzer makes (the biggest seed is a 300-packet script).
-const MAX_LEN: u32 = 64 << 10;
+/// Largest input libFuzzer makes per target: a ring record is at most 592
+/// bytes; a frame up to a jumbo one; a capture or a script (the biggest seed
+/// is a 300-packet script) up to 64 KiB.
+fn max_len(target: &str) -> u32 {
+    match target {
+        "decode_record" => 1024,
+        "decode_packet" => 16 << 10,
+        _ => 64 << 10,
+    }
+}
 /// A target that crashes is started again (new corpus entries kept) until
 /// its time is used, at most this many times.
 const MAX_RESTARTS: u32 = 5;
@@ -59,7 +72,15 @@ pub fn fuzz(o: &Options) -> anyhow::Result<()> {
     let want = |t: &str| o.targets.is_empty() || o.targets.iter().any(|x| x == t);
     if want(KERNEL) {
         let ok = cargo()
-            .args(["run", "--release", "--package", "sctp-monitor", "--example", "kernel_fuzz", "--"])
+            .args([
+                "run",
+                "--release",
+                "--package",
+                "sctp-monitor",
+                "--example",
+                "kernel_fuzz",
+                "--",
+            ])
             .args([o.runs.to_string(), o.seed.to_string()])
             .status()?;
         ensure!(ok.success(), "kernel fuzz loop failed");
@@ -72,7 +93,15 @@ pub fn fuzz(o: &Options) -> anyhow::Result<()> {
     let seeds = root.join("target/fuzz/seeds");
     let _ = std::fs::remove_dir_all(&seeds);
     let ok = cargo()
-        .args(["run", "--quiet", "--package", "sctp-monitor", "--example", "fuzz_seeds", "--"])
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "sctp-monitor",
+            "--example",
+            "fuzz_seeds",
+            "--",
+        ])
         .arg(&seeds)
         .status()?;
     ensure!(ok.success(), "generating the seed corpora failed");
@@ -80,7 +109,10 @@ pub fn fuzz(o: &Options) -> anyhow::Result<()> {
     for t in targets {
         tallies.push(run_target(&root, t, o.secs)?);
     }
-    println!("\nlibFuzzer targets ({} s each; memory: malloc <= {MALLOC_LIMIT_MB} MB, rss <= {RSS_LIMIT_MB} MB)", o.secs);
+    println!(
+        "\nlibFuzzer targets ({} s each; memory: malloc <= {MALLOC_LIMIT_MB} MB, rss <= {RSS_LIMIT_MB} MB)",
+        o.secs
+    );
     println!("| target | time (s) | executions | exec/s | corpus | crash inputs |");
     println!("|---|---:|---:|---:|---:|---:|");
     for t in &tallies {
@@ -119,7 +151,13 @@ fn run_target(root: &Path, target: &str, secs: u64) -> anyhow::Result<Tally> {
     let artifacts = root.join("target/fuzz/artifacts").join(target);
     std::fs::create_dir_all(&corpus)?;
     std::fs::create_dir_all(&artifacts)?;
-    let mut tally = Tally { name: target.to_string(), secs: 0.0, execs: 0, corpus: 0, crashes: Vec::new() };
+    let mut tally = Tally {
+        name: target.to_string(),
+        secs: 0.0,
+        execs: 0,
+        corpus: 0,
+        crashes: Vec::new(),
+    };
     // Fuzzing time, from libFuzzer's start (the first run also builds).
     let mut fuzzed = 0.0f64;
     for _ in 0..=MAX_RESTARTS {
@@ -130,14 +168,23 @@ fn run_target(root: &Path, target: &str, secs: u64) -> anyhow::Result<Tally> {
         eprintln!("== fuzz {target} for {left} s");
         let mut child = Command::new("cargo")
             .current_dir(root)
-            .args(["+nightly", "fuzz", "run", "--fuzz-dir", "sctp-monitor/fuzz", "--target-dir", "target/fuzz", target])
+            .args([
+                "+nightly",
+                "fuzz",
+                "run",
+                "--fuzz-dir",
+                "sctp-monitor/fuzz",
+                "--target-dir",
+                "target/fuzz",
+                target,
+            ])
             .arg(&corpus)
             .arg(root.join("target/fuzz/seeds").join(target))
             .arg("--")
             .arg(format!("-max_total_time={left}"))
             .arg(format!("-malloc_limit_mb={MALLOC_LIMIT_MB}"))
             .arg(format!("-rss_limit_mb={RSS_LIMIT_MB}"))
-            .arg(format!("-max_len={MAX_LEN}"))
+            .arg(format!("-max_len={}", max_len(target)))
             .arg(format!("-artifact_prefix={}/", artifacts.display()))
             .arg("-print_final_stats=1")
             // The targets never load BPF: no eBPF build under the sanitizers.

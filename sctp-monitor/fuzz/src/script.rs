@@ -100,7 +100,13 @@ pub struct Writer {
 impl Writer {
     /// A script with these settings: (max_assocs, keep_closed,
     /// hb_down_after, retrans_down_after, idle_timeout_s).
-    pub fn new(max_assocs: u8, keep_closed: u8, hb_down: u8, retrans_down: u8, idle_s: u8) -> Writer {
+    pub fn new(
+        max_assocs: u8,
+        keep_closed: u8,
+        hb_down: u8,
+        retrans_down: u8,
+        idle_s: u8,
+    ) -> Writer {
         Writer {
             buf: vec![
                 max_assocs.saturating_sub(1),

@@ -110,7 +110,10 @@ pub fn capture_reader(data: &[u8]) -> Result<ReplayOutcome, ReplayError> {
     match &r {
         Ok(o) => {
             // A pcap record takes at least 16 bytes, a pcapng block 12.
-            assert!(o.packets as usize * 12 <= data.len(), "packets from nowhere");
+            assert!(
+                o.packets as usize * 12 <= data.len(),
+                "packets from nowhere"
+            );
             assert_eq!(
                 o.packets,
                 o.sctp_packets
@@ -134,7 +137,10 @@ pub fn check_capture_error(e: &ReplayError, len: usize) {
     let msg = e.to_string();
     assert!(msg.starts_with(CAPTURE_NAME), "{msg}");
     if let ReplayError::Damaged { offset, .. } = e {
-        assert!(*offset < len.max(1), "offset {offset} past the end ({len}): {msg}");
+        assert!(
+            *offset < len.max(1),
+            "offset {offset} past the end ({len}): {msg}"
+        );
     }
 }
 
@@ -168,6 +174,11 @@ pub fn tracker_sequence(data: &[u8]) -> TrackerRun {
         idle_timeout_ns: (1 + r.u8() as u64) * 1_000_000_000,
         ..Config::default()
     };
+    // FUZZ_TRACE=1: every step and its events on stderr (triage).
+    let trace = std::env::var_os("FUZZ_TRACE").is_some();
+    if trace {
+        eprintln!("config {cfg:?}");
+    }
     let mut t = Tracker::new(cfg.clone());
     let mut now_ms = T0_MS;
     let mut out: Vec<Event> = Vec::new();
@@ -175,6 +186,8 @@ pub fn tracker_sequence(data: &[u8]) -> TrackerRun {
     let mut st = DecodeStats::default();
     let mut chunks = Vec::new();
     let (mut downs, mut evicted) = (0u64, 0u64);
+    // Associations reported up and not yet down: each must be tracked.
+    let mut up: std::collections::BTreeSet<u64> = Default::default();
     let step = |now: &mut u64, dt: i64| {
         *now = now.saturating_add_signed(dt);
     };
@@ -206,10 +219,16 @@ pub fn tracker_sequence(data: &[u8]) -> TrackerRun {
                     },
                     interface: 0,
                 };
+                if trace {
+                    eprintln!("{} packet {meta:?} {chunks:?}", run.steps);
+                }
                 t.process(&meta, &chunks, &mut out);
             }
             OP_TICK => {
                 step(&mut now_ms, r.u32() as i64);
+                if trace {
+                    eprintln!("{} tick {now_ms}", run.steps);
+                }
                 t.tick(now_ms * 1_000_000, &mut out);
             }
             OP_COUNTERS => {
@@ -239,6 +258,9 @@ pub fn tracker_sequence(data: &[u8]) -> TrackerRun {
                     flags: r.u8() as u32,
                     ..PathStats::default()
                 };
+                if trace {
+                    eprintln!("{} counters {key:?} {s:?}", run.steps);
+                }
                 t.observe_path_stats(&key, &s, now_ms * 1_000_000, &mut out);
             }
             OP_RECORD => {
@@ -248,26 +270,39 @@ pub fn tracker_sequence(data: &[u8]) -> TrackerRun {
                 if let Some(rec) = ChunkRecord::from_bytes(bytes)
                     && let Ok((meta, chunk)) = decode_rec(&rec, now_ms * 1_000_000, &mut st)
                 {
+                    if trace {
+                        eprintln!("{} record {meta:?} {chunk:?}", run.steps);
+                    }
                     t.process(&meta, std::slice::from_ref(&chunk), &mut out);
                 }
             }
             _ => unreachable!(),
         }
         for e in &out {
+            if trace {
+                eprintln!("  -> {}", e.to_json_line());
+            }
             assert!(
                 e.assoc >= 1 && e.assoc <= t.stats().associations_created,
                 "event for an association never created: {e:?}"
             );
-            if e.event == EventKind::AssociationDown {
-                downs += 1;
-                if e.reason == Some(DownReason::Evicted) {
-                    evicted += 1;
+            match e.event {
+                EventKind::AssociationUp => {
+                    assert!(up.insert(e.assoc), "association {} up twice", e.assoc);
                 }
+                EventKind::AssociationDown => {
+                    downs += 1;
+                    up.remove(&e.assoc);
+                    if e.reason == Some(DownReason::Evicted) {
+                        evicted += 1;
+                    }
+                }
+                _ => {}
             }
         }
         run.events += out.len() as u64;
         out.clear();
-        check_tracker(&t, &cfg, downs, evicted);
+        check_tracker(&t, &cfg, downs, evicted, &up);
     }
     let s = t.stats();
     run.downs = downs;
@@ -277,18 +312,41 @@ pub fn tracker_sequence(data: &[u8]) -> TrackerRun {
 }
 
 /// What holds after every step, whatever the input.
-fn check_tracker(t: &Tracker, cfg: &Config, downs: u64, evicted: u64) {
+fn check_tracker(
+    t: &Tracker,
+    cfg: &Config,
+    downs: u64,
+    evicted: u64,
+    up: &std::collections::BTreeSet<u64>,
+) {
     let s = t.stats();
     let views: Vec<_> = t.associations().collect();
     assert_eq!(views.len(), t.len(), "len() and the views agree");
-    assert!(t.len() <= cfg.max_assocs, "{} associations over the cap {}", t.len(), cfg.max_assocs);
-    assert_eq!(
-        s.associations_created,
-        t.len() as u64 + downs,
-        "every association created is tracked or ended with an event"
+    assert!(
+        t.len() <= cfg.max_assocs,
+        "{} associations over the cap {}",
+        t.len(),
+        cfg.max_assocs
     );
+    // Every association created is tracked, ended with an event, or (an
+    // INIT collision's loser that never came up) dropped without one.
+    let gone = s.associations_created.checked_sub(t.len() as u64 + downs);
+    let silent = gone.unwrap_or_else(|| panic!("more ended than created: {s:?}"));
+    assert!(
+        silent <= s.init_collisions,
+        "{silent} associations vanished: {s:?}"
+    );
+    for id in up {
+        assert!(
+            views.iter().any(|v| v.id == *id),
+            "association {id} was reported up, never down, and is gone"
+        );
+    }
     assert_eq!(s.evictions, evicted, "every eviction has its event");
-    assert!(t.closed().count() <= cfg.keep_closed, "kept closed over the cap");
+    assert!(
+        t.closed().count() <= cfg.keep_closed,
+        "kept closed over the cap"
+    );
     let mut ids: Vec<u64> = views.iter().map(|v| v.id).collect();
     ids.sort_unstable();
     ids.dedup();
