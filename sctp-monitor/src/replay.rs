@@ -587,7 +587,7 @@ fn pcapng_block<'a>(
     // A new section header sets its own byte order: pcap-file reads it.
     if kind != SECTION_HEADER {
         let len = field(hdr, 4) as usize;
-        if len % 4 != 0 || len < 12 {
+        if !len.is_multiple_of(4) || len < 12 {
             return Err(format!(
                 "block total length {len} is not a multiple of 4 of at least 12"
             ));

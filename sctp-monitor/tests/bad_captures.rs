@@ -285,36 +285,17 @@ fn pcapng_block_fields() {
     assert_eq!(le32(&ng, at), 6, "an enhanced packet block");
     let before = blocks[..4].iter().filter(|&&b| le32(&ng, b) == 6).count() as u64;
     let len = le32(&ng, at + 4);
-    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>, &str)> = vec![
-        (
-            "huge",
-            Box::new(|b| b[at + 4..at + 8].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes())),
-            "truncated",
-        ),
-        (
-            "odd",
-            Box::new(|b| b[at + 4..at + 8].copy_from_slice(&((len + 2) as u32).to_le_bytes())),
-            "length",
-        ),
-        (
-            "tiny",
-            Box::new(|b| b[at + 4..at + 8].copy_from_slice(&8u32.to_le_bytes())),
-            "length",
-        ),
-        (
-            "trailer",
-            Box::new(|b| b[at + len - 4..at + len].copy_from_slice(&1u32.to_le_bytes())),
-            "trailer",
-        ),
-        (
-            "caplen",
-            Box::new(|b| b[at + 20..at + 24].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes())),
-            "captured",
-        ),
+    // (name, where a u32 is written, its value, what the message says).
+    let cases = [
+        ("huge", at + 4, 0xFFFF_FFF0u32, "truncated"),
+        ("odd", at + 4, len as u32 + 2, "length"),
+        ("tiny", at + 4, 8, "length"),
+        ("trailer", at + len - 4, 1, "trailer"),
+        ("caplen", at + 20, 0xFFFF_FFF0, "captured"),
     ];
-    for (name, damage, what) in cases {
+    for (name, field, value, what) in cases {
         let mut b = ng.clone();
-        damage(&mut b);
+        b[field..field + 4].copy_from_slice(&value.to_le_bytes());
         let file = tmp.write(&format!("{name}.pcapng"), &b);
         let o = replay_bounded(&file).expect("section header is fine");
         assert_eq!(o.packets, before, "{name}: the packets before are read");
