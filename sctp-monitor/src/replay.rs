@@ -20,10 +20,10 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use pcap_file::DataLink;
-use pcap_file::pcap::PcapParser;
+use pcap_file::pcap::{PcapHeader, PcapParser};
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgParser};
+use pcap_file::{DataLink, Endianness, TsResolution};
 use sctp_monitor_common::config::DEFAULT_UDP_ENCAP_PORT;
 
 use crate::decode::{DecodeError, DecodeStats, LinkType, parse_frame};
@@ -36,6 +36,11 @@ pub const REORDER_WINDOW_NS: u64 = 2_000_000_000;
 /// At most this many packets wait in the reorder buffer (memory bound);
 /// beyond, the earliest goes on regardless of the window.
 pub const REORDER_MAX: usize = 1 << 16;
+
+/// Largest captured length of one pcap record: libpcap's bound for every
+/// link type we read. A bigger one is damage, whatever the file header's
+/// snap length says.
+pub const MAX_RECORD_LEN: usize = 262_144;
 
 /// Replay settings.
 #[derive(Debug, Clone)]
@@ -368,6 +373,17 @@ pub fn replay(path: &Path, opts: &ReplayOptions) -> Result<ReplayOutcome, Replay
         file: path.to_path_buf(),
         source,
     })?;
+    replay_bytes(&bytes, path, opts)
+}
+
+/// [`replay`] on a capture already in memory; `path` names it in errors.
+/// Memory: the packets are borrowed from `bytes`; nothing is allocated from
+/// a length field of the file.
+pub fn replay_bytes(
+    bytes: &[u8],
+    path: &Path,
+    opts: &ReplayOptions,
+) -> Result<ReplayOutcome, ReplayError> {
     let mut run = Run {
         tracker: Tracker::new(opts.tracker.clone()),
         out: ReplayOutcome {
@@ -405,15 +421,15 @@ pub fn replay(path: &Path, opts: &ReplayOptions) -> Result<ReplayOutcome, Replay
     match magic {
         Some(0x0A0D_0D0A) => {
             let (mut rest, mut parser) =
-                PcapNgParser::new(&bytes).map_err(|e| damaged(0, e.to_string()))?;
+                PcapNgParser::new(bytes).map_err(|e| damaged(0, e.to_string()))?;
             // Per interface: link type and nanoseconds per timestamp unit.
             while !rest.is_empty() {
                 let offset = bytes.len() - rest.len();
-                match parser.next_block(rest) {
+                match pcapng_block(&mut parser, rest) {
                     Ok((r, block)) => {
                         rest = r;
                         match block {
-                            Block::EnhancedPacket(p) => {
+                            Some(Block::EnhancedPacket(p)) => {
                                 let (link, scale) = iface(&parser, p.interface_id);
                                 let ts = scale.ns(p.timestamp.as_nanos() as u64);
                                 let p = Pending {
@@ -424,7 +440,7 @@ pub fn replay(path: &Path, opts: &ReplayOptions) -> Result<ReplayOutcome, Replay
                                 };
                                 run.push(&mut q, p);
                             }
-                            Block::SimplePacket(p) => {
+                            Some(Block::SimplePacket(p)) => {
                                 // No timestamp: handed on at the time of
                                 // the packet before it.
                                 let (link, _) = iface(&parser, 0);
@@ -440,8 +456,8 @@ pub fn replay(path: &Path, opts: &ReplayOptions) -> Result<ReplayOutcome, Replay
                             _ => {}
                         }
                     }
-                    Err(e) => {
-                        run.out.error = Some(damaged(offset, e.to_string()));
+                    Err(what) => {
+                        run.out.error = Some(damaged(offset, what));
                         break;
                     }
                 }
@@ -449,23 +465,24 @@ pub fn replay(path: &Path, opts: &ReplayOptions) -> Result<ReplayOutcome, Replay
         }
         Some(0xA1B2_C3D4 | 0xD4C3_B2A1 | 0xA1B2_3C4D | 0x4D3C_B2A1) => {
             let (mut rest, parser) =
-                PcapParser::new(&bytes).map_err(|e| damaged(0, e.to_string()))?;
-            let link = link_type(parser.header().datalink);
+                PcapParser::new(bytes).map_err(|e| damaged(0, e.to_string()))?;
+            let header = parser.header();
+            let link = link_type(header.datalink);
             while !rest.is_empty() {
                 let offset = bytes.len() - rest.len();
-                match parser.next_packet(rest) {
-                    Ok((r, p)) => {
+                match pcap_record(rest, &header) {
+                    Ok((r, ts, data)) => {
                         rest = r;
                         let p = Pending {
-                            ts: p.timestamp.as_nanos() as u64,
+                            ts,
                             link,
                             interface: 0,
-                            data: p.data,
+                            data: Cow::Borrowed(data),
                         };
                         run.push(&mut q, p);
                     }
-                    Err(e) => {
-                        run.out.error = Some(damaged(offset, e.to_string()));
+                    Err(what) => {
+                        run.out.error = Some(damaged(offset, what));
                         break;
                     }
                 }
@@ -494,6 +511,105 @@ pub fn replay(path: &Path, opts: &ReplayOptions) -> Result<ReplayOutcome, Replay
     out.associations.extend(run.tracker.closed().cloned());
     out.associations.sort_by_key(|a| a.id);
     Ok(out)
+}
+
+/// One pcap record at the start of `rest`: (the rest, timestamp in ns, the
+/// captured bytes, borrowed). Neither the file header's snap length nor the
+/// record's original length is held against the record: files with a snap
+/// length of 0 exist, and a record shorter than its packet is what a snap
+/// length makes. Only the captured length is checked, against
+/// [`MAX_RECORD_LEN`] and the bytes left.
+fn pcap_record<'a>(rest: &'a [u8], h: &PcapHeader) -> Result<(&'a [u8], u64, &'a [u8]), String> {
+    let Some(hdr) = rest.get(..16) else {
+        return Err(format!(
+            "truncated: record header has {} of 16 bytes",
+            rest.len()
+        ));
+    };
+    let field = |i: usize| {
+        let b = [hdr[i], hdr[i + 1], hdr[i + 2], hdr[i + 3]];
+        match h.endianness {
+            Endianness::Big => u32::from_be_bytes(b),
+            Endianness::Little => u32::from_le_bytes(b),
+        }
+    };
+    let caplen = field(8) as usize;
+    if caplen > MAX_RECORD_LEN {
+        return Err(format!(
+            "captured length {caplen} is over the largest a capture holds ({MAX_RECORD_LEN})"
+        ));
+    }
+    let Some(data) = rest.get(16..16 + caplen) else {
+        return Err(format!(
+            "truncated: record of {caplen} captured bytes, {} left in the file",
+            rest.len() - 16
+        ));
+    };
+    let frac = field(4) as u64;
+    let frac_ns = match h.ts_resolution {
+        TsResolution::MicroSecond => frac * 1000,
+        TsResolution::NanoSecond => frac,
+    };
+    let ts = field(0) as u64 * 1_000_000_000 + frac_ns;
+    Ok((&rest[16 + caplen..], ts, data))
+}
+
+/// The next pcapng block: the framing checked here (with messages that say
+/// what is wrong), then only the blocks replay reads (enhanced and simple
+/// packets) parsed into a [`Block`]. The parser itself takes in section
+/// headers and interface descriptions; every other block is skipped
+/// unparsed, so a damaged statistics or name resolution block (or one
+/// pcap-file would refuse, such as a host name that is not UTF-8) does not
+/// end the replay.
+fn pcapng_block<'a>(
+    parser: &mut PcapNgParser,
+    rest: &'a [u8],
+) -> Result<(&'a [u8], Option<Block<'a>>), String> {
+    const SECTION_HEADER: u32 = 0x0A0D_0D0A;
+    const SIMPLE_PACKET: u32 = 3;
+    const ENHANCED_PACKET: u32 = 6;
+    let Some(hdr) = rest.get(..12) else {
+        return Err(format!(
+            "truncated: block header has {} of 12 bytes",
+            rest.len()
+        ));
+    };
+    let big = parser.section().endianness == Endianness::Big;
+    let field = |b: &[u8], i: usize| {
+        let w = [b[i], b[i + 1], b[i + 2], b[i + 3]];
+        if big {
+            u32::from_be_bytes(w)
+        } else {
+            u32::from_le_bytes(w)
+        }
+    };
+    let kind = field(hdr, 0);
+    // A new section header sets its own byte order: pcap-file reads it.
+    if kind != SECTION_HEADER {
+        let len = field(hdr, 4) as usize;
+        if !len.is_multiple_of(4) || len < 12 {
+            return Err(format!(
+                "block total length {len} is not a multiple of 4 of at least 12"
+            ));
+        }
+        let Some(block) = rest.get(..len) else {
+            return Err(format!(
+                "truncated: block of {len} bytes, {} left in the file",
+                rest.len()
+            ));
+        };
+        let trailer = field(block, len - 4) as usize;
+        if trailer != len {
+            return Err(format!(
+                "block trailer length {trailer} differs from its total length {len}"
+            ));
+        }
+        if kind != SIMPLE_PACKET && kind != ENHANCED_PACKET && kind != 1 {
+            return Ok((&rest[len..], None));
+        }
+    }
+    let (r, b) = parser.next_block(rest).map_err(|e| e.to_string())?;
+    Ok((r, Some(b)))
 }
 
 /// Timestamp units of a pcapng interface.

@@ -3,6 +3,7 @@
 //! build itself is sctp-monitor's build.rs (aya-build), not reimplemented here.
 
 mod bench;
+mod fuzz;
 mod lab;
 mod run;
 mod setup;
@@ -55,14 +56,24 @@ enum Cmd {
         #[arg(long)]
         clean: bool,
     },
-    /// Kernel fuzz loop: random and mutated frames through the real programs
-    /// (BPF_PROG_TEST_RUN), asserting PASS and that the counters add up.
+    /// Fuzzing: the kernel loop (random and mutated frames through the real
+    /// programs with BPF_PROG_TEST_RUN, asserting PASS and that the counters
+    /// add up), then each libFuzzer target (decoder, capture reader,
+    /// tracker) for `--secs`. Prints executions and crash inputs per target.
     Fuzz {
-        /// Frames (each runs through XDP and TC).
+        /// Kernel loop: frames (each runs through XDP and TC).
         #[arg(long, default_value_t = 2_000_000)]
         runs: u64,
+        /// Kernel loop: random seed.
         #[arg(long, default_value_t = 0x5eed_cafe)]
         seed: u64,
+        /// Seconds per libFuzzer target.
+        #[arg(long, default_value_t = 60)]
+        secs: u64,
+        /// Only these (repeatable): kernel, decode_record, decode_packet,
+        /// capture_reader, tracker_sequence. Default: all.
+        #[arg(long = "target")]
+        targets: Vec<String>,
     },
     /// Soak: the agent under a high record rate for N minutes, resident
     /// memory sampled; fails when it grows after warm-up. Needs root.
@@ -115,14 +126,10 @@ fn main() -> anyhow::Result<()> {
             setup::setup(setup::Scope::Build)?;
             lab::lab_main(cut_every, no_view)
         }
-        Cmd::Fuzz { runs, seed } => {
+        Cmd::Fuzz { runs, seed, secs, targets } => {
             setup::setup(setup::Scope::Build)?;
-            let ok = run::cargo()
-                .args(["run", "--release", "--package", "sctp-monitor", "--example", "kernel_fuzz", "--"])
-                .args([runs.to_string(), seed.to_string()])
-                .status()?;
-            anyhow::ensure!(ok.success(), "kernel fuzz loop failed");
-            Ok(())
+            setup::cargo_fuzz()?;
+            fuzz::fuzz(&fuzz::Options { runs, seed, secs, targets })
         }
         Cmd::Soak { minutes, rate, sample_secs, tolerance_pct } => {
             setup::setup(setup::Scope::Build)?;

@@ -126,3 +126,19 @@ fn bpf_linker() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// cargo-fuzz (libFuzzer driver) for `cargo xtask fuzz`.
+pub fn cargo_fuzz() -> anyhow::Result<()> {
+    if quiet(Command::new("cargo").args(["fuzz", "--version"])) {
+        return Ok(());
+    }
+    eprintln!("setup: installing cargo-fuzz (once)");
+    let status = Command::new("cargo")
+        .args(["install", "cargo-fuzz", "--locked"])
+        .status()
+        .context("running cargo install")?;
+    if !status.success() {
+        bail!("installing cargo-fuzz failed; run by hand:\n  cargo install cargo-fuzz --locked");
+    }
+    Ok(())
+}

@@ -83,13 +83,18 @@ impl Tracker {
         }
         let (sp, dp) = (meta.src_port, meta.dst_port);
         // INIT collision: the other side's INIT made an association with the
-        // same tag pair; keep that one.
+        // same tag pair; keep that one. This one goes without an event only
+        // if it never came up (a COOKIE-ACK seen before the INIT-ACK, as
+        // out-of-order records give, reported it): one reported up ends
+        // only with association_down, so it stays, without the tag.
         if let Some((other, _)) = self.find_tag(init.initiate_tag, dp, sp)
             && other != slot
         {
             self.stats.init_collisions += 1;
             self.slab[other].flags |= aflag::COLLISION;
-            self.drop_silently(slot);
+            if self.slab[slot].flags & aflag::UP_REPORTED == 0 {
+                self.drop_silently(slot);
+            }
             return;
         }
         let a = &mut self.slab[slot];

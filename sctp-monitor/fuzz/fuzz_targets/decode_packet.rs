@@ -1,0 +1,6 @@
+#![no_main]
+//! See `sctp_monitor_fuzz::targets::decode_packet`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = sctp_monitor_fuzz::targets::decode_packet(data);
+});
