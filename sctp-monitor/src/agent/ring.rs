@@ -2,15 +2,37 @@
 //! agent when the kernel submits, no busy polling.
 
 use aya::maps::{MapData, RingBuf};
-use sctp_monitor_common::{ChunkRecord, RecordKind, direction, sctp::chunk};
+use bytemuck::Zeroable;
+use sctp_monitor_common::{ChunkRecord, RecordKind, direction, record::RECORD_HEADER_LEN, sctp::chunk};
 use tokio::io::unix::AsyncFd;
 
 use crate::kernel::AttachedIface;
 
 pub struct RingSource {
     fd: AsyncFd<RingBuf<MapData>>,
+    /// The record being handed out, reused: only the bytes a ring item
+    /// holds are copied in (the header and the chunk bytes in use).
+    rec: Box<ChunkRecord>,
     /// Ring items too short to be a record (should stay 0).
     pub short_items: u64,
+}
+
+/// Copies a ring item into `rec`: the header and the bytes in use. Bytes
+/// the header says are in use but the item lacks are zeroed; bytes past
+/// them are left from earlier records (nothing reads them: see
+/// `ChunkRecord::segments`). False when the item is shorter than a header.
+pub fn fill(rec: &mut ChunkRecord, item: &[u8]) -> bool {
+    if item.len() < RECORD_HEADER_LEN {
+        return false;
+    }
+    let size = size_of::<ChunkRecord>();
+    let n = item.len().min(size);
+    bytemuck::bytes_of_mut(rec)[..n].copy_from_slice(&item[..n]);
+    let used = ChunkRecord::wire_len(rec.seg1_len, rec.seg2_len).min(size);
+    if n < used {
+        bytemuck::bytes_of_mut(rec)[n..used].fill(0);
+    }
+    true
 }
 
 impl RingSource {
@@ -18,7 +40,7 @@ impl RingSource {
         // SAFETY: the RingBuf owns its map fd and keeps it open while the
         // AsyncFd holds it.
         let fd = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE)? };
-        Ok(RingSource { fd, short_items: 0 })
+        Ok(RingSource { fd, rec: Box::new(Zeroable::zeroed()), short_items: 0 })
     }
 
     /// Waits until records are available and hands up to `max` of them to
@@ -30,9 +52,10 @@ impl RingSource {
             let mut n = 0;
             while n < max {
                 let Some(item) = ring.next() else { break };
-                match ChunkRecord::from_bytes(&item) {
-                    Some(r) => f(&r),
-                    None => self.short_items += 1,
+                if fill(&mut self.rec, &item) {
+                    f(&self.rec);
+                } else {
+                    self.short_items += 1;
                 }
                 n += 1;
             }
@@ -77,4 +100,31 @@ pub fn describe(r: &ChunkRecord, ifaces: &[AttachedIface]) -> String {
         r.vtag,
         r.chunk_len
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sctp_monitor_common::record::SEGMENT_LEN;
+
+    #[test]
+    fn fill_copies_what_the_item_holds_and_zeroes_what_it_lacks() {
+        let mut a: ChunkRecord = Zeroable::zeroed();
+        a.vtag = 9;
+        a.seg1_len = 8;
+        a.data[..8].copy_from_slice(&[1; 8]);
+        let mut rec: ChunkRecord = Zeroable::zeroed();
+        rec.data.fill(0xee); // left from an earlier record
+        let item = &bytemuck::bytes_of(&a)[..ChunkRecord::wire_len(8, 0)];
+        assert!(fill(&mut rec, item));
+        assert_eq!((rec.vtag, rec.segments()), (9, (&[1u8; 8][..], &[][..])));
+        // An item cut short of what its header says: the rest reads as zero.
+        a.seg1_len = 4;
+        a.seg2_len = 4;
+        let item = &bytemuck::bytes_of(&a)[..RECORD_HEADER_LEN + 2];
+        assert!(fill(&mut rec, item));
+        assert_eq!(rec.segments(), (&[1, 1, 0, 0][..], &[0u8; 4][..]));
+        assert_eq!(rec.data[SEGMENT_LEN + 4], 0xee, "past the bytes in use: not read, not touched");
+        assert!(!fill(&mut rec, &item[..RECORD_HEADER_LEN - 1]));
+    }
 }
