@@ -154,7 +154,10 @@ fn main() -> anyhow::Result<()> {
                 event_log: a.event_log_size,
                 series_cap: a.metrics_series_cap,
             };
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            // One thread: the loop owns the kernel object and the tracker and
+            // answers HTTP requests itself, so a second worker only added a
+            // cross-thread wakeup (two futex calls) to every ring wakeup.
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             rt.block_on(agent::run(opts))
         }
         Cmd::Top(a) => sctp_monitor::top::run(sctp_monitor::top::TopOptions {

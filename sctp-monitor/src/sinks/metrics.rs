@@ -50,7 +50,7 @@ use sctp_monitor_common::{counters as kc, direction, sctp::chunk};
 use super::api::{ASSOC_STATES, PATH_STATES, assoc_state_name, path_state_name};
 use crate::event::{Event, EventKind};
 use crate::kernel::counters::Counters;
-use crate::tracker::{AssocView, TrackerStats};
+use crate::tracker::{Tracker, TrackerStats};
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -341,48 +341,25 @@ impl Metrics {
     }
 
     /// Gauges over all associations, and per-association/per-path series for
-    /// at most `cap` of them (lowest ids first).
-    pub fn set_associations<'a>(&self, views: impl Iterator<Item = AssocView>, cap: usize) {
-        let mut by_state = [0i64; ASSOC_STATES.len()];
-        let mut paths_by_state = [0i64; PATH_STATES.len()];
-        let mut unanswered = 0i64;
-        let mut detailed: Vec<AssocView> = Vec::new();
-        let mut total = 0usize;
-        for v in views {
-            total += 1;
-            if let Some(i) = ASSOC_STATES.iter().position(|s| *s == v.state) {
-                by_state[i] += 1;
-            }
-            for p in &v.paths {
-                if let Some(i) = PATH_STATES.iter().position(|s| *s == p.state) {
-                    paths_by_state[i] += 1;
-                }
-                unanswered += p.unanswered_heartbeats as i64;
-            }
-            if cap > 0 {
-                if detailed.len() < cap {
-                    detailed.push(v);
-                } else if let Some((mi, _)) = detailed.iter().enumerate().max_by_key(|(_, d)| d.id)
-                    && detailed[mi].id > v.id
-                {
-                    detailed[mi] = v;
-                }
-            }
+    /// at most `cap` of them (lowest ids first). Views are built for those
+    /// only: a scrape at 100,000 associations costs a pass over the slab.
+    pub fn set_associations(&self, tracker: &Tracker, cap: usize) {
+        let census = tracker.census();
+        let detailed = tracker.lowest_ids(cap);
+        let total = tracker.len();
+        for s in ASSOC_STATES {
+            self.associations.get_or_create(&l1("state", assoc_state_name(s))).set(census.associations_in(s) as i64);
         }
-        for (i, s) in ASSOC_STATES.iter().enumerate() {
-            self.associations.get_or_create(&l1("state", assoc_state_name(*s))).set(by_state[i]);
+        for s in PATH_STATES {
+            self.paths.get_or_create(&l1("state", path_state_name(s))).set(census.paths_in(s) as i64);
         }
-        for (i, s) in PATH_STATES.iter().enumerate() {
-            self.paths.get_or_create(&l1("state", path_state_name(*s))).set(paths_by_state[i]);
-        }
-        self.paths_unanswered.set(unanswered);
+        self.paths_unanswered.set(census.unanswered_heartbeats as i64);
         self.capped.set(total.saturating_sub(detailed.len()) as i64);
         self.assoc_info.clear();
         self.assoc_failovers.clear();
         self.path_state.clear();
         self.path_rtt.clear();
         self.path_data.clear();
-        detailed.sort_by_key(|v| v.id);
         for v in &detailed {
             let id = v.id.to_string();
             let ep = |e: &crate::tracker::EndpointView| {

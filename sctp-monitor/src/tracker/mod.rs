@@ -36,7 +36,7 @@ use crate::event::{DownReason, Endpoint, Event, EventKind, PathRef, Role};
 use crate::fasthash::Seeded;
 use assoc::{A16, Assoc, ip};
 pub use assoc::{AssocState, PathState};
-pub use view::{AssocView, EndpointView, PathView};
+pub use view::{AssocView, Census, EndpointView, PathView};
 
 /// Tracker settings.
 #[derive(Debug, Clone)]
@@ -350,6 +350,34 @@ impl Tracker {
             .iter()
             .filter(|a| a.id != 0)
             .map(|a| view::assoc_view(a, None))
+    }
+
+    /// Counts by state over every association (cheap: no views built).
+    pub fn census(&self) -> Census {
+        view::census(self.slab.iter().filter(|a| a.id != 0))
+    }
+
+    /// Views of the `n` associations with the lowest ids, in id order
+    /// (per-association metric series, capped).
+    pub fn lowest_ids(&self, n: usize) -> Vec<AssocView> {
+        let mut top: std::collections::BinaryHeap<(u32, usize)> = Default::default();
+        for (slot, a) in self.slab.iter().enumerate() {
+            if a.id == 0 || n == 0 {
+                continue;
+            }
+            if top.len() < n {
+                top.push((a.id, slot));
+            } else if top.peek().is_some_and(|&(max, _)| a.id < max) {
+                top.pop();
+                top.push((a.id, slot));
+            }
+        }
+        let mut v: Vec<AssocView> = top
+            .into_iter()
+            .map(|(_, slot)| view::assoc_view(&self.slab[slot], None))
+            .collect();
+        v.sort_by_key(|a| a.id);
+        v
     }
 
     /// Ended associations kept for reports (`Config::keep_closed`).
