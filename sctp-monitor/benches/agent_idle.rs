@@ -247,7 +247,7 @@ fn one(config: &'static str, n: u32, window: Duration, period: f64, scrape_every
                     tx.send(f);
                 }
                 sent += frames.len() as u64;
-                let due = Duration::from_secs_f64(sent as f64 / 100_000.0);
+                let due = Duration::from_secs_f64(sent as f64 / 50_000.0);
                 if let Some(w) = due.checked_sub(t0.elapsed()) {
                     std::thread::sleep(w);
                 }
@@ -260,7 +260,12 @@ fn one(config: &'static str, n: u32, window: Duration, period: f64, scrape_every
         if s["associations"].as_u64() == Some(n as u64) {
             break;
         }
-        anyhow::ensure!(t.elapsed() < Duration::from_secs(60), "the agent tracks {} associations, not {n}", s["associations"]);
+        anyhow::ensure!(
+            t.elapsed() < Duration::from_secs(60),
+            "the agent tracks {} associations, not {n} ({} ring records lost)",
+            s["associations"],
+            s["records_lost"]
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let setup_s = t_setup.elapsed().as_secs_f64();

@@ -6,7 +6,15 @@
 //! [`MIN_INTERVAL`]..[`MAX_INTERVAL`]. 100,000 associations' heartbeats
 //! (26,667 records/s) then cost 20 wakeups a second instead of one per
 //! record; a flood is drained every millisecond.
+//!
+//! The ring's memory is read directly ([`RingReader`]), as aya's `RingBuf`
+//! does, except that the consumer position is published once per drain
+//! rather than once per record: the kernel reads that position on every
+//! record it reserves, so publishing it per record moved its cache line
+//! between the cores at every record.
 
+use std::os::fd::{AsFd as _, AsRawFd as _};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering, fence};
 use std::time::Duration;
 
 use aya::maps::{MapData, RingBuf};
@@ -26,7 +34,7 @@ pub const BACKLOG_HIGH: u64 = 256 << 10;
 pub const BACKLOG_LOW: u64 = 64 << 10;
 
 pub struct RingSource {
-    fd: AsyncFd<RingBuf<MapData>>,
+    fd: AsyncFd<RingReader>,
     /// The record being handed out, reused: only the bytes a ring item
     /// holds are copied in (the header and the chunk bytes in use).
     rec: Box<ChunkRecord>,
@@ -58,34 +66,193 @@ pub fn fill(rec: &mut ChunkRecord, item: &[u8]) -> bool {
     true
 }
 
-/// Up to `max` records from the ring to `f`: (records, ring bytes).
+/// Up to `max` records from the ring to `f`: (records, ring bytes). The
+/// consumer position is published once, at the end.
 fn take(
-    ring: &mut RingBuf<MapData>,
+    ring: &mut RingReader,
     rec: &mut ChunkRecord,
     short_items: &mut u64,
     max: usize,
     f: &mut impl FnMut(&ChunkRecord),
 ) -> (usize, u64) {
-    let (mut n, mut bytes) = (0, 0u64);
-    while n < max {
-        let Some(item) = ring.next() else { break };
-        // The ring's own 8-byte header, records padded to 8.
-        bytes += (item.len() as u64 + 8).next_multiple_of(8);
-        if fill(rec, &item) {
-            f(rec);
-        } else {
-            *short_items += 1;
+    let (mut n, start) = (0, ring.pos);
+    loop {
+        while n < max {
+            let Some(item) = ring.next() else { break };
+            if fill(rec, item) {
+                f(rec);
+            } else {
+                *short_items += 1;
+            }
+            n += 1;
         }
-        n += 1;
+        // Records committed between the last look at the producer position
+        // and the publication found the consumer behind, so they woke
+        // nobody: look again after publishing.
+        if !ring.publish() || n >= max {
+            break;
+        }
     }
-    (n, bytes)
+    (n, (ring.pos - start) as u64)
+}
+
+/// The kernel's ring buffer memory, mapped as the kernel lays it out: the
+/// consumer page (read-write), then the producer page and the data pages
+/// mapped twice in a row (so a record that wraps is contiguous).
+pub struct RingReader {
+    /// Keeps the map fd open.
+    ring: RingBuf<MapData>,
+    consumer: *mut u8,
+    producer: *mut u8,
+    page: usize,
+    size: usize,
+    /// Consumer position: what this reader has taken.
+    pos: usize,
+    /// Producer position last seen.
+    prod: usize,
+    /// Consumer position last published.
+    published: usize,
+}
+
+// SAFETY: the mappings are owned by the reader and live as long as it does;
+// `&RingReader` reads nothing (all access goes through `&mut self`).
+unsafe impl Send for RingReader {}
+// SAFETY: as above.
+unsafe impl Sync for RingReader {}
+
+const BUSY: u32 = 1 << 31;
+const DISCARD: u32 = 1 << 30;
+const HDR: usize = 8;
+
+impl std::os::fd::AsRawFd for RingReader {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.ring.as_fd().as_raw_fd()
+    }
+}
+
+/// The ring's data size (its `max_entries`), from the kernel.
+fn ring_size(fd: i32) -> std::io::Result<usize> {
+    #[repr(C)]
+    struct InfoAttr {
+        bpf_fd: u32,
+        info_len: u32,
+        info: u64,
+    }
+    let mut info = [0u32; 32];
+    let mut attr = InfoAttr { bpf_fd: fd as u32, info_len: size_of_val(&info) as u32, info: info.as_mut_ptr() as u64 };
+    const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+    // SAFETY: the attr points at a buffer of info_len bytes.
+    let r = unsafe { libc::syscall(libc::SYS_bpf, BPF_OBJ_GET_INFO_BY_FD, &raw mut attr, size_of::<InfoAttr>() as u32) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // struct bpf_map_info: type, id, key_size, value_size, max_entries, ...
+    Ok(info[4] as usize)
+}
+
+impl RingReader {
+    pub fn new(ring: RingBuf<MapData>) -> anyhow::Result<RingReader> {
+        let fd = ring.as_fd().as_raw_fd();
+        let size = ring_size(fd)?;
+        anyhow::ensure!(size.is_power_of_two() && size > 0, "ring buffer size {size} is not a power of two");
+        // SAFETY: no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        // SAFETY: mapping the ring's pages as the kernel documents
+        // (kernel/bpf/ringbuf.c: consumer page writable, the rest read-only).
+        let (consumer, producer) = unsafe {
+            let c = libc::mmap(std::ptr::null_mut(), page, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0);
+            if c == libc::MAP_FAILED {
+                return Err(std::io::Error::last_os_error().into());
+            }
+            let p = libc::mmap(std::ptr::null_mut(), page + 2 * size, libc::PROT_READ, libc::MAP_SHARED, fd, page as i64);
+            if p == libc::MAP_FAILED {
+                let e = std::io::Error::last_os_error();
+                libc::munmap(c, page);
+                return Err(e.into());
+            }
+            (c.cast::<u8>(), p.cast::<u8>())
+        };
+        let mut r = RingReader { ring, consumer, producer, page, size, pos: 0, prod: 0, published: 0 };
+        r.pos = r.consumer_pos().load(Ordering::Acquire);
+        r.published = r.pos;
+        r.prod = r.producer_pos().load(Ordering::Acquire);
+        Ok(r)
+    }
+
+    fn consumer_pos(&self) -> &AtomicUsize {
+        // SAFETY: the consumer page starts with the position, aligned.
+        unsafe { &*self.consumer.cast::<AtomicUsize>() }
+    }
+
+    fn producer_pos(&self) -> &AtomicUsize {
+        // SAFETY: the producer page starts with the position, aligned.
+        unsafe { &*self.producer.cast::<AtomicUsize>() }
+    }
+
+    /// The next record's bytes (valid until `publish`), or `None` when the
+    /// ring holds nothing committed.
+    pub fn next(&mut self) -> Option<&[u8]> {
+        loop {
+            if self.pos == self.prod {
+                self.prod = self.producer_pos().load(Ordering::Acquire);
+                if self.pos == self.prod {
+                    return None;
+                }
+            }
+            let off = self.page + (self.pos & (self.size - 1));
+            // SAFETY: off + HDR is within the producer mapping (page + 2 x size).
+            let hdr = unsafe { &*self.producer.add(off).cast::<AtomicU32>() }.load(Ordering::Acquire);
+            if hdr & BUSY != 0 {
+                return None;
+            }
+            let len = (hdr & !(BUSY | DISCARD)) as usize;
+            if len > self.size {
+                // Cannot happen with a sane kernel; stop rather than read
+                // outside the mapping.
+                return None;
+            }
+            self.pos += (len + HDR).next_multiple_of(8);
+            if hdr & DISCARD != 0 {
+                continue;
+            }
+            // SAFETY: the data pages are mapped twice, so off + HDR + len
+            // (len <= size) stays within the mapping; the producer does not
+            // reuse these bytes before the position is published.
+            return Some(unsafe { std::slice::from_raw_parts(self.producer.add(off + HDR), len) });
+        }
+    }
+
+    /// Hands the records taken so far back to the kernel. True when more
+    /// are committed already.
+    pub fn publish(&mut self) -> bool {
+        if self.published != self.pos {
+            self.consumer_pos().store(self.pos, Ordering::Release);
+            self.published = self.pos;
+        }
+        // Pairs with the kernel's barrier between writing the producer
+        // position and reading ours (see aya's RingBuf).
+        fence(Ordering::SeqCst);
+        self.prod = self.producer_pos().load(Ordering::Acquire);
+        self.prod != self.pos
+    }
+}
+
+impl Drop for RingReader {
+    fn drop(&mut self) {
+        // SAFETY: unmapping what `new` mapped.
+        unsafe {
+            libc::munmap(self.consumer.cast(), self.page);
+            libc::munmap(self.producer.cast(), self.page + 2 * self.size);
+        }
+    }
 }
 
 impl RingSource {
     pub fn new(ring: RingBuf<MapData>) -> anyhow::Result<RingSource> {
-        // SAFETY: the RingBuf owns its map fd and keeps it open while the
-        // AsyncFd holds it.
-        let fd = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE)? };
+        // SAFETY: the reader owns the map fd (its RingBuf) and keeps it open
+        // while the AsyncFd holds it.
+        let fd = unsafe { AsyncFd::register_with_interest(RingReader::new(ring)?, tokio::io::Interest::READABLE) }
+            .map_err(|e| anyhow::anyhow!("registering the ring buffer with the event loop: {e}"))?;
         Ok(RingSource {
             fd,
             rec: Box::new(Zeroable::zeroed()),

@@ -98,6 +98,8 @@ pub struct Metrics {
     path_up: Counter,
     restarts: Counter,
     events: Family<Labels, Counter>,
+    /// `events` series by `EventKind as usize`.
+    event_counters: [std::sync::OnceLock<Counter>; EventKind::ALL.len()],
     hb_rtt: Histogram,
     hb_unanswered: Counter,
     paths_unanswered: Gauge,
@@ -143,6 +145,7 @@ impl Metrics {
             path_up: Counter::default(),
             restarts: Counter::default(),
             events: Family::default(),
+            event_counters: Default::default(),
             // 50 us .. ~13 s
             hb_rtt: Histogram::new([
                 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
@@ -246,8 +249,11 @@ impl Metrics {
 
     /// Counts an emitted event.
     pub fn on_event(&self, ev: &Event) {
-        let name = serde_json::to_value(ev.event).ok().and_then(|v| v.as_str().map(str::to_string));
-        self.events.get_or_create(&l1("event", name.unwrap_or_default())).inc();
+        // The series of each kind, looked up once (label vector, lock and
+        // hash per event before).
+        self.event_counters[ev.event as usize]
+            .get_or_init(|| self.events.get_or_create(&l1("event", ev.event.name())).clone())
+            .inc();
         match ev.event {
             EventKind::Failover => {
                 self.failovers.inc();
