@@ -190,7 +190,9 @@ impl RingReader {
     }
 
     /// The next record's bytes (valid until `publish`), or `None` when the
-    /// ring holds nothing committed.
+    /// ring holds nothing committed. (Not an `Iterator`: each item borrows
+    /// the reader.)
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Option<&[u8]> {
         loop {
             if self.pos == self.prod {
