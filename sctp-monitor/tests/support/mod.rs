@@ -24,25 +24,12 @@ pub fn privileged(test: &str) -> bool {
 }
 
 pub fn sh(args: &[&str]) {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .stderr(Stdio::piped())
-        .output()
-        .expect("spawn");
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(args[0]).args(&args[1..]).stderr(Stdio::piped()).output().expect("spawn");
+    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 pub fn sh_ok(args: &[&str]) -> bool {
-    Command::new(args[0])
-        .args(&args[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    Command::new(args[0]).args(&args[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
 /// A network namespace, deleted (with its interfaces) on drop.
@@ -55,9 +42,7 @@ impl NetNs {
         let _ = sh_ok(&["ip", "netns", "del", name]);
         sh(&["ip", "netns", "add", name]);
         sh(&["ip", "-n", name, "link", "set", "lo", "up"]);
-        NetNs {
-            name: name.to_string(),
-        }
+        NetNs { name: name.to_string() }
     }
 
     pub fn ip(&self, args: &[&str]) {
@@ -96,10 +81,7 @@ impl Drop for NetNs {
 
 /// A veth pair `a` (in `ns_a`) <-> `b` (in `ns_b`), both up.
 pub fn veth(ns_a: &NetNs, a: &str, ns_b: &NetNs, b: &str) {
-    sh(&[
-        "ip", "link", "add", a, "netns", &ns_a.name, "type", "veth", "peer", "name", b, "netns",
-        &ns_b.name,
-    ]);
+    sh(&["ip", "link", "add", a, "netns", &ns_a.name, "type", "veth", "peer", "name", b, "netns", &ns_b.name]);
     ns_a.ip(&["link", "set", a, "up"]);
     ns_b.ip(&["link", "set", b, "up"]);
 }
@@ -110,11 +92,7 @@ pub fn send_frames(iface: &str, frames: &[Vec<u8>]) {
     // SAFETY: plain socket calls with valid arguments.
     unsafe {
         let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
-        assert!(
-            fd >= 0,
-            "AF_PACKET socket: {}",
-            std::io::Error::last_os_error()
-        );
+        assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
         let c = CString::new(iface).unwrap();
         let ifindex = libc::if_nametoindex(c.as_ptr());
         assert!(ifindex != 0, "no interface {iface}");
