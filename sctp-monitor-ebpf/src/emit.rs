@@ -3,7 +3,10 @@
 //! `RECORD_DATA_LEN`; an INIT-ACK's State Cookie is cut out (segment 1 before
 //! it, segment 2 after it); DATA carries its header only.
 
-use aya_ebpf::helpers::generated::{bpf_ktime_get_ns, bpf_ringbuf_output};
+use aya_ebpf::{
+    bindings::{BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+    helpers::generated::{bpf_ktime_get_ns, bpf_ringbuf_output},
+};
 use sctp_monitor_common::{
     ChunkRecord, RecordKind, counters,
     record::{RECORD_DATA_LEN, RECORD_FLAG_COMPACTED, RECORD_FLAG_PARAMS_TRUNCATED, SEGMENT_LEN},
@@ -62,12 +65,26 @@ fn sized(n: usize, max: usize) -> u32 {
 }
 
 /// Sends the record with the bytes in use.
+///
+/// Wakeups: a HEARTBEAT or HEARTBEAT-ACK only feeds RTTs and timeouts of
+/// seconds, so it does not wake the agent (which drains on its own every
+/// few tens of ms): 100,000 associations heartbeat 26,667 times a second.
+/// A DATA record (first on a path, path change: a failover candidate)
+/// wakes it even when heartbeats wait before it. Other records wake it
+/// when it has read everything before them (the default).
 #[inline(always)]
 fn send<P: Packet>(p: &P, r: &mut ChunkRecord) {
     let len = ChunkRecord::wire_len(r.seg1_len, r.seg2_len);
     let size = sized(len, 1024).min(core::mem::size_of::<ChunkRecord>() as u32);
+    let wake = if r.chunk_type == chunk::HEARTBEAT || r.chunk_type == chunk::HEARTBEAT_ACK {
+        BPF_RB_NO_WAKEUP
+    } else if r.kind == RecordKind::Control as u8 || r.kind == RecordKind::CookieEcho as u8 {
+        0
+    } else {
+        BPF_RB_FORCE_WAKEUP
+    };
     // SAFETY: r is a map value of ChunkRecord size and size <= that.
-    let ret = unsafe { bpf_ringbuf_output(EVENTS_PTR(), (r as *mut ChunkRecord).cast(), size as u64, 0) };
+    let ret = unsafe { bpf_ringbuf_output(EVENTS_PTR(), (r as *mut ChunkRecord).cast(), size as u64, wake as u64) };
     if ret == 0 {
         bump::<P>(counters::RINGBUF_RECORDS);
     } else {

@@ -24,6 +24,38 @@ pub enum EventKind {
     Stalled,
 }
 
+impl EventKind {
+    /// Every kind, in declaration order (`kind as usize` indexes it).
+    pub const ALL: [EventKind; 10] = [
+        EventKind::AssociationUp,
+        EventKind::AssociationDown,
+        EventKind::Restart,
+        EventKind::AddressAdded,
+        EventKind::AddressRemoved,
+        EventKind::PrimaryChanged,
+        EventKind::PathUp,
+        EventKind::PathDown,
+        EventKind::Failover,
+        EventKind::Stalled,
+    ];
+
+    /// The `event` field's value.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::AssociationUp => "association_up",
+            EventKind::AssociationDown => "association_down",
+            EventKind::Restart => "restart",
+            EventKind::AddressAdded => "address_added",
+            EventKind::AddressRemoved => "address_removed",
+            EventKind::PrimaryChanged => "primary_changed",
+            EventKind::PathUp => "path_up",
+            EventKind::PathDown => "path_down",
+            EventKind::Failover => "failover",
+            EventKind::Stalled => "stalled",
+        }
+    }
+}
+
 /// Why an association ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -208,6 +240,14 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kind_names_are_the_json_values() {
+        for (i, k) in EventKind::ALL.into_iter().enumerate() {
+            assert_eq!(k as usize, i);
+            assert_eq!(serde_json::to_value(k).expect("serializes"), k.name());
+        }
+    }
 
     #[test]
     fn timestamps_are_rfc3339_utc_micros() {

@@ -8,6 +8,7 @@ pub mod agent;
 pub mod craft;
 pub mod decode;
 pub mod event;
+pub mod fasthash;
 pub mod kernel;
 pub mod replay;
 pub mod report;

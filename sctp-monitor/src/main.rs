@@ -196,7 +196,10 @@ fn main() -> anyhow::Result<()> {
         Cmd::Run(a) => {
             env_logger::Builder::from_env(env).init();
             let opts = a.agent.options(a.ifaces, a.events, &a.metrics, a.print_records, cli.verbose)?;
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            // One thread: the loop owns the kernel object and the tracker and
+            // answers HTTP requests itself, so a second worker only added a
+            // cross-thread wakeup (two futex calls) to every ring wakeup.
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             rt.block_on(agent::run(opts))
         }
         Cmd::Top(a) if !a.ifaces.is_empty() => {

@@ -190,7 +190,7 @@ impl Agent {
             .collect();
         m.set_attached(&attached);
         m.set_tracker_stats(&self.pipeline.tracker.stats());
-        m.set_associations(self.pipeline.tracker.associations(), self.series_cap);
+        m.set_associations(&self.pipeline.tracker, self.series_cap);
     }
 
     fn answer(&mut self, q: Query) -> Answer {

@@ -10,6 +10,7 @@ use sctp_monitor_common::{ChunkRecord, PathKey, PathStats};
 
 use super::clock::{WallClock, mono_now};
 use super::hbrtt::HbMatcher;
+use crate::fasthash::Seeded;
 use crate::decode::{Chunk, DecodeError, DecodeStats, decode_record};
 use crate::event::{Event, EventKind};
 use crate::sinks::{
@@ -45,9 +46,12 @@ pub struct Pipeline {
     hb_timeout_ns: u64,
     scratch: Vec<Event>,
     /// Last per-path counters (packets, DATA chunks, payload bytes,
-    /// retransmissions), to turn absolute kernel values into totals that
-    /// survive LRU eviction.
-    path_last: HashMap<PathKey, [u64; 4]>,
+    /// retransmissions, last packet time), to turn absolute kernel values
+    /// into totals that survive LRU eviction, and to leave out of the
+    /// tracker what did not change; with whether the tracker took them.
+    path_last: HashMap<PathKey, ([u64; 5], bool), Seeded>,
+    /// The next poll's map, kept to reuse its allocation.
+    path_next: HashMap<PathKey, ([u64; 5], bool), Seeded>,
     /// Records processed.
     pub records: u64,
     pub decode_errors: u64,
@@ -71,7 +75,8 @@ impl Pipeline {
             hb: HbMatcher::new(cap),
             hb_timeout_ns,
             scratch: Vec::new(),
-            path_last: HashMap::new(),
+            path_last: HashMap::with_hasher(Seeded::random()),
+            path_next: HashMap::with_hasher(Seeded::random()),
             records: 0,
             decode_errors: 0,
             failover_delays: Vec::new(),
@@ -114,14 +119,18 @@ impl Pipeline {
         }
     }
 
-    /// The per-path kernel counters, read from the `PATHS` map.
+    /// The per-path kernel counters, read from the `PATHS` map. Paths whose
+    /// counters did not move since the last read (most of a full map, most
+    /// of the time) cost a map lookup, not a tracker update.
     pub fn on_path_stats(&mut self, paths: &[(PathKey, PathStats)]) {
         let now = self.clock.now();
-        let mut next = HashMap::with_capacity(paths.len());
+        let mut next = std::mem::take(&mut self.path_next);
+        next.clear();
+        next.reserve(paths.len());
         let (mut dp, mut dc, mut db, mut dr) = (0, 0, 0, 0);
         for (k, s) in paths {
-            let cur = [s.packets, s.data_chunks, s.payload_bytes, s.retransmissions];
-            let last = self.path_last.get(k).copied().unwrap_or_default();
+            let cur = [s.packets, s.data_chunks, s.payload_bytes, s.retransmissions, s.last_ns];
+            let (last, taken) = self.path_last.get(k).copied().unwrap_or_default();
             // A value below the last one: the entry was evicted and created
             // again; count it from zero.
             let d = |i: usize| if cur[i] >= last[i] { cur[i] - last[i] } else { cur[i] };
@@ -129,10 +138,14 @@ impl Pipeline {
             dc += d(1);
             db += d(2);
             dr += d(3);
-            next.insert(*k, cur);
-            self.tracker.observe_path_stats(k, s, now, &mut self.scratch);
+            let taken = if taken && cur == last {
+                true
+            } else {
+                self.tracker.observe_path_stats(k, s, now, &mut self.scratch)
+            };
+            next.insert(*k, (cur, taken));
         }
-        self.path_last = next;
+        self.path_next = std::mem::replace(&mut self.path_last, next);
         self.metrics.add_data(dp, dc, db, dr);
         if !self.scratch.is_empty() {
             self.emit(None);
@@ -155,13 +168,15 @@ impl Pipeline {
     /// timestamp of the record that caused them.
     fn emit(&mut self, trigger: Option<u64>) {
         let mut events = std::mem::take(&mut self.scratch);
-        for ev in events.drain(..) {
-            let line = self.writer.write_event(&ev);
-            self.metrics.on_event(&ev);
+        for ev in events.iter() {
+            let line = self.writer.queue_event(ev);
+            self.metrics.on_event(ev);
             self.log.push(line);
-            if ev.event == EventKind::Failover
-                && let Some(t) = trigger
-            {
+        }
+        self.writer.flush();
+        // The delay runs to the event written.
+        if let Some(t) = trigger {
+            for _ in events.iter().filter(|ev| ev.event == EventKind::Failover) {
                 let delay = mono_now().saturating_sub(t);
                 self.metrics.observe_report_delay(delay as f64 / 1e9);
                 if self.record_delays {
@@ -169,6 +184,7 @@ impl Pipeline {
                 }
             }
         }
+        events.clear();
         self.scratch = events;
     }
 

@@ -28,6 +28,27 @@ pub struct DataHeader {
     pub payload_len: u16,
 }
 
+/// Heartbeat Info as the monitor uses it. The bytes are opaque (only their
+/// sender reads them); all anyone here does is match a HEARTBEAT-ACK to its
+/// HEARTBEAT by them. So the decoder keeps their length and a 64-bit digest
+/// ([`crate::fasthash::digest`]) rather than a copy: no allocation per
+/// heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct HbInfo {
+    /// Bytes of Heartbeat Info present.
+    pub len: u16,
+    pub digest: u64,
+}
+
+impl HbInfo {
+    pub fn of(bytes: &[u8]) -> HbInfo {
+        HbInfo {
+            len: bytes.len().min(u16::MAX as usize) as u16,
+            digest: crate::fasthash::digest(bytes),
+        }
+    }
+}
+
 /// INIT / INIT-ACK fixed fields and the address list.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Init {
@@ -115,10 +136,10 @@ pub enum Chunk {
     Sack(Sack),
     /// HEARTBEAT with its Heartbeat Info value.
     Heartbeat {
-        info: Vec<u8>,
+        info: HbInfo,
     },
     HeartbeatAck {
-        info: Vec<u8>,
+        info: HbInfo,
     },
     /// ABORT; `t` = T flag (the tag is the sender's own).
     Abort {
@@ -404,19 +425,19 @@ pub fn walk_chunks(bytes: &[u8], stats: &mut DecodeStats, out: &mut Vec<Chunk>) 
     }
 }
 
-fn heartbeat_info(value: &[u8], stats: &mut DecodeStats) -> Vec<u8> {
+fn heartbeat_info(value: &[u8], stats: &mut DecodeStats) -> HbInfo {
     // The Heartbeat Info parameter; when its length runs past the bytes
     // present, take what is there.
     match (get16(value, 0), get16(value, 2)) {
         (Some(param::HEARTBEAT_INFO), Some(len)) if len >= 4 => {
             let end = (len as usize).min(value.len());
-            value.get(4..end).unwrap_or(&[]).to_vec()
+            HbInfo::of(value.get(4..end).unwrap_or(&[]))
         }
         (Some(_), _) => {
             stats.malformed_params += 1;
-            value.to_vec()
+            HbInfo::of(value)
         }
-        _ => Vec::new(),
+        _ => HbInfo::of(&[]),
     }
 }
 
@@ -643,13 +664,13 @@ mod tests {
         assert_eq!(
             one(&craft::heartbeat(b"abc")),
             Chunk::Heartbeat {
-                info: b"abc".to_vec()
+                info: HbInfo::of(b"abc")
             }
         );
         assert_eq!(
             one(&craft::heartbeat_ack(b"xyz1")),
             Chunk::HeartbeatAck {
-                info: b"xyz1".to_vec()
+                info: HbInfo::of(b"xyz1")
             }
         );
         let Chunk::Abort { t, causes } =

@@ -19,7 +19,7 @@ pub mod record;
 
 pub use chunk::{
     Asconf, AsconfAck, AsconfRequest, AsconfRequestKind, AsconfResult, Chunk, DataHeader,
-    ErrorCause, Init, Sack, decode_chunk, walk_chunks,
+    ErrorCause, HbInfo, Init, Sack, decode_chunk, walk_chunks,
 };
 pub use packet::{LinkType, Packet, PacketMeta, parse_frame, parse_ip, parse_sctp};
 pub use record::decode_record;

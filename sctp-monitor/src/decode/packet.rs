@@ -344,7 +344,7 @@ mod tests {
         assert_eq!(
             p.chunks,
             vec![Chunk::Heartbeat {
-                info: b"x".to_vec()
+                info: crate::decode::HbInfo::of(b"x")
             }]
         );
         // Another UDP port: not SCTP.

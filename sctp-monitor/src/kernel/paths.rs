@@ -1,7 +1,13 @@
 //! Reading the per-path DATA/SACK summaries, merged over CPUs.
 
+use std::os::fd::{AsFd as _, AsRawFd as _};
+
 use anyhow::Context as _;
-use aya::{Ebpf, maps::PerCpuHashMap};
+use aya::{
+    Ebpf,
+    maps::{Map, MapData, PerCpuHashMap},
+};
+use bytemuck::Zeroable as _;
 use sctp_monitor_common::{
     PathKey, PathStats, maps,
     sctp::tsn_gt,
@@ -49,7 +55,29 @@ pub fn merge<'a>(per_cpu: impl IntoIterator<Item = &'a PathStats>) -> PathStats 
 }
 
 /// Every path in the map with its merged counters.
+///
+/// Read with `BPF_MAP_LOOKUP_BATCH`, [`BATCH`] keys per syscall: with the
+/// map full (65,536 paths), reading it key by key took two syscalls and an
+/// allocation per path, over a second of the agent's loop every poll (and
+/// the ring overflowed meanwhile). Kernels without batch lookups (before
+/// 5.6) are read key by key.
 pub fn read_all(ebpf: &Ebpf) -> anyhow::Result<Vec<(PathKey, PathStats)>> {
+    read_all_by(ebpf, BATCH)
+}
+
+/// [`read_all`] with `batch` keys per syscall.
+pub fn read_all_by(ebpf: &Ebpf, batch: usize) -> anyhow::Result<Vec<(PathKey, PathStats)>> {
+    let map = ebpf.map(maps::PATHS).context("PATHS map missing")?;
+    if let Map::PerCpuLruHashMap(data) | Map::PerCpuHashMap(data) = map
+        && let Some(out) = read_batched(data, batch.max(1))?
+    {
+        return Ok(out);
+    }
+    read_each(ebpf)
+}
+
+/// [`read_all`] key by key (two syscalls per path).
+pub fn read_each(ebpf: &Ebpf) -> anyhow::Result<Vec<(PathKey, PathStats)>> {
     let map: PerCpuHashMap<_, PathKey, PathStats> =
         PerCpuHashMap::try_from(ebpf.map(maps::PATHS).context("PATHS map missing")?)?;
     let mut out = Vec::new();
@@ -58,6 +86,88 @@ pub fn read_all(ebpf: &Ebpf) -> anyhow::Result<Vec<(PathKey, PathStats)>> {
         out.push((k, merge(v.iter())));
     }
     Ok(out)
+}
+
+/// Keys per `BPF_MAP_LOOKUP_BATCH` call.
+pub const BATCH: usize = 1024;
+
+/// `union bpf_attr` for the `BPF_MAP_*_BATCH` commands.
+#[repr(C)]
+#[derive(Default)]
+struct BatchAttr {
+    in_batch: u64,
+    out_batch: u64,
+    keys: u64,
+    values: u64,
+    count: u32,
+    map_fd: u32,
+    elem_flags: u64,
+    flags: u64,
+}
+
+const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+
+/// The whole map by batches; `None` when the kernel has no batch lookup.
+fn read_batched(map: &MapData, mut batch: usize) -> anyhow::Result<Option<Vec<(PathKey, PathStats)>>> {
+    let cpus = aya::util::nr_cpus().map_err(|(what, e)| anyhow::anyhow!("{what}: {e}"))?;
+    // Per-CPU values come each rounded up to 8 bytes, all CPUs of a key together.
+    let stride = size_of::<PathStats>().next_multiple_of(8);
+    let mut keys = vec![PathKey::zeroed(); batch];
+    let mut values = vec![0u8; batch * cpus * stride];
+    let mut per_cpu = vec![PathStats::default(); cpus];
+    let (mut token_in, mut token_out) = (0u32, 0u32);
+    let mut first = true;
+    let mut out = Vec::new();
+    loop {
+        let mut attr = BatchAttr {
+            in_batch: if first { 0 } else { &raw mut token_in as u64 },
+            out_batch: &raw mut token_out as u64,
+            keys: keys.as_mut_ptr() as u64,
+            values: values.as_mut_ptr() as u64,
+            count: batch as u32,
+            map_fd: map.fd().as_fd().as_raw_fd() as u32,
+            ..BatchAttr::default()
+        };
+        // SAFETY: the attr points at buffers of `count` keys and values
+        // that outlive the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_MAP_LOOKUP_BATCH,
+                &raw mut attr,
+                size_of::<BatchAttr>() as libc::c_uint,
+            )
+        };
+        let err = (r < 0).then(std::io::Error::last_os_error);
+        match err.as_ref().and_then(|e| e.raw_os_error()) {
+            None | Some(libc::ENOENT) => {}
+            // A hash bucket holds more keys than fit: again, with room for more.
+            Some(libc::ENOSPC) if batch < 1 << 20 => {
+                batch *= 2;
+                keys.resize(batch, PathKey::zeroed());
+                values.resize(batch * cpus * stride, 0);
+                continue;
+            }
+            Some(libc::EINVAL | libc::ENOTSUP | libc::EOPNOTSUPP) if first => return Ok(None),
+            Some(_) => {
+                return Err(anyhow::anyhow!("BPF_MAP_LOOKUP_BATCH on PATHS: {}", err.expect("an error")));
+            }
+        }
+        let n = (attr.count as usize).min(batch);
+        for (i, key) in keys.iter().enumerate().take(n) {
+            for (c, v) in per_cpu.iter_mut().enumerate() {
+                let at = (i * cpus + c) * stride;
+                *v = bytemuck::pod_read_unaligned(&values[at..at + size_of::<PathStats>()]);
+            }
+            out.push((*key, merge(per_cpu.iter())));
+        }
+        if err.is_some() {
+            // ENOENT: the end of the map.
+            return Ok(Some(out));
+        }
+        token_in = token_out;
+        first = false;
+    }
 }
 
 #[cfg(test)]

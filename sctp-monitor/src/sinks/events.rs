@@ -86,6 +86,8 @@ impl EventLog {
 /// Where JSON Lines go.
 pub struct EventWriter {
     out: Option<Box<dyn Write + Send>>,
+    /// Lines queued by `queue_event`, written by `flush`.
+    pending: Vec<u8>,
     /// Write errors (a closed stdout must not stop the agent).
     pub errors: u64,
 }
@@ -93,7 +95,7 @@ pub struct EventWriter {
 impl EventWriter {
     /// `None` discards events (benchmarks).
     pub fn new(out: Option<Box<dyn Write + Send>>) -> EventWriter {
-        EventWriter { out, errors: 0 }
+        EventWriter { out, pending: Vec::new(), errors: 0 }
     }
 
     /// Stdout (`-`), nowhere (`off`) or a file, appended to.
@@ -130,6 +132,34 @@ impl EventWriter {
         let line = ev.to_json_line();
         self.write_line(&line);
         line
+    }
+
+    /// Queues one line for the next `flush`: the events of one record, or
+    /// of one burst (100,000 paths confirmed by one read of the kernel's
+    /// path map), go out in one write.
+    pub fn queue_event(&mut self, ev: &Event) -> String {
+        let line = ev.to_json_line();
+        if self.out.is_some() {
+            self.pending.extend_from_slice(line.as_bytes());
+            self.pending.push(b'\n');
+        }
+        line
+    }
+
+    /// Writes the queued lines.
+    pub fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if let Some(out) = self.out.as_mut()
+            && out.write_all(&self.pending).and_then(|_| out.flush()).is_err()
+        {
+            self.errors += 1;
+        }
+        self.pending.clear();
+        if self.pending.capacity() > 1 << 20 {
+            self.pending.shrink_to(64 << 10);
+        }
     }
 }
 

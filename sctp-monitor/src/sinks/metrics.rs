@@ -51,7 +51,7 @@ use sctp_monitor_common::{counters as kc, direction, sctp::chunk};
 use super::api::{ASSOC_STATES, PATH_STATES, assoc_state_name, path_state_name};
 use crate::event::{Event, EventKind};
 use crate::kernel::counters::Counters;
-use crate::tracker::{AssocView, TrackerStats};
+use crate::tracker::{Tracker, TrackerStats};
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -99,6 +99,8 @@ pub struct Metrics {
     path_up: Counter,
     restarts: Counter,
     events: Family<Labels, Counter>,
+    /// `events` series by `EventKind as usize`.
+    event_counters: [std::sync::OnceLock<Counter>; EventKind::ALL.len()],
     hb_rtt: Histogram,
     hb_unanswered: Counter,
     paths_unanswered: Gauge,
@@ -145,6 +147,7 @@ impl Metrics {
             path_up: Counter::default(),
             restarts: Counter::default(),
             events: Family::default(),
+            event_counters: Default::default(),
             // 50 us .. ~13 s
             hb_rtt: Histogram::new([
                 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
@@ -254,8 +257,11 @@ impl Metrics {
 
     /// Counts an emitted event.
     pub fn on_event(&self, ev: &Event) {
-        let name = serde_json::to_value(ev.event).ok().and_then(|v| v.as_str().map(str::to_string));
-        self.events.get_or_create(&l1("event", name.unwrap_or_default())).inc();
+        // The series of each kind, looked up once (label vector, lock and
+        // hash per event before).
+        self.event_counters[ev.event as usize]
+            .get_or_init(|| self.events.get_or_create(&l1("event", ev.event.name())).clone())
+            .inc();
         match ev.event {
             EventKind::Failover => {
                 self.failovers.inc();
@@ -352,48 +358,25 @@ impl Metrics {
     }
 
     /// Gauges over all associations, and per-association/per-path series for
-    /// at most `cap` of them (lowest ids first).
-    pub fn set_associations<'a>(&self, views: impl Iterator<Item = AssocView>, cap: usize) {
-        let mut by_state = [0i64; ASSOC_STATES.len()];
-        let mut paths_by_state = [0i64; PATH_STATES.len()];
-        let mut unanswered = 0i64;
-        let mut detailed: Vec<AssocView> = Vec::new();
-        let mut total = 0usize;
-        for v in views {
-            total += 1;
-            if let Some(i) = ASSOC_STATES.iter().position(|s| *s == v.state) {
-                by_state[i] += 1;
-            }
-            for p in &v.paths {
-                if let Some(i) = PATH_STATES.iter().position(|s| *s == p.state) {
-                    paths_by_state[i] += 1;
-                }
-                unanswered += p.unanswered_heartbeats as i64;
-            }
-            if cap > 0 {
-                if detailed.len() < cap {
-                    detailed.push(v);
-                } else if let Some((mi, _)) = detailed.iter().enumerate().max_by_key(|(_, d)| d.id)
-                    && detailed[mi].id > v.id
-                {
-                    detailed[mi] = v;
-                }
-            }
+    /// at most `cap` of them (lowest ids first). Views are built for those
+    /// only: a scrape at 100,000 associations costs a pass over the slab.
+    pub fn set_associations(&self, tracker: &Tracker, cap: usize) {
+        let census = tracker.census();
+        let detailed = tracker.lowest_ids(cap);
+        let total = tracker.len();
+        for s in ASSOC_STATES {
+            self.associations.get_or_create(&l1("state", assoc_state_name(s))).set(census.associations_in(s) as i64);
         }
-        for (i, s) in ASSOC_STATES.iter().enumerate() {
-            self.associations.get_or_create(&l1("state", assoc_state_name(*s))).set(by_state[i]);
+        for s in PATH_STATES {
+            self.paths.get_or_create(&l1("state", path_state_name(s))).set(census.paths_in(s) as i64);
         }
-        for (i, s) in PATH_STATES.iter().enumerate() {
-            self.paths.get_or_create(&l1("state", path_state_name(*s))).set(paths_by_state[i]);
-        }
-        self.paths_unanswered.set(unanswered);
+        self.paths_unanswered.set(census.unanswered_heartbeats as i64);
         self.capped.set(total.saturating_sub(detailed.len()) as i64);
         self.assoc_info.clear();
         self.assoc_failovers.clear();
         self.path_state.clear();
         self.path_rtt.clear();
         self.path_data.clear();
-        detailed.sort_by_key(|v| v.id);
         for v in &detailed {
             let id = v.id.to_string();
             let ep = |e: &crate::tracker::EndpointView| {

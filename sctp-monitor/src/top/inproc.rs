@@ -32,7 +32,7 @@ pub fn start(opts: AgentOptions) -> anyhow::Result<(InProcessAgent, InProcessApi
     let (ready_tx, ready_rx) = std_mpsc::channel();
     let (stop_tx, stop_rx) = oneshot::channel();
     let thread = std::thread::Builder::new().name("agent".into()).spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         rt.block_on(agent::run_embedded(opts, Some(Embedding { ready: ready_tx, stop: stop_rx })))
     })?;
     let mut handle = InProcessAgent { stop: Some(stop_tx), thread: Some(thread) };

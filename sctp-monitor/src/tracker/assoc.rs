@@ -77,6 +77,8 @@ pub(crate) mod pflag {
     pub const DIR1: u8 = 1;
     /// A heartbeat on this path was answered at least once.
     pub const HB_ANSWERED: u8 = 2;
+    /// A heartbeat answer timeout of this path is queued (`HbTimeouts`).
+    pub const HB_QUEUED: u8 = 4;
 }
 
 pub(crate) mod dflag {

@@ -254,6 +254,30 @@ impl Tracker {
         }
     }
 
+    /// When `check_stalled` could next report direction `e` of `slot`:
+    /// `None` when it cannot until a packet changes something (nothing
+    /// outstanding, already reported, or the time has come but the primary
+    /// path does not answer heartbeats).
+    pub(super) fn stall_due(&self, slot: usize, e: usize, now: u64) -> Option<u64> {
+        let a = &self.slab[slot];
+        let d = a.dirs[e];
+        if d.flags & dflag::STALLED != 0
+            || !d.outstanding()
+            || (d.primary as usize) >= a.paths.len()
+        {
+            return None;
+        }
+        let stall_ms = self.cfg.stall_after_ns / 1_000_000;
+        let age = age_ms(now, d.progress_ms);
+        if age < stall_ms {
+            return Some((now / 1_000_000 + (stall_ms - age)).saturating_mul(1_000_000));
+        }
+        let pi = d.primary as usize;
+        // Due already: the start of this millisecond (deadlines round up).
+        (a.paths[pi].flags & pflag::HB_ANSWERED != 0 && self.unanswered(slot, pi, now) == 0)
+            .then_some(now - now % 1_000_000)
+    }
+
     /// "stalled": DATA outstanding, no cumulative ack progress for
     /// `stall_after_ns`, while the primary path answers heartbeats.
     pub(super) fn check_stalled(&mut self, slot: usize, now: u64, out: &mut Vec<Event>) {

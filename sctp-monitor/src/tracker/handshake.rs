@@ -151,6 +151,7 @@ impl Tracker {
     /// Frees an association that never came up, without an event.
     pub(super) fn drop_silently(&mut self, slot: usize) {
         self.unindex(slot);
+        self.due.remove(slot);
         let a = &mut self.slab[slot];
         a.id = 0;
         a.addrs = Box::new([]);

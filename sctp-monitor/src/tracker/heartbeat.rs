@@ -3,19 +3,11 @@
 //! unanswered heartbeats, path suspect / down / up. A HEARTBEAT bundled with
 //! PAD is a PMTU probe (RFC 8899): its loss says nothing about liveness.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
-
-use crate::decode::PacketMeta;
+use crate::decode::{HbInfo, PacketMeta};
 use crate::event::{Event, EventKind};
 
 use super::assoc::{PathState, a16, age_ms, ms, pflag};
 use super::{HbSent, Tracker};
-
-fn info_hash(info: &[u8]) -> u64 {
-    let mut h = DefaultHasher::new();
-    info.hash(&mut h);
-    h.finish()
-}
 
 impl Tracker {
     /// Unanswered liveness heartbeats on a path at `now`: those sent since
@@ -35,7 +27,7 @@ impl Tracker {
         slot: usize,
         pi: usize,
         meta: &PacketMeta,
-        info: &[u8],
+        info: &HbInfo,
         out: &mut Vec<Event>,
     ) {
         let now = meta.ts_ns;
@@ -43,7 +35,7 @@ impl Tracker {
         let probe = meta.bundled_pad;
         if self.hb.len() < (4 * self.count).max(4096) {
             self.hb.insert(
-                (id, info_hash(info)),
+                (id, info.digest),
                 HbSent {
                     sent_ns: now,
                     path: pi as u8,
@@ -57,6 +49,7 @@ impl Tracker {
         let p = &mut self.slab[slot].paths[pi];
         p.hb_unacked = p.hb_unacked.saturating_add(1);
         p.last_hb_ms = ms(now);
+        self.queue_hb_timeout(slot, pi, now);
         self.update_hb_state(slot, pi, now, out);
     }
 
@@ -65,17 +58,23 @@ impl Tracker {
         slot: usize,
         e: usize,
         meta: &PacketMeta,
-        info: &[u8],
+        info: &HbInfo,
         out: &mut Vec<Event>,
     ) {
         let now = meta.ts_ns;
         let id = self.slab[slot].id;
-        let (pi, rtt, probe) = match self.hb.remove(&(id, info_hash(info))) {
-            Some(h) if (h.path as usize) < self.slab[slot].paths.len() => (
-                h.path as usize,
-                Some(now.saturating_sub(h.sent_ns)),
-                h.probe,
-            ),
+        let keep = self.hb_keep_ns();
+        let (pi, rtt, probe) = match self.hb.remove(&(id, info.digest)) {
+            Some(h)
+                if (h.path as usize) < self.slab[slot].paths.len()
+                    && now.saturating_sub(h.sent_ns) < keep =>
+            {
+                (
+                    h.path as usize,
+                    Some(now.saturating_sub(h.sent_ns)),
+                    h.probe,
+                )
+            }
             _ => {
                 // Its HEARTBEAT was not seen (before the capture, or lost from
                 // view): the path it answers is the reverse of this packet.
@@ -130,6 +129,53 @@ impl Tracker {
         } else if p.state == PathState::Active {
             p.state = PathState::Suspect;
         }
+    }
+
+    /// Queues the answer timeout of path `pi`'s last heartbeat (from then
+    /// on it counts as unanswered, see `unanswered`), unless one of the
+    /// path's is queued already: `hb_timeout` queues it again then.
+    fn queue_hb_timeout(&mut self, slot: usize, pi: usize, now: u64) {
+        let p = &mut self.slab[slot].paths[pi];
+        if p.flags & pflag::HB_QUEUED != 0 {
+            return;
+        }
+        p.flags |= pflag::HB_QUEUED;
+        let timeout_ms = self.cfg.hb_answer_timeout_ns / 1_000_000;
+        let sent_ms = (now / 1_000_000).saturating_sub(age_ms(now, p.last_hb_ms));
+        self.hb_due
+            .push(slot, pi, (sent_ms + timeout_ms).saturating_mul(1_000_000));
+    }
+
+    /// A queued heartbeat answer timeout of path `pi` has passed (from
+    /// `tick`).
+    pub(super) fn hb_timeout(&mut self, slot: usize, pi: usize, now: u64, out: &mut Vec<Event>) {
+        let Some(p) = self.slab[slot].paths.get_mut(pi) else {
+            return;
+        };
+        p.flags &= !pflag::HB_QUEUED;
+        if p.hb_unacked == 0 {
+            return;
+        }
+        self.update_hb_state(slot, pi, now, out);
+        let p = &self.slab[slot].paths[pi];
+        if age_ms(now, p.last_hb_ms) < self.cfg.hb_answer_timeout_ns / 1_000_000 {
+            // Sent again since: wait for that one.
+            self.queue_hb_timeout(slot, pi, now);
+        }
+    }
+
+    /// Whether `update_hb_state` would change a path of `slot` at `now`:
+    /// a packet made a path active while heartbeats on it are unanswered.
+    pub(super) fn hb_state_pending(&self, slot: usize, now: u64) -> bool {
+        let down_after = self.cfg.hb_down_after.max(1) as u32;
+        let a = &self.slab[slot];
+        a.paths.iter().enumerate().any(|(pi, p)| {
+            p.hb_unacked > 0 && {
+                let n = self.unanswered(slot, pi, now);
+                (n >= down_after && p.state != PathState::Down)
+                    || (n > 0 && p.state == PathState::Active)
+            }
+        })
     }
 
     /// Heartbeat timeouts of every path of an association (from `tick`).

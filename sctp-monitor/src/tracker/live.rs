@@ -77,6 +77,7 @@ impl Tracker {
         if merged.flags & PATH_FLAG_HAS_SACK != 0 {
             self.on_cum_ack(slot, e, merged.sack_cum_tsn, now, out);
         }
+        self.rearm(slot, now);
         true
     }
 }

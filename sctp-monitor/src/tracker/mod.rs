@@ -21,6 +21,7 @@
 mod asconf;
 mod assoc;
 mod data;
+mod deadline;
 mod handshake;
 mod heartbeat;
 mod live;
@@ -32,14 +33,16 @@ use std::collections::{HashMap, VecDeque};
 
 use crate::decode::{Chunk, PacketMeta};
 use crate::event::{DownReason, Endpoint, Event, EventKind, PathRef, Role};
+use crate::fasthash::Seeded;
 use assoc::{A16, Assoc, ip};
 pub use assoc::{AssocState, PathState};
-pub use view::{AssocView, EndpointView, PathView};
+pub use view::{AssocView, Census, EndpointView, PathView};
 
 /// Tracker settings.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Most associations tracked; beyond, the longest idle are evicted.
+    /// At most 16,777,216 (2^24) whatever is asked.
     pub max_assocs: usize,
     /// An association without packets for this long is ended (`timeout`).
     pub idle_timeout_ns: u64,
@@ -114,7 +117,16 @@ pub struct Tracker {
     /// Canonical first-address pair + ports -> slot (restart, collision,
     /// mid-flight reverse direction).
     ends: table::SlotTable,
-    hb: HashMap<(u32, u64), HbSent>,
+    /// (association id, Heartbeat Info digest) -> the heartbeat.
+    hb: HashMap<(u32, u64), HbSent, Seeded>,
+    /// When `hb` is next cleared of heartbeats too old to be answered.
+    hb_purge_ns: u64,
+    /// When to look at each association again (idle expiry, stalled).
+    due: deadline::Deadlines,
+    /// Liveness heartbeats by answer timeout.
+    hb_due: deadline::HbTimeouts,
+    /// `tick`'s list of slots due later in the same millisecond.
+    due_again: Vec<(usize, u64)>,
     seed: u64,
     next_id: u32,
     stats: TrackerStats,
@@ -134,7 +146,11 @@ impl Tracker {
             count: 0,
             tags: table::SlotTable::default(),
             ends: table::SlotTable::default(),
-            hb: HashMap::new(),
+            hb: HashMap::with_hasher(Seeded::random()),
+            hb_purge_ns: 0,
+            due: deadline::Deadlines::default(),
+            hb_due: deadline::HbTimeouts::default(),
+            due_again: Vec::new(),
             seed: h.finish(),
             next_id: 1,
             stats: TrackerStats::default(),
@@ -193,6 +209,26 @@ impl Tracker {
             self.stats.address_overflow += 1;
             return located;
         };
+        self.apply(slot, e, pi, meta, chunks, out);
+        // A rule that is now due sooner (DATA outstanding, heartbeats
+        // answered on its path) brings the association's next look closer.
+        if self.slab[slot].id != 0 {
+            self.rearm(slot, now);
+        }
+        located
+    }
+
+    /// The chunks of one packet sent by endpoint `e` of `slot` on path `pi`.
+    fn apply(
+        &mut self,
+        slot: usize,
+        e: usize,
+        pi: usize,
+        meta: &PacketMeta,
+        chunks: &[Chunk],
+        out: &mut Vec<Event>,
+    ) {
+        let now = meta.ts_ns;
         let mut data_in_packet = data::DataInPacket::NEW;
         for c in chunks {
             // An ABORT or SHUTDOWN-COMPLETE frees the slot: stop there.
@@ -221,13 +257,24 @@ impl Tracker {
                 _ => {}
             }
         }
-        located
     }
 
     /// Lets time pass: idle expiry, heartbeat timeouts, stalled detection.
+    /// Costs what is due (see `deadline`), not what is tracked.
     pub fn tick(&mut self, now: u64, out: &mut Vec<Event>) {
         self.now_ns = self.now_ns.max(now);
-        for slot in 0..self.slab.len() {
+        while let Some((slot, pi)) = self.hb_due.pop_due(now) {
+            // The slot may have been freed or reused since: the check only
+            // acts on what the association's state says. One that expires
+            // now ends below without path events first.
+            if self.slab.get(slot).is_some_and(|a| {
+                a.id != 0 && now.saturating_sub(a.last_seen_ns) < self.cfg.idle_timeout_ns
+            }) {
+                self.hb_timeout(slot, pi, now, out);
+            }
+        }
+        let mut again = std::mem::take(&mut self.due_again);
+        while let Some(slot) = self.due.pop_due(now) {
             if self.slab[slot].id == 0 {
                 continue;
             }
@@ -245,13 +292,56 @@ impl Tracker {
             }
             self.check_heartbeats(slot, now, out);
             self.check_stalled(slot, now, out);
+            let next = self.next_due(slot, now);
+            if self.due.is_due(next, now) {
+                // Due later within this millisecond: back in the heap after
+                // this tick's pops, for the next tick to look again.
+                again.push((slot, next));
+            } else {
+                self.due.set(slot, next);
+            }
         }
-        let keep = self
-            .cfg
+        for (slot, next) in again.drain(..) {
+            self.due.set(slot, next);
+        }
+        self.due_again = again;
+        if now >= self.hb_purge_ns {
+            let keep = self.hb_keep_ns();
+            self.hb.retain(|_, h| now.saturating_sub(h.sent_ns) < keep);
+            self.hb_purge_ns = now.saturating_add(keep / 4);
+        }
+    }
+
+    /// How long a heartbeat can still be matched to its answer.
+    fn hb_keep_ns(&self) -> u64 {
+        self.cfg
             .hb_answer_timeout_ns
             .saturating_mul(20)
-            .max(120_000_000_000);
-        self.hb.retain(|_, h| now.saturating_sub(h.sent_ns) < keep);
+            .max(120_000_000_000)
+    }
+
+    /// The next time a timed rule could act on `slot`: idle expiry, or a
+    /// direction's stall.
+    fn next_due(&self, slot: usize, now: u64) -> u64 {
+        let a = &self.slab[slot];
+        let idle = a.last_seen_ns.saturating_add(self.cfg.idle_timeout_ns);
+        [0, 1]
+            .into_iter()
+            .filter_map(|e| self.stall_due(slot, e, now))
+            .fold(idle, u64::min)
+    }
+
+    /// Brings `slot`'s next look closer when a packet made a rule due
+    /// sooner: a stall, or a path made active with heartbeats unanswered.
+    fn rearm(&mut self, slot: usize, now: u64) {
+        for e in 0..2 {
+            if let Some(t) = self.stall_due(slot, e, now) {
+                self.due.lower(slot, t);
+            }
+        }
+        if self.hb_state_pending(slot, now) {
+            self.due.lower(slot, now - now % 1_000_000);
+        }
     }
 
     /// Associations currently tracked, as read-only views.
@@ -260,6 +350,34 @@ impl Tracker {
             .iter()
             .filter(|a| a.id != 0)
             .map(|a| view::assoc_view(a, None))
+    }
+
+    /// Counts by state over every association (cheap: no views built).
+    pub fn census(&self) -> Census {
+        view::census(self.slab.iter().filter(|a| a.id != 0))
+    }
+
+    /// Views of the `n` associations with the lowest ids, in id order
+    /// (per-association metric series, capped).
+    pub fn lowest_ids(&self, n: usize) -> Vec<AssocView> {
+        let mut top: std::collections::BinaryHeap<(u32, usize)> = Default::default();
+        for (slot, a) in self.slab.iter().enumerate() {
+            if a.id == 0 || n == 0 {
+                continue;
+            }
+            if top.len() < n {
+                top.push((a.id, slot));
+            } else if top.peek().is_some_and(|&(max, _)| a.id < max) {
+                top.pop();
+                top.push((a.id, slot));
+            }
+        }
+        let mut v: Vec<AssocView> = top
+            .into_iter()
+            .map(|(_, slot)| view::assoc_view(&self.slab[slot], None))
+            .collect();
+        v.sort_by_key(|a| a.id);
+        v
     }
 
     /// Ended associations kept for reports (`Config::keep_closed`).
@@ -275,6 +393,8 @@ impl Tracker {
             + self.tags.heap_bytes()
             + self.ends.heap_bytes()
             + self.hb.capacity() * (size_of::<((u32, u64), HbSent)>() + 1)
+            + self.due.heap_bytes()
+            + self.hb_due.heap_bytes()
             + self.slab.iter().map(Assoc::heap_bytes).sum::<usize>()
     }
 
@@ -329,10 +449,9 @@ impl Tracker {
                 .push_back(view::assoc_view(&self.slab[slot], Some(reason)));
         }
         self.unindex(slot);
-        let id = self.slab[slot].id;
-        if !self.hb.is_empty() {
-            self.hb.retain(|k, _| k.0 != id);
-        }
+        self.due.remove(slot);
+        // Its heartbeats in flight stay in `hb` until they age out: ids are
+        // not reused, so they match nothing.
         let a = &mut self.slab[slot];
         a.id = 0;
         a.addrs = Box::new([]);
@@ -345,14 +464,15 @@ impl Tracker {
 
     /// A fresh slot for `a`, evicting the longest idle first when full.
     fn alloc(&mut self, mut a: Assoc, out: &mut Vec<Event>) -> usize {
-        if self.count >= self.cfg.max_assocs.max(1) {
+        if self.count >= self.max_assocs() {
             self.evict(out);
         }
         a.id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(1);
         self.count += 1;
         self.stats.associations_created += 1;
-        match self.free.pop() {
+        let idle_due = a.last_seen_ns.saturating_add(self.cfg.idle_timeout_ns);
+        let slot = match self.free.pop() {
             Some(s) => {
                 self.slab[s as usize] = a;
                 s as usize
@@ -361,7 +481,13 @@ impl Tracker {
                 self.slab.push(a);
                 self.slab.len() - 1
             }
-        }
+        };
+        self.due.set(slot, idle_due);
+        slot
+    }
+
+    fn max_assocs(&self) -> usize {
+        self.cfg.max_assocs.clamp(1, deadline::MAX_SLOTS)
     }
 
     /// Evicts a batch (1/128 of the cap, at least one) per scan, so a full
@@ -370,7 +496,7 @@ impl Tracker {
     /// ones, then established ones, the longest idle first within each.
     /// Every eviction is counted (`TrackerStats::evictions`).
     fn evict(&mut self, out: &mut Vec<Event>) {
-        let batch = (self.cfg.max_assocs / 128).max(1);
+        let batch = (self.max_assocs() / 128).max(1);
         let mut idle: Vec<(u8, u64, usize)> = self
             .slab
             .iter()
@@ -413,3 +539,5 @@ fn addr_pair(meta: &PacketMeta) -> (A16, A16) {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tick_tests;

@@ -115,3 +115,36 @@ pub(super) fn assoc_view(a: &Assoc, ended: Option<DownReason>) -> AssocView {
         ended,
     }
 }
+
+/// Counts over every tracked association, for gauges: no view is built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Census {
+    /// Associations by state, indexed by `AssocState as usize`.
+    pub associations: [u64; 5],
+    /// Paths by state, indexed by `PathState as usize`.
+    pub paths: [u64; 4],
+    /// Consecutive unanswered heartbeats, summed over all paths.
+    pub unanswered_heartbeats: u64,
+}
+
+impl Census {
+    pub fn associations_in(&self, s: AssocState) -> u64 {
+        self.associations[s as usize]
+    }
+
+    pub fn paths_in(&self, s: PathState) -> u64 {
+        self.paths[s as usize]
+    }
+}
+
+pub(super) fn census<'a>(assocs: impl Iterator<Item = &'a Assoc>) -> Census {
+    let mut c = Census::default();
+    for a in assocs {
+        c.associations[a.state as usize] += 1;
+        for p in a.paths.iter() {
+            c.paths[p.state as usize] += 1;
+            c.unanswered_heartbeats += p.hb_unacked as u64;
+        }
+    }
+    c
+}
