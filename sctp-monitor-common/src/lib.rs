@@ -43,6 +43,9 @@ pub mod programs {
     pub const TC_EGRESS: &str = "sctp_egress";
     /// An XDP program that only returns XDP_PASS: the benchmark baseline.
     pub const XDP_BASELINE: &str = "xdp_pass_baseline";
+    /// Benchmark probes: the cost of one requirement each (see the eBPF
+    /// crate's `probes.rs`).
+    pub const PROBES: [&str; 3] = ["probe_ktime", "probe_record", "probe_path_lookup"];
 }
 
 #[cfg(feature = "user")]

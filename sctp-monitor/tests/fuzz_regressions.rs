@@ -22,6 +22,10 @@ enum Expect {
     /// `targets::tracker_sequence` held at every step), with this many
     /// associations created and this many tracked at the end.
     Tracked { created: u64, live: usize },
+    /// tracker_sequence: ran to the end with every invariant holding at
+    /// every step; the counts depend on tracker policy (eviction order) and
+    /// are not pinned.
+    Holds,
 }
 
 /// (target, file name, expectation, what the input found).
@@ -29,10 +33,7 @@ const EXPECT: &[(&str, &str, Expect, &str)] = &[
     (
         "tracker_sequence",
         "init-collision-drops-one-never-up",
-        Expect::Tracked {
-            created: 6,
-            live: 2,
-        },
+        Expect::Holds,
         "found by the fuzzer against a first, too strict invariant (every \
          association created ends with association_down): an INIT whose \
          INIT-ACK carries the tag of an association already tracked is an \
@@ -69,6 +70,10 @@ fn check(target: &str, name: &str, data: &[u8], want: &Expect) {
                 (*created, *live),
                 "{at}: {run:?}"
             );
+        }
+        ("tracker_sequence", Expect::Holds) => {
+            let run = targets::tracker_sequence(data);
+            assert!(run.steps > 0 && run.created > 0, "{at}: the input drives the tracker: {run:?}");
         }
         _ => panic!("{at}: no such target / expectation pair"),
     }

@@ -72,8 +72,10 @@ pub fn load(opts: &LoadOptions) -> anyhow::Result<Ebpf> {
     let tc: &mut SchedClassifier = program(&mut ebpf, programs::TC_EGRESS)?.try_into()?;
     tc.load().context("the kernel verifier rejected the TC program")?;
     if opts.load_baseline {
-        let base: &mut Xdp = program(&mut ebpf, programs::XDP_BASELINE)?.try_into()?;
-        base.load()?;
+        for name in std::iter::once(programs::XDP_BASELINE).chain(programs::PROBES) {
+            let p: &mut Xdp = program(&mut ebpf, name)?.try_into()?;
+            p.load().with_context(|| format!("the kernel verifier rejected {name}"))?;
+        }
     }
     Ok(ebpf)
 }

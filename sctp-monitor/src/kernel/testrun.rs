@@ -23,6 +23,8 @@ pub enum Prog {
     Egress,
     /// `xdp_pass_baseline`: returns XDP_PASS and nothing else.
     Baseline,
+    /// A benchmark probe (`programs::PROBES`).
+    Probe(&'static str),
 }
 
 /// A loaded object whose programs are run on frames, not attached.
@@ -55,11 +57,15 @@ impl TestBed {
         match prog {
             Prog::Ingress => runs[0] += repeat as u64,
             Prog::Egress => runs[1] += repeat as u64,
-            Prog::Baseline => {}
+            Prog::Baseline | Prog::Probe(_) => {}
         }
         let res = match prog {
-            Prog::Ingress | Prog::Baseline => {
-                let name = if prog == Prog::Ingress { programs::XDP_INGRESS } else { programs::XDP_BASELINE };
+            Prog::Ingress | Prog::Baseline | Prog::Probe(_) => {
+                let name = match prog {
+                    Prog::Ingress => programs::XDP_INGRESS,
+                    Prog::Probe(name) => name,
+                    _ => programs::XDP_BASELINE,
+                };
                 let p: &Xdp = self.ebpf.program(name).context("program missing")?.try_into()?;
                 p.test_run(opts)?
             }
