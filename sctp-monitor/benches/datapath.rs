@@ -140,7 +140,7 @@ fn run(mut bed: TestBed, repeat: u32, rounds: u32, taken: Option<Arc<AtomicU64>>
     if let Some(t) = taken {
         std::thread::sleep(Duration::from_millis(200));
         println!(
-            "Ring buffer during the control-chunk cases: {written} records written, {lost} lost (buffer full), {} drained by a consumer on the other core.",
+            "Ring buffer during the control-chunk cases: {written} records written, {lost} lost (buffer full), {} drained by a consumer on the other core (the drained count includes the record probe's, which the kernel counters do not).",
             t.load(Ordering::Relaxed)
         );
     } else {
