@@ -19,16 +19,11 @@ fn main() -> anyhow::Result<()> {
     }
     let root = env::var("CARGO_MANIFEST_DIR")?;
     let ebpf_dir = PathBuf::from(root).join("../sctp-monitor-ebpf");
-    let ebpf_dir = ebpf_dir
-        .canonicalize()
-        .with_context(|| format!("eBPF crate not found at {}", ebpf_dir.display()))?;
+    let ebpf_dir =
+        ebpf_dir.canonicalize().with_context(|| format!("eBPF crate not found at {}", ebpf_dir.display()))?;
     let ebpf_dir = ebpf_dir.to_str().ok_or_else(|| anyhow!("non-UTF-8 path"))?;
     aya_build::build_ebpf(
-        [aya_build::Package {
-            name: "sctp-monitor-ebpf",
-            root_dir: ebpf_dir,
-            ..Default::default()
-        }],
+        [aya_build::Package { name: "sctp-monitor-ebpf", root_dir: ebpf_dir, ..Default::default() }],
         aya_build::Toolchain::default(),
     )
     .context(

@@ -48,14 +48,8 @@ pub const PARAMS_TRUNCATED: u32 = 14;
 pub const ASSOC_DIR_REPLACED: u32 = 15;
 
 /// The outcomes of which every frame has exactly one.
-pub const PACKET_OUTCOMES: [u32; 6] = [
-    NOT_SCTP,
-    SCTP_PACKETS,
-    NON_FIRST_FRAGMENT,
-    MALFORMED_TRUNCATED,
-    MALFORMED_IP_HEADER,
-    MALFORMED_EXT_HDR_LIMIT,
-];
+pub const PACKET_OUTCOMES: [u32; 6] =
+    [NOT_SCTP, SCTP_PACKETS, NON_FIRST_FRAGMENT, MALFORMED_TRUNCATED, MALFORMED_IP_HEADER, MALFORMED_EXT_HDR_LIMIT];
 
 /// Slots per direction.
 pub const COUNT: u32 = 16;
@@ -109,10 +103,7 @@ mod tests {
         assert_eq!(chunk_counter_index(0, 0, 0), 0);
         assert_eq!(chunk_counter_index(0, 1, 0), 256);
         assert_eq!(chunk_counter_index(1, 0, 3), 515);
-        assert_eq!(
-            chunk_counter_index(MAX_IFACE_SLOTS - 1, 1, 255),
-            CHUNK_COUNTER_SLOTS - 1
-        );
+        assert_eq!(chunk_counter_index(MAX_IFACE_SLOTS - 1, 1, 255), CHUNK_COUNTER_SLOTS - 1);
         // An out-of-range slot folds into range instead of overflowing.
         assert!(chunk_counter_index(MAX_IFACE_SLOTS + 5, 1, 255) < CHUNK_COUNTER_SLOTS);
     }

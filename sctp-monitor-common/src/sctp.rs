@@ -161,10 +161,7 @@ pub const fn classify(chunk_type: u8) -> ChunkClass {
 /// State Cookie and other bulky parameters dropped).
 #[inline(always)]
 pub const fn has_address_params(chunk_type: u8) -> bool {
-    matches!(
-        chunk_type,
-        chunk::INIT | chunk::INIT_ACK | chunk::ASCONF | chunk::ASCONF_ACK
-    )
+    matches!(chunk_type, chunk::INIT | chunk::INIT_ACK | chunk::ASCONF | chunk::ASCONF_ACK)
 }
 
 /// Bytes of fixed fields between the chunk header and the parameters.

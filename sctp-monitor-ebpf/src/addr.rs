@@ -54,5 +54,10 @@ pub fn clear(dst: &mut [u8; 16]) {
 pub fn same(a: &[u8; 16], b: &[u8; 16]) -> bool {
     let (a, b) = (a.as_ptr().cast::<u32>(), b.as_ptr().cast::<u32>());
     // SAFETY: as in `copy`.
-    unsafe { a.read() == b.read() && a.add(1).read() == b.add(1).read() && a.add(2).read() == b.add(2).read() && a.add(3).read() == b.add(3).read() }
+    unsafe {
+        a.read() == b.read()
+            && a.add(1).read() == b.add(1).read()
+            && a.add(2).read() == b.add(2).read()
+            && a.add(3).read() == b.add(3).read()
+    }
 }

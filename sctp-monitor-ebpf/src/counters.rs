@@ -64,4 +64,3 @@ pub fn too_many_chunks<P: Packet>(p: &P) {
         warn!(p.ctx(), "packets with more than MAX_CHUNKS chunks: {} on this CPU", n);
     }
 }
-

@@ -76,11 +76,7 @@ pub fn copy<T: Copy, P: Packet>(p: &P, off: usize) -> Option<T> {
     // SAFETY: v has room for size_of::<T>() bytes; on success they are
     // initialised.
     unsafe {
-        if p.load(off as u32, v.as_mut_ptr().cast(), size_of::<T>() as u32) {
-            Some(v.assume_init())
-        } else {
-            None
-        }
+        if p.load(off as u32, v.as_mut_ptr().cast(), size_of::<T>() as u32) { Some(v.assume_init()) } else { None }
     }
 }
 

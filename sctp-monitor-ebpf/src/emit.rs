@@ -11,8 +11,8 @@ use sctp_monitor_common::{
     ChunkRecord, RecordKind, counters,
     record::{RECORD_DATA_LEN, RECORD_FLAG_COMPACTED, RECORD_FLAG_PARAMS_TRUNCATED, SEGMENT_LEN},
     sctp::{
-        CHUNK_HEADER_LEN, DATA_HEADER_LEN, I_DATA_HEADER_LEN, MAX_PARAMS, PARAM_HEADER_LEN, chunk,
-        fixed_len, padded, param,
+        CHUNK_HEADER_LEN, DATA_HEADER_LEN, I_DATA_HEADER_LEN, MAX_PARAMS, PARAM_HEADER_LEN, chunk, fixed_len, padded,
+        param,
     },
 };
 

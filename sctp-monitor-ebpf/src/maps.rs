@@ -1,11 +1,11 @@
 //! Every map of the programs. All are bounded; the sizes here are defaults
 //! that the agent overrides at load time.
 
+use crate::packet::Scratch;
 use aya_ebpf::{
     macros::map,
     maps::{Array, LruPerCpuHashMap, PerCpuArray, RingBuf},
 };
-use crate::packet::Scratch;
 use sctp_monitor_common::{
     AssocDirState, ChunkRecord, Config, PathKey, PathStats,
     config::DEFAULT_ASSOC_DIR_ENTRIES,
@@ -22,8 +22,7 @@ pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(SLOTS, 0);
 
 /// Per-CPU chunk counts by interface slot, direction and chunk type.
 #[map]
-pub static CHUNK_COUNTERS: PerCpuArray<u64> =
-    PerCpuArray::with_max_entries(CHUNK_COUNTER_SLOTS, 0);
+pub static CHUNK_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(CHUNK_COUNTER_SLOTS, 0);
 
 /// DATA / SACK summaries per path (LRU: the least recently used path goes
 /// first when full).

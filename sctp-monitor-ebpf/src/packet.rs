@@ -202,8 +202,5 @@ fn locate<P: Packet>(p: &P, meta: &mut Meta, cand: Candidate) -> Result<Option<S
     meta.src_port = h.src_port();
     meta.dst_port = h.dst_port();
     meta.vtag = h.vtag();
-    Ok(Some(Sctp {
-        chunks: cur.off + COMMON_HEADER_LEN,
-        end,
-    }))
+    Ok(Some(Sctp { chunks: cur.off + COMMON_HEADER_LEN, end }))
 }

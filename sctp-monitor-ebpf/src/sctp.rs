@@ -89,9 +89,7 @@ unsafe extern "C" fn chunk_step<P: Packet>(index: u64, ctx: *mut c_void) -> i64 
     bump_chunk::<P>(w.slot, t);
     w.walked += 1;
     match classify(t) {
-        ChunkClass::Data => {
-            aggregate::on_data(p, &scratch.meta, &mut w.assoc, &mut scratch.pd, off, t, len)
-        }
+        ChunkClass::Data => aggregate::on_data(p, &scratch.meta, &mut w.assoc, &mut scratch.pd, off, t, len),
         ChunkClass::Sack => aggregate::on_sack(p, &mut scratch.pd, off, len),
         ChunkClass::Control => {
             if t == chunk::HEARTBEAT && w.hb_present == 0 {

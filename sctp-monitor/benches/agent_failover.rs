@@ -186,7 +186,9 @@ fn main() -> anyhow::Result<()> {
     let mut d = r.delays.clone();
     d.sort_unstable();
     let us = |ns: u64| ns as f64 / 1e3;
-    println!("### Failover reporting delay (kernel timestamp of the first new DATA on the new path -> event written)\n");
+    println!(
+        "### Failover reporting delay (kernel timestamp of the first new DATA on the new path -> event written)\n"
+    );
     println!(
         "XDP {} mode on a veth; {} path switches sent over {:.1} s; background: {bg_assocs} associations, {} packets at ~{bg_pps}/s (DATA, SACK, HEARTBEAT/ACK).\n",
         r.mode,
@@ -208,8 +210,13 @@ fn main() -> anyhow::Result<()> {
         r.cpu_ns as f64 / (elapsed.as_secs_f64() * 1e9) * 100.0
     );
     if r.failovers != d.len() as u64 {
-        println!("\n(failovers counted by the metrics: {}; delays measured only for failovers triggered by a record)", r.failovers);
+        println!(
+            "\n(failovers counted by the metrics: {}; delays measured only for failovers triggered by a record)",
+            r.failovers
+        );
     }
-    println!("\nTarget: p99 at most 5 ms. Reproduce: `sudo cargo bench -p sctp-monitor --bench agent_failover` (or `cargo xtask bench`).\n");
+    println!(
+        "\nTarget: p99 at most 5 ms. Reproduce: `sudo cargo bench -p sctp-monitor --bench agent_failover` (or `cargo xtask bench`).\n"
+    );
     Ok(())
 }

@@ -181,10 +181,8 @@ fn hb_pair(x: &Assoc, sender: usize, p: usize, n: u64) -> [Vec<u8>; 2] {
     info[..8].copy_from_slice(&n.to_be_bytes());
     let info = craft::param(param::HEARTBEAT_INFO, &info);
     let (a, b) = (x.a[p], x.b[p]);
-    let (from_a, from_b) = (
-        FrameBuilder::ipv4(a, b).sctp(x.pa, x.pb, x.tb),
-        FrameBuilder::ipv4(b, a).sctp(x.pb, x.pa, x.ta),
-    );
+    let (from_a, from_b) =
+        (FrameBuilder::ipv4(a, b).sctp(x.pa, x.pb, x.tb), FrameBuilder::ipv4(b, a).sctp(x.pb, x.pa, x.ta));
     if sender == 0 {
         [from_a.chunk(craft::heartbeat(&info)).build(), from_b.chunk(craft::heartbeat_ack(&info)).build()]
     } else {
@@ -372,8 +370,12 @@ fn main() -> anyhow::Result<()> {
         rows.push(one(c, n, window, period, scrape)?);
     }
     println!("### Idle cost: {n} associations, each endpoint heartbeating each peer address every {period} s\n");
-    println!("The whole `sctp-monitor run` process (default settings), CPU from /proc over the window; /metrics scraped every {scrape} s.\n");
-    println!("| configuration | associations tracked | records/s sent | records in window | ring lost | agent CPU | RSS | scrape |");
+    println!(
+        "The whole `sctp-monitor run` process (default settings), CPU from /proc over the window; /metrics scraped every {scrape} s.\n"
+    );
+    println!(
+        "| configuration | associations tracked | records/s sent | records in window | ring lost | agent CPU | RSS | scrape |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         let name = if r.config == "hb" { "heartbeats only" } else { "heartbeats, per-path DATA map full" };
@@ -385,6 +387,8 @@ fn main() -> anyhow::Result<()> {
     for r in &rows {
         println!("\n{}: setup {:.1} s, window {:.1} s.", r.config, r.setup_s, r.window_s);
     }
-    println!("\nTarget: at most 1% of one core. Reproduce: `sudo cargo bench -p sctp-monitor --bench agent_idle` (or `cargo xtask bench`).\n");
+    println!(
+        "\nTarget: at most 1% of one core. Reproduce: `sudo cargo bench -p sctp-monitor --bench agent_idle` (or `cargo xtask bench`).\n"
+    );
     Ok(())
 }

@@ -26,7 +26,10 @@ use sctp_monitor::{
         pipeline::{Pipeline, PipelineOptions},
         ring::{RingReader, RingSource},
     },
-    kernel::{LoadOptions, counters, testrun::{Prog, TestBed}},
+    kernel::{
+        LoadOptions, counters,
+        testrun::{Prog, TestBed},
+    },
     sinks::events::EventWriter,
 };
 use sctp_monitor_common::counters as c;
@@ -112,7 +115,9 @@ fn one(kind: Consumer, records: u64, prefill: bool) -> anyhow::Result<Outcome> {
                         let mut t0 = Some(Instant::now());
                         let mut t_last = Instant::now();
                         loop {
-                            let r = tokio::time::timeout(Duration::from_millis(200), src.drain(4096, |r| p.on_record(r))).await;
+                            let r =
+                                tokio::time::timeout(Duration::from_millis(200), src.drain(4096, |r| p.on_record(r)))
+                                    .await;
                             match r {
                                 Ok(n) => {
                                     n?;
@@ -182,9 +187,13 @@ fn report(records: u64, rounds: u64, prefill: bool) -> anyhow::Result<()> {
         v[v.len() / 2]
     };
     if prefill {
-        println!("### Agent ingest, consumer capacity: a 512 MiB ring filled first, then drained ({records} HEARTBEAT records)\n");
+        println!(
+            "### Agent ingest, consumer capacity: a 512 MiB ring filled first, then drained ({records} HEARTBEAT records)\n"
+        );
     } else {
-        println!("### Agent ingest, live: producer (BPF_PROG_TEST_RUN of sctp_ingress, CPU 0) and consumer (CPU 1) concurrently\n");
+        println!(
+            "### Agent ingest, live: producer (BPF_PROG_TEST_RUN of sctp_ingress, CPU 0) and consumer (CPU 1) concurrently\n"
+        );
         println!("64 MiB ring; {records} HEARTBEAT records of one established association per run.\n");
     }
     println!("| consumer | round | written | lost (ring full) | consumed | consumed = written | records/s |");

@@ -20,8 +20,7 @@ use std::{
 use sctp_monitor::{
     craft::{self, FrameBuilder, InitSpec},
     kernel::{
-        LoadOptions,
-        counters,
+        LoadOptions, counters,
         testrun::{Prog, TestBed},
     },
 };
@@ -85,13 +84,15 @@ fn run(mut bed: TestBed, repeat: u32, rounds: u32, taken: Option<Arc<AtomicU64>>
         f[38..40].copy_from_slice(&((ip_len - 20).to_be_bytes()));
         f
     };
-    let one_data = FrameBuilder::ipv4(a, b).sctp(36412, 36412, 0xabcd).chunk(craft::data(1, 0, 0, 18, &[0; 100])).build();
+    let one_data =
+        FrameBuilder::ipv4(a, b).sctp(36412, 36412, 0xabcd).chunk(craft::data(1, 0, 0, 18, &[0; 100])).build();
     let bundle = FrameBuilder::ipv4(a, b)
         .sctp(36412, 36412, 0xabcd)
         .chunks((0..16).map(|t| craft::data(100 + t, 0, 0, 18, &[0; 32])))
         .build();
     let addrs: Vec<IpAddr> = (1..=8).map(|i| IpAddr::from(Ipv4Addr::new(10, 0, 1, i))).collect();
-    let init = FrameBuilder::ipv4(a, b).sctp(36412, 36412, 0).chunk(craft::init(&InitSpec::new(7, 1).addrs(&addrs))).build();
+    let init =
+        FrameBuilder::ipv4(a, b).sctp(36412, 36412, 0).chunk(craft::init(&InitSpec::new(7, 1).addrs(&addrs))).build();
     let hb = FrameBuilder::ipv4(a, b)
         .sctp(36412, 36412, 0xabcd)
         .chunk(craft::heartbeat(&craft::param(param::HEARTBEAT_INFO, &[7; 48])))
@@ -147,7 +148,11 @@ fn run(mut bed: TestBed, repeat: u32, rounds: u32, taken: Option<Arc<AtomicU64>>
         let _ = bed.drain();
         println!("Ring buffer: {written} records written, {lost} lost.");
     }
-    let ok = med[1] / base <= 1.2 && med[2] / base <= 3.0 && per_chunk <= 15.0 && med[4] / base <= 5.0 && med[5] / base <= 5.0;
+    let ok = med[1] / base <= 1.2
+        && med[2] / base <= 3.0
+        && per_chunk <= 15.0
+        && med[4] / base <= 5.0
+        && med[5] / base <= 5.0;
     println!("\nAll floors met: {}", if ok { "yes" } else { "NO" });
     Ok(())
 }

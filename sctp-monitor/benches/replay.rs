@@ -30,10 +30,7 @@ const FLOOR: f64 = 50.0;
 const ASSOCS: u32 = 64;
 
 fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -56,11 +53,7 @@ fn generate(path: &Path, target: u64) -> anyhow::Result<u64> {
     let mut ts = t0;
     let mut n = 0u64;
     let mut put = |ts: u64, f: Vec<u8>, n: &mut u64| -> anyhow::Result<()> {
-        w.write_packet(&PcapPacket::new(
-            Duration::from_nanos(ts),
-            f.len() as u32,
-            &f,
-        ))?;
+        w.write_packet(&PcapPacket::new(Duration::from_nanos(ts), f.len() as u32, &f))?;
         *n += 1;
         Ok(())
     };
@@ -77,9 +70,7 @@ fn generate(path: &Path, target: u64) -> anyhow::Result<u64> {
     }
     let mut assocs: Vec<A> = (0..ASSOCS)
         .map(|i| {
-            let v4 = |x: u8, y: u8| {
-                IpAddr::V4(Ipv4Addr::new(10, x, (i / 200) as u8, (i % 200) as u8 + y))
-            };
+            let v4 = |x: u8, y: u8| IpAddr::V4(Ipv4Addr::new(10, x, (i / 200) as u8, (i % 200) as u8 + y));
             A {
                 a: [v4(1, 1), v4(2, 1)],
                 b: [v4(3, 1), v4(4, 1)],
@@ -99,33 +90,13 @@ fn generate(path: &Path, target: u64) -> anyhow::Result<u64> {
         let ba = |s: IpAddr, d: IpAddr, tag| FrameBuilder::ip(s, d).sctp(x.pb, x.pa, tag);
         put(
             ts,
-            ab(x.a[0], x.b[0], 0)
-                .chunk(craft::init(&InitSpec::new(x.ta, x.tsn_a).addrs(&[x.a[1]])))
-                .build(),
+            ab(x.a[0], x.b[0], 0).chunk(craft::init(&InitSpec::new(x.ta, x.tsn_a).addrs(&[x.a[1]]))).build(),
             &mut n,
         )?;
-        let spec = InitSpec::new(x.tb, x.tsn_b)
-            .addrs(&[x.b[1]])
-            .cookie(200, CookiePos::Before);
-        put(
-            ts + 100_000,
-            ba(x.b[0], x.a[0], x.ta)
-                .chunk(craft::init_ack(&spec))
-                .build(),
-            &mut n,
-        )?;
-        put(
-            ts + 200_000,
-            ab(x.a[0], x.b[0], x.tb)
-                .chunk(craft::cookie_echo(&[7; 200]))
-                .build(),
-            &mut n,
-        )?;
-        put(
-            ts + 300_000,
-            ba(x.b[0], x.a[0], x.ta).chunk(craft::cookie_ack()).build(),
-            &mut n,
-        )?;
+        let spec = InitSpec::new(x.tb, x.tsn_b).addrs(&[x.b[1]]).cookie(200, CookiePos::Before);
+        put(ts + 100_000, ba(x.b[0], x.a[0], x.ta).chunk(craft::init_ack(&spec)).build(), &mut n)?;
+        put(ts + 200_000, ab(x.a[0], x.b[0], x.tb).chunk(craft::cookie_echo(&[7; 200])).build(), &mut n)?;
+        put(ts + 300_000, ba(x.b[0], x.a[0], x.ta).chunk(craft::cookie_ack()).build(), &mut n)?;
         ts += 1_000_000;
     }
     // Traffic: rounds of one step per association, 50 µs apart.
@@ -139,38 +110,20 @@ fn generate(path: &Path, target: u64) -> anyhow::Result<u64> {
             ts += 50_000;
             // The cut associations lose path 0 between 40 % and 60 %.
             let down = x.cut && (40..60).contains(&phase);
-            let p = if x.cut && (41..60).contains(&phase) {
-                1
-            } else {
-                0
-            };
+            let p = if x.cut && (41..60).contains(&phase) { 1 } else { 0 };
             let ab = FrameBuilder::ip(x.a[p], x.b[p]).sctp(x.pa, x.pb, x.tb);
             let ba = FrameBuilder::ip(x.b[p], x.a[p]).sctp(x.pb, x.pa, x.ta);
             match r % 8 {
                 // Every 8th round a bundle of four DATA chunks.
                 7 => {
                     let c: Vec<Vec<u8>> = (0..4)
-                        .map(|k| {
-                            craft::data(
-                                x.tsn_a.wrapping_add(k),
-                                (k % 3) as u16,
-                                r as u16,
-                                60,
-                                &payload[..32],
-                            )
-                        })
+                        .map(|k| craft::data(x.tsn_a.wrapping_add(k), (k % 3) as u16, r as u16, 60, &payload[..32]))
                         .collect();
                     put(ts, ab.clone().chunks(c).build(), &mut n)?;
                     x.tsn_a = x.tsn_a.wrapping_add(4);
                 }
                 _ => {
-                    put(
-                        ts,
-                        ab.clone()
-                            .chunk(craft::data(x.tsn_a, 1, r as u16, 60, &payload))
-                            .build(),
-                        &mut n,
-                    )?;
+                    put(ts, ab.clone().chunk(craft::data(x.tsn_a, 1, r as u16, 60, &payload)).build(), &mut n)?;
                     x.tsn_a = x.tsn_a.wrapping_add(1);
                 }
             }
@@ -179,23 +132,11 @@ fn generate(path: &Path, target: u64) -> anyhow::Result<u64> {
                 let rtx = FrameBuilder::ip(x.a[1], x.b[1]).sctp(x.pa, x.pb, x.tb);
                 put(
                     ts + 20_000,
-                    rtx.chunk(craft::data(
-                        x.tsn_a.wrapping_sub(1),
-                        1,
-                        r as u16,
-                        60,
-                        &payload,
-                    ))
-                    .build(),
+                    rtx.chunk(craft::data(x.tsn_a.wrapping_sub(1), 1, r as u16, 60, &payload)).build(),
                     &mut n,
                 )?;
                 let back = FrameBuilder::ip(x.b[1], x.a[1]).sctp(x.pb, x.pa, x.ta);
-                put(
-                    ts + 30_000,
-                    back.chunk(craft::sack(x.tsn_a.wrapping_sub(1), 65_536, &[], &[]))
-                        .build(),
-                    &mut n,
-                )?;
+                put(ts + 30_000, back.chunk(craft::sack(x.tsn_a.wrapping_sub(1), 65_536, &[], &[])).build(), &mut n)?;
                 continue;
             }
             // SACK bundled with the peer's DATA, or alone.
@@ -209,31 +150,19 @@ fn generate(path: &Path, target: u64) -> anyhow::Result<u64> {
             } else {
                 put(
                     ts + 20_000,
-                    ba.clone()
-                        .chunk(craft::sack(x.tsn_a.wrapping_sub(1), 65_536, &[], &[]))
-                        .build(),
+                    ba.clone().chunk(craft::sack(x.tsn_a.wrapping_sub(1), 65_536, &[], &[])).build(),
                     &mut n,
                 )?;
                 let ack = FrameBuilder::ip(x.a[p], x.b[p]).sctp(x.pa, x.pb, x.tb);
-                put(
-                    ts + 30_000,
-                    ack.chunk(craft::sack(x.tsn_b.wrapping_sub(1), 65_536, &[], &[]))
-                        .build(),
-                    &mut n,
-                )?;
+                put(ts + 30_000, ack.chunk(craft::sack(x.tsn_b.wrapping_sub(1), 65_536, &[], &[])).build(), &mut n)?;
             }
             // Heartbeats on the idle alternate, every 16th round.
             if r % 16 == 3 {
                 let q = 1 - p;
                 let info = craft::param(1, &[(r % 251) as u8; 36]);
-                let hb = FrameBuilder::ip(x.a[q], x.b[q])
-                    .sctp(x.pa, x.pb, x.tb)
-                    .chunk(craft::heartbeat(&info))
-                    .build();
-                let hba = FrameBuilder::ip(x.b[q], x.a[q])
-                    .sctp(x.pb, x.pa, x.ta)
-                    .chunk(craft::heartbeat_ack(&info))
-                    .build();
+                let hb = FrameBuilder::ip(x.a[q], x.b[q]).sctp(x.pa, x.pb, x.tb).chunk(craft::heartbeat(&info)).build();
+                let hba =
+                    FrameBuilder::ip(x.b[q], x.a[q]).sctp(x.pb, x.pa, x.ta).chunk(craft::heartbeat_ack(&info)).build();
                 put(ts + 35_000, hb, &mut n)?;
                 put(ts + 36_000, hba, &mut n)?;
             }
@@ -244,19 +173,9 @@ fn generate(path: &Path, target: u64) -> anyhow::Result<u64> {
         ts += 100_000;
         let ab = FrameBuilder::ip(x.a[0], x.b[0]).sctp(x.pa, x.pb, x.tb);
         let ba = FrameBuilder::ip(x.b[0], x.a[0]).sctp(x.pb, x.pa, x.ta);
-        put(
-            ts,
-            ab.clone()
-                .chunk(craft::shutdown(x.tsn_b.wrapping_sub(1)))
-                .build(),
-            &mut n,
-        )?;
+        put(ts, ab.clone().chunk(craft::shutdown(x.tsn_b.wrapping_sub(1))).build(), &mut n)?;
         put(ts + 10_000, ba.chunk(craft::shutdown_ack()).build(), &mut n)?;
-        put(
-            ts + 20_000,
-            ab.chunk(craft::shutdown_complete(false)).build(),
-            &mut n,
-        )?;
+        put(ts + 20_000, ab.chunk(craft::shutdown_complete(false)).build(), &mut n)?;
     }
     Ok(n)
 }
@@ -268,8 +187,7 @@ fn main() -> anyhow::Result<()> {
     let target = env("SCTP_BENCH_PACKETS", 200_000);
     let rounds = env("SCTP_BENCH_ROUNDS", 5).max(1);
     let ts_rounds = env("SCTP_BENCH_TSHARK_ROUNDS", 1).max(1);
-    let dir =
-        std::env::temp_dir().join(format!("sctp-monitor-bench-replay-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("sctp-monitor-bench-replay-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let file = dir.join("generated.pcap");
     let result = run(&file, target, rounds, ts_rounds);
@@ -288,23 +206,14 @@ fn run(file: &Path, target: u64, rounds: u64, ts_rounds: u64) -> anyhow::Result<
         let t = Instant::now();
         let o = replay(file, &opts)?;
         ours.push(t.elapsed().as_secs_f64());
-        check = Some((
-            o.packets,
-            o.sctp_packets,
-            o.associations.len(),
-            o.events.len(),
-            o.malformed_packets,
-        ));
+        check = Some((o.packets, o.sctp_packets, o.associations.len(), o.events.len(), o.malformed_packets));
     }
     let (read, sctp, assocs, events, malformed) = check.unwrap_or_default();
     anyhow::ensure!(
         read == packets && sctp == packets && malformed == 0,
         "replay read {read}/{packets} packets ({sctp} SCTP, {malformed} malformed)"
     );
-    anyhow::ensure!(
-        assocs == ASSOCS as usize,
-        "replay found {assocs} associations, expected {ASSOCS}"
-    );
+    anyhow::ensure!(assocs == ASSOCS as usize, "replay found {assocs} associations, expected {ASSOCS}");
     let ours = median(&mut ours);
 
     let tshark_ok = Command::new("tshark")
@@ -320,16 +229,7 @@ fn run(file: &Path, target: u64, rounds: u64, ts_rounds: u64) -> anyhow::Result<
             let st = Command::new("tshark")
                 .arg("-r")
                 .arg(file)
-                .args([
-                    "-T",
-                    "fields",
-                    "-e",
-                    "sctp.verification_tag",
-                    "-e",
-                    "sctp.data_tsn",
-                    "-e",
-                    "sctp.data_sid",
-                ])
+                .args(["-T", "fields", "-e", "sctp.verification_tag", "-e", "sctp.data_tsn", "-e", "sctp.data_sid"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()?;
@@ -347,10 +247,7 @@ fn run(file: &Path, target: u64, rounds: u64, ts_rounds: u64) -> anyhow::Result<
     );
     println!("| reader | seconds | packets/s | ratio | floor |");
     println!("|---|---:|---:|---:|---|");
-    println!(
-        "| `sctp-monitor` replay (decode + track + events) | {ours:.3} | {:.0} | 1 | |",
-        packets as f64 / ours
-    );
+    println!("| `sctp-monitor` replay (decode + track + events) | {ours:.3} | {:.0} | 1 | |", packets as f64 / ours);
     let ok = if tshark_ok {
         let t = median(&mut theirs);
         let ratio = t / ours;

@@ -85,22 +85,11 @@ fn meta(ts: u64, src: IpAddr, dst: IpAddr, sp: u16, dp: u16, vtag: u32) -> Packe
 }
 
 fn data(tsn: u32) -> Chunk {
-    Chunk::Data(DataHeader {
-        i_data: false,
-        flags: 3,
-        tsn,
-        stream: 0,
-        seq: 0,
-        ppid: 46,
-        payload_len: 100,
-    })
+    Chunk::Data(DataHeader { i_data: false, flags: 3, tsn, stream: 0, seq: 0, ppid: 46, payload_len: 100 })
 }
 
 fn sack(cum: u32) -> Chunk {
-    Chunk::Sack(Sack {
-        cum_tsn: cum,
-        ..Sack::default()
-    })
+    Chunk::Sack(Sack { cum_tsn: cum, ..Sack::default() })
 }
 
 /// (bytes per association measured, tracker's own estimate, paths per
@@ -124,26 +113,10 @@ fn measure(handshake: bool) -> (f64, f64, usize) {
                 addrs: vec![addr],
                 ..Init::default()
             };
-            t.process(
-                &meta(ts, a, b, 5000, 3868, 0),
-                &[Chunk::Init(init(ta, a2))],
-                &mut ev,
-            );
-            t.process(
-                &meta(ts + 1, b, a, 3868, 5000, ta),
-                &[Chunk::InitAck(init(tb, b2))],
-                &mut ev,
-            );
-            t.process(
-                &meta(ts + 2, a, b, 5000, 3868, tb),
-                &[Chunk::CookieEcho { len: 200 }],
-                &mut ev,
-            );
-            t.process(
-                &meta(ts + 3, b, a, 3868, 5000, ta),
-                &[Chunk::CookieAck],
-                &mut ev,
-            );
+            t.process(&meta(ts, a, b, 5000, 3868, 0), &[Chunk::Init(init(ta, a2))], &mut ev);
+            t.process(&meta(ts + 1, b, a, 3868, 5000, ta), &[Chunk::InitAck(init(tb, b2))], &mut ev);
+            t.process(&meta(ts + 2, a, b, 5000, 3868, tb), &[Chunk::CookieEcho { len: 200 }], &mut ev);
+            t.process(&meta(ts + 3, b, a, 3868, 5000, ta), &[Chunk::CookieAck], &mut ev);
             ev.clear();
         }
         t.process(&meta(ts + 4, a, b, 5000, 3868, tb), &[data(i)], &mut ev);
@@ -167,9 +140,7 @@ fn main() {
     let (mid, mid_est, mid_paths) = measure(false);
     let (hs, hs_est, hs_paths) = measure(true);
     println!("### Tracker memory at {N} associations (counting global allocator)\n");
-    println!(
-        "| associations | shape | paths each | bytes/association measured | tracker's estimate | floor |"
-    );
+    println!("| associations | shape | paths each | bytes/association measured | tracker's estimate | floor |");
     println!("|---:|---|---:|---:|---:|---|");
     println!(
         "| {N} | picked up mid-flight (DATA + SACK) | {mid_paths} | {mid:.1} | {mid_est:.1} | ≤ {FLOOR}: {} |",
@@ -181,8 +152,6 @@ fn main() {
     println!(
         "\nBytes live after building the state minus before (requested sizes; the allocator's own rounding is not counted)."
     );
-    println!(
-        "\nReproduce: `cargo xtask bench` or `cargo bench -p sctp-monitor --bench tracker_memory`."
-    );
+    println!("\nReproduce: `cargo xtask bench` or `cargo bench -p sctp-monitor --bench tracker_memory`.");
     println!("\nFloor met: {}", if mid <= FLOOR { "yes" } else { "NO" });
 }

@@ -17,13 +17,9 @@ use pcap_file::DataLink;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
 use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
-use pcap_file::pcapng::blocks::interface_description::{
-    InterfaceDescriptionBlock, InterfaceDescriptionOption,
-};
+use pcap_file::pcapng::blocks::interface_description::{InterfaceDescriptionBlock, InterfaceDescriptionOption};
 use pcap_file::pcapng::blocks::simple_packet::SimplePacketBlock;
-use sctp_monitor::craft::{
-    self, AsconfReq, CookiePos, ExtHeader, FrameBuilder, InitSpec, ethertype,
-};
+use sctp_monitor::craft::{self, AsconfReq, CookiePos, ExtHeader, FrameBuilder, InitSpec, ethertype};
 use sctp_monitor::kernel::{
     LoadOptions,
     testrun::{Prog, TestBed},
@@ -124,10 +120,7 @@ fn script_of(frames: &[(u64, Vec<u8>)], max_assocs: u8) -> Vec<u8> {
         } else {
             dt_ms as i16
         };
-        let ports = (
-            u16::from_be_bytes([h[0], h[1]]),
-            u16::from_be_bytes([h[2], h[3]]),
-        );
+        let ports = (u16::from_be_bytes([h[0], h[1]]), u16::from_be_bytes([h[2], h[3]]));
         let vtag = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
         w.packet(dt, src, dst, ports, vtag, 0, &f[off + 12..]);
     }
@@ -137,14 +130,7 @@ fn script_of(frames: &[(u64, Vec<u8>)], max_assocs: u8) -> Vec<u8> {
 /// The kernel's record of a chunk, built in userspace (when the real
 /// program cannot be run): segment 1 up to the State Cookie, segment 2
 /// after it, DATA cut to its header.
-fn user_record(
-    src: IpAddr,
-    dst: IpAddr,
-    ports: (u16, u16),
-    vtag: u32,
-    kind: RecordKind,
-    chunk: &[u8],
-) -> Vec<u8> {
+fn user_record(src: IpAddr, dst: IpAddr, ports: (u16, u16), vtag: u32, kind: RecordKind, chunk: &[u8]) -> Vec<u8> {
     use bytemuck::Zeroable;
     let mut r = ChunkRecord::zeroed();
     r.kind = kind as u8;
@@ -177,11 +163,7 @@ fn user_record(
             off += l.max(4).div_ceil(4) * 4;
         }
     }
-    let n1 = seg.0.len().min(if seg.1.is_empty() {
-        r.data.len()
-    } else {
-        r.data.len() / 2
-    });
+    let n1 = seg.0.len().min(if seg.1.is_empty() { r.data.len() } else { r.data.len() / 2 });
     r.data[..n1].copy_from_slice(&seg.0[..n1]);
     r.seg1_len = n1 as u16;
     let half = r.data.len() / 2;
@@ -205,11 +187,7 @@ fn crafted() -> Vec<Vec<u8>> {
         craft::i_data(3, 2, 1, 4, 5, &[2; 16]),
         craft::sack(5, 1000, &[(1, 2), (4, 5)], &[3]),
         craft::init(&InitSpec::new(9, 1).addrs(&addrs)),
-        craft::init_ack(
-            &InitSpec::new(9, 1)
-                .addrs(&addrs)
-                .cookie(100, CookiePos::Before),
-        ),
+        craft::init_ack(&InitSpec::new(9, 1).addrs(&addrs).cookie(100, CookiePos::Before)),
         craft::heartbeat(&craft::param(param::HEARTBEAT_INFO, &[5; 24])),
         craft::heartbeat_ack(&craft::param(param::HEARTBEAT_INFO, &[5; 24])),
         craft::abort(true, &[craft::error_cause(1, &[0, 1, 0, 0])]),
@@ -226,35 +204,20 @@ fn crafted() -> Vec<Vec<u8>> {
             1,
             a.into(),
             &[
-                AsconfReq::Add {
-                    corr_id: 1,
-                    addr: Ipv4Addr::new(10, 0, 2, 1).into(),
-                },
-                AsconfReq::Delete {
-                    corr_id: 2,
-                    addr: Ipv4Addr::new(10, 0, 1, 1).into(),
-                },
-                AsconfReq::SetPrimary {
-                    corr_id: 3,
-                    addr: a.into(),
-                },
+                AsconfReq::Add { corr_id: 1, addr: Ipv4Addr::new(10, 0, 2, 1).into() },
+                AsconfReq::Delete { corr_id: 2, addr: Ipv4Addr::new(10, 0, 1, 1).into() },
+                AsconfReq::SetPrimary { corr_id: 3, addr: a.into() },
             ],
         ),
         craft::asconf_ack(
             1,
             &[
                 craft::AsconfResult::Success { corr_id: 1 },
-                craft::AsconfResult::Error {
-                    corr_id: 2,
-                    causes: vec![craft::error_cause(0xA0, &[])],
-                },
+                craft::AsconfResult::Error { corr_id: 2, causes: vec![craft::error_cause(0xA0, &[])] },
             ],
         ),
     ];
-    let mut v: Vec<Vec<u8>> = chunks
-        .iter()
-        .map(|c| v4().chunk(c.clone()).build())
-        .collect();
+    let mut v: Vec<Vec<u8>> = chunks.iter().map(|c| v4().chunk(c.clone()).build()).collect();
     v.push(v4().chunks(chunks.iter().take(3).cloned()).build());
     v.push(
         v4().vlan(ethertype::QINQ, 1)
@@ -266,55 +229,28 @@ fn crafted() -> Vec<Vec<u8>> {
     v.push(
         FrameBuilder::ipv6(a6, b6)
             .ext_header(ExtHeader::HopByHop(1))
-            .ext_header(ExtHeader::Fragment {
-                offset: 0,
-                more: true,
-                id: 1,
-            })
+            .ext_header(ExtHeader::Fragment { offset: 0, more: true, id: 1 })
             .sctp(1, 2, 3)
-            .chunk(craft::heartbeat(&craft::param(
-                param::HEARTBEAT_INFO,
-                &[9; 8],
-            )))
+            .chunk(craft::heartbeat(&craft::param(param::HEARTBEAT_INFO, &[9; 8])))
             .chunk(craft::pad(64))
             .build(),
     );
     v.push(
-        v4().ip_options(&[1; 12])
-            .chunk(craft::cookie_echo(&[7; 100]))
-            .chunk(craft::data(3, 0, 0, 0, &[0; 4]))
-            .build(),
+        v4().ip_options(&[1; 12]).chunk(craft::cookie_echo(&[7; 100])).chunk(craft::data(3, 0, 0, 0, &[0; 4])).build(),
     );
     v
 }
 
-fn pcap_bytes(
-    frames: &[(u64, Vec<u8>)],
-    link: DataLink,
-    nanos: bool,
-    big: bool,
-) -> anyhow::Result<Vec<u8>> {
+fn pcap_bytes(frames: &[(u64, Vec<u8>)], link: DataLink, nanos: bool, big: bool) -> anyhow::Result<Vec<u8>> {
     let header = PcapHeader {
         datalink: link,
-        ts_resolution: if nanos {
-            pcap_file::TsResolution::NanoSecond
-        } else {
-            pcap_file::TsResolution::MicroSecond
-        },
-        endianness: if big {
-            pcap_file::Endianness::Big
-        } else {
-            pcap_file::Endianness::Little
-        },
+        ts_resolution: if nanos { pcap_file::TsResolution::NanoSecond } else { pcap_file::TsResolution::MicroSecond },
+        endianness: if big { pcap_file::Endianness::Big } else { pcap_file::Endianness::Little },
         ..PcapHeader::default()
     };
     let mut w = PcapWriter::with_header(Vec::new(), header)?;
     for (us, f) in frames {
-        w.write_packet(&PcapPacket::new(
-            Duration::from_micros(*us),
-            f.len() as u32,
-            f,
-        ))?;
+        w.write_packet(&PcapPacket::new(Duration::from_micros(*us), f.len() as u32, f))?;
     }
     Ok(w.into_writer())
 }
@@ -325,11 +261,7 @@ fn ip_of(f: &[u8]) -> &[u8] {
 }
 
 fn main() -> anyhow::Result<()> {
-    let dir = PathBuf::from(
-        std::env::args()
-            .nth(1)
-            .context("usage: fuzz_seeds OUTDIR")?,
-    );
+    let dir = PathBuf::from(std::env::args().nth(1).context("usage: fuzz_seeds OUTDIR")?);
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let mut out = Out { dir, n: 0 };
     let crafted = crafted();
@@ -381,22 +313,14 @@ fn main() -> anyhow::Result<()> {
             for f in crafted.iter().chain(&sample) {
                 bed.pass(Prog::Ingress, f)?;
                 for r in bed.drain() {
-                    records.push(
-                        bytemuck::bytes_of(&r)[..ChunkRecord::wire_len(r.seg1_len, r.seg2_len)]
-                            .to_vec(),
-                    );
+                    records.push(bytemuck::bytes_of(&r)[..ChunkRecord::wire_len(r.seg1_len, r.seg2_len)].to_vec());
                 }
             }
-            println!(
-                "fuzz_seeds: {} ring records from the real XDP program",
-                records.len()
-            );
+            println!("fuzz_seeds: {} ring records from the real XDP program", records.len());
         }
         other => {
             if let Some(Err(e)) = other {
-                println!(
-                    "fuzz_seeds: the XDP program cannot be run ({e:#}); records built in userspace"
-                );
+                println!("fuzz_seeds: the XDP program cannot be run ({e:#}); records built in userspace");
             } else {
                 println!("fuzz_seeds: not root; ring records built in userspace");
             }
@@ -405,10 +329,7 @@ fn main() -> anyhow::Result<()> {
                     continue;
                 };
                 let h = &f[off..off + 12];
-                let ports = (
-                    u16::from_be_bytes([h[0], h[1]]),
-                    u16::from_be_bytes([h[2], h[3]]),
-                );
+                let ports = (u16::from_be_bytes([h[0], h[1]]), u16::from_be_bytes([h[2], h[3]]));
                 let vtag = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
                 let c = &f[off + 12..];
                 if c.len() < 4 {
@@ -433,11 +354,7 @@ fn main() -> anyhow::Result<()> {
     for name in FIXTURES {
         let fr = frames(&fixtures.join(format!("{name}.pcap")))?;
         let head: Vec<(u64, Vec<u8>)> = fr.iter().take(CAPTURE_PACKETS).cloned().collect();
-        out.put(
-            "capture_reader",
-            &format!("{name}.pcap"),
-            &pcap_bytes(&head, DataLink::ETHERNET, false, false)?,
-        )?;
+        out.put("capture_reader", &format!("{name}.pcap"), &pcap_bytes(&head, DataLink::ETHERNET, false, false)?)?;
     }
     let ng = std::fs::read(fixtures.join("usrsctp-multihomed-failover.pcapng"))?;
     // The pcapng twin's first blocks (section, interfaces, packets).
@@ -448,27 +365,12 @@ fn main() -> anyhow::Result<()> {
             None => break,
         }
     }
-    out.put(
-        "capture_reader",
-        "fixture-head.pcapng",
-        &ng[..at.min(ng.len())],
-    )?;
-    let cf: Vec<(u64, Vec<u8>)> = crafted
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (1_700_000_000_000_000 + i as u64 * 1000, f.clone()))
-        .collect();
-    out.put(
-        "capture_reader",
-        "crafted-eth-ns-be.pcap",
-        &pcap_bytes(&cf, DataLink::ETHERNET, true, true)?,
-    )?;
+    out.put("capture_reader", "fixture-head.pcapng", &ng[..at.min(ng.len())])?;
+    let cf: Vec<(u64, Vec<u8>)> =
+        crafted.iter().enumerate().map(|(i, f)| (1_700_000_000_000_000 + i as u64 * 1000, f.clone())).collect();
+    out.put("capture_reader", "crafted-eth-ns-be.pcap", &pcap_bytes(&cf, DataLink::ETHERNET, true, true)?)?;
     let raw: Vec<(u64, Vec<u8>)> = cf.iter().map(|(t, f)| (*t, ip_of(f).to_vec())).collect();
-    out.put(
-        "capture_reader",
-        "crafted-raw.pcap",
-        &pcap_bytes(&raw, DataLink::RAW, false, false)?,
-    )?;
+    out.put("capture_reader", "crafted-raw.pcap", &pcap_bytes(&raw, DataLink::RAW, false, false)?)?;
     let sll: Vec<(u64, Vec<u8>)> = cf
         .iter()
         .map(|(t, f)| {
@@ -477,11 +379,7 @@ fn main() -> anyhow::Result<()> {
             (*t, v)
         })
         .collect();
-    out.put(
-        "capture_reader",
-        "crafted-sll.pcap",
-        &pcap_bytes(&sll, DataLink::LINUX_SLL, false, false)?,
-    )?;
+    out.put("capture_reader", "crafted-sll.pcap", &pcap_bytes(&sll, DataLink::LINUX_SLL, false, false)?)?;
     // pcapng: two interfaces (Ethernet with ns timestamps, raw IP), an
     // enhanced packet on each, a simple packet.
     let mut w = PcapNgWriter::new(Vec::new())?;
@@ -490,11 +388,7 @@ fn main() -> anyhow::Result<()> {
         snaplen: 0xffff,
         options: vec![InterfaceDescriptionOption::IfTsResol(9)],
     })?;
-    w.write_pcapng_block(InterfaceDescriptionBlock {
-        linktype: DataLink::RAW,
-        snaplen: 0,
-        options: vec![],
-    })?;
+    w.write_pcapng_block(InterfaceDescriptionBlock { linktype: DataLink::RAW, snaplen: 0, options: vec![] })?;
     for (i, (t, f)) in cf.iter().enumerate().take(8) {
         let raw = i % 2 == 1;
         let data = if raw { ip_of(f).to_vec() } else { f.clone() };
@@ -506,28 +400,16 @@ fn main() -> anyhow::Result<()> {
             options: vec![],
         })?;
     }
-    w.write_pcapng_block(SimplePacketBlock {
-        original_len: cf[0].1.len() as u32,
-        data: Cow::Owned(cf[0].1.clone()),
-    })?;
-    out.put(
-        "capture_reader",
-        "crafted-two-ifaces.pcapng",
-        &w.into_inner(),
-    )?;
+    w.write_pcapng_block(SimplePacketBlock { original_len: cf[0].1.len() as u32, data: Cow::Owned(cf[0].1.clone()) })?;
+    out.put("capture_reader", "crafted-two-ifaces.pcapng", &w.into_inner())?;
 
     // tracker_sequence: fixture windows (handshake; around the cut) and a
     // crafted script with every step kind.
     for name in FIXTURES {
         let fr = frames(&fixtures.join(format!("{name}.pcap")))?;
-        let sidecar: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
-            fixtures.join(format!("{name}.expect.json")),
-        )?)?;
-        out.put(
-            "tracker_sequence",
-            &format!("{name}-start"),
-            &script_of(&fr[..fr.len().min(SCRIPT_PACKETS)], 4),
-        )?;
+        let sidecar: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(fixtures.join(format!("{name}.expect.json")))?)?;
+        out.put("tracker_sequence", &format!("{name}-start"), &script_of(&fr[..fr.len().min(SCRIPT_PACKETS)], 4))?;
         if let Some(cut) = sidecar["lab"]["cut_at"].as_f64() {
             let from = ((cut - 1.0) * 1e6) as u64;
             let i = fr.iter().position(|f| f.0 >= from).unwrap_or(0);
@@ -541,15 +423,7 @@ fn main() -> anyhow::Result<()> {
     let hb = craft::heartbeat(&craft::param(param::HEARTBEAT_INFO, &[1; 8]));
     let hba = craft::heartbeat_ack(&craft::param(param::HEARTBEAT_INFO, &[1; 8]));
     let mut w = script::Writer::new(2, 2, 2, 2, 5);
-    w.packet(
-        0,
-        a0,
-        b0,
-        (5000, 3868),
-        0,
-        0,
-        &craft::init(&InitSpec::new(ta, 1).addrs(&[a1])),
-    );
+    w.packet(0, a0, b0, (5000, 3868), 0, 0, &craft::init(&InitSpec::new(ta, 1).addrs(&[a1])));
     w.packet(
         1,
         b0,
@@ -557,41 +431,13 @@ fn main() -> anyhow::Result<()> {
         (3868, 5000),
         ta,
         0,
-        &craft::init_ack(
-            &InitSpec::new(tb, 1)
-                .addrs(&[b1])
-                .cookie(16, CookiePos::After),
-        ),
+        &craft::init_ack(&InitSpec::new(tb, 1).addrs(&[b1]).cookie(16, CookiePos::After)),
     );
-    w.packet(
-        1,
-        a0,
-        b0,
-        (5000, 3868),
-        tb,
-        0,
-        &craft::cookie_echo(&[0; 16]),
-    );
+    w.packet(1, a0, b0, (5000, 3868), tb, 0, &craft::cookie_echo(&[0; 16]));
     w.packet(1, b0, a0, (3868, 5000), ta, 0, &craft::cookie_ack());
-    w.packet(
-        5,
-        a0,
-        b0,
-        (5000, 3868),
-        tb,
-        1,
-        &craft::data(1, 0, 0, 46, &[]),
-    );
+    w.packet(5, a0, b0, (5000, 3868), tb, 1, &craft::data(1, 0, 0, 46, &[]));
     w.counters((a0, b0), (5000, 3868), tb, [1, 50, 0, 1, 0], 1);
-    w.packet(
-        5,
-        b0,
-        a0,
-        (3868, 5000),
-        ta,
-        0,
-        &craft::sack(1, 1000, &[], &[]),
-    );
+    w.packet(5, b0, a0, (3868, 5000), ta, 0, &craft::sack(1, 1000, &[], &[]));
     w.packet(30, a1, b1, (5000, 3868), tb, 0, &hb);
     w.packet(1, b1, a1, (3868, 5000), ta, 0, &hba);
     w.packet(
@@ -601,67 +447,18 @@ fn main() -> anyhow::Result<()> {
         (5000, 3868),
         tb,
         0,
-        &craft::asconf(
-            1,
-            a0,
-            &[AsconfReq::Add {
-                corr_id: 1,
-                addr: "10.0.2.1".parse()?,
-            }],
-        ),
+        &craft::asconf(1, a0, &[AsconfReq::Add { corr_id: 1, addr: "10.0.2.1".parse()? }]),
     );
-    w.packet(
-        1,
-        b0,
-        a0,
-        (3868, 5000),
-        ta,
-        0,
-        &craft::asconf_ack(1, &[craft::AsconfResult::Success { corr_id: 1 }]),
-    );
+    w.packet(1, b0, a0, (3868, 5000), ta, 0, &craft::asconf_ack(1, &[craft::AsconfResult::Success { corr_id: 1 }]));
     w.tick(4000);
-    w.packet(
-        0,
-        a1,
-        b1,
-        (5000, 3868),
-        tb,
-        3,
-        &craft::data(2, 0, 1, 46, &[]),
-    );
+    w.packet(0, a1, b1, (5000, 3868), tb, 3, &craft::data(2, 0, 1, 46, &[]));
     w.counters((a1, b1), (5000, 3868), tb, [1, 50, 1, 2, 0], 1);
-    w.record(
-        1,
-        &user_record(
-            b1,
-            a1,
-            (3868, 5000),
-            ta,
-            RecordKind::Control,
-            &craft::sack(2, 1000, &[], &[]),
-        ),
-    );
+    w.record(1, &user_record(b1, a1, (3868, 5000), ta, RecordKind::Control, &craft::sack(2, 1000, &[], &[])));
     w.tick(10_000);
     w.packet(1, a0, b0, (5000, 3868), tb, 0, &craft::shutdown(2));
     w.packet(1, b0, a0, (3868, 5000), ta, 0, &craft::shutdown_ack());
-    w.packet(
-        1,
-        a0,
-        b0,
-        (5000, 3868),
-        tb,
-        0,
-        &craft::shutdown_complete(false),
-    );
-    w.packet(
-        1,
-        a0,
-        b0,
-        (5001, 3868),
-        0,
-        0,
-        &craft::init(&InitSpec::new(ta + 1, 1)),
-    );
+    w.packet(1, a0, b0, (5000, 3868), tb, 0, &craft::shutdown_complete(false));
+    w.packet(1, a0, b0, (5001, 3868), 0, 0, &craft::init(&InitSpec::new(ta + 1, 1)));
     w.packet(1, b0, a0, (3868, 5001), 77, 0, &craft::abort(true, &[]));
     w.tick(70_000);
     out.put("tracker_sequence", "crafted-every-step", &w.buf)?;

@@ -31,7 +31,11 @@ fn seeds() -> Vec<Vec<u8>> {
         v4().chunk(craft::init_ack(&InitSpec::new(9, 1).addrs(&addrs).cookie(300, CookiePos::Before))).build(),
         v4().chunk(craft::heartbeat(&craft::param(param::HEARTBEAT_INFO, &[5; 48]))).chunk(craft::pad(100)).build(),
         v4().chunk(craft::asconf(1, a.into(), &[AsconfReq::Add { corr_id: 1, addr: b.into() }])).build(),
-        v4().vlan(ethertype::QINQ, 1).vlan(ethertype::VLAN, 2).udp_encap(9899, 9899).chunk(craft::abort(true, &[])).build(),
+        v4().vlan(ethertype::QINQ, 1)
+            .vlan(ethertype::VLAN, 2)
+            .udp_encap(9899, 9899)
+            .chunk(craft::abort(true, &[]))
+            .build(),
         FrameBuilder::ipv6(a6, b6)
             .ext_header(ExtHeader::HopByHop(1))
             .ext_header(ExtHeader::Fragment { offset: 0, more: true, id: 1 })

@@ -100,59 +100,23 @@ fn ip4(x: u32) -> Ipv4Addr {
 /// A handshake between `a` and `b` with tags `ta` (initiator's) and `tb`.
 fn handshake(out: &mut Vec<Vec<u8>>, a: Ipv4Addr, b: Ipv4Addr, pa: u16, pb: u16, ta: u32, tb: u32) {
     out.push(
-        FrameBuilder::ipv4(a, b)
-            .sctp(pa, pb, 0)
-            .chunk(craft::init(&InitSpec::new(ta, 1).addrs(&[a.into()])))
-            .build(),
+        FrameBuilder::ipv4(a, b).sctp(pa, pb, 0).chunk(craft::init(&InitSpec::new(ta, 1).addrs(&[a.into()]))).build(),
     );
     out.push(
         FrameBuilder::ipv4(b, a)
             .sctp(pb, pa, ta)
-            .chunk(craft::init_ack(
-                &InitSpec::new(tb, 1)
-                    .addrs(&[b.into()])
-                    .cookie(64, CookiePos::Before),
-            ))
+            .chunk(craft::init_ack(&InitSpec::new(tb, 1).addrs(&[b.into()]).cookie(64, CookiePos::Before)))
             .build(),
     );
-    out.push(
-        FrameBuilder::ipv4(a, b)
-            .sctp(pa, pb, tb)
-            .chunk(craft::cookie_echo(&[5; 64]))
-            .build(),
-    );
-    out.push(
-        FrameBuilder::ipv4(b, a)
-            .sctp(pb, pa, ta)
-            .chunk(craft::cookie_ack())
-            .build(),
-    );
+    out.push(FrameBuilder::ipv4(a, b).sctp(pa, pb, tb).chunk(craft::cookie_echo(&[5; 64])).build());
+    out.push(FrameBuilder::ipv4(b, a).sctp(pb, pa, ta).chunk(craft::cookie_ack()).build());
 }
 
 #[allow(clippy::too_many_arguments)]
-fn heartbeat_pair(
-    out: &mut Vec<Vec<u8>>,
-    a: Ipv4Addr,
-    b: Ipv4Addr,
-    pa: u16,
-    pb: u16,
-    ta: u32,
-    tb: u32,
-    n: u64,
-) {
+fn heartbeat_pair(out: &mut Vec<Vec<u8>>, a: Ipv4Addr, b: Ipv4Addr, pa: u16, pb: u16, ta: u32, tb: u32, n: u64) {
     let info = n.to_be_bytes();
-    out.push(
-        FrameBuilder::ipv4(a, b)
-            .sctp(pa, pb, tb)
-            .chunk(craft::heartbeat(&info))
-            .build(),
-    );
-    out.push(
-        FrameBuilder::ipv4(b, a)
-            .sctp(pb, pa, ta)
-            .chunk(craft::heartbeat_ack(&info))
-            .build(),
-    );
+    out.push(FrameBuilder::ipv4(a, b).sctp(pa, pb, tb).chunk(craft::heartbeat(&info)).build());
+    out.push(FrameBuilder::ipv4(b, a).sctp(pb, pa, ta).chunk(craft::heartbeat_ack(&info)).build());
 }
 
 /// The frames of round `r`, and the ring records they ask for.
@@ -175,16 +139,7 @@ fn round(r: u64, rng: &mut XorShift) -> (Vec<Vec<u8>>, u64) {
     }
     for j in 0..LONG_LIVED {
         let (ta, tb) = (0x1000_0000 + j, 0x2000_0000 + j);
-        heartbeat_pair(
-            &mut out,
-            ip4(0x0a10_0000 + j),
-            ip4(0x0a20_0000 + j),
-            5000,
-            3868,
-            ta,
-            tb,
-            r << 20 | j as u64,
-        );
+        heartbeat_pair(&mut out, ip4(0x0a10_0000 + j), ip4(0x0a20_0000 + j), 5000, 3868, ta, tb, r << 20 | j as u64);
         records += 2;
     }
     for j in 0..PER_ROUND_LIVES {
@@ -194,56 +149,17 @@ fn round(r: u64, rng: &mut XorShift) -> (Vec<Vec<u8>>, u64) {
         let (pa, pb) = (2905, 2905);
         handshake(&mut out, a, b, pa, pb, ta, tb);
         heartbeat_pair(&mut out, a, b, pa, pb, ta, tb, (r << 20 | j as u64) << 1);
-        heartbeat_pair(
-            &mut out,
-            b,
-            a,
-            pb,
-            pa,
-            tb,
-            ta,
-            (r << 20 | j as u64) << 1 | 1,
-        );
-        out.push(
-            FrameBuilder::ipv4(a, b)
-                .sctp(pa, pb, tb)
-                .chunk(craft::data(1, 0, 0, 0, &[0; 64]))
-                .build(),
-        );
-        out.push(
-            FrameBuilder::ipv4(b, a)
-                .sctp(pb, pa, ta)
-                .chunk(craft::sack(1, 100_000, &[], &[]))
-                .build(),
-        );
+        heartbeat_pair(&mut out, b, a, pb, pa, tb, ta, (r << 20 | j as u64) << 1 | 1);
+        out.push(FrameBuilder::ipv4(a, b).sctp(pa, pb, tb).chunk(craft::data(1, 0, 0, 0, &[0; 64])).build());
+        out.push(FrameBuilder::ipv4(b, a).sctp(pb, pa, ta).chunk(craft::sack(1, 100_000, &[], &[])).build());
         records += 4 + 4 + 1;
         if j % 4 == 0 {
-            out.push(
-                FrameBuilder::ipv4(a, b)
-                    .sctp(pa, pb, tb)
-                    .chunk(craft::abort(false, &[]))
-                    .build(),
-            );
+            out.push(FrameBuilder::ipv4(a, b).sctp(pa, pb, tb).chunk(craft::abort(false, &[])).build());
             records += 1;
         } else {
-            out.push(
-                FrameBuilder::ipv4(a, b)
-                    .sctp(pa, pb, tb)
-                    .chunk(craft::shutdown(1))
-                    .build(),
-            );
-            out.push(
-                FrameBuilder::ipv4(b, a)
-                    .sctp(pb, pa, ta)
-                    .chunk(craft::shutdown_ack())
-                    .build(),
-            );
-            out.push(
-                FrameBuilder::ipv4(a, b)
-                    .sctp(pa, pb, tb)
-                    .chunk(craft::shutdown_complete(false))
-                    .build(),
-            );
+            out.push(FrameBuilder::ipv4(a, b).sctp(pa, pb, tb).chunk(craft::shutdown(1)).build());
+            out.push(FrameBuilder::ipv4(b, a).sctp(pb, pa, ta).chunk(craft::shutdown_ack()).build());
+            out.push(FrameBuilder::ipv4(a, b).sctp(pa, pb, tb).chunk(craft::shutdown_complete(false)).build());
             records += 3;
         }
     }
@@ -252,10 +168,7 @@ fn round(r: u64, rng: &mut XorShift) -> (Vec<Vec<u8>>, u64) {
         out.push(
             FrameBuilder::ipv4(ip4(x as u32), ip4(y as u32))
                 .sctp(z as u16 | 1024, (z >> 16) as u16 | 1024, 0)
-                .chunk(craft::init(
-                    &InitSpec::new((z >> 32) as u32 | 1, 1)
-                        .addrs(&[IpAddr::V4(ip4((x >> 32) as u32))]),
-                ))
+                .chunk(craft::init(&InitSpec::new((z >> 32) as u32 | 1, 1).addrs(&[IpAddr::V4(ip4((x >> 32) as u32))])))
                 .build(),
         );
         records += 1;
@@ -278,11 +191,7 @@ fn status(ns: &NetNs) -> Option<serde_json::Value> {
     ns.run(|| {
         let mut s = TcpStream::connect(("127.0.0.1", PORT)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-        write!(
-            s,
-            "GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-        )
-        .ok()?;
+        write!(s, "GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
         let mut raw = String::new();
         s.read_to_string(&mut raw).ok()?;
         let body = raw.split_once("\r\n\r\n")?.1;
@@ -294,23 +203,12 @@ fn status(ns: &NetNs) -> Option<serde_json::Value> {
 
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).context("the agent is gone")?;
-    s.lines()
-        .find_map(|l| {
-            l.strip_prefix("VmRSS:")?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
-        .context("VmRSS missing")
+    s.lines().find_map(|l| l.strip_prefix("VmRSS:")?.split_whitespace().next()?.parse().ok()).context("VmRSS missing")
 }
 
 /// A map of the XDP program on `IF_A`, by name.
 fn kernel_map(ns: &NetNs, name: &str) -> anyhow::Result<MapData> {
-    let out = ns
-        .cmd("ip")
-        .args(["-d", "link", "show", "dev", IF_A])
-        .output()?;
+    let out = ns.cmd("ip").args(["-d", "link", "show", "dev", IF_A]).output()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let prog_id: u32 = text
         .split("prog/xdp id ")
@@ -331,8 +229,7 @@ fn kernel_map(ns: &NetNs, name: &str) -> anyhow::Result<MapData> {
 
 /// Ring records written and lost (ingress), from the kernel's counters.
 fn ring_counts(ns: &NetNs) -> anyhow::Result<(u64, u64)> {
-    let m: PerCpuArray<_, u64> =
-        PerCpuArray::try_from(Map::PerCpuArray(kernel_map(ns, maps::COUNTERS)?))?;
+    let m: PerCpuArray<_, u64> = PerCpuArray::try_from(Map::PerCpuArray(kernel_map(ns, maps::COUNTERS)?))?;
     let get = |i: u32| -> anyhow::Result<u64> { Ok(m.get(&i, 0)?.iter().sum()) };
     Ok((
         get(kc::RINGBUF_RECORDS)? + get(kc::COUNT + kc::RINGBUF_RECORDS)?,
@@ -344,10 +241,7 @@ fn memlock(m: &MapData) -> u64 {
     use std::os::fd::{AsFd, AsRawFd};
     std::fs::read_to_string(format!("/proc/self/fdinfo/{}", m.fd().as_fd().as_raw_fd()))
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("memlock:")?.trim().parse().ok())
-        })
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("memlock:")?.trim().parse().ok()))
         .unwrap_or(0)
 }
 
@@ -364,10 +258,7 @@ impl Drop for Agent {
 fn main() -> anyhow::Result<()> {
     let o = parse()?;
     // SAFETY: no preconditions.
-    ensure!(
-        unsafe { libc::geteuid() } == 0,
-        "the soak needs root (BPF, network namespaces)"
-    );
+    ensure!(unsafe { libc::geteuid() } == 0, "the soak needs root (BPF, network namespaces)");
     ensure!(
         std::path::Path::new(&o.agent).exists(),
         "no agent binary at {}: build it (cargo build --release)",
@@ -378,15 +269,7 @@ fn main() -> anyhow::Result<()> {
     veth(&a, IF_A, &b, IF_B);
     let mut agent = Agent(
         a.cmd(&std::fs::canonicalize(&o.agent)?.to_string_lossy())
-            .args([
-                "run",
-                "-i",
-                IF_A,
-                "--events",
-                "/dev/null",
-                "--metrics",
-                &format!("127.0.0.1:{PORT}"),
-            ])
+            .args(["run", "-i", IF_A, "--events", "/dev/null", "--metrics", &format!("127.0.0.1:{PORT}")])
             .args(&o.agent_args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -401,10 +284,7 @@ fn main() -> anyhow::Result<()> {
         let (attached, lost_warnings) = (attached.clone(), lost_warnings.clone());
         std::thread::spawn(move || {
             use std::io::BufRead;
-            for l in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
+            for l in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
                 if l.contains("attached to") {
                     attached.store(true, Ordering::Relaxed);
                 }
@@ -418,10 +298,7 @@ fn main() -> anyhow::Result<()> {
     }
     let t_attach = Instant::now();
     while !attached.load(Ordering::Relaxed) {
-        ensure!(
-            t_attach.elapsed() < Duration::from_secs(30),
-            "the agent did not attach"
-        );
+        ensure!(t_attach.elapsed() < Duration::from_secs(30), "the agent did not attach");
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(500));
@@ -439,10 +316,7 @@ fn main() -> anyhow::Result<()> {
         std::thread::spawn(move || {
             let ns = std::fs::File::open(&path).expect("netns");
             // SAFETY: valid fd; moves only this thread.
-            assert_eq!(
-                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWNET) },
-                0
-            );
+            assert_eq!(unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWNET) }, 0);
             let mut rng = XorShift::new(0x50a4);
             let t0 = Instant::now();
             let mut r = 0u64;
@@ -494,65 +368,33 @@ fn main() -> anyhow::Result<()> {
     let elapsed = t0.elapsed().as_secs_f64();
     let st = status(&a).unwrap_or_default();
     let (written, lost) = ring_counts(&a)?;
-    let maps_mem: Vec<String> = [
-        maps::EVENTS,
-        maps::PATHS,
-        maps::ASSOC_DIRS,
-        maps::COUNTERS,
-        maps::CHUNK_COUNTERS,
-    ]
-    .iter()
-    .map(|n| {
-        let m = kernel_map(&a, n).ok();
-        let size = m
-            .as_ref()
-            .and_then(|m| m.info().ok())
-            .map_or(0, |i| i.max_entries());
-        format!(
-            "{n} {} bytes ({size} entries)",
-            m.as_ref().map_or(0, memlock)
-        )
-    })
-    .collect();
+    let maps_mem: Vec<String> = [maps::EVENTS, maps::PATHS, maps::ASSOC_DIRS, maps::COUNTERS, maps::CHUNK_COUNTERS]
+        .iter()
+        .map(|n| {
+            let m = kernel_map(&a, n).ok();
+            let size = m.as_ref().and_then(|m| m.info().ok()).map_or(0, |i| i.max_entries());
+            format!("{n} {} bytes ({size} entries)", m.as_ref().map_or(0, memlock))
+        })
+        .collect();
     let rss_end = rss_kib(pid)?;
     // SAFETY: signalling our child.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let exit = agent.0.wait()?;
 
     let sent = sent_records.load(Ordering::Relaxed);
-    let after: Vec<&(f64, u64)> = samples
-        .iter()
-        .filter(|(t, _)| *t >= o.warmup_secs as f64)
-        .collect();
-    ensure!(
-        !after.is_empty(),
-        "no sample after the warm-up: run longer than --warmup-secs"
-    );
+    let after: Vec<&(f64, u64)> = samples.iter().filter(|(t, _)| *t >= o.warmup_secs as f64).collect();
+    ensure!(!after.is_empty(), "no sample after the warm-up: run longer than --warmup-secs");
     let base = after[0].1;
     let max_after = after.iter().map(|s| s.1).max().unwrap_or(base);
     // Least-squares slope of RSS after warm-up, KiB per minute.
     let n = after.len() as f64;
-    let (mt, mr) = (
-        after.iter().map(|s| s.0).sum::<f64>() / n,
-        after.iter().map(|s| s.1 as f64).sum::<f64>() / n,
-    );
+    let (mt, mr) = (after.iter().map(|s| s.0).sum::<f64>() / n, after.iter().map(|s| s.1 as f64).sum::<f64>() / n);
     let var = after.iter().map(|s| (s.0 - mt).powi(2)).sum::<f64>();
-    let slope = if var > 0.0 {
-        after
-            .iter()
-            .map(|s| (s.0 - mt) * (s.1 as f64 - mr))
-            .sum::<f64>()
-            / var
-            * 60.0
-    } else {
-        0.0
-    };
+    let slope =
+        if var > 0.0 { after.iter().map(|s| (s.0 - mt) * (s.1 as f64 - mr)).sum::<f64>() / var * 60.0 } else { 0.0 };
     let limit = base as f64 * (1.0 + o.tolerance_pct / 100.0);
     println!();
-    println!(
-        "duration {elapsed:.0} s; records sent {sent} ({:.0}/s)",
-        sent as f64 / elapsed
-    );
+    println!("duration {elapsed:.0} s; records sent {sent} ({:.0}/s)", sent as f64 / elapsed);
     println!(
         "kernel: {written} records written, {lost} lost ({:.3}%); agent received {} ({:.0}/s), tracking {} associations",
         lost as f64 * 100.0 / (written + lost).max(1) as f64,
@@ -573,9 +415,6 @@ fn main() -> anyhow::Result<()> {
             o.tolerance_pct
         );
     }
-    println!(
-        "PASS: resident memory flat within {}% after warm-up",
-        o.tolerance_pct
-    );
+    println!("PASS: resident memory flat within {}% after warm-up", o.tolerance_pct);
     Ok(())
 }

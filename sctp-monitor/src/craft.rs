@@ -26,11 +26,7 @@ const CRC32C_TABLE: [u32; 256] = {
         let mut crc = i as u32;
         let mut k = 0;
         while k < 8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0x82F6_3B78
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
             k += 1;
         }
         table[i] = crc;
@@ -127,14 +123,7 @@ pub fn data(tsn: u32, stream: u16, ssn: u16, ppid: u32, payload: &[u8]) -> Vec<u
 }
 
 /// A DATA chunk with explicit flags.
-pub fn data_with_flags(
-    flags: u8,
-    tsn: u32,
-    stream: u16,
-    ssn: u16,
-    ppid: u32,
-    payload: &[u8],
-) -> Vec<u8> {
+pub fn data_with_flags(flags: u8, tsn: u32, stream: u16, ssn: u16, ppid: u32, payload: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(12 + payload.len());
     v.extend_from_slice(&tsn.to_be_bytes());
     v.extend_from_slice(&stream.to_be_bytes());
@@ -146,14 +135,7 @@ pub fn data_with_flags(
 
 /// An I-DATA chunk (RFC 8260): TSN, stream, reserved, message id, PPID (when
 /// B is set) or FSN.
-pub fn i_data(
-    flags: u8,
-    tsn: u32,
-    stream: u16,
-    mid: u32,
-    ppid_or_fsn: u32,
-    payload: &[u8],
-) -> Vec<u8> {
+pub fn i_data(flags: u8, tsn: u32, stream: u16, mid: u32, ppid_or_fsn: u32, payload: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(16 + payload.len());
     v.extend_from_slice(&tsn.to_be_bytes());
     v.extend_from_slice(&stream.to_be_bytes());
@@ -247,9 +229,7 @@ impl InitSpec {
         v.extend_from_slice(&self.in_streams.to_be_bytes());
         v.extend_from_slice(&self.initial_tsn.to_be_bytes());
         let cookie = self.cookie_len.map(|n| {
-            let body: Vec<u8> = (0..n)
-                .map(|i| (i as u8).wrapping_mul(31).wrapping_add(7))
-                .collect();
+            let body: Vec<u8> = (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(7)).collect();
             param(param::STATE_COOKIE, &body)
         });
         if self.cookie_pos == CookiePos::Before
@@ -295,11 +275,7 @@ pub fn heartbeat_ack(info: &[u8]) -> Vec<u8> {
 /// An ABORT; `t` sets the T flag (the packet then carries the sender's own
 /// tag). `causes` are error causes built with [`error_cause`].
 pub fn abort(t: bool, causes: &[Vec<u8>]) -> Vec<u8> {
-    raw_chunk(
-        chunk::ABORT,
-        if t { chunk::FLAG_T } else { 0 },
-        &causes.concat(),
-    )
+    raw_chunk(chunk::ABORT, if t { chunk::FLAG_T } else { 0 }, &causes.concat())
 }
 
 /// An ERROR chunk with causes.
@@ -319,11 +295,7 @@ pub fn shutdown_ack() -> Vec<u8> {
 
 /// SHUTDOWN-COMPLETE, `t` = T flag.
 pub fn shutdown_complete(t: bool) -> Vec<u8> {
-    raw_chunk(
-        chunk::SHUTDOWN_COMPLETE,
-        if t { chunk::FLAG_T } else { 0 },
-        &[],
-    )
+    raw_chunk(chunk::SHUTDOWN_COMPLETE, if t { chunk::FLAG_T } else { 0 }, &[])
 }
 
 /// COOKIE-ECHO carrying `cookie`.
@@ -530,19 +502,8 @@ impl ExtHeader {
 
 #[derive(Clone, Debug)]
 enum L3 {
-    V4 {
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
-        options: Vec<u8>,
-        frag_offset: u16,
-        more_fragments: bool,
-        ttl: u8,
-    },
-    V6 {
-        src: Ipv6Addr,
-        dst: Ipv6Addr,
-        ext: Vec<ExtHeader>,
-    },
+    V4 { src: Ipv4Addr, dst: Ipv4Addr, options: Vec<u8>, frag_offset: u16, more_fragments: bool, ttl: u8 },
+    V6 { src: Ipv6Addr, dst: Ipv6Addr, ext: Vec<ExtHeader> },
 }
 
 /// Builds a whole frame around an SCTP packet:
@@ -578,23 +539,12 @@ impl FrameBuilder {
 
     /// An IPv4 packet from `src` to `dst`.
     pub fn ipv4(src: Ipv4Addr, dst: Ipv4Addr) -> FrameBuilder {
-        FrameBuilder::new(L3::V4 {
-            src,
-            dst,
-            options: Vec::new(),
-            frag_offset: 0,
-            more_fragments: false,
-            ttl: 64,
-        })
+        FrameBuilder::new(L3::V4 { src, dst, options: Vec::new(), frag_offset: 0, more_fragments: false, ttl: 64 })
     }
 
     /// An IPv6 packet from `src` to `dst`.
     pub fn ipv6(src: Ipv6Addr, dst: Ipv6Addr) -> FrameBuilder {
-        FrameBuilder::new(L3::V6 {
-            src,
-            dst,
-            ext: Vec::new(),
-        })
+        FrameBuilder::new(L3::V6 { src, dst, ext: Vec::new() })
     }
 
     /// IPv4 or IPv6 by the addresses' family; a mixed pair becomes IPv6 with
@@ -636,12 +586,7 @@ impl FrameBuilder {
     /// IPv4 fragment offset (8-octet units) and MF flag. No effect on IPv6
     /// (use [`ExtHeader::Fragment`]).
     pub fn fragment(mut self, offset: u16, more: bool) -> FrameBuilder {
-        if let L3::V4 {
-            frag_offset,
-            more_fragments,
-            ..
-        } = &mut self.l3
-        {
+        if let L3::V4 { frag_offset, more_fragments, .. } = &mut self.l3 {
             *frag_offset = offset & 0x1fff;
             *more_fragments = more;
         }
@@ -703,14 +648,7 @@ impl FrameBuilder {
             None => (132u8, sctp),
         };
         match &self.l3 {
-            L3::V4 {
-                src,
-                dst,
-                options,
-                frag_offset,
-                more_fragments,
-                ttl,
-            } => {
+            L3::V4 { src, dst, options, frag_offset, more_fragments, ttl } => {
                 let ihl = (20 + options.len()) / 4;
                 let total = (ihl * 4 + l4.len()).min(u16::MAX as usize) as u16;
                 let mut h = Vec::with_capacity(ihl * 4 + l4.len());
@@ -841,11 +779,7 @@ mod tests {
     #[test]
     fn sctp_checksum_verifies_and_detects_corruption() {
         let p = sctp_packet(1, 2, 0xabcd, &[data(7, 0, 0, 46, b"hello")]);
-        assert_eq!(
-            &p[8..12],
-            &sctp_checksum(&p),
-            "stored checksum must match recomputation"
-        );
+        assert_eq!(&p[8..12], &sctp_checksum(&p), "stored checksum must match recomputation");
         let mut bad = p.clone();
         bad[20] ^= 1;
         assert_ne!(&bad[8..12], &sctp_checksum(&bad));
@@ -892,9 +826,7 @@ mod tests {
     fn init_ack_places_cookie_before_or_after_addresses() {
         let a: IpAddr = "10.0.0.1".parse().expect("addr");
         let b: IpAddr = "fd00::1".parse().expect("addr");
-        let spec = InitSpec::new(0x1111, 5)
-            .addrs(&[a, b])
-            .cookie(301, CookiePos::Before);
+        let spec = InitSpec::new(0x1111, 5).addrs(&[a, b]).cookie(301, CookiePos::Before);
         let c = init_ack(&spec);
         assert_eq!(c[0], chunk::INIT_ACK);
         assert_eq!(be16(&c, 2) as usize, c.len());
@@ -903,11 +835,7 @@ mod tests {
         assert_eq!(be16(&c, 22), 305);
         assert_eq!(be16(&c, 20 + 308), param::IPV4_ADDRESS);
         assert_eq!(c.len(), 20 + 308 + 8 + 20);
-        let after = init_ack(
-            &InitSpec::new(0x1111, 5)
-                .addrs(&[a])
-                .cookie(8, CookiePos::After),
-        );
+        let after = init_ack(&InitSpec::new(0x1111, 5).addrs(&[a]).cookie(8, CookiePos::After));
         assert_eq!(be16(&after, 20), param::IPV4_ADDRESS);
         assert_eq!(be16(&after, 28), param::STATE_COOKIE);
     }
@@ -915,27 +843,14 @@ mod tests {
     #[test]
     fn asconf_layout() {
         let a: IpAddr = "10.0.0.9".parse().expect("addr");
-        let c = asconf(
-            7,
-            a,
-            &[AsconfReq::Add {
-                corr_id: 1,
-                addr: a,
-            }],
-        );
+        let c = asconf(7, a, &[AsconfReq::Add { corr_id: 1, addr: a }]);
         assert_eq!(c[0], chunk::ASCONF);
         assert_eq!(be32(&c, 4), 7);
         assert_eq!(be16(&c, 8), param::IPV4_ADDRESS);
         assert_eq!(be16(&c, 16), param::ADD_IP);
         assert_eq!(be16(&c, 18), 16);
         assert_eq!(be32(&c, 20), 1);
-        let ack = asconf_ack(
-            7,
-            &[AsconfResult::Error {
-                corr_id: 1,
-                causes: vec![error_cause(0xA0, &[])],
-            }],
-        );
+        let ack = asconf_ack(7, &[AsconfResult::Error { corr_id: 1, causes: vec![error_cause(0xA0, &[])] }]);
         assert_eq!(be16(&ack, 8), param::ERROR_CAUSE_INDICATION);
         assert_eq!(be16(&ack, 10), 12);
     }
@@ -957,11 +872,7 @@ mod tests {
         let ip = &f[22..];
         assert_eq!(ip[0], 0x46, "IHL 6 with 4 bytes of options");
         assert_eq!(be16(ip, 2) as usize, ip.len());
-        assert_eq!(
-            inet_checksum(&ip[..24], 0),
-            0,
-            "IPv4 header checksum verifies"
-        );
+        assert_eq!(inet_checksum(&ip[..24], 0), 0, "IPv4 header checksum verifies");
         assert_eq!(ip[9], 132);
         assert_eq!(ip.len(), 24 + 12 + 4);
     }
@@ -972,11 +883,7 @@ mod tests {
             .ext_header(ExtHeader::HopByHop(0))
             .ext_header(ExtHeader::Routing(1))
             .ext_header(ExtHeader::DestOpts(0))
-            .ext_header(ExtHeader::Fragment {
-                offset: 0,
-                more: false,
-                id: 9,
-            })
+            .ext_header(ExtHeader::Fragment { offset: 0, more: false, id: 9 })
             .udp_encap(9899, 9899)
             .sctp(1, 2, 3)
             .chunk(heartbeat(b"info"))

@@ -87,11 +87,7 @@ impl Role {
 
     /// The role at index 0 (initiator) or 1 (responder).
     pub fn from_index(i: usize) -> Role {
-        if i == 0 {
-            Role::Initiator
-        } else {
-            Role::Responder
-        }
+        if i == 0 { Role::Initiator } else { Role::Responder }
     }
 }
 
@@ -215,12 +211,7 @@ pub fn rfc3339_micros(ts_ns: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
 }
 
 /// Days since 1970-01-01 to (year, month, day) (H. Hinnant's algorithm).
@@ -253,29 +244,15 @@ mod tests {
     fn timestamps_are_rfc3339_utc_micros() {
         assert_eq!(rfc3339_micros(0), "1970-01-01T00:00:00.000000Z");
         // 2024-02-29T12:34:56.789012Z
-        assert_eq!(
-            rfc3339_micros(1_709_210_096_789_012_345),
-            "2024-02-29T12:34:56.789012Z"
-        );
-        assert_eq!(
-            rfc3339_micros(951_782_400_000_000_000),
-            "2000-02-29T00:00:00.000000Z"
-        );
+        assert_eq!(rfc3339_micros(1_709_210_096_789_012_345), "2024-02-29T12:34:56.789012Z");
+        assert_eq!(rfc3339_micros(951_782_400_000_000_000), "2000-02-29T00:00:00.000000Z");
     }
 
     #[test]
     fn association_event_shape() {
         let mut e = Event::new(1_000_000, EventKind::AssociationUp, 7);
-        e.initiator = Some(Endpoint {
-            port: 36412,
-            vtag: 0xabc,
-            addrs: vec!["10.0.0.1".parse().expect("a")],
-        });
-        e.responder = Some(Endpoint {
-            port: 36412,
-            vtag: 5,
-            addrs: vec!["fd00::1".parse().expect("a")],
-        });
+        e.initiator = Some(Endpoint { port: 36412, vtag: 0xabc, addrs: vec!["10.0.0.1".parse().expect("a")] });
+        e.responder = Some(Endpoint { port: 36412, vtag: 5, addrs: vec!["fd00::1".parse().expect("a")] });
         let v: serde_json::Value = serde_json::from_str(&e.to_json_line()).expect("valid JSON");
         assert_eq!(v["ts"], "1970-01-01T00:00:00.001000Z");
         assert_eq!(v["event"], "association_up");
@@ -289,10 +266,7 @@ mod tests {
 
     #[test]
     fn failover_and_down_shape() {
-        let p = |s: &str, d: &str| PathRef {
-            src: s.parse().expect("a"),
-            dst: d.parse().expect("a"),
-        };
+        let p = |s: &str, d: &str| PathRef { src: s.parse().expect("a"), dst: d.parse().expect("a") };
         let mut e = Event::new(0, EventKind::Failover, 1);
         e.from = Some(p("10.0.0.1", "10.0.0.2"));
         e.to = Some(p("10.0.1.1", "10.0.1.2"));

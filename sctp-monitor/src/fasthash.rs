@@ -127,11 +127,7 @@ mod tests {
         }
         // Zero-filled buffers of each length, plus one distinct per changed byte.
         assert_eq!(seen.len(), 64 + 63 * 255);
-        assert_ne!(
-            digest(b"abc"),
-            digest(b"abc\0"),
-            "trailing zero is not padding"
-        );
+        assert_ne!(digest(b"abc"), digest(b"abc\0"), "trailing zero is not padding");
     }
 
     #[test]

@@ -56,10 +56,7 @@ impl Default for ReplayOptions {
     fn default() -> Self {
         ReplayOptions {
             udp_port: DEFAULT_UDP_ENCAP_PORT,
-            tracker: Config {
-                keep_closed: 100_000,
-                ..Config::default()
-            },
+            tracker: Config { keep_closed: 100_000, ..Config::default() },
             tick_ns: 100_000_000,
         }
     }
@@ -69,18 +66,11 @@ impl Default for ReplayOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     #[error("{file}: cannot read: {source}")]
-    Io {
-        file: PathBuf,
-        source: std::io::Error,
-    },
+    Io { file: PathBuf, source: std::io::Error },
     #[error("{file}: not a pcap or pcapng file")]
     Format { file: PathBuf },
     #[error("{file}: damaged or truncated at byte offset {offset}: {what}")]
-    Damaged {
-        file: PathBuf,
-        offset: usize,
-        what: String,
-    },
+    Damaged { file: PathBuf, offset: usize, what: String },
 }
 
 /// What a replay found.
@@ -185,10 +175,7 @@ impl<'a> Reorder<'a> {
     /// The next packet due (all of them with `flush`).
     fn pop(&mut self, flush: bool) -> Option<Pending<'a>> {
         let f = self.q.front()?;
-        if flush
-            || self.q.len() > REORDER_MAX
-            || f.ts.saturating_add(REORDER_WINDOW_NS) < self.max_ts
-        {
+        if flush || self.q.len() > REORDER_MAX || f.ts.saturating_add(REORDER_WINDOW_NS) < self.max_ts {
             self.q.pop_front()
         } else {
             None
@@ -243,9 +230,7 @@ fn type_slot(t: u8) -> Option<usize> {
     })
 }
 
-const SLOT_TYPES: [u8; 23] = [
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 64, 128, 130, 132, 192, 193, 194,
-];
+const SLOT_TYPES: [u8; 23] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 64, 128, 130, 132, 192, 193, 194];
 
 /// A small multiplicative hasher (FxHash's): the keys are ours, not an
 /// attacker's to collide, and SipHash cost a third of the replay time.
@@ -311,13 +296,7 @@ impl Run {
                 let next = self.counts.len() as u32;
                 let i = *self.chunk_index.entry(key).or_insert(next);
                 if i == next {
-                    self.counts.push((
-                        key,
-                        PathChunks {
-                            n: [0; 23],
-                            other: Vec::new(),
-                        },
-                    ));
+                    self.counts.push((key, PathChunks { n: [0; 23], other: Vec::new() }));
                 }
                 self.last = Some((key, i));
                 i
@@ -352,9 +331,7 @@ impl Run {
             Ok(Some(mut p)) => {
                 self.out.sctp_packets += 1;
                 p.meta.interface = interface;
-                let at = self
-                    .tracker
-                    .process_located(&p.meta, &p.chunks, &mut self.out.events);
+                let at = self.tracker.process_located(&p.meta, &p.chunks, &mut self.out.events);
                 if let Some((id, sender)) = at {
                     self.count_chunks((id, sender, p.meta.src, p.meta.dst), &p.chunks);
                 }
@@ -369,21 +346,14 @@ impl Run {
 /// Replays `path`. `Err` only when nothing could be read (missing file, not
 /// a capture); a damaged file gives `Ok` with `error` set.
 pub fn replay(path: &Path, opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
-    let bytes = std::fs::read(path).map_err(|source| ReplayError::Io {
-        file: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| ReplayError::Io { file: path.to_path_buf(), source })?;
     replay_bytes(&bytes, path, opts)
 }
 
 /// [`replay`] on a capture already in memory; `path` names it in errors.
 /// Memory: the packets are borrowed from `bytes`; nothing is allocated from
 /// a length field of the file.
-pub fn replay_bytes(
-    bytes: &[u8],
-    path: &Path,
-    opts: &ReplayOptions,
-) -> Result<ReplayOutcome, ReplayError> {
+pub fn replay_bytes(bytes: &[u8], path: &Path, opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
     let mut run = Run {
         tracker: Tracker::new(opts.tracker.clone()),
         out: ReplayOutcome {
@@ -410,18 +380,11 @@ pub fn replay_bytes(
         last: None,
     };
     let mut q = Reorder::default();
-    let damaged = |offset: usize, what: String| ReplayError::Damaged {
-        file: path.to_path_buf(),
-        offset,
-        what,
-    };
-    let magic = bytes
-        .get(..4)
-        .map(|m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]));
+    let damaged = |offset: usize, what: String| ReplayError::Damaged { file: path.to_path_buf(), offset, what };
+    let magic = bytes.get(..4).map(|m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]));
     match magic {
         Some(0x0A0D_0D0A) => {
-            let (mut rest, mut parser) =
-                PcapNgParser::new(bytes).map_err(|e| damaged(0, e.to_string()))?;
+            let (mut rest, mut parser) = PcapNgParser::new(bytes).map_err(|e| damaged(0, e.to_string()))?;
             // Per interface: link type and nanoseconds per timestamp unit.
             while !rest.is_empty() {
                 let offset = bytes.len() - rest.len();
@@ -432,12 +395,7 @@ pub fn replay_bytes(
                             Some(Block::EnhancedPacket(p)) => {
                                 let (link, scale) = iface(&parser, p.interface_id);
                                 let ts = scale.ns(p.timestamp.as_nanos() as u64);
-                                let p = Pending {
-                                    ts,
-                                    link,
-                                    interface: p.interface_id,
-                                    data: p.data,
-                                };
+                                let p = Pending { ts, link, interface: p.interface_id, data: p.data };
                                 run.push(&mut q, p);
                             }
                             Some(Block::SimplePacket(p)) => {
@@ -445,12 +403,7 @@ pub fn replay_bytes(
                                 // the packet before it.
                                 let (link, _) = iface(&parser, 0);
                                 let ts = q.max_ts;
-                                let p = Pending {
-                                    ts,
-                                    link,
-                                    interface: 0,
-                                    data: p.data,
-                                };
+                                let p = Pending { ts, link, interface: 0, data: p.data };
                                 run.push(&mut q, p);
                             }
                             _ => {}
@@ -464,8 +417,7 @@ pub fn replay_bytes(
             }
         }
         Some(0xA1B2_C3D4 | 0xD4C3_B2A1 | 0xA1B2_3C4D | 0x4D3C_B2A1) => {
-            let (mut rest, parser) =
-                PcapParser::new(bytes).map_err(|e| damaged(0, e.to_string()))?;
+            let (mut rest, parser) = PcapParser::new(bytes).map_err(|e| damaged(0, e.to_string()))?;
             let header = parser.header();
             let link = link_type(header.datalink);
             while !rest.is_empty() {
@@ -473,12 +425,7 @@ pub fn replay_bytes(
                 match pcap_record(rest, &header) {
                     Ok((r, ts, data)) => {
                         rest = r;
-                        let p = Pending {
-                            ts,
-                            link,
-                            interface: 0,
-                            data: Cow::Borrowed(data),
-                        };
+                        let p = Pending { ts, link, interface: 0, data: Cow::Borrowed(data) };
                         run.push(&mut q, p);
                     }
                     Err(what) => {
@@ -489,9 +436,7 @@ pub fn replay_bytes(
             }
         }
         _ => {
-            return Err(ReplayError::Format {
-                file: path.to_path_buf(),
-            });
+            return Err(ReplayError::Format { file: path.to_path_buf() });
         }
     }
     run.flush(&mut q);
@@ -521,10 +466,7 @@ pub fn replay_bytes(
 /// [`MAX_RECORD_LEN`] and the bytes left.
 fn pcap_record<'a>(rest: &'a [u8], h: &PcapHeader) -> Result<(&'a [u8], u64, &'a [u8]), String> {
     let Some(hdr) = rest.get(..16) else {
-        return Err(format!(
-            "truncated: record header has {} of 16 bytes",
-            rest.len()
-        ));
+        return Err(format!("truncated: record header has {} of 16 bytes", rest.len()));
     };
     let field = |i: usize| {
         let b = [hdr[i], hdr[i + 1], hdr[i + 2], hdr[i + 3]];
@@ -535,15 +477,10 @@ fn pcap_record<'a>(rest: &'a [u8], h: &PcapHeader) -> Result<(&'a [u8], u64, &'a
     };
     let caplen = field(8) as usize;
     if caplen > MAX_RECORD_LEN {
-        return Err(format!(
-            "captured length {caplen} is over the largest a capture holds ({MAX_RECORD_LEN})"
-        ));
+        return Err(format!("captured length {caplen} is over the largest a capture holds ({MAX_RECORD_LEN})"));
     }
     let Some(data) = rest.get(16..16 + caplen) else {
-        return Err(format!(
-            "truncated: record of {caplen} captured bytes, {} left in the file",
-            rest.len() - 16
-        ));
+        return Err(format!("truncated: record of {caplen} captured bytes, {} left in the file", rest.len() - 16));
     };
     let frac = field(4) as u64;
     let frac_ns = match h.ts_resolution {
@@ -561,48 +498,31 @@ fn pcap_record<'a>(rest: &'a [u8], h: &PcapHeader) -> Result<(&'a [u8], u64, &'a
 /// unparsed, so a damaged statistics or name resolution block (or one
 /// pcap-file would refuse, such as a host name that is not UTF-8) does not
 /// end the replay.
-fn pcapng_block<'a>(
-    parser: &mut PcapNgParser,
-    rest: &'a [u8],
-) -> Result<(&'a [u8], Option<Block<'a>>), String> {
+fn pcapng_block<'a>(parser: &mut PcapNgParser, rest: &'a [u8]) -> Result<(&'a [u8], Option<Block<'a>>), String> {
     const SECTION_HEADER: u32 = 0x0A0D_0D0A;
     const SIMPLE_PACKET: u32 = 3;
     const ENHANCED_PACKET: u32 = 6;
     let Some(hdr) = rest.get(..12) else {
-        return Err(format!(
-            "truncated: block header has {} of 12 bytes",
-            rest.len()
-        ));
+        return Err(format!("truncated: block header has {} of 12 bytes", rest.len()));
     };
     let big = parser.section().endianness == Endianness::Big;
     let field = |b: &[u8], i: usize| {
         let w = [b[i], b[i + 1], b[i + 2], b[i + 3]];
-        if big {
-            u32::from_be_bytes(w)
-        } else {
-            u32::from_le_bytes(w)
-        }
+        if big { u32::from_be_bytes(w) } else { u32::from_le_bytes(w) }
     };
     let kind = field(hdr, 0);
     // A new section header sets its own byte order: pcap-file reads it.
     if kind != SECTION_HEADER {
         let len = field(hdr, 4) as usize;
         if !len.is_multiple_of(4) || len < 12 {
-            return Err(format!(
-                "block total length {len} is not a multiple of 4 of at least 12"
-            ));
+            return Err(format!("block total length {len} is not a multiple of 4 of at least 12"));
         }
         let Some(block) = rest.get(..len) else {
-            return Err(format!(
-                "truncated: block of {len} bytes, {} left in the file",
-                rest.len()
-            ));
+            return Err(format!("truncated: block of {len} bytes, {} left in the file", rest.len()));
         };
         let trailer = field(block, len - 4) as usize;
         if trailer != len {
-            return Err(format!(
-                "block trailer length {trailer} differs from its total length {len}"
-            ));
+            return Err(format!("block trailer length {trailer} differs from its total length {len}"));
         }
         if kind != SIMPLE_PACKET && kind != ENHANCED_PACKET && kind != 1 {
             return Ok((&rest[len..], None));
@@ -636,11 +556,7 @@ fn iface(parser: &PcapNgParser, id: u32) -> (Option<LinkType>, Scale) {
     let mut scale = Scale::Pow10(6);
     for o in &idb.options {
         if let InterfaceDescriptionOption::IfTsResol(r) = o {
-            scale = if r & 0x80 != 0 {
-                Scale::Pow2(r & 0x7f)
-            } else {
-                Scale::Pow10(*r)
-            };
+            scale = if r & 0x80 != 0 { Scale::Pow2(r & 0x7f) } else { Scale::Pow10(*r) };
         }
     }
     (link_type(idb.linktype), scale)

@@ -19,23 +19,13 @@ pub fn write_report(o: &ReplayOutcome, out: &mut impl Write) -> io::Result<()> {
     writeln!(
         out,
         "packets {} (SCTP {}, other {}, malformed {}, fragments {}, unsupported link {})",
-        o.packets,
-        o.sctp_packets,
-        o.other_packets,
-        o.malformed_packets,
-        o.fragments,
-        o.unsupported_link
+        o.packets, o.sctp_packets, o.other_packets, o.malformed_packets, o.fragments, o.unsupported_link
     )?;
     let d = &o.decode;
     writeln!(
         out,
         "chunks {} (malformed {}, truncated {}, unknown {}; parameters malformed {}, unknown {})",
-        d.chunks,
-        d.malformed_chunks,
-        d.truncated_chunks,
-        d.unknown_chunks,
-        d.malformed_params,
-        d.unknown_params
+        d.chunks, d.malformed_chunks, d.truncated_chunks, d.unknown_chunks, d.malformed_params, d.unknown_params
     )?;
     writeln!(out, "associations {}", o.associations.len())?;
     for a in &o.associations {
@@ -49,26 +39,14 @@ pub fn write_report(o: &ReplayOutcome, out: &mut impl Write) -> io::Result<()> {
 
 fn assoc(o: &ReplayOutcome, a: &AssocView, out: &mut impl Write) -> io::Result<()> {
     writeln!(out)?;
-    let ended = a
-        .ended
-        .map_or(String::new(), |r| format!(", ended: {r:?}").to_lowercase());
-    let hs = if a.handshake_seen {
-        ""
-    } else {
-        ", handshake not seen"
-    };
+    let ended = a.ended.map_or(String::new(), |r| format!(", ended: {r:?}").to_lowercase());
+    let hs = if a.handshake_seen { "" } else { ", handshake not seen" };
     writeln!(out, "association {} ({:?}{hs}{ended})", a.id, a.state)?;
-    let (i, r) = if a.handshake_seen {
-        ("initiator", "responder")
-    } else {
-        ("first sender", "peer")
-    };
+    let (i, r) = if a.handshake_seen { ("initiator", "responder") } else { ("first sender", "peer") };
     writeln!(out, "  {i}: {}", endpoint(&a.initiator))?;
     writeln!(out, "  {r}: {}", endpoint(&a.responder))?;
     for p in &a.paths {
-        let rtt = p
-            .rtt_us
-            .map_or("-".to_string(), |r| format!("{:.1} ms", r as f64 / 1000.0));
+        let rtt = p.rtt_us.map_or("-".to_string(), |r| format!("{:.1} ms", r as f64 / 1000.0));
         let last = p.last_data_ns.map_or("-".to_string(), rfc3339_micros);
         writeln!(
             out,
@@ -84,30 +62,20 @@ fn assoc(o: &ReplayOutcome, a: &AssocView, out: &mut impl Write) -> io::Result<(
         )?;
     }
     if let Some(c) = o.chunk_counts.get(&a.id) {
-        let v: Vec<String> = c
-            .total
-            .iter()
-            .map(|(t, n)| format!("{} {n}", chunk_name(*t)))
-            .collect();
+        let v: Vec<String> = c.total.iter().map(|(t, n)| format!("{} {n}", chunk_name(*t))).collect();
         writeln!(out, "  chunks: {}", v.join(", "))?;
     }
-    for e in o
-        .events
-        .iter()
-        .filter(|e| e.assoc == a.id && e.event == EventKind::Failover)
-    {
+    for e in o.events.iter().filter(|e| e.assoc == a.id && e.event == EventKind::Failover) {
         let (Some(f), Some(t)) = (e.from, e.to) else {
             continue;
         };
         let last = e.last_old_data.map_or("-".to_string(), rfc3339_micros);
-        let ev = e
-            .evidence
-            .map_or("no evidence on the old path".to_string(), |x| {
-                format!(
-                    "{} unanswered heartbeats, {} retransmissions on the old path",
-                    x.unanswered_heartbeats, x.retransmissions
-                )
-            });
+        let ev = e.evidence.map_or("no evidence on the old path".to_string(), |x| {
+            format!(
+                "{} unanswered heartbeats, {} retransmissions on the old path",
+                x.unanswered_heartbeats, x.retransmissions
+            )
+        });
         writeln!(
             out,
             "  failover at {}: {} -> {} to {} -> {} (last DATA on old path {last}; {ev})",

@@ -131,11 +131,7 @@ fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>
 }
 
 fn json_lines(path: &Path) -> Vec<serde_json::Value> {
-    fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+    fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
 /// GET on 127.0.0.1:`port` inside `ns`: (status, body).
@@ -175,7 +171,11 @@ fn dechunk(mut s: &str) -> String {
 }
 
 fn have(tool: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {tool}")]).stdout(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn build_peer(dir: &Path) -> PathBuf {
@@ -318,9 +318,13 @@ fn agent_end_to_end_failover_prometheus_api_restart() {
     let _prom = Proc::spawn(pc, "prometheus");
 
     // 3. A multihomed association: server in ns b, client in ns a.
-    let opts = ["--port", "5000", "--hb-interval", "200", "--rto-min", "100", "--rto-max", "400", "--path-max-retrans", "2"];
+    let opts =
+        ["--port", "5000", "--hb-interval", "200", "--rto-min", "100", "--rto-max", "400", "--path-max-retrans", "2"];
     let mut sc = b.cmd(peer.to_str().unwrap());
-    sc.args(["server", "--bind", "10.211.1.2,10.211.2.2"]).args(opts).stdout(fs::File::create(tmp.0.join("server.jsonl")).unwrap()).stderr(Stdio::null());
+    sc.args(["server", "--bind", "10.211.1.2,10.211.2.2"])
+        .args(opts)
+        .stdout(fs::File::create(tmp.0.join("server.jsonl")).unwrap())
+        .stderr(Stdio::null());
     let _server = Proc::spawn(sc, "the usrsctp server");
     std::thread::sleep(Duration::from_millis(300));
     let mut cc = a.cmd(peer.to_str().unwrap());
@@ -347,8 +351,14 @@ fn agent_end_to_end_failover_prometheus_api_restart() {
     // 5. Cut the primary path: the failover shows in the events.
     cut(&b, cut_path);
     let fo = wait_until("a failover event after the cut", Duration::from_secs(20), || {
-        json_lines(&events).into_iter().find(|v| v["event"] == "failover" && v["endpoint"] != "responder" && v["from"]["dst"] == primary.as_str())
-            .or_else(|| json_lines(&events).into_iter().find(|v| v["event"] == "failover" && v["from"]["dst"] == primary.as_str()))
+        json_lines(&events)
+            .into_iter()
+            .find(|v| v["event"] == "failover" && v["endpoint"] != "responder" && v["from"]["dst"] == primary.as_str())
+            .or_else(|| {
+                json_lines(&events)
+                    .into_iter()
+                    .find(|v| v["event"] == "failover" && v["from"]["dst"] == primary.as_str())
+            })
     });
     let other = if cut_path == 1 { "10.211.2.2" } else { "10.211.1.2" };
     assert_eq!(fo["to"]["dst"], other, "failover to the other path: {fo}");
@@ -359,10 +369,18 @@ fn agent_end_to_end_failover_prometheus_api_restart() {
     let (st, body) = http_get(&a, METRICS_PORT, "/api/associations", None).expect("GET /api/associations");
     assert_eq!(st, 200, "{body}");
     let doc: serde_json::Value = serde_json::from_str(&body).expect("associations JSON");
-    let assoc = doc["associations"].as_array().and_then(|v| v.iter().find(|x| x["id"] == up_ev["assoc"])).unwrap_or_else(|| panic!("association {} in {body}", up_ev["assoc"])).clone();
+    let assoc = doc["associations"]
+        .as_array()
+        .and_then(|v| v.iter().find(|x| x["id"] == up_ev["assoc"]))
+        .unwrap_or_else(|| panic!("association {} in {body}", up_ev["assoc"]))
+        .clone();
     assert_eq!(addrs(&assoc["initiator"]), vec!["10.211.1.1", "10.211.2.1"], "{assoc}");
     assert_eq!(addrs(&assoc["responder"]), vec!["10.211.1.2", "10.211.2.2"], "{assoc}");
-    assert!(assoc["failovers"]["initiator"].as_u64().unwrap_or(0) + assoc["failovers"]["responder"].as_u64().unwrap_or(0) >= 1, "{assoc}");
+    assert!(
+        assoc["failovers"]["initiator"].as_u64().unwrap_or(0) + assoc["failovers"]["responder"].as_u64().unwrap_or(0)
+            >= 1,
+        "{assoc}"
+    );
     assert!(assoc["paths"].as_array().is_some_and(|p| p.len() >= 2), "paths: {assoc}");
     assert!(assoc["primary"]["initiator"]["dst"] == other, "initiator's primary moved to {other}: {assoc}");
     let (st, body) = http_get(&a, METRICS_PORT, "/api/events?since=0", None).expect("GET /api/events");
@@ -378,22 +396,36 @@ fn agent_end_to_end_failover_prometheus_api_restart() {
     // 7. promtool on a real scrape (both formats).
     let (st, text) = http_get(&a, METRICS_PORT, "/metrics", None).expect("GET /metrics");
     assert_eq!(st, 200);
-    for needle in ["sctp_monitor_failovers_total", "sctp_monitor_associations{state=\"established\"} 1", "sctp_monitor_chunks_total{", "sctp_monitor_programs_attached{", "sctp_monitor_heartbeat_rtt_seconds_bucket"] {
+    for needle in [
+        "sctp_monitor_failovers_total",
+        "sctp_monitor_associations{state=\"established\"} 1",
+        "sctp_monitor_chunks_total{",
+        "sctp_monitor_programs_attached{",
+        "sctp_monitor_heartbeat_rtt_seconds_bucket",
+    ] {
         assert!(text.contains(needle), "{needle} missing from the scrape:\n{text}");
     }
     // promtool 2.42 parses the Prometheus text format (what /metrics serves
     // unless OpenMetrics is asked for, as Prometheus itself does).
     let path = tmp.0.join("scrape.txt");
     fs::write(&path, &text).unwrap();
-    let out = Command::new("promtool").args(["check", "metrics"]).stdin(fs::File::open(&path).unwrap()).output().expect("promtool");
+    let out = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(fs::File::open(&path).unwrap())
+        .output()
+        .expect("promtool");
     assert!(
         out.status.success(),
         "promtool check metrics failed: {}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let (_, om) = http_get(&a, METRICS_PORT, "/metrics", Some("application/openmetrics-text; version=1.0.0")).expect("GET");
-    assert!(om.ends_with("# EOF\n") && om.contains("# TYPE sctp_monitor_failovers counter"), "OpenMetrics exposition:\n{om}");
+    let (_, om) =
+        http_get(&a, METRICS_PORT, "/metrics", Some("application/openmetrics-text; version=1.0.0")).expect("GET");
+    assert!(
+        om.ends_with("# EOF\n") && om.contains("# TYPE sctp_monitor_failovers counter"),
+        "OpenMetrics exposition:\n{om}"
+    );
 
     // 8. Prometheus has scraped the failover counter.
     let n_failovers = json_lines(&events).iter().filter(|v| v["event"] == "failover").count();
@@ -436,8 +468,14 @@ fn agent_end_to_end_failover_prometheus_api_restart() {
     assert!(xdp_attached(&a, "aeA2"), "the stale program stays after its loader is gone");
     let (mut agent3, log3) = start_agent(&a, &events);
     let lines = log3.lock().unwrap().clone();
-    assert!(lines.iter().any(|l| l.contains("attached to aeA1") && l.contains("no program of an earlier run")), "{lines:?}");
-    assert!(lines.iter().any(|l| l.contains("attached to aeA2") && l.contains("removed a stale sctp_ingress")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("attached to aeA1") && l.contains("no program of an earlier run")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("attached to aeA2") && l.contains("removed a stale sctp_ingress")),
+        "{lines:?}"
+    );
     agent3.signal(libc::SIGTERM);
     assert!(agent3.wait(Duration::from_secs(10)).success());
     for iface in ["aeA1", "aeA2"] {

@@ -73,10 +73,7 @@ fn replay_bounded(file: &Path) -> Result<ReplayOutcome, ReplayError> {
 
 /// The damage error of `o`, checked to name the file and `offset`.
 fn damaged_at(o: &ReplayOutcome, file: &Path, offset: usize) -> String {
-    let e = o
-        .error
-        .as_ref()
-        .unwrap_or_else(|| panic!("{}: no error", file.display()));
+    let e = o.error.as_ref().unwrap_or_else(|| panic!("{}: no error", file.display()));
     let msg = e.to_string();
     assert!(msg.contains(&file.display().to_string()), "{msg}");
     match e {
@@ -114,10 +111,7 @@ fn pcapng_blocks(b: &[u8], n: usize) -> Vec<usize> {
 fn the_meter_sees_a_big_allocation() {
     let (v, use_) = alloc::measure(|| vec![1u8; 64 << 20]);
     assert_eq!(v.len(), 64 << 20);
-    assert!(
-        use_.largest >= 64 << 20 && use_.peak >= 64 << 20,
-        "{use_:?}"
-    );
+    assert!(use_.largest >= 64 << 20 && use_.peak >= 64 << 20, "{use_:?}");
     drop(v);
     let (_, use_) = alloc::measure(|| vec![0u8; 10]);
     assert!(use_.largest < 1024, "{use_:?}");
@@ -131,11 +125,7 @@ fn every_cut_in_the_first_records_and_blocks() {
     let tmp = TempDir::new("cuts");
     for ext in ["pcap", "pcapng"] {
         let bytes = fixture(ext);
-        let starts = if ext == "pcap" {
-            pcap_records(&bytes, 6)
-        } else {
-            pcapng_blocks(&bytes, 8)
-        };
+        let starts = if ext == "pcap" { pcap_records(&bytes, 6) } else { pcapng_blocks(&bytes, 8) };
         let end = *starts.last().expect("starts");
         for cut in 1..end {
             let file = tmp.write(&format!("cut.{ext}"), &bytes[..cut]);
@@ -193,23 +183,15 @@ fn snaplen_truncated_capture_is_read() {
     let full = replay_bounded(&tmp.write("full.pcap", &fixture("pcap"))).expect("replay");
     // Rewrite the fixture with every record cut to 128 bytes.
     let src = fixture("pcap");
-    let header = PcapHeader {
-        snaplen: 128,
-        datalink: DataLink::ETHERNET,
-        ..PcapHeader::default()
-    };
+    let header = PcapHeader { snaplen: 128, datalink: DataLink::ETHERNET, ..PcapHeader::default() };
     let mut w = PcapWriter::with_header(Vec::new(), header).expect("header");
     let mut at = 24;
     while at < src.len() {
         let (sec, usec) = (le32(&src, at) as u64, le32(&src, at + 4) as u64);
         let (caplen, orig) = (le32(&src, at + 8), le32(&src, at + 12));
         let data = &src[at + 16..at + 16 + caplen.min(128)];
-        w.write_packet(&PcapPacket::new(
-            Duration::from_micros(sec * 1_000_000 + usec),
-            orig as u32,
-            data,
-        ))
-        .expect("packet");
+        w.write_packet(&PcapPacket::new(Duration::from_micros(sec * 1_000_000 + usec), orig as u32, data))
+            .expect("packet");
         at += 16 + caplen;
     }
     let file = tmp.write("snap128.pcap", &w.into_writer());
@@ -217,10 +199,7 @@ fn snaplen_truncated_capture_is_read() {
     assert!(o.error.is_none(), "{:?}", o.error);
     assert_eq!(o.packets, full.packets);
     assert_eq!(o.associations.len(), 1, "the association is still found");
-    assert_eq!(
-        o.associations[0].initiator.addrs,
-        full.associations[0].initiator.addrs
-    );
+    assert_eq!(o.associations[0].initiator.addrs, full.associations[0].initiator.addrs);
 }
 
 /// pcap record lengths: over the largest a capture holds (libpcap's 256 KiB),
@@ -244,21 +223,14 @@ fn pcap_record_lengths() {
         assert_eq!(o.packets, 3, "the records before are read");
         let msg = damaged_at(&o, &file, at);
         assert!(msg.contains(what), "{caplen:#x}: {msg}");
-        assert!(
-            msg.contains(&caplen.to_string()),
-            "the length is shown: {msg}"
-        );
+        assert!(msg.contains(&caplen.to_string()), "the length is shown: {msg}");
     }
     // The same on a big-endian, nanosecond file header.
     let mut be = pcap[..24].to_vec();
     be[..4].copy_from_slice(&0xA1B2_3C4Du32.to_be_bytes());
     for f in [4, 6, 8, 12, 16, 20] {
         let v = u32::from_le_bytes(pcap[f..f + 4].try_into().expect("4"));
-        let v = if f == 4 {
-            u32::from_le_bytes([pcap[6], pcap[7], pcap[4], pcap[5]])
-        } else {
-            v
-        };
+        let v = if f == 4 { u32::from_le_bytes([pcap[6], pcap[7], pcap[4], pcap[5]]) } else { v };
         be[f..f + 4].copy_from_slice(&v.to_be_bytes());
     }
     be[4..8].copy_from_slice(&[0, 2, 0, 4]);
@@ -308,10 +280,7 @@ fn pcapng_block_fields() {
     let e = replay_bounded(&file).expect_err("no section header");
     let msg = e.to_string();
     assert!(matches!(e, ReplayError::Damaged { offset: 0, .. }), "{msg}");
-    assert!(
-        msg.contains("bom.pcapng") && msg.to_lowercase().contains("magic"),
-        "{msg}"
-    );
+    assert!(msg.contains("bom.pcapng") && msg.to_lowercase().contains("magic"), "{msg}");
 }
 
 /// Blocks the reader has no use for are skipped without being parsed: a

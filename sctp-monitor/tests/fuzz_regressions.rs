@@ -44,10 +44,7 @@ const EXPECT: &[(&str, &str, Expect, &str)] = &[
     (
         "tracker_sequence",
         "up-then-dropped-by-init-collision",
-        Expect::Tracked {
-            created: 2,
-            live: 2,
-        },
+        Expect::Tracked { created: 2, live: 2 },
         "written from the case above (the fuzzer had not reached it in 5 \
          minutes): INIT, then COOKIE-ACK (association_up), then an INIT-ACK \
          whose tag another association holds. The collision rule dropped \
@@ -65,11 +62,7 @@ fn check(target: &str, name: &str, data: &[u8], want: &Expect) {
     match (target, want) {
         ("tracker_sequence", Expect::Tracked { created, live }) => {
             let run = targets::tracker_sequence(data);
-            assert_eq!(
-                (run.created, run.associations),
-                (*created, *live),
-                "{at}: {run:?}"
-            );
+            assert_eq!((run.created, run.associations), (*created, *live), "{at}: {run:?}");
         }
         ("tracker_sequence", Expect::Holds) => {
             let run = targets::tracker_sequence(data);
@@ -82,22 +75,13 @@ fn check(target: &str, name: &str, data: &[u8], want: &Expect) {
 #[test]
 fn every_committed_crash_input_has_its_expected_outcome() {
     let mut seen = 0;
-    for target in [
-        "decode_record",
-        "decode_packet",
-        "capture_reader",
-        "tracker_sequence",
-    ] {
+    for target in ["decode_record", "decode_packet", "capture_reader", "tracker_sequence"] {
         let Ok(entries) = std::fs::read_dir(dir().join(target)) else {
             continue;
         };
         for e in entries {
             let path = e.expect("dir entry").path();
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .expect("name")
-                .to_string();
+            let name = path.file_name().and_then(|n| n.to_str()).expect("name").to_string();
             let want = EXPECT
                 .iter()
                 .find(|(t, n, _, _)| *t == target && *n == name)

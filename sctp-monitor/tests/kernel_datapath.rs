@@ -10,8 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use sctp_monitor::{
     craft::{self, AsconfReq, CookiePos, ExtHeader, FrameBuilder, InitSpec, ethertype},
     kernel::{
-        LoadOptions,
-        paths,
+        LoadOptions, paths,
         testrun::{Prog, TestBed},
     },
 };
@@ -96,9 +95,7 @@ fn addrs_in(r: &ChunkRecord, fixed: usize) -> Vec<IpAddr> {
             break;
         }
         match t {
-            param::IPV4_ADDRESS if l == 8 => {
-                out.push(IpAddr::from(<[u8; 4]>::try_from(&b[off + 4..off + 8]).unwrap()))
-            }
+            param::IPV4_ADDRESS if l == 8 => out.push(IpAddr::from(<[u8; 4]>::try_from(&b[off + 4..off + 8]).unwrap())),
             param::IPV6_ADDRESS if l == 20 => {
                 out.push(IpAddr::from(<[u8; 16]>::try_from(&b[off + 4..off + 20]).unwrap()))
             }
@@ -209,8 +206,12 @@ fn cookie_echo_is_reported_without_its_cookie() {
 #[test]
 fn init_ack_addresses_survive_a_large_cookie_in_either_place() {
     let Some(mut bed) = bed() else { return };
-    let addrs: Vec<IpAddr> =
-        vec![B4.into(), Ipv4Addr::new(10, 9, 9, 9).into(), B6.into(), Ipv6Addr::new(0xfd00, 9, 0, 0, 0, 0, 0, 9).into()];
+    let addrs: Vec<IpAddr> = vec![
+        B4.into(),
+        Ipv4Addr::new(10, 9, 9, 9).into(),
+        B6.into(),
+        Ipv6Addr::new(0xfd00, 9, 0, 0, 0, 0, 0, 9).into(),
+    ];
     for pos in [CookiePos::Before, CookiePos::After] {
         let spec = InitSpec::new(0x5151, 9).addrs(&addrs).cookie(600, pos);
         let frame = v4().chunk(craft::init_ack(&spec)).build();
@@ -279,7 +280,10 @@ fn data_and_sack_are_summarised_per_path_not_sent_one_by_one() {
     bed.pass(Prog::Ingress, &f3).unwrap();
     assert!(bed.drain().is_empty(), "no records for DATA on a known path");
     // SACK from the peer on the reverse path.
-    let s = FrameBuilder::ipv4(B4, A4).sctp(36413, 36412, 0x1234).chunk(craft::sack(1004, 5000, &[(2, 3)], &[1001, 1002])).build();
+    let s = FrameBuilder::ipv4(B4, A4)
+        .sctp(36413, 36412, 0x1234)
+        .chunk(craft::sack(1004, 5000, &[(2, 3)], &[1001, 1002]))
+        .build();
     bed.pass(Prog::Ingress, &s).unwrap();
     assert!(bed.drain().is_empty());
 
@@ -563,7 +567,9 @@ fn an_association_slot_taken_over_is_counted_and_starts_again() {
             .chunk(craft::data(tsn, 0, 0, 18, &[0; 40]))
             .build()
     };
-    let y = |tsn| FrameBuilder::ipv4(A4, B4).sctp(6000, 6000, 0x1234_5678).chunk(craft::data(tsn, 0, 0, 18, &[0; 8])).build();
+    let y = |tsn| {
+        FrameBuilder::ipv4(A4, B4).sctp(6000, 6000, 0x1234_5678).chunk(craft::data(tsn, 0, 0, 18, &[0; 8])).build()
+    };
     let replaced = |bed: &TestBed| bed.counters().unwrap()[0].get(c::ASSOC_DIR_REPLACED);
     bed.pass(Prog::Ingress, &x(10, 2)).unwrap();
     bed.pass(Prog::Ingress, &x(10, 2)).unwrap();

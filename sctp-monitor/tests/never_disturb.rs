@@ -34,9 +34,14 @@ fn frame(i: usize) -> Vec<u8> {
     let mut f = match i % 16 {
         0 => v4().chunk(craft::data(i as u32, 0, 0, 3, &seq)).build(),
         1 => v4().chunk(craft::init(&InitSpec::new(tag, 1).addrs(&[a.into(), b.into()]))).build(),
-        2 => v4().chunk(craft::init_ack(&InitSpec::new(tag, 1).addrs(&[b.into()]).cookie(200, CookiePos::Before))).build(),
+        2 => v4()
+            .chunk(craft::init_ack(&InitSpec::new(tag, 1).addrs(&[b.into()]).cookie(200, CookiePos::Before)))
+            .build(),
         3 => v4().chunk(craft::heartbeat(&craft::param(param::HEARTBEAT_INFO, &seq))).chunk(craft::pad(64)).build(),
-        4 => v4().chunk(craft::sack(i as u32, 1000, &[(2, 3)], &[1])).chunk(craft::data(i as u32, 1, 1, 60, &seq)).build(),
+        4 => v4()
+            .chunk(craft::sack(i as u32, 1000, &[(2, 3)], &[1]))
+            .chunk(craft::data(i as u32, 1, 1, 60, &seq))
+            .build(),
         5 => v4()
             .chunk(craft::auth(1, 1, &[0; 20]))
             .chunk(craft::asconf(i as u32, a.into(), &[AsconfReq::Add { corr_id: 1, addr: b.into() }]))
@@ -47,7 +52,12 @@ fn frame(i: usize) -> Vec<u8> {
             .sctp(1, 2, tag)
             .chunk(craft::shutdown(i as u32))
             .build(),
-        8 => v4().vlan(ethertype::QINQ, 5).vlan(ethertype::VLAN, 6).udp_encap(9899, 9899).chunk(craft::cookie_echo(&seq)).build(),
+        8 => v4()
+            .vlan(ethertype::QINQ, 5)
+            .vlan(ethertype::VLAN, 6)
+            .udp_encap(9899, 9899)
+            .chunk(craft::cookie_echo(&seq))
+            .build(),
         9 => v4().chunk(craft::raw_chunk_with_len(chunk::DATA, 0, 0, &[0; 16])).build(),
         10 => v4().chunk(craft::raw_chunk_with_len(chunk::HEARTBEAT, 0, 900, &[0; 16])).build(),
         11 => v4().chunks((0..60).map(|_| craft::raw_chunk(chunk::CWR, 0, &[]))).build(),
@@ -87,21 +97,35 @@ fn raw_socket(iface: &str) -> i32 {
         sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
         sll.sll_ifindex = libc::if_nametoindex(c.as_ptr()) as i32;
         assert!(
-            libc::bind(fd, (&sll as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32) == 0,
+            libc::bind(fd, (&sll as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32)
+                == 0,
             "bind: {}",
             std::io::Error::last_os_error()
         );
         let size: libc::c_int = 64 << 20;
         libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, (&size as *const libc::c_int).cast(), 4);
         let tv = libc::timeval { tv_sec: 2, tv_usec: 0 };
-        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, (&tv as *const libc::timeval).cast(), std::mem::size_of::<libc::timeval>() as u32);
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as u32,
+        );
         fd
     }
 }
 
 /// Sends frames [from, to) out of `tx_iface` (in its namespace) and receives
 /// them on `rx_iface`; returns (received, identical).
-fn cross(tx: &NetNs, tx_iface: &'static str, rx: &NetNs, rx_iface: &'static str, from: usize, to: usize) -> (usize, usize) {
+fn cross(
+    tx: &NetNs,
+    tx_iface: &'static str,
+    rx: &NetNs,
+    rx_iface: &'static str,
+    from: usize,
+    to: usize,
+) -> (usize, usize) {
     let (ready_tx, ready_rx) = mpsc::channel();
     let receiver = {
         let path = format!("/run/netns/{}", rx.name);
@@ -192,7 +216,9 @@ fn a_million_frames_cross_unchanged_with_the_programs_attached() {
     let half = FRAMES / 2;
     let (got_in, same_in) = cross(&b, "smnd1", &a, "smnd0", 0, half);
     let (got_out, same_out) = cross(&a, "smnd0", &b, "smnd1", half, FRAMES);
-    eprintln!("ingress: {got_in}/{half} received, {same_in} identical; egress: {got_out}/{half} received, {same_out} identical");
+    eprintln!(
+        "ingress: {got_in}/{half} received, {same_in} identical; egress: {got_out}/{half} received, {same_out} identical"
+    );
     // SAFETY: signalling our child.
     unsafe { libc::kill(agent.id() as i32, libc::SIGTERM) };
     assert!(agent.wait().unwrap().success());

@@ -53,13 +53,8 @@ struct Proc {
 
 impl Proc {
     fn spawn(mut cmd: Command, what: &'static str) -> Proc {
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-        Proc {
-            child: Some(child),
-            what,
-        }
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        Proc { child: Some(child), what }
     }
 
     fn pid(&self) -> i32 {
@@ -77,11 +72,7 @@ impl Proc {
                 self.child = None;
                 return st;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not exit after SIGTERM",
-                self.what
-            );
+            assert!(Instant::now() < deadline, "{} did not exit after SIGTERM", self.what);
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -124,10 +115,7 @@ fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>
         if let Some(v) = f() {
             return v;
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -141,11 +129,7 @@ fn have(tool: &str) -> bool {
 }
 
 fn json_lines(path: &Path) -> Vec<serde_json::Value> {
-    fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+    fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
 /// GET http://127.0.0.1:`METRICS_PORT``path` inside `ns`: the body of a 200.
@@ -154,11 +138,7 @@ fn http_get(ns: &NetNs, path: &str) -> Option<String> {
     ns.run(move || {
         let mut s = TcpStream::connect(("127.0.0.1", METRICS_PORT)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-        )
-        .ok()?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).ok()?;
         let text = String::from_utf8_lossy(&raw).into_owned();
@@ -166,10 +146,7 @@ fn http_get(ns: &NetNs, path: &str) -> Option<String> {
         if head.split(' ').nth(1) != Some("200") {
             return None;
         }
-        if !head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
+        if !head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
             return Some(body.to_string());
         }
         let (mut rest, mut out) = (body, String::new());
@@ -192,18 +169,12 @@ fn api(ns: &NetNs, path: &str) -> serde_json::Value {
 
 /// The value of an unlabelled sample in a Prometheus scrape.
 fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 /// The agent in `ns` on `ifaces`, its stderr collected; returns once it has
 /// attached to every interface.
-fn start_agent(
-    ns: &NetNs,
-    ifaces: &[&str],
-    events: &Path,
-    extra: &[&str],
-) -> (Proc, Arc<Mutex<Vec<String>>>) {
+fn start_agent(ns: &NetNs, ifaces: &[&str], events: &Path, extra: &[&str]) -> (Proc, Arc<Mutex<Vec<String>>>) {
     let mut c = ns.cmd(env!("CARGO_BIN_EXE_sctp-monitor"));
     c.arg("run");
     for i in ifaces {
@@ -228,18 +199,9 @@ fn start_agent(
         }
     });
     for iface in ifaces {
-        wait_until(
-            &format!("the agent to attach to {iface}"),
-            Duration::from_secs(20),
-            || {
-                lines
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .any(|x| x.contains(&format!("attached to {iface} ")))
-                    .then_some(())
-            },
-        );
+        wait_until(&format!("the agent to attach to {iface}"), Duration::from_secs(20), || {
+            lines.lock().unwrap().iter().any(|x| x.contains(&format!("attached to {iface} "))).then_some(())
+        });
     }
     (p, lines)
 }
@@ -263,11 +225,7 @@ fn rss_kib(pid: i32) -> (u64, u64) {
 /// through the program the interface runs (other agents may be loaded on
 /// this machine), not through the agent.
 fn kernel_map(ns: &NetNs, iface: &str, name: &str) -> MapData {
-    let out = ns
-        .cmd("ip")
-        .args(["-d", "link", "show", "dev", iface])
-        .output()
-        .expect("ip link show");
+    let out = ns.cmd("ip").args(["-d", "link", "show", "dev", iface]).output().expect("ip link show");
     let text = String::from_utf8_lossy(&out.stdout);
     let prog_id: u32 = text
         .split("prog/xdp id ")
@@ -278,16 +236,8 @@ fn kernel_map(ns: &NetNs, iface: &str, name: &str) -> MapData {
         .filter_map(Result::ok)
         .find(|p| p.id() == prog_id)
         .unwrap_or_else(|| panic!("program {prog_id} not loaded"));
-    for id in prog
-        .map_ids()
-        .expect("map ids")
-        .expect("kernel gives map ids")
-    {
-        if MapInfo::from_id(id)
-            .ok()
-            .and_then(|m| m.name_as_str().map(|n| n == name))
-            == Some(true)
-        {
+    for id in prog.map_ids().expect("map ids").expect("kernel gives map ids") {
+        if MapInfo::from_id(id).ok().and_then(|m| m.name_as_str().map(|n| n == name)) == Some(true) {
             return MapData::from_id(id).expect("open map by id");
         }
     }
@@ -297,16 +247,11 @@ fn kernel_map(ns: &NetNs, iface: &str, name: &str) -> MapData {
 /// The `COUNTERS` array of both directions, summed over CPUs.
 fn kernel_counters(ns: &NetNs, iface: &str) -> [[u64; kc::COUNT as usize]; 2] {
     let map: PerCpuArray<_, u64> =
-        PerCpuArray::try_from(Map::PerCpuArray(kernel_map(ns, iface, maps::COUNTERS)))
-            .expect("COUNTERS");
+        PerCpuArray::try_from(Map::PerCpuArray(kernel_map(ns, iface, maps::COUNTERS))).expect("COUNTERS");
     let mut out = [[0u64; kc::COUNT as usize]; 2];
     for (dir, c) in out.iter_mut().enumerate() {
         for i in 0..kc::COUNT {
-            c[i as usize] = map
-                .get(&(dir as u32 * kc::COUNT + i), 0)
-                .expect("read counter")
-                .iter()
-                .sum();
+            c[i as usize] = map.get(&(dir as u32 * kc::COUNT + i), 0).expect("read counter").iter().sum();
         }
     }
     out
@@ -335,10 +280,7 @@ fn memlock_bytes(m: &MapData) -> u64 {
     let fd = m.fd().as_fd().as_raw_fd();
     fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("memlock:")?.trim().parse().ok())
-        })
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("memlock:")?.trim().parse().ok()))
         .unwrap_or(0)
 }
 
@@ -351,8 +293,7 @@ const BLAST_FRAMES: usize = 20_000;
 /// One frame of the blast: `CHUNKS_PER_FRAME` HEARTBEATs of one association,
 /// each with its own Heartbeat Info.
 fn blast_frame(i: usize) -> Vec<u8> {
-    let chunks = (0..CHUNKS_PER_FRAME)
-        .map(|k| craft::heartbeat(&((i * CHUNKS_PER_FRAME + k) as u64).to_be_bytes()));
+    let chunks = (0..CHUNKS_PER_FRAME).map(|k| craft::heartbeat(&((i * CHUNKS_PER_FRAME + k) as u64).to_be_bytes()));
     FrameBuilder::ipv4(Ipv4Addr::new(10, 93, 0, 2), Ipv4Addr::new(10, 93, 0, 1))
         .sctp(2905, 2905, 0x0bad_cafe)
         .chunks(chunks)
@@ -363,22 +304,10 @@ fn blast_frame(i: usize) -> Vec<u8> {
 fn handshake_frames(tag_i: u32, tag_r: u32) -> Vec<Vec<u8>> {
     let (i, r) = (Ipv4Addr::new(10, 93, 1, 1), Ipv4Addr::new(10, 93, 1, 2));
     vec![
-        FrameBuilder::ipv4(i, r)
-            .sctp(4000, 4001, 0)
-            .chunk(craft::init(&InitSpec::new(tag_i, 1)))
-            .build(),
-        FrameBuilder::ipv4(r, i)
-            .sctp(4001, 4000, tag_i)
-            .chunk(craft::init_ack(&InitSpec::new(tag_r, 1)))
-            .build(),
-        FrameBuilder::ipv4(i, r)
-            .sctp(4000, 4001, tag_r)
-            .chunk(craft::cookie_echo(&[9; 16]))
-            .build(),
-        FrameBuilder::ipv4(r, i)
-            .sctp(4001, 4000, tag_i)
-            .chunk(craft::cookie_ack())
-            .build(),
+        FrameBuilder::ipv4(i, r).sctp(4000, 4001, 0).chunk(craft::init(&InitSpec::new(tag_i, 1))).build(),
+        FrameBuilder::ipv4(r, i).sctp(4001, 4000, tag_i).chunk(craft::init_ack(&InitSpec::new(tag_r, 1))).build(),
+        FrameBuilder::ipv4(i, r).sctp(4000, 4001, tag_r).chunk(craft::cookie_echo(&[9; 16])).build(),
+        FrameBuilder::ipv4(r, i).sctp(4001, 4000, tag_i).chunk(craft::cookie_ack()).build(),
     ]
 }
 
@@ -387,10 +316,7 @@ struct Tmux(String);
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .stderr(Stdio::null())
-            .status();
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.0]).stderr(Stdio::null()).status();
     }
 }
 
@@ -399,10 +325,7 @@ fn ring_buffer_full_every_loss_counted_and_the_agent_recovers() {
     if !privileged("ring_buffer_full_every_loss_counted_and_the_agent_recovers") {
         return;
     }
-    assert!(
-        have("tmux"),
-        "tmux not found: run `cargo xtask setup --tests`"
-    );
+    assert!(have("tmux"), "tmux not found: run `cargo xtask setup --tests`");
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = TempDir::new("ov-ring");
     let a = NetNs::new("smov-ra");
@@ -411,12 +334,8 @@ fn ring_buffer_full_every_loss_counted_and_the_agent_recovers() {
     let events = tmp.0.join("events.jsonl");
     // A one-page ring (the smallest the kernel takes) holds about 40 of these
     // records; one frame brings 30.
-    let (mut agent, log) = start_agent(
-        &a,
-        &["smovr0"],
-        &events,
-        &["--ring-bytes", "4096", "--poll-interval-ms", "200"],
-    );
+    let (mut agent, log) =
+        start_agent(&a, &["smovr0"], &events, &["--ring-bytes", "4096", "--poll-interval-ms", "200"]);
 
     let t0 = Instant::now();
     b.run(|| {
@@ -430,56 +349,23 @@ fn ring_buffer_full_every_loss_counted_and_the_agent_recovers() {
 
     // The kernel's own account, read from its map.
     let k = kernel_counters(&a, "smovr0");
-    let (written, lost) = (
-        k[0][kc::RINGBUF_RECORDS as usize],
-        k[0][kc::RINGBUF_LOST as usize],
-    );
-    assert_eq!(
-        k[0][kc::SCTP_PACKETS as usize],
-        BLAST_FRAMES as u64,
-        "every blast frame reached XDP"
-    );
-    assert_eq!(
-        (
-            k[1][kc::RINGBUF_RECORDS as usize],
-            k[1][kc::RINGBUF_LOST as usize]
-        ),
-        (0, 0),
-        "no egress records"
-    );
-    assert_eq!(
-        written + lost,
-        attempted,
-        "the kernel tried one record per control chunk"
-    );
+    let (written, lost) = (k[0][kc::RINGBUF_RECORDS as usize], k[0][kc::RINGBUF_LOST as usize]);
+    assert_eq!(k[0][kc::SCTP_PACKETS as usize], BLAST_FRAMES as u64, "every blast frame reached XDP");
+    assert_eq!((k[1][kc::RINGBUF_RECORDS as usize], k[1][kc::RINGBUF_LOST as usize]), (0, 0), "no egress records");
+    assert_eq!(written + lost, attempted, "the kernel tried one record per control chunk");
     assert!(lost > 0, "the ring never filled: {written} written, 0 lost");
     assert!(written > 0, "nothing written");
 
     // The agent receives exactly what was written, and reports the rest lost.
-    let status = wait_until(
-        "the agent to drain the ring and count the loss",
-        Duration::from_secs(60),
-        || {
-            let s = api(&a, "/api/status");
-            (s["records"] == written && s["records_lost"] == lost).then_some(s)
-        },
-    );
+    let status = wait_until("the agent to drain the ring and count the loss", Duration::from_secs(60), || {
+        let s = api(&a, "/api/status");
+        (s["records"] == written && s["records_lost"] == lost).then_some(s)
+    });
     let scrape = http_get(&a, "/metrics").expect("GET /metrics");
-    assert_eq!(
-        metric(&scrape, "sctp_monitor_ring_buffer_records_lost_total"),
-        Some(lost as f64),
-        "{scrape}"
-    );
-    assert_eq!(
-        metric(&scrape, "sctp_monitor_ring_buffer_records_total"),
-        Some(written as f64)
-    );
+    assert_eq!(metric(&scrape, "sctp_monitor_ring_buffer_records_lost_total"), Some(lost as f64), "{scrape}");
+    assert_eq!(metric(&scrape, "sctp_monitor_ring_buffer_records_total"), Some(written as f64));
     let received = status["records"].as_u64().unwrap();
-    assert_eq!(
-        received + lost,
-        attempted,
-        "received + lost = records the kernel tried to emit"
-    );
+    assert_eq!(received + lost, attempted, "received + lost = records the kernel tried to emit");
     assert!(
         log.lock()
             .unwrap()
@@ -495,87 +381,41 @@ fn ring_buffer_full_every_loss_counted_and_the_agent_recovers() {
 
     // The live view's footer shows the same numbers.
     let session = Tmux(format!("smov-top-{}", std::process::id()));
-    let script = format!(
-        "ip netns exec smov-ra {} top --interval-ms 300; sleep 30",
-        env!("CARGO_BIN_EXE_sctp-monitor")
-    );
+    let script =
+        format!("ip netns exec smov-ra {} top --interval-ms 300; sleep 30", env!("CARGO_BIN_EXE_sctp-monitor"));
     let st = Command::new("tmux")
-        .args([
-            "-u",
-            "new-session",
-            "-d",
-            "-s",
-            &session.0,
-            "-x",
-            "80",
-            "-y",
-            "24",
-            &script,
-        ])
+        .args(["-u", "new-session", "-d", "-s", &session.0, "-x", "80", "-y", "24", &script])
         .status()
         .expect("tmux");
     assert!(st.success(), "tmux new-session");
     let want = format!("records {received} lost {lost} ");
-    let pane = wait_until(
-        "the top footer with the loss",
-        Duration::from_secs(15),
-        || {
-            let out = Command::new("tmux")
-                .args(["capture-pane", "-p", "-t", &session.0])
-                .output()
-                .ok()?;
-            let pane = String::from_utf8_lossy(&out.stdout).into_owned();
-            pane.contains(&want).then_some(pane)
-        },
-    );
-    eprintln!(
-        "top footer: {}",
-        pane.lines()
-            .find(|l| l.contains(&want))
-            .unwrap_or("")
-            .trim()
-    );
+    let pane = wait_until("the top footer with the loss", Duration::from_secs(15), || {
+        let out = Command::new("tmux").args(["capture-pane", "-p", "-t", &session.0]).output().ok()?;
+        let pane = String::from_utf8_lossy(&out.stdout).into_owned();
+        pane.contains(&want).then_some(pane)
+    });
+    eprintln!("top footer: {}", pane.lines().find(|l| l.contains(&want)).unwrap_or("").trim());
     drop(session);
 
     // Load gone: a new association is tracked without any intervention, and
     // nothing more is lost.
     b.run(|| send_frames("smovr1", &handshake_frames(0x1234_5678, 0x8765_4321)));
-    let doc = wait_until(
-        "the new association in /api/associations",
-        Duration::from_secs(10),
-        || {
-            let doc = api(&a, "/api/associations");
-            let found = doc["associations"]
-                .as_array()?
-                .iter()
-                .find(|x| x["initiator"]["vtag"] == 0x1234_5678u32)?
-                .clone();
-            Some(found)
-        },
-    );
+    let doc = wait_until("the new association in /api/associations", Duration::from_secs(10), || {
+        let doc = api(&a, "/api/associations");
+        let found = doc["associations"].as_array()?.iter().find(|x| x["initiator"]["vtag"] == 0x1234_5678u32)?.clone();
+        Some(found)
+    });
     assert_eq!(doc["responder"]["vtag"], 0x8765_4321u32, "{doc}");
     assert!(
-        json_lines(&events)
-            .iter()
-            .any(|e| e["event"] == "association_up" && e["initiator"]["vtag"] == 0x1234_5678u32),
+        json_lines(&events).iter().any(|e| e["event"] == "association_up" && e["initiator"]["vtag"] == 0x1234_5678u32),
         "association_up in the events"
     );
     let k = kernel_counters(&a, "smovr0");
-    assert_eq!(
-        k[0][kc::RINGBUF_LOST as usize],
-        lost,
-        "nothing lost after the load"
-    );
-    assert_eq!(
-        k[0][kc::RINGBUF_RECORDS as usize],
-        written + 4,
-        "the handshake's four records written"
-    );
-    wait_until(
-        "the handshake records received",
-        Duration::from_secs(10),
-        || (api(&a, "/api/status")["records"] == written + 4).then_some(()),
-    );
+    assert_eq!(k[0][kc::RINGBUF_LOST as usize], lost, "nothing lost after the load");
+    assert_eq!(k[0][kc::RINGBUF_RECORDS as usize], written + 4, "the handshake's four records written");
+    wait_until("the handshake records received", Duration::from_secs(10), || {
+        (api(&a, "/api/status")["records"] == written + 4).then_some(())
+    });
     assert!(agent.stop().success(), "agent exit status");
 }
 
@@ -609,9 +449,7 @@ fn flood_frame(i: usize) -> Vec<u8> {
             let extra = IpAddr::V4(ip4(x >> 32));
             FrameBuilder::ipv4(src, dst)
                 .sctp(z as u16 | 1024, (z >> 16) as u16 | 1024, 0)
-                .chunk(craft::init(
-                    &InitSpec::new((z >> 32) as u32 | 1, 1).addrs(&[src.into(), extra]),
-                ))
+                .chunk(craft::init(&InitSpec::new((z >> 32) as u32 | 1, 1).addrs(&[src.into(), extra])))
                 .build()
         }
         14 => {
@@ -620,9 +458,7 @@ fn flood_frame(i: usize) -> Vec<u8> {
             let tag = (z >> 32) as u32 | 1;
             FrameBuilder::ipv4(dst, src)
                 .sctp((z >> 16) as u16 | 1024, z as u16 | 1024, tag)
-                .chunk(craft::init_ack(
-                    &InitSpec::new(!tag | 1, 1).cookie(64, craft::CookiePos::Before),
-                ))
+                .chunk(craft::init_ack(&InitSpec::new(!tag | 1, 1).cookie(64, craft::CookiePos::Before)))
                 .build()
         }
         _ => {
@@ -663,12 +499,7 @@ fn flood_lab() -> (NetNs, NetNs) {
 }
 
 fn nft(ns: &NetNs, rules: &str) {
-    let mut p = ns
-        .cmd("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("nft");
+    let mut p = ns.cmd("nft").args(["-f", "-"]).stdin(Stdio::piped()).spawn().expect("nft");
     p.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
     assert!(p.wait().unwrap().success(), "nft: {rules}");
 }
@@ -676,10 +507,7 @@ fn nft(ns: &NetNs, rules: &str) {
 fn build_peer(dir: &Path) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer/sctp_peer.c");
     let out = dir.join("sctp_peer");
-    assert!(
-        Path::new("/usr/include/usrsctp.h").exists(),
-        "usrsctp.h missing: run `cargo xtask setup --tests`"
-    );
+    assert!(Path::new("/usr/include/usrsctp.h").exists(), "usrsctp.h missing: run `cargo xtask setup --tests`");
     let st = Command::new("gcc")
         .args(["-O2", "-o"])
         .arg(&out)
@@ -692,12 +520,8 @@ fn build_peer(dir: &Path) -> PathBuf {
 }
 
 fn sorted_addrs(v: &serde_json::Value) -> Vec<String> {
-    let mut a: Vec<String> = v["addrs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|x| x.as_str().map(str::to_string))
-        .collect();
+    let mut a: Vec<String> =
+        v["addrs"].as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_string)).collect();
     a.sort();
     a
 }
@@ -708,10 +532,7 @@ fn a_million_inits_beside_a_real_association() {
         return;
     }
     for tool in ["gcc", "nft"] {
-        assert!(
-            have(tool),
-            "{tool} not found: run `cargo xtask setup --tests`"
-        );
+        assert!(have(tool), "{tool} not found: run `cargo xtask setup --tests`");
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = TempDir::new("ov-flood");
@@ -744,61 +565,25 @@ fn a_million_inits_beside_a_real_association() {
     let (rss_idle, _) = rss_kib(agent.pid());
 
     // The real association: server in ns b, client in ns a, DATA at 50/s.
-    let opts = [
-        "--port",
-        "5000",
-        "--hb-interval",
-        "200",
-        "--rto-min",
-        "100",
-        "--rto-max",
-        "400",
-        "--path-max-retrans",
-        "2",
-    ];
+    let opts =
+        ["--port", "5000", "--hb-interval", "200", "--rto-min", "100", "--rto-max", "400", "--path-max-retrans", "2"];
     let mut sc = b.cmd(peer.to_str().unwrap());
-    sc.args(["server", "--bind", "10.212.1.2,10.212.2.2"])
-        .args(opts)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    sc.args(["server", "--bind", "10.212.1.2,10.212.2.2"]).args(opts).stdout(Stdio::null()).stderr(Stdio::null());
     let _server = Proc::spawn(sc, "the usrsctp server");
     std::thread::sleep(Duration::from_millis(300));
     let mut cc = a.cmd(peer.to_str().unwrap());
-    cc.args([
-        "client",
-        "--bind",
-        "10.212.1.1,10.212.2.1",
-        "--connect",
-        "10.212.1.2,10.212.2.2",
-        "--rate",
-        "50",
-    ])
-    .args(opts)
-    .stdout(fs::File::create(tmp.0.join("client.jsonl")).unwrap())
-    .stderr(Stdio::null());
+    cc.args(["client", "--bind", "10.212.1.1,10.212.2.1", "--connect", "10.212.1.2,10.212.2.2", "--rate", "50"])
+        .args(opts)
+        .stdout(fs::File::create(tmp.0.join("client.jsonl")).unwrap())
+        .stderr(Stdio::null());
     let _client = Proc::spawn(cc, "the usrsctp client");
-    let up = wait_until(
-        "the usrsctp association to come up",
-        Duration::from_secs(15),
-        || {
-            json_lines(&tmp.0.join("client.jsonl"))
-                .into_iter()
-                .find(|v| v["ev"] == "up")
-        },
-    );
-    let primary = up["primary"]
-        .as_str()
-        .expect("primary in the peer's up line")
-        .to_string();
-    let real = wait_until(
-        "association_up in the agent's events",
-        Duration::from_secs(10),
-        || {
-            json_lines(&events)
-                .into_iter()
-                .find(|v| v["event"] == "association_up" && v["initiator"]["port"] == 5000)
-        },
-    );
+    let up = wait_until("the usrsctp association to come up", Duration::from_secs(15), || {
+        json_lines(&tmp.0.join("client.jsonl")).into_iter().find(|v| v["ev"] == "up")
+    });
+    let primary = up["primary"].as_str().expect("primary in the peer's up line").to_string();
+    let real = wait_until("association_up in the agent's events", Duration::from_secs(10), || {
+        json_lines(&events).into_iter().find(|v| v["event"] == "association_up" && v["initiator"]["port"] == 5000)
+    });
     let real_id = real["assoc"].as_u64().expect("assoc id");
     std::thread::sleep(Duration::from_secs(1)); // DATA flowing on the primary
     let (rss_before, _) = rss_kib(agent.pid());
@@ -828,14 +613,9 @@ fn a_million_inits_beside_a_real_association() {
     let flood_time = t0.elapsed();
     let k = kernel_counters(&a, "ovA3");
     // The agent has caught up when every written record has been received.
-    wait_until(
-        "the agent to drain the flood",
-        Duration::from_secs(120),
-        || {
-            (api(&a, "/api/status")["records"].as_u64()? >= k[0][kc::RINGBUF_RECORDS as usize])
-                .then_some(())
-        },
-    );
+    wait_until("the agent to drain the flood", Duration::from_secs(120), || {
+        (api(&a, "/api/status")["records"].as_u64()? >= k[0][kc::RINGBUF_RECORDS as usize]).then_some(())
+    });
     done.store(true, Ordering::Relaxed);
     let rss_max_sampled = sampler.join().unwrap();
     let (rss_after, rss_peak) = rss_kib(agent.pid());
@@ -846,45 +626,26 @@ fn a_million_inits_beside_a_real_association() {
         k[0][kc::RINGBUF_RECORDS as usize],
         k[0][kc::RINGBUF_LOST as usize],
     );
-    assert!(
-        sctp_packets >= frames as u64,
-        "every flood frame reached XDP on ovA3: {sctp_packets}"
-    );
+    assert!(sctp_packets >= frames as u64, "every flood frame reached XDP on ovA3: {sctp_packets}");
 
     // Tracker: at its cap, the flood evicted (and counted).
     let status = api(&a, "/api/status");
     let scrape = http_get(&a, "/metrics").expect("GET /metrics");
-    let evictions =
-        metric(&scrape, "sctp_monitor_tracker_evictions_total").expect("evictions metric");
+    let evictions = metric(&scrape, "sctp_monitor_tracker_evictions_total").expect("evictions metric");
     let tracked = status["associations"].as_u64().unwrap();
-    let created =
-        metric(&scrape, "sctp_monitor_tracker_associations_created_total").expect("created metric");
-    eprintln!(
-        "tracker: {tracked} associations (cap {MAX_ASSOCS}), {created} created, {evictions} evicted"
-    );
-    assert!(
-        tracked as usize <= MAX_ASSOCS,
-        "tracker above its cap: {tracked}"
-    );
+    let created = metric(&scrape, "sctp_monitor_tracker_associations_created_total").expect("created metric");
+    eprintln!("tracker: {tracked} associations (cap {MAX_ASSOCS}), {created} created, {evictions} evicted");
+    assert!(tracked as usize <= MAX_ASSOCS, "tracker above its cap: {tracked}");
     assert!(evictions > 0.0, "no eviction counted");
-    assert!(
-        created - evictions >= tracked as f64,
-        "created {created} - evicted {evictions} accounts for {tracked}"
-    );
+    assert!(created - evictions >= tracked as f64, "created {created} - evicted {evictions} accounts for {tracked}");
 
     // Kernel maps: within their configured size.
     for name in [maps::PATHS, maps::ASSOC_DIRS] {
         let (entries, size, memlock) = lru_map(&a, "ovA3", name);
         eprintln!("kernel map {name}: {entries} entries of {size}, {memlock} bytes locked");
         assert_eq!(size, LRU_ENTRIES, "{name} has the configured size");
-        assert!(
-            entries <= size as usize,
-            "{name}: {entries} entries > {size}"
-        );
-        assert!(
-            entries > 0,
-            "{name} is empty: the flood's DATA did not reach it"
-        );
+        assert!(entries <= size as usize, "{name}: {entries} entries > {size}");
+        assert!(entries > 0, "{name} is empty: the flood's DATA did not reach it");
     }
     let ring = kernel_map(&a, "ovA3", maps::EVENTS);
     eprintln!("kernel map EVENTS: {} bytes locked", memlock_bytes(&ring));
@@ -895,17 +656,13 @@ fn a_million_inits_beside_a_real_association() {
     // per kernel path entry (the agent's copy) + 16 MiB.
     let ring_bytes = 4u64 << 20;
     let bound = rss_idle
-        + (MAX_ASSOCS as u64 * 768 + 2 * ring_bytes + 10_000 * 1024 + LRU_ENTRIES as u64 * 256)
-            / 1024
+        + (MAX_ASSOCS as u64 * 768 + 2 * ring_bytes + 10_000 * 1024 + LRU_ENTRIES as u64 * 256) / 1024
         + 16 * 1024;
     eprintln!(
         "agent RSS: idle {rss_idle} KiB, before the flood {rss_before} KiB, max sampled {rss_max_sampled} KiB, \
          after {rss_after} KiB, peak (VmHWM) {rss_peak} KiB; bound {bound} KiB"
     );
-    assert!(
-        rss_peak <= bound,
-        "agent peak RSS {rss_peak} KiB above the bound {bound} KiB"
-    );
+    assert!(rss_peak <= bound, "agent peak RSS {rss_peak} KiB above the bound {bound} KiB");
 
     // The real association: still tracked with both address sets.
     let doc = api(&a, &format!("/api/associations?id={real_id}"));
@@ -914,29 +671,15 @@ fn a_million_inits_beside_a_real_association() {
         .and_then(|v| v.first())
         .unwrap_or_else(|| panic!("the real association {real_id} is gone after the flood: {doc}"))
         .clone();
-    assert_eq!(
-        sorted_addrs(&assoc["initiator"]),
-        vec!["10.212.1.1", "10.212.2.1"],
-        "{assoc}"
-    );
-    assert_eq!(
-        sorted_addrs(&assoc["responder"]),
-        vec!["10.212.1.2", "10.212.2.2"],
-        "{assoc}"
-    );
+    assert_eq!(sorted_addrs(&assoc["initiator"]), vec!["10.212.1.1", "10.212.2.1"], "{assoc}");
+    assert_eq!(sorted_addrs(&assoc["responder"]), vec!["10.212.1.2", "10.212.2.2"], "{assoc}");
     assert!(
-        !json_lines(&events)
-            .iter()
-            .any(|e| e["event"] == "association_down" && e["assoc"] == real_id),
+        !json_lines(&events).iter().any(|e| e["event"] == "association_down" && e["assoc"] == real_id),
         "the real association was ended"
     );
 
     // And its failover is reported when its primary path is cut.
-    let cut_path = if primary.starts_with("10.212.1.") {
-        1
-    } else {
-        2
-    };
+    let cut_path = if primary.starts_with("10.212.1.") { 1 } else { 2 };
     nft(
         &b,
         &format!(
@@ -945,22 +688,12 @@ fn a_million_inits_beside_a_real_association() {
              oifname \"ovB{cut_path}\" drop\n}}\n}}\n"
         ),
     );
-    let fo = wait_until(
-        "the real association's failover after the cut",
-        Duration::from_secs(20),
-        || {
-            json_lines(&events).into_iter().find(|v| {
-                v["event"] == "failover"
-                    && v["assoc"] == real_id
-                    && v["from"]["dst"] == primary.as_str()
-            })
-        },
-    );
-    let other = if cut_path == 1 {
-        "10.212.2.2"
-    } else {
-        "10.212.1.2"
-    };
+    let fo = wait_until("the real association's failover after the cut", Duration::from_secs(20), || {
+        json_lines(&events)
+            .into_iter()
+            .find(|v| v["event"] == "failover" && v["assoc"] == real_id && v["from"]["dst"] == primary.as_str())
+    });
+    let other = if cut_path == 1 { "10.212.2.2" } else { "10.212.1.2" };
     assert_eq!(fo["to"]["dst"], other, "failover to the other path: {fo}");
     assert!(agent.stop().success(), "agent exit status");
 }

@@ -88,15 +88,9 @@ impl Fixture {
     fn load(name: &'static str) -> Fixture {
         let dir = fixture_dir();
         let json = dir.join(format!("{name}.expect.json"));
-        let text =
-            std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("{}: {e}", json.display()));
-        let x: Value =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", json.display()));
-        Fixture {
-            name,
-            pcap: dir.join(format!("{name}.pcap")),
-            x,
-        }
+        let text = std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("{}: {e}", json.display()));
+        let x: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", json.display()));
+        Fixture { name, pcap: dir.join(format!("{name}.pcap")), x }
     }
 
     fn all() -> Vec<Fixture> {
@@ -104,15 +98,11 @@ impl Fixture {
     }
 
     fn pcapng(&self) -> Option<PathBuf> {
-        self.x["capture"]["pcapng_twin"]
-            .as_str()
-            .map(|f| fixture_dir().join(f))
+        self.x["capture"]["pcapng_twin"].as_str().map(|f| fixture_dir().join(f))
     }
 
     fn param(&self, k: &str) -> u64 {
-        self.x["params"][k]
-            .as_u64()
-            .unwrap_or_else(|| panic!("{}: params.{k} missing", self.name))
+        self.x["params"][k].as_u64().unwrap_or_else(|| panic!("{}: params.{k} missing", self.name))
     }
 
     /// The tracker set up like the stack was: a path is unreachable for
@@ -154,10 +144,7 @@ impl Fixture {
     /// Addresses of the lab path `n` (both ends, v4 and v6).
     fn lab_path_addrs(&self, n: u64) -> Vec<IpAddr> {
         let p = &self.x["lab"]["paths"][n.to_string()];
-        ["client", "server"]
-            .iter()
-            .flat_map(|s| addrs(&p[*s]))
-            .collect()
+        ["client", "server"].iter().flat_map(|s| addrs(&p[*s])).collect()
     }
 
     /// Lab path number of an address.
@@ -178,16 +165,7 @@ fn secs_to_ns(v: &Value) -> Option<i64> {
 
 fn addrs(v: &Value) -> Vec<IpAddr> {
     v.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|x| {
-                    x.as_str()
-                        .expect("address string")
-                        .parse()
-                        .expect("address")
-                })
-                .collect()
-        })
+        .map(|a| a.iter().map(|x| x.as_str().expect("address string").parse().expect("address")).collect())
         .unwrap_or_default()
 }
 
@@ -198,16 +176,8 @@ fn sorted(mut v: Vec<IpAddr>) -> Vec<IpAddr> {
 
 fn path_ref(v: &Value) -> PathRef {
     PathRef {
-        src: v["src"]
-            .as_str()
-            .expect("src")
-            .parse()
-            .expect("src address"),
-        dst: v["dst"]
-            .as_str()
-            .expect("dst")
-            .parse()
-            .expect("dst address"),
+        src: v["src"].as_str().expect("src").parse().expect("src address"),
+        dst: v["dst"].as_str().expect("dst").parse().expect("dst address"),
     }
 }
 
@@ -216,13 +186,7 @@ fn ms(d: i64) -> String {
 }
 
 fn the_association(f: &Fixture, o: &ReplayOutcome) -> AssocView {
-    assert_eq!(
-        o.associations.len(),
-        1,
-        "{}: one association, not {:#?}",
-        f.name,
-        o.associations
-    );
+    assert_eq!(o.associations.len(), 1, "{}: one association, not {:#?}", f.name, o.associations);
     o.associations[0].clone()
 }
 
@@ -246,58 +210,26 @@ fn address_sets_and_tags_match_the_stack() {
         // Both views of each endpoint's set: its own getladdrs and the
         // peer's getpaddrs. In `wrong-source` the INIT left from the other
         // path's address: still the same set, no address invented.
-        for (ep, own, peer) in [
-            (&a.initiator, client, server),
-            (&a.responder, server, client),
-        ] {
-            assert_eq!(
-                sorted(ep.addrs.clone()),
-                sorted(addrs(&own["laddrs"])),
-                "{}: getladdrs",
-                f.name
-            );
-            assert_eq!(
-                sorted(ep.addrs.clone()),
-                sorted(addrs(&peer["paddrs"])),
-                "{}: peer's getpaddrs",
-                f.name
-            );
+        for (ep, own, peer) in [(&a.initiator, client, server), (&a.responder, server, client)] {
+            assert_eq!(sorted(ep.addrs.clone()), sorted(addrs(&own["laddrs"])), "{}: getladdrs", f.name);
+            assert_eq!(sorted(ep.addrs.clone()), sorted(addrs(&peer["paddrs"])), "{}: peer's getpaddrs", f.name);
             assert_eq!(Some(ep.port as u64), own["port"].as_u64(), "{}", f.name);
         }
         let w = &f.x["wire_tshark"]["association"];
-        assert_eq!(
-            a.initiator.vtag.map(u64::from),
-            w["initiator"]["vtag"].as_u64(),
-            "{}: initiator's tag",
-            f.name
-        );
-        assert_eq!(
-            a.responder.vtag.map(u64::from),
-            w["responder"]["vtag"].as_u64(),
-            "{}: responder's tag",
-            f.name
-        );
+        assert_eq!(a.initiator.vtag.map(u64::from), w["initiator"]["vtag"].as_u64(), "{}: initiator's tag", f.name);
+        assert_eq!(a.responder.vtag.map(u64::from), w["responder"]["vtag"].as_u64(), "{}: responder's tag", f.name);
         // Every path is between the two sets, in the right direction.
         for p in &a.paths {
             let (s, d) = match p.sender {
                 Role::Initiator => (&a.initiator, &a.responder),
                 Role::Responder => (&a.responder, &a.initiator),
             };
-            assert!(
-                s.addrs.contains(&p.src) && d.addrs.contains(&p.dst),
-                "{}: path {p:?}",
-                f.name
-            );
+            assert!(s.addrs.contains(&p.src) && d.addrs.contains(&p.dst), "{}: path {p:?}", f.name);
         }
         assert_eq!(o.tracker.unmatched_packets, 0, "{}", f.name);
         assert_eq!(o.tracker.associations_created, 1, "{}", f.name);
         assert_eq!(o.malformed_packets, 0, "{}", f.name);
-        for k in [
-            EventKind::AddressAdded,
-            EventKind::AddressRemoved,
-            EventKind::Restart,
-            EventKind::Stalled,
-        ] {
+        for k in [EventKind::AddressAdded, EventKind::AddressRemoved, EventKind::Restart, EventKind::Stalled] {
             assert!(of(&o, k).is_empty(), "{}: unexpected {k:?}", f.name);
         }
     }
@@ -325,19 +257,9 @@ fn association_up_and_down_with_reason_shutdown() {
         };
         for who in ["client", "server"] {
             let d = up[0].ts as i64 - change(who, "COMM_UP");
-            assert!(
-                d.abs() <= ASSOC_TOLERANCE_NS,
-                "{}: up vs {who} COMM_UP {}",
-                f.name,
-                ms(d)
-            );
+            assert!(d.abs() <= ASSOC_TOLERANCE_NS, "{}: up vs {who} COMM_UP {}", f.name, ms(d));
             let d = down[0].ts as i64 - change(who, "SHUTDOWN_COMP");
-            assert!(
-                d.abs() <= ASSOC_TOLERANCE_NS,
-                "{}: down vs {who} SHUTDOWN_COMP {}",
-                f.name,
-                ms(d)
-            );
+            assert!(d.abs() <= ASSOC_TOLERANCE_NS, "{}: down vs {who} SHUTDOWN_COMP {}", f.name, ms(d));
         }
         for e in up.iter().chain(&down) {
             let i = e.initiator.as_ref().expect("initiator");
@@ -355,86 +277,44 @@ fn failover_per_direction_matches_the_wire() {
         let (cut, restored) = (f.cut_at(), f.restored_at());
         for (key, role, _) in DIRECTIONS {
             let w = &f.x["wire_tshark"][key];
-            let fos: Vec<&Event> = of(&o, EventKind::Failover)
-                .into_iter()
-                .filter(|e| e.endpoint == Some(role))
-                .collect();
+            let fos: Vec<&Event> =
+                of(&o, EventKind::Failover).into_iter().filter(|e| e.endpoint == Some(role)).collect();
             let Some(fo) = w.get("failover") else {
                 // `wrong-source`: the server's primary was the path that
                 // survived; its DATA never moved.
-                assert!(
-                    fos.is_empty(),
-                    "{}: {role:?}: no failover on the wire: {fos:#?}",
-                    f.name
-                );
+                assert!(fos.is_empty(), "{}: {role:?}: no failover on the wire: {fos:#?}", f.name);
                 continue;
             };
             let back = w.get("back_on_restored_path");
-            assert_eq!(
-                fos.len(),
-                1 + back.is_some() as usize,
-                "{}: {role:?} failovers: {fos:#?}",
-                f.name
-            );
+            assert_eq!(fos.len(), 1 + back.is_some() as usize, "{}: {role:?} failovers: {fos:#?}", f.name);
             let first = fos[0];
             let (from, to) = (path_ref(&fo["from"]), path_ref(&fo["to"]));
             assert_eq!(first.from, Some(from), "{}: {role:?}", f.name);
             assert_eq!(first.to, Some(to), "{}: {role:?}", f.name);
             let d = first.ts as i64 - f.t(&fo["ts"]);
-            assert!(
-                d.abs() <= FAILOVER_TOLERANCE_NS,
-                "{}: {role:?} failover {} from tshark's",
-                f.name,
-                ms(d)
-            );
+            assert!(d.abs() <= FAILOVER_TOLERANCE_NS, "{}: {role:?} failover {} from tshark's", f.name, ms(d));
             assert_eq!(first.first_new_data, Some(first.ts));
             assert!(first.ts as i64 > cut && (first.ts as i64) < restored);
             // The retransmission to the alternate path came first and was
             // not taken for the failover.
             let rtx = &w["first_retransmission_on_alternate"];
             let rtx_ts = f.t(&rtx["ts"]);
-            assert!(
-                rtx_ts < first.ts as i64,
-                "{}: the capture has the case",
-                f.name
-            );
-            assert_eq!(
-                path_ref(rtx),
-                to,
-                "{}: retransmitted on the failover's path",
-                f.name
-            );
+            assert!(rtx_ts < first.ts as i64, "{}: the capture has the case", f.name);
+            assert_eq!(path_ref(rtx), to, "{}: retransmitted on the failover's path", f.name);
             // Last DATA on the old path, and the evidence against it: the
             // DATA it lost went again on the alternate.
             if let Some(last) = w.get("last_data_on_old_path_ts") {
                 let d = first.last_old_data.expect("last_old_data") as i64 - f.t(last);
-                assert!(
-                    d.abs() <= FAILOVER_TOLERANCE_NS,
-                    "{}: last old DATA {}",
-                    f.name,
-                    ms(d)
-                );
+                assert!(d.abs() <= FAILOVER_TOLERANCE_NS, "{}: last old DATA {}", f.name, ms(d));
             }
-            let ev = first
-                .evidence
-                .unwrap_or_else(|| panic!("{}: {role:?}: no evidence", f.name));
+            let ev = first.evidence.unwrap_or_else(|| panic!("{}: {role:?}: no evidence", f.name));
             assert!(ev.retransmissions >= 1, "{}: {role:?}: {ev:?}", f.name);
             if let Some(b) = back {
                 let again = fos[1];
                 let d = again.ts as i64 - f.t(&b["ts"]);
-                assert!(
-                    d.abs() <= FAILOVER_TOLERANCE_NS,
-                    "{}: back {}",
-                    f.name,
-                    ms(d)
-                );
+                assert!(d.abs() <= FAILOVER_TOLERANCE_NS, "{}: back {}", f.name, ms(d));
                 assert_eq!(again.from, Some(to), "{}: back from the alternate", f.name);
-                assert_eq!(
-                    again.to,
-                    Some(path_ref(b)),
-                    "{}: back on the restored path",
-                    f.name
-                );
+                assert_eq!(again.to, Some(path_ref(b)), "{}: back on the restored path", f.name);
             }
         }
     }
@@ -455,16 +335,8 @@ fn path_events_agree_with_peer_addr_change() {
         // alternate carrying the retransmissions stays up.
         for d in &downs {
             let p = d.path.expect("path");
-            assert!(
-                cut_addrs.contains(&p.dst),
-                "{}: {d:?} is not the cut path",
-                f.name
-            );
-            assert!(
-                d.ts as i64 > cut && (d.ts as i64) < restored,
-                "{}: {d:?} outside the cut",
-                f.name
-            );
+            assert!(cut_addrs.contains(&p.dst), "{}: {d:?} is not the cut path", f.name);
+            assert!(d.ts as i64 > cut && (d.ts as i64) < restored, "{}: {d:?} outside the cut", f.name);
         }
         for (_, role, who) in DIRECTIONS {
             let notes = f.x[who]["peer_addr_changes"].as_array().expect("notes");
@@ -472,16 +344,7 @@ fn path_events_agree_with_peer_addr_change() {
                 notes
                     .iter()
                     .find(|n| n["state"] == state && f.t(&n["ts"]) >= after)
-                    .map(|n| {
-                        (
-                            n["addr"]
-                                .as_str()
-                                .expect("addr")
-                                .parse::<IpAddr>()
-                                .expect("a"),
-                            f.t(&n["ts"]),
-                        )
-                    })
+                    .map(|n| (n["addr"].as_str().expect("addr").parse::<IpAddr>().expect("a"), f.t(&n["ts"])))
             };
             let unreachable = first("ADDR_UNREACHABLE", cut);
             let available = first("ADDR_AVAILABLE", restored);
@@ -492,27 +355,15 @@ fn path_events_agree_with_peer_addr_change() {
                     .collect()
             };
             let (Some((x, t_down)), Some((y, t_up))) = (unreachable, available) else {
-                panic!(
-                    "{}: {who}: no unreachable/available pair after the cut",
-                    f.name
-                );
+                panic!("{}: {who}: no unreachable/available pair after the cut", f.name);
             };
             assert_eq!(x, y, "{}: {who}", f.name);
             assert!(cut_addrs.contains(&x), "{}: {who} lost {x}", f.name);
             let down = mine(EventKind::PathDown, x);
-            let up: Vec<&Event> = mine(EventKind::PathUp, x)
-                .into_iter()
-                .filter(|e| e.ts as i64 > cut)
-                .collect();
+            let up: Vec<&Event> = mine(EventKind::PathUp, x).into_iter().filter(|e| e.ts as i64 > cut).collect();
             if role == Role::Initiator {
                 // The capture side: both transitions are on the wire.
-                assert_eq!(
-                    down.len(),
-                    1,
-                    "{}: {who} path down to {x}: {:#?}",
-                    f.name,
-                    o.events
-                );
+                assert_eq!(down.len(), 1, "{}: {who} path down to {x}: {:#?}", f.name, o.events);
                 let d = down[0].ts as i64 - t_down;
                 let late = 1_000 * MS / f.param("rate") as i64 + DOWN_EARLY_NS;
                 assert!(
@@ -525,17 +376,8 @@ fn path_events_agree_with_peer_addr_change() {
                 );
                 assert_eq!(up.len(), 1, "{}: {who} path up to {x}", f.name);
                 let d = up[0].ts as i64 - t_up;
-                assert!(
-                    d.abs() <= UP_TOLERANCE_NS,
-                    "{}: {who} up {} from the stack's",
-                    f.name,
-                    ms(d)
-                );
-                assert!(
-                    up[0].rtt_us.is_some(),
-                    "{}: up by an answered heartbeat",
-                    f.name
-                );
+                assert!(d.abs() <= UP_TOLERANCE_NS, "{}: {who} up {} from the stack's", f.name, ms(d));
+                assert!(up[0].rtt_us.is_some(), "{}: up by an answered heartbeat", f.name);
             } else {
                 // The far side: its packets on the cut path were dropped
                 // before the capture. A path down, if any, is not before
@@ -544,26 +386,14 @@ fn path_events_agree_with_peer_addr_change() {
                 // first), that failover shows the down: within the same
                 // bounds as the client's.
                 for d in &down {
-                    assert!(
-                        d.ts as i64 >= t_down - DOWN_EARLY_NS,
-                        "{}: {who} {d:?}",
-                        f.name
-                    );
+                    assert!(d.ts as i64 >= t_down - DOWN_EARLY_NS, "{}: {who} {d:?}", f.name);
                 }
                 assert!(up.len() <= down.len(), "{}: {who} up without down", f.name);
-                if f.x["wire_tshark"]["failover_server_to_client"]
-                    .get("failover")
-                    .is_some()
-                {
+                if f.x["wire_tshark"]["failover_server_to_client"].get("failover").is_some() {
                     assert_eq!(down.len(), 1, "{}: {who} path down to {x}", f.name);
                     let d = down[0].ts as i64 - t_down;
                     let late = 1_000 * MS / f.param("rate") as i64 + DOWN_EARLY_NS;
-                    assert!(
-                        (-DOWN_EARLY_NS..=late).contains(&d),
-                        "{}: {who} down {}",
-                        f.name,
-                        ms(d)
-                    );
+                    assert!((-DOWN_EARLY_NS..=late).contains(&d), "{}: {who} down {}", f.name, ms(d));
                 }
             }
         }
@@ -585,9 +415,7 @@ fn chunk_counts_match_the_sidecar() {
         let a = the_association(&f, &o);
         let c = o.chunk_counts.get(&a.id).expect("counts");
         let named = |m: &BTreeMap<u8, u64>| -> BTreeMap<String, u64> {
-            m.iter()
-                .map(|(t, n)| (chunk_name(*t).into_owned(), *n))
-                .collect()
+            m.iter().map(|(t, n)| (chunk_name(*t).into_owned(), *n)).collect()
         };
         let want: BTreeMap<String, u64> =
             serde_json::from_value(f.x["wire_tshark"]["chunk_counts"].clone()).expect("counts");
@@ -600,18 +428,11 @@ fn chunk_counts_match_the_sidecar() {
                 *e.entry(*t).or_default() += k;
             }
         }
-        let got: BTreeMap<String, BTreeMap<String, u64>> =
-            by_lab.iter().map(|(k, m)| (k.clone(), named(m))).collect();
+        let got: BTreeMap<String, BTreeMap<String, u64>> = by_lab.iter().map(|(k, m)| (k.clone(), named(m))).collect();
         let want: BTreeMap<String, BTreeMap<String, u64>> =
-            serde_json::from_value(f.x["wire_tshark"]["chunk_counts_by_path"].clone())
-                .expect("by path");
+            serde_json::from_value(f.x["wire_tshark"]["chunk_counts_by_path"].clone()).expect("by path");
         assert_eq!(got, want, "{}: per path", f.name);
-        assert_eq!(
-            o.sctp_packets,
-            f.x["wire_tshark"]["sctp_packets"].as_u64().expect("n"),
-            "{}",
-            f.name
-        );
+        assert_eq!(o.sctp_packets, f.x["wire_tshark"]["sctp_packets"].as_u64().expect("n"), "{}", f.name);
     }
 }
 
@@ -637,14 +458,7 @@ fn comparable(o: &ReplayOutcome) -> (Vec<String>, Vec<String>) {
                 .map(|p| {
                     format!(
                         "{:?} {}->{} {:?} {} {} {} {}",
-                        p.sender,
-                        p.src,
-                        p.dst,
-                        p.state,
-                        p.data_packets,
-                        p.data_bytes,
-                        p.retransmissions,
-                        p.primary
+                        p.sender, p.src, p.dst, p.state, p.data_packets, p.data_bytes, p.retransmissions, p.primary
                     )
                 })
                 .collect();
@@ -665,10 +479,7 @@ fn pcapng_twin_gives_the_same_result() {
         twins += 1;
         let a = f.replay();
         let b = replay_file(&ng, &f.options());
-        assert!(
-            b.reordered > 0,
-            "dumpcap's pcapng is out of order: the case is tested"
-        );
+        assert!(b.reordered > 0, "dumpcap's pcapng is out of order: the case is tested");
         assert_eq!(comparable(&a), comparable(&b), "{}", f.name);
         assert_eq!(a.chunk_counts, b.chunk_counts);
         assert_eq!((a.packets, a.sctp_packets), (b.packets, b.sctp_packets));
@@ -679,10 +490,7 @@ fn pcapng_twin_gives_the_same_result() {
 // ------------------------------------------------------------------ CLI
 
 fn cli(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sctp-monitor"))
-        .args(args)
-        .output()
-        .expect("run sctp-monitor");
+    let out = Command::new(env!("CARGO_BIN_EXE_sctp-monitor")).args(args).output().expect("run sctp-monitor");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -701,30 +509,22 @@ fn is_rfc3339_micros(s: &str) -> bool {
         && b[16] == b':'
         && b[19] == b'.'
         && b[26] == b'Z'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| [4, 7, 10, 13, 16, 19, 26].contains(&i) || c.is_ascii_digit())
+        && b.iter().enumerate().all(|(i, c)| [4, 7, 10, 13, 16, 19, 26].contains(&i) || c.is_ascii_digit())
 }
 
 fn check_endpoint(v: &Value, what: &str) {
     assert!(v["port"].is_u64(), "{what}.port: {v}");
     assert!(v["vtag"].is_u64(), "{what}.vtag: {v}");
-    let a = v["addrs"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{what}.addrs: {v}"));
+    let a = v["addrs"].as_array().unwrap_or_else(|| panic!("{what}.addrs: {v}"));
     assert!(!a.is_empty());
     for x in a {
-        x.as_str()
-            .and_then(|s| s.parse::<IpAddr>().ok())
-            .unwrap_or_else(|| panic!("{what}.addrs: {x}"));
+        x.as_str().and_then(|s| s.parse::<IpAddr>().ok()).unwrap_or_else(|| panic!("{what}.addrs: {x}"));
     }
 }
 
 fn check_path(v: &Value, what: &str) {
     for k in ["src", "dst"] {
-        v[k].as_str()
-            .and_then(|s| s.parse::<IpAddr>().ok())
-            .unwrap_or_else(|| panic!("{what}.{k}: {v}"));
+        v[k].as_str().and_then(|s| s.parse::<IpAddr>().ok()).unwrap_or_else(|| panic!("{what}.{k}: {v}"));
     }
 }
 
@@ -736,8 +536,7 @@ fn replay_json_is_json_lines_with_the_issue_field_names() {
         assert!(ok, "{}: {err}", f.name);
         let mut kinds = BTreeMap::new();
         for line in out.lines() {
-            let v: Value =
-                serde_json::from_str(line).unwrap_or_else(|e| panic!("{}: {e}: {line}", f.name));
+            let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{}: {e}: {line}", f.name));
             let ts = v["ts"].as_str().expect("ts");
             assert!(is_rfc3339_micros(ts), "{ts}");
             assert!(v["assoc"].is_u64(), "{line}");
@@ -750,41 +549,22 @@ fn replay_json_is_json_lines_with_the_issue_field_names() {
                         assert_eq!(v["reason"], "shutdown", "{line}");
                     }
                 }
-                "path_up" | "path_down" | "primary_changed" | "stalled" => {
-                    check_path(&v["path"], &k)
-                }
+                "path_up" | "path_down" | "primary_changed" | "stalled" => check_path(&v["path"], &k),
                 "failover" => {
                     check_path(&v["from"], "from");
                     check_path(&v["to"], "to");
                 }
                 "address_added" | "address_removed" => {
-                    assert!(matches!(
-                        v["endpoint"].as_str(),
-                        Some("initiator" | "responder")
-                    ));
+                    assert!(matches!(v["endpoint"].as_str(), Some("initiator" | "responder")));
                     assert!(v["addr"].is_string());
                 }
                 other => panic!("{}: unknown event {other}", f.name),
             }
             *kinds.entry(k).or_insert(0) += 1;
         }
-        assert_eq!(
-            kinds.get("association_up"),
-            Some(&1),
-            "{}: {kinds:?}",
-            f.name
-        );
-        assert_eq!(
-            kinds.get("association_down"),
-            Some(&1),
-            "{}: {kinds:?}",
-            f.name
-        );
-        assert!(
-            kinds.get("failover").is_some_and(|&n| n >= 1),
-            "{}: {kinds:?}",
-            f.name
-        );
+        assert_eq!(kinds.get("association_up"), Some(&1), "{}: {kinds:?}", f.name);
+        assert_eq!(kinds.get("association_down"), Some(&1), "{}: {kinds:?}", f.name);
+        assert!(kinds.get("failover").is_some_and(|&n| n >= 1), "{}: {kinds:?}", f.name);
     }
 }
 
@@ -794,10 +574,7 @@ fn readable_report_lists_address_sets_paths_and_failover() {
     let (ok, out, err) = cli(&["replay", f.pcap.to_str().expect("path")]);
     assert!(ok, "{err}");
     let set = |who: &str| {
-        let a: Vec<String> = addrs(&f.x[who]["laddrs"])
-            .iter()
-            .map(|a| a.to_string())
-            .collect();
+        let a: Vec<String> = addrs(&f.x[who]["laddrs"]).iter().map(|a| a.to_string()).collect();
         a
     };
     let line = |prefix: &str| {
@@ -812,10 +589,7 @@ fn readable_report_lists_address_sets_paths_and_failover() {
             assert!(l.contains(&a), "{l} lacks {a}");
         }
     }
-    let paths: Vec<&str> = out
-        .lines()
-        .filter(|l| l.trim_start().starts_with("path "))
-        .collect();
+    let paths: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with("path ")).collect();
     assert_eq!(paths.len(), 4, "two lab paths, both directions:\n{out}");
     for p in &paths {
         assert!(p.contains("Active"), "{p}");
@@ -825,21 +599,14 @@ fn readable_report_lists_address_sets_paths_and_failover() {
     let fo = &f.x["wire_tshark"]["failover_client_to_server"]["failover"];
     let (from, to) = (path_ref(&fo["from"]), path_ref(&fo["to"]));
     let want = format!("{} -> {} to {} -> {}", from.src, from.dst, to.src, to.dst);
-    assert!(
-        out.lines()
-            .any(|l| l.contains("failover at") && l.contains(&want)),
-        "no failover '{want}' in:\n{out}"
-    );
+    assert!(out.lines().any(|l| l.contains("failover at") && l.contains(&want)), "no failover '{want}' in:\n{out}");
 }
 
 // ----------------------------------------------------------- tshark, live
 
 /// tshark, or `None` (skip) outside CI. Under CI a missing tshark fails.
 fn tshark() -> Option<&'static str> {
-    let ok = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let ok = Command::new("tshark").arg("--version").output().is_ok_and(|o| o.status.success());
     if ok {
         return Some("tshark");
     }
@@ -863,36 +630,12 @@ fn tshark_packets(tshark: &str, file: &Path, udp_port: u16) -> Vec<TsharkPacket>
         .arg(file)
         .args(["-n", "-o", "sctp.checksum:crc-32c", "-d"])
         .arg(format!("udp.port=={udp_port},sctp"))
-        .args([
-            "-Y",
-            "sctp",
-            "-T",
-            "fields",
-            "-E",
-            "separator=\t",
-            "-E",
-            "occurrence=a",
-            "-E",
-            "aggregator=,",
-        ])
-        .args([
-            "-e", "ip.src", "-e", "ip.dst", "-e", "ipv6.src", "-e", "ipv6.dst",
-        ])
-        .args([
-            "-e",
-            "sctp.verification_tag",
-            "-e",
-            "sctp.init_initiate_tag",
-            "-e",
-            "sctp.chunk_type",
-        ])
+        .args(["-Y", "sctp", "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=,"])
+        .args(["-e", "ip.src", "-e", "ip.dst", "-e", "ipv6.src", "-e", "ipv6.dst"])
+        .args(["-e", "sctp.verification_tag", "-e", "sctp.init_initiate_tag", "-e", "sctp.chunk_type"])
         .output()
         .expect("run tshark");
-    assert!(
-        out.status.success(),
-        "tshark: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "tshark: {}", String::from_utf8_lossy(&out.stderr));
     let num = |s: &str| -> u64 {
         let s = s.split(',').next().unwrap_or(s);
         match s.strip_prefix("0x") {
@@ -904,20 +647,12 @@ fn tshark_packets(tshark: &str, file: &Path, udp_port: u16) -> Vec<TsharkPacket>
         .lines()
         .filter_map(|l| {
             let v: Vec<&str> = l.split('\t').collect();
-            let (src, dst) = if v[0].is_empty() {
-                (v[2], v[3])
-            } else {
-                (v[0], v[1])
-            };
+            let (src, dst) = if v[0].is_empty() { (v[2], v[3]) } else { (v[0], v[1]) };
             // ICMP errors quote an inner header: not an SCTP packet.
             if src.contains(',') || dst.contains(',') {
                 return None;
             }
-            let chunks = v[6]
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(|s| num(s) as u8)
-                .collect();
+            let chunks = v[6].split(',').filter(|s| !s.is_empty()).map(|s| num(s) as u8).collect();
             Some((
                 src.parse().expect("src"),
                 dst.parse().expect("dst"),
@@ -948,8 +683,7 @@ fn tshark_chunk_counts_per_association_and_path() {
     for (f, file) in files {
         let opts = f.options();
         let o = replay_file(&file, &opts);
-        let mut want: BTreeMap<u64, (Counts, BTreeMap<(Role, IpAddr, IpAddr), Counts>)> =
-            BTreeMap::new();
+        let mut want: BTreeMap<u64, (Counts, BTreeMap<(Role, IpAddr, IpAddr), Counts>)> = BTreeMap::new();
         let mut unmatched = 0;
         for (src, dst, vtag, init_tag, chunks) in tshark_packets(ts, &file, opts.udp_port) {
             // Packets to the responder carry the responder's tag; an INIT
@@ -971,28 +705,15 @@ fn tshark_chunk_counts_per_association_and_path() {
             let e = want.entry(id).or_default();
             for c in chunks {
                 *e.0.entry(c).or_default() += 1;
-                *e.1.entry((sender, src, dst))
-                    .or_default()
-                    .entry(c)
-                    .or_default() += 1;
+                *e.1.entry((sender, src, dst)).or_default().entry(c).or_default() += 1;
             }
         }
-        assert_eq!(
-            unmatched,
-            0,
-            "{}: packets of no association",
-            file.display()
-        );
+        assert_eq!(unmatched, 0, "{}: packets of no association", file.display());
         assert_eq!(want.len(), o.chunk_counts.len(), "{}", file.display());
         for (id, (total, by_path)) in want {
             let c = o.chunk_counts.get(&id).expect("association counted");
             assert_eq!(c.total, total, "{}: association {id}", file.display());
-            assert_eq!(
-                c.by_path,
-                by_path,
-                "{}: association {id} per path",
-                file.display()
-            );
+            assert_eq!(c.by_path, by_path, "{}: association {id} per path", file.display());
         }
     }
 }
@@ -1003,10 +724,7 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(tag: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!(
-            "sctp-monitor-fixtures-{tag}-{}",
-            std::process::id()
-        ));
+        let d = std::env::temp_dir().join(format!("sctp-monitor-fixtures-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&d).expect("temp dir");
         TempDir(d)
     }
@@ -1056,24 +774,16 @@ fn truncated_fixtures_report_file_offset_and_what_was_read() {
                     assert!(o.error.is_none(), "cut at a block end {cut}: {:?}", o.error);
                 }
                 Ok(o) => {
-                    let e = o
-                        .error
-                        .as_ref()
-                        .unwrap_or_else(|| panic!("{}: cut at {cut}: no error", file.display()));
+                    let e = o.error.as_ref().unwrap_or_else(|| panic!("{}: cut at {cut}: no error", file.display()));
                     let msg = e.to_string();
                     assert!(msg.contains(&file.display().to_string()), "{msg}");
-                    let ReplayError::Damaged { offset, .. } = e else {
-                        panic!("{msg}")
-                    };
+                    let ReplayError::Damaged { offset, .. } = e else { panic!("{msg}") };
                     assert!(*offset <= cut, "{msg}");
                     assert!(o.packets <= full.packets);
                     if o.packets > 20 {
                         // The association and what it did so far are there.
                         assert_eq!(o.associations.len(), 1, "cut at {cut}");
-                        assert_eq!(
-                            o.associations[0].initiator.addrs,
-                            full.associations[0].initiator.addrs
-                        );
+                        assert_eq!(o.associations[0].initiator.addrs, full.associations[0].initiator.addrs);
                     }
                 }
                 // Too short for a file header: nothing was read.
@@ -1124,16 +834,12 @@ fn bad_magic_and_huge_lengths_are_clear_errors() {
         let o = replay(&file, &f.options()).expect("header is fine");
         assert_eq!(o.packets, 4, "read up to the damage");
         let e = o.error.expect("damage");
-        assert!(
-            matches!(e, ReplayError::Damaged { offset, .. } if offset == off),
-            "{e}"
-        );
+        assert!(matches!(e, ReplayError::Damaged { offset, .. } if offset == off), "{e}");
         assert!(e.to_string().contains("huge.pcap"));
     }
 
     // pcapng: a block after the first ones with a huge total length.
-    let block_len =
-        |b: &[u8], at: usize| u32::from_le_bytes(b[at + 4..at + 8].try_into().expect("4")) as usize;
+    let block_len = |b: &[u8], at: usize| u32::from_le_bytes(b[at + 4..at + 8].try_into().expect("4")) as usize;
     let mut at = 0;
     for _ in 0..6 {
         at += block_len(&ng, at);
@@ -1145,10 +851,7 @@ fn bad_magic_and_huge_lengths_are_clear_errors() {
         std::fs::write(&file, &bad).expect("write");
         let o = replay(&file, &f.options()).expect("section header is fine");
         let e = o.error.expect("damage");
-        assert!(
-            matches!(e, ReplayError::Damaged { offset, .. } if offset == at),
-            "len {huge}: {e}"
-        );
+        assert!(matches!(e, ReplayError::Damaged { offset, .. } if offset == at), "len {huge}: {e}");
         assert!(o.packets >= 1, "packets before the damage are reported");
     }
 

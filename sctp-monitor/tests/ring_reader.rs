@@ -24,16 +24,9 @@ fn ring_source_takes_every_record_once_across_wraps() {
         return;
     }
     // 64 KiB: a few hundred records, wrapped many times below.
-    let mut bed = TestBed::new(LoadOptions {
-        ring_bytes: 64 << 10,
-        ..LoadOptions::default()
-    })
-    .expect("load");
+    let mut bed = TestBed::new(LoadOptions { ring_bytes: 64 << 10, ..LoadOptions::default() }).expect("load");
     let ring = bed.take_ring().expect("ring");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let (a, b) = ("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap());
     let (taken, in_order) = rt.block_on(async {
         let mut src = RingSource::new(ring).expect("reader");
@@ -45,10 +38,7 @@ fn ring_source_takes_every_record_once_across_wraps() {
                 let n = round * 100 + k;
                 let mut info = vec![0u8; 8 + 8 * (1 + (n % 5) as usize)];
                 info[..8].copy_from_slice(&n.to_be_bytes());
-                let f = FrameBuilder::ipv4(a, b)
-                    .sctp(1, 2, 0x77)
-                    .chunk(craft::heartbeat(&info))
-                    .build();
+                let f = FrameBuilder::ipv4(a, b).sctp(1, 2, 0x77).chunk(craft::heartbeat(&info)).build();
                 bed.run(Prog::Ingress, &f, 1).expect("run");
             }
             loop {
@@ -74,18 +64,8 @@ fn ring_source_takes_every_record_once_across_wraps() {
     });
     let k = counters::read(&bed.ebpf).expect("counters");
     let (written, lost) = (k[0].get(c::RINGBUF_RECORDS), k[0].get(c::RINGBUF_LOST));
-    assert_eq!(
-        written + lost,
-        3000,
-        "every heartbeat made a record or a loss"
-    );
-    assert_eq!(
-        taken, written,
-        "each record written was taken once ({lost} lost)"
-    );
+    assert_eq!(written + lost, 3000, "every heartbeat made a record or a loss");
+    assert_eq!(taken, written, "each record written was taken once ({lost} lost)");
     assert!(in_order, "records come out in the order they were written");
-    assert!(
-        written > 2000,
-        "the 64 KiB ring wrapped many times ({written} records)"
-    );
+    assert!(written > 2000, "the 64 KiB ring wrapped many times ({written} records)");
 }

@@ -39,7 +39,11 @@ fn lab(ns: &str, args: &[&str]) -> std::process::Output {
 }
 
 fn have(tool: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {tool}")]).stdout(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn tmux(args: &[&str]) -> String {
@@ -91,14 +95,20 @@ impl Lab {
         assert!(st.success(), "lab.sh start mixed failed");
         let up = fs::read_to_string(self.dir.join("client.jsonl")).unwrap_or_default();
         let up = up.lines().find(|l| l.contains("\"ev\":\"up\"")).unwrap_or_default().to_string();
-        assert!(up.contains("\"10.201.1.2\"") && up.contains("\"fd00:201:2::2\""), "usrsctp's own view of the peer: {up}");
+        assert!(
+            up.contains("\"10.201.1.2\"") && up.contains("\"fd00:201:2::2\""),
+            "usrsctp's own view of the peer: {up}"
+        );
     }
 
     /// The client's primary path when it came up (1 or 2), the initiator's
     /// side of both paths, and the path it fails over to when `cut` is cut.
     fn primary_path(&self) -> (&'static str, &'static str, &'static str) {
         let client = fs::read_to_string(self.dir.join("client.jsonl")).unwrap_or_default();
-        let on2 = client.lines().find(|l| l.contains("\"ev\":\"up\"")).is_some_and(|l| l.contains("\"primary\":\"fd00:201:2::2\""));
+        let on2 = client
+            .lines()
+            .find(|l| l.contains("\"ev\":\"up\""))
+            .is_some_and(|l| l.contains("\"primary\":\"fd00:201:2::2\""));
         if on2 { ("2", PATH2, PATH1) } else { ("1", PATH1, PATH2) }
     }
 }
@@ -174,7 +184,8 @@ fn view_script(cmd: &str, tag: &str) -> String {
 fn check_clean_exit(session: &str, tag: &str) -> String {
     let pane = wait_pane(session, "the exit", Duration::from_secs(10), |p| p.contains(&format!("{tag}-EXITED")));
     assert!(pane.contains(&format!("{tag}-EXITED rc=0")), "{pane}");
-    let pane = wait_pane(session, "a sane terminal", Duration::from_secs(5), |p| p.contains(&format!("{tag}-TTY-SANE")));
+    let pane =
+        wait_pane(session, "a sane terminal", Duration::from_secs(5), |p| p.contains(&format!("{tag}-TTY-SANE")));
     assert!(!pane.contains("associations 1/1"), "the view's screen is gone (alternate screen left):\n{pane}");
     pane
 }
@@ -192,14 +203,29 @@ fn top_in_tmux_against_the_lab() {
         .args(["netns", "exec", "smtop-a", bin, "run", "-i", "smA1", "-i", "smA2", "--metrics", "127.0.0.1:9108"])
         .arg("--events")
         .arg(l.dir.join("events.jsonl"))
-        .args(["--poll-interval-ms", "200", "--tick-interval-ms", "100", "--hb-down-after", "2", "--hb-timeout-ms", "600"])
+        .args([
+            "--poll-interval-ms",
+            "200",
+            "--tick-interval-ms",
+            "100",
+            "--hb-down-after",
+            "2",
+            "--hb-timeout-ms",
+            "600",
+        ])
         .stdout(Stdio::null())
         .stderr(fs::File::create(&agent_log).unwrap())
         .spawn()
         .expect("agent"); // killed by `lab.sh down` (it lives in the namespace)
     let deadline = Instant::now() + Duration::from_secs(15);
-    while !fs::read_to_string(&agent_log).is_ok_and(|l| l.contains("attached to smA1 ") && l.contains("attached to smA2 ")) {
-        assert!(Instant::now() < deadline, "agent did not attach: {}", fs::read_to_string(&agent_log).unwrap_or_default());
+    while !fs::read_to_string(&agent_log)
+        .is_ok_and(|l| l.contains("attached to smA1 ") && l.contains("attached to smA2 "))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "agent did not attach: {}",
+            fs::read_to_string(&agent_log).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     l.start_peers();
@@ -210,8 +236,12 @@ fn top_in_tmux_against_the_lab() {
     let session = l.session.as_str();
 
     // 1. The association with both address sets, IPv4 and IPv6.
-    let pane =
-        wait_pane(session, "the association (IPv4 and IPv6) in the view", Duration::from_secs(15), shows_both_families_from_handshake);
+    let pane = wait_pane(
+        session,
+        "the association (IPv4 and IPv6) in the view",
+        Duration::from_secs(15),
+        shows_both_families_from_handshake,
+    );
     assert!(pane.contains("agent 0.1.0 on smA1,smA2"), "{pane}");
     assert!(pane.lines().count() <= 24 && pane.lines().all(|l| l.chars().count() <= 80), "fits 80x24:\n{pane}");
     eprintln!("--- pane ---\n{pane}\n---");
@@ -228,7 +258,9 @@ fn top_in_tmux_against_the_lab() {
 
     // 3. The filter: a non-matching address hides it; a state, a port and an IPv6 address show it.
     keys(session, &["/", "10.9.9"]);
-    wait_pane(session, "no match", Duration::from_secs(5), |p| p.contains("associations 0/1") && p.contains("no association matches"));
+    wait_pane(session, "no match", Duration::from_secs(5), |p| {
+        p.contains("associations 0/1") && p.contains("no association matches")
+    });
     keys(session, &["Escape"]);
     wait_pane(session, "filter cleared", Duration::from_secs(5), |p| p.contains("associations 1/1"));
     keys(session, &["/", "established", "Enter"]);
@@ -240,7 +272,9 @@ fn top_in_tmux_against_the_lab() {
     k.extend_from_slice(&erase);
     k.extend_from_slice(&["5000", "Enter"]);
     keys(session, &k);
-    wait_pane(session, "port filter", Duration::from_secs(5), |p| p.contains("associations 1/1") && p.contains("filter:\"5000\""));
+    wait_pane(session, "port filter", Duration::from_secs(5), |p| {
+        p.contains("associations 1/1") && p.contains("filter:\"5000\"")
+    });
     let mut k = vec!["/"];
     k.extend_from_slice(&erase[..4]);
     k.extend_from_slice(&["fd00:201:2::2", "Enter"]);
@@ -254,7 +288,10 @@ fn top_in_tmux_against_the_lab() {
     let detail = wait_pane(session, "the detail", Duration::from_secs(5), |p| {
         let line = |who: &str| p.lines().find(|l| l.starts_with(who)).unwrap_or_default().to_string();
         let (i, r) = (line("initiator port 5000"), line("responder port 5000"));
-        i.contains("10.201.1.1") && i.contains("fd00:201:2::1") && r.contains("10.201.1.2") && r.contains("fd00:201:2::2")
+        i.contains("10.201.1.1")
+            && i.contains("fd00:201:2::1")
+            && r.contains("10.201.1.2")
+            && r.contains("fd00:201:2::2")
     });
     let ipv6_path = detail.lines().find(|l| l.contains("I>R fd00:201:2::1 > ")).unwrap_or_default();
     assert!(ipv6_path.contains("fd00:201:2::1 > fd00:201:2::2"), "the IPv6 path in full in the detail:\n{detail}");
@@ -285,7 +322,8 @@ fn tcx_egress_programs(ns: &str, iface: &'static str) -> Vec<String> {
         let f = fs::File::open(&path).expect("open netns");
         // SAFETY: a valid namespace fd; CLONE_NEWNET moves only this thread.
         assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "setns");
-        let (_, progs) = aya::programs::SchedClassifier::query_tcx(iface, aya::programs::TcAttachType::Egress).expect("query tcx");
+        let (_, progs) =
+            aya::programs::SchedClassifier::query_tcx(iface, aya::programs::TcAttachType::Egress).expect("query tcx");
         progs.iter().map(|p| p.name_as_str().unwrap_or("?").to_string()).collect()
     })
     .join()
@@ -295,13 +333,18 @@ fn tcx_egress_programs(ns: &str, iface: &'static str) -> Vec<String> {
 fn assert_nothing_attached(ns: &str, when: &str) {
     for iface in ["smA1", "smA2"] {
         assert!(!xdp_attached(ns, iface), "XDP program left on {iface} after {when}");
-        assert_eq!(tcx_egress_programs(ns, iface), Vec::<String>::new(), "tcx egress programs left on {iface} after {when}");
+        assert_eq!(
+            tcx_egress_programs(ns, iface),
+            Vec::<String>::new(),
+            "tcx egress programs left on {iface} after {when}"
+        );
     }
 }
 
 /// `ip netns exec` runs the view in place: its pid is the one in the namespace running `top`.
 fn view_pid(ns: &str) -> Option<u32> {
-    let pids = String::from_utf8_lossy(&Command::new("ip").args(["netns", "pids", ns]).output().ok()?.stdout).into_owned();
+    let pids =
+        String::from_utf8_lossy(&Command::new("ip").args(["netns", "pids", ns]).output().ok()?.stdout).into_owned();
     pids.split_whitespace()
         .filter_map(|p| p.parse().ok())
         .find(|p: &u32| fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == b"top")))
@@ -322,7 +365,8 @@ fn top_iface_runs_the_agent_in_the_view() {
         l.dir.join("events.jsonl").display()
     );
     // Three runs of the view: left with q, with Ctrl-C, and stopped by SIGTERM.
-    let script = [view_script(&top, "Q"), view_script(&top, "CC"), view_script(&top, "TERM"), "sleep 60".into()].join("; ");
+    let script =
+        [view_script(&top, "Q"), view_script(&top, "CC"), view_script(&top, "TERM"), "sleep 60".into()].join("; ");
     tmux(&["-u", "new-session", "-d", "-s", &l.session, "-x", "80", "-y", "24", &script]);
     let session = l.session.as_str();
 
@@ -335,8 +379,12 @@ fn top_iface_runs_the_agent_in_the_view() {
 
     // 2. The association with both address sets, IPv4 and IPv6.
     l.start_peers();
-    let pane =
-        wait_pane(session, "the association (IPv4 and IPv6) in the view", Duration::from_secs(15), shows_both_families_from_handshake);
+    let pane = wait_pane(
+        session,
+        "the association (IPv4 and IPv6) in the view",
+        Duration::from_secs(15),
+        shows_both_families_from_handshake,
+    );
     assert!(pane.lines().count() <= 24 && pane.lines().all(|l| l.chars().count() <= 80), "fits 80x24:\n{pane}");
     eprintln!("--- pane ---\n{pane}\n---");
 
@@ -351,7 +399,8 @@ fn top_iface_runs_the_agent_in_the_view() {
     eprintln!("--- pane after the failover ---\n{pane}\n---");
     let out = lab(l.ns, &["restore", cut]);
     assert!(out.status.success(), "lab.sh restore: {}", String::from_utf8_lossy(&out.stderr));
-    let pane = wait_pane(session, "the recovery (no path down)", Duration::from_secs(20), |p| p.contains("paths down 0/4"));
+    let pane =
+        wait_pane(session, "the recovery (no path down)", Duration::from_secs(20), |p| p.contains("paths down 0/4"));
     eprintln!("--- pane after the restore ---\n{pane}\n---");
 
     // 4. q: a clean exit; the agent stopped after the terminal was restored, nothing left attached.
@@ -390,7 +439,8 @@ fn top_says_when_the_agent_cannot_be_reached() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let script = format!("{bin} top --connect http://127.0.0.1:{port}; echo TOP-EXITED rc=$?; sleep 30");
     tmux(&["-u", "new-session", "-d", "-s", &session, "-x", "80", "-y", "24", &script]);
-    let pane = wait_pane(&session, "the unreachable message", Duration::from_secs(10), |p| p.contains("Connection refused"));
+    let pane =
+        wait_pane(&session, "the unreachable message", Duration::from_secs(10), |p| p.contains("Connection refused"));
     let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
     assert!(pane.contains(&format!("Cannot reach the sctp-monitor agent at http://127.0.0.1:{port}")), "{pane}");
     assert!(pane.contains("AGENT UNREACHABLE"), "{pane}");
@@ -404,12 +454,16 @@ fn leftovers() -> Vec<String> {
             left.push(format!("namespace {n}"));
         }
     }
-    let links = String::from_utf8_lossy(&Command::new("ip").args(["-br", "link"]).output().unwrap().stdout).into_owned();
+    let links =
+        String::from_utf8_lossy(&Command::new("ip").args(["-br", "link"]).output().unwrap().stdout).into_owned();
     for l in links.lines().filter(|l| l.starts_with("smA") || l.starts_with("smB")) {
         left.push(format!("link {l}"));
     }
-    let ps = String::from_utf8_lossy(&Command::new("ps").args(["-eo", "pid=,args="]).output().unwrap().stdout).into_owned();
-    for p in ps.lines().filter(|l| l.contains("sctpmon-xtask-lab") || (l.contains("sctp_peer") && l.contains("10.201."))) {
+    let ps =
+        String::from_utf8_lossy(&Command::new("ps").args(["-eo", "pid=,args="]).output().unwrap().stdout).into_owned();
+    for p in
+        ps.lines().filter(|l| l.contains("sctpmon-xtask-lab") || (l.contains("sctp_peer") && l.contains("10.201.")))
+    {
         left.push(format!("process {p}"));
     }
     left
@@ -423,7 +477,10 @@ fn xtask_lab_leaves_nothing_behind() {
     let _lab = LAB.lock().unwrap_or_else(|e| e.into_inner());
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let ns_up = || String::from_utf8_lossy(&Command::new("ip").args(["netns", "list"]).output().unwrap().stdout).contains("sctpmon-a");
+    let ns_up = || {
+        String::from_utf8_lossy(&Command::new("ip").args(["netns", "list"]).output().unwrap().stdout)
+            .contains("sctpmon-a")
+    };
     let start = || {
         Command::new(&cargo)
             .current_dir(&root)
@@ -444,7 +501,10 @@ fn xtask_lab_leaves_nothing_behind() {
         std::thread::sleep(Duration::from_secs(2));
         let client = fs::read_to_string("/tmp/sctpmon-xtask-lab/client.jsonl").unwrap_or_default();
         let up = client.lines().find(|l| l.contains("\"ev\":\"up\"")).unwrap_or_default();
-        assert!(up.contains("\"10.201.1.2\"") && up.contains("\"fd00:201:2::2\""), "the lab's association over IPv4 and IPv6: {up}");
+        assert!(
+            up.contains("\"10.201.1.2\"") && up.contains("\"fd00:201:2::2\""),
+            "the lab's association over IPv4 and IPv6: {up}"
+        );
     };
     // 1. Ctrl-C (SIGINT to the xtask process) removes everything.
     let mut c = start();
@@ -473,6 +533,7 @@ fn xtask_lab_leaves_nothing_behind() {
 }
 
 fn find_xtask_pid() -> Option<u32> {
-    let ps = String::from_utf8_lossy(&Command::new("ps").args(["-eo", "pid=,args="]).output().ok()?.stdout).into_owned();
+    let ps =
+        String::from_utf8_lossy(&Command::new("ps").args(["-eo", "pid=,args="]).output().ok()?.stdout).into_owned();
     ps.lines().find(|l| l.contains("target/debug/xtask lab")).and_then(|l| l.split_whitespace().next()?.parse().ok())
 }

@@ -17,12 +17,7 @@ use anyhow::{Context as _, bail, ensure};
 use crate::run::{cargo, workspace_root};
 
 /// The libFuzzer targets (`sctp-monitor/fuzz/fuzz_targets`).
-pub const TARGETS: &[&str] = &[
-    "decode_record",
-    "decode_packet",
-    "capture_reader",
-    "tracker_sequence",
-];
+pub const TARGETS: &[&str] = &["decode_record", "decode_packet", "capture_reader", "tracker_sequence"];
 /// The name `--target` gives the kernel loop.
 pub const KERNEL: &str = "kernel";
 
@@ -72,15 +67,7 @@ pub fn fuzz(o: &Options) -> anyhow::Result<()> {
     let want = |t: &str| o.targets.is_empty() || o.targets.iter().any(|x| x == t);
     if want(KERNEL) {
         let ok = cargo()
-            .args([
-                "run",
-                "--release",
-                "--package",
-                "sctp-monitor",
-                "--example",
-                "kernel_fuzz",
-                "--",
-            ])
+            .args(["run", "--release", "--package", "sctp-monitor", "--example", "kernel_fuzz", "--"])
             .args([o.runs.to_string(), o.seed.to_string()])
             .status()?;
         ensure!(ok.success(), "kernel fuzz loop failed");
@@ -93,15 +80,7 @@ pub fn fuzz(o: &Options) -> anyhow::Result<()> {
     let seeds = root.join("target/fuzz/seeds");
     let _ = std::fs::remove_dir_all(&seeds);
     let ok = cargo()
-        .args([
-            "run",
-            "--quiet",
-            "--package",
-            "sctp-monitor",
-            "--example",
-            "fuzz_seeds",
-            "--",
-        ])
+        .args(["run", "--quiet", "--package", "sctp-monitor", "--example", "fuzz_seeds", "--"])
         .arg(&seeds)
         .status()?;
     ensure!(ok.success(), "generating the seed corpora failed");
@@ -151,13 +130,7 @@ fn run_target(root: &Path, target: &str, secs: u64) -> anyhow::Result<Tally> {
     let artifacts = root.join("target/fuzz/artifacts").join(target);
     std::fs::create_dir_all(&corpus)?;
     std::fs::create_dir_all(&artifacts)?;
-    let mut tally = Tally {
-        name: target.to_string(),
-        secs: 0.0,
-        execs: 0,
-        corpus: 0,
-        crashes: Vec::new(),
-    };
+    let mut tally = Tally { name: target.to_string(), secs: 0.0, execs: 0, corpus: 0, crashes: Vec::new() };
     // Fuzzing time, from libFuzzer's start (the first run also builds).
     let mut fuzzed = 0.0f64;
     for _ in 0..=MAX_RESTARTS {
@@ -168,16 +141,7 @@ fn run_target(root: &Path, target: &str, secs: u64) -> anyhow::Result<Tally> {
         eprintln!("== fuzz {target} for {left} s");
         let mut child = Command::new("cargo")
             .current_dir(root)
-            .args([
-                "+nightly",
-                "fuzz",
-                "run",
-                "--fuzz-dir",
-                "sctp-monitor/fuzz",
-                "--target-dir",
-                "target/fuzz",
-                target,
-            ])
+            .args(["+nightly", "fuzz", "run", "--fuzz-dir", "sctp-monitor/fuzz", "--target-dir", "target/fuzz", target])
             .arg(&corpus)
             .arg(root.join("target/fuzz/seeds").join(target))
             .arg("--")

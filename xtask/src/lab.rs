@@ -117,7 +117,9 @@ fn run_lab(bin: &Path, dir: &Path, cut_every: u64, no_view: bool, stop: &AtomicB
     let mut agent = agent_cmd(bin, dir).spawn().context("starting the agent")?;
     std::fs::write(dir.join("agent.pid"), agent.id().to_string())?;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(dir.join("agent.log")).is_ok_and(|l| l.contains("attached to smA2 ") && l.contains("attached to smA1 ")) {
+    while !std::fs::read_to_string(dir.join("agent.log"))
+        .is_ok_and(|l| l.contains("attached to smA2 ") && l.contains("attached to smA1 "))
+    {
         if Instant::now() > deadline || agent.try_wait()?.is_some() {
             let log = std::fs::read_to_string(dir.join("agent.log")).unwrap_or_default();
             bail!("the agent did not attach to smA1 and smA2:\n{log}");
@@ -161,7 +163,16 @@ fn agent_cmd(bin: &Path, dir: &Path) -> Command {
         .args(["run", "-i", "smA1", "-i", "smA2", "--metrics", API])
         .arg("--events")
         .arg(dir.join("events.jsonl"))
-        .args(["--poll-interval-ms", "200", "--tick-interval-ms", "100", "--hb-down-after", "2", "--hb-timeout-ms", "600"])
+        .args([
+            "--poll-interval-ms",
+            "200",
+            "--tick-interval-ms",
+            "100",
+            "--hb-down-after",
+            "2",
+            "--hb-timeout-ms",
+            "600",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("agent.log")).expect("agent.log"));

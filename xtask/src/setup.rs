@@ -133,10 +133,8 @@ pub fn cargo_fuzz() -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("setup: installing cargo-fuzz (once)");
-    let status = Command::new("cargo")
-        .args(["install", "cargo-fuzz", "--locked"])
-        .status()
-        .context("running cargo install")?;
+    let status =
+        Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]).status().context("running cargo install")?;
     if !status.success() {
         bail!("installing cargo-fuzz failed; run by hand:\n  cargo install cargo-fuzz --locked");
     }

@@ -18,16 +18,7 @@ pub struct SoakArgs {
 
 pub fn soak(a: &SoakArgs) -> anyhow::Result<()> {
     let ok = cargo()
-        .args([
-            "build",
-            "--release",
-            "--package",
-            "sctp-monitor",
-            "--bin",
-            "sctp-monitor",
-            "--example",
-            "soak",
-        ])
+        .args(["build", "--release", "--package", "sctp-monitor", "--bin", "sctp-monitor", "--example", "soak"])
         .status()?;
     if !ok.success() {
         bail!("building the agent and the soak driver failed");
@@ -35,10 +26,7 @@ pub fn soak(a: &SoakArgs) -> anyhow::Result<()> {
     let root = workspace_root();
     let driver = root.join("target/release/examples/soak");
     let agent = root.join("target/release/sctp-monitor");
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     let mut cmd = if is_root {
         Command::new(&driver)
     } else {
@@ -46,23 +34,13 @@ pub fn soak(a: &SoakArgs) -> anyhow::Result<()> {
         c.arg(&driver);
         c
     };
-    cmd.arg("--agent")
-        .arg(&agent)
-        .args([
-            "--minutes",
-            &a.minutes.to_string(),
-            "--rate",
-            &a.rate.to_string(),
-        ])
-        .args([
-            "--sample-secs",
-            &a.sample_secs.to_string(),
-            "--tolerance-pct",
-            &a.tolerance_pct.to_string(),
-        ]);
-    let st = cmd
-        .status()
-        .with_context(|| format!("starting {}", driver.display()))?;
+    cmd.arg("--agent").arg(&agent).args(["--minutes", &a.minutes.to_string(), "--rate", &a.rate.to_string()]).args([
+        "--sample-secs",
+        &a.sample_secs.to_string(),
+        "--tolerance-pct",
+        &a.tolerance_pct.to_string(),
+    ]);
+    let st = cmd.status().with_context(|| format!("starting {}", driver.display()))?;
     if !st.success() {
         bail!("soak failed");
     }

@@ -92,7 +92,10 @@ impl Assoc {
         info[..8].copy_from_slice(&n.to_be_bytes());
         let info = craft::param(param::HEARTBEAT_INFO, &info);
         [
-            FrameBuilder::ipv4(self.a[p], self.b[p]).sctp(self.pa, self.pb, self.tb).chunk(craft::heartbeat(&info)).build(),
+            FrameBuilder::ipv4(self.a[p], self.b[p])
+                .sctp(self.pa, self.pb, self.tb)
+                .chunk(craft::heartbeat(&info))
+                .build(),
             FrameBuilder::ipv4(self.b[p], self.a[p])
                 .sctp(self.pb, self.pa, self.ta)
                 .chunk(craft::heartbeat_ack(&info))
@@ -102,11 +105,17 @@ impl Assoc {
 
     /// New DATA from a on path `p`.
     pub fn data(&self, p: usize, tsn: u32) -> Vec<u8> {
-        FrameBuilder::ipv4(self.a[p], self.b[p]).sctp(self.pa, self.pb, self.tb).chunk(craft::data(tsn, 0, 0, 46, &[0; 64])).build()
+        FrameBuilder::ipv4(self.a[p], self.b[p])
+            .sctp(self.pa, self.pb, self.tb)
+            .chunk(craft::data(tsn, 0, 0, 46, &[0; 64]))
+            .build()
     }
 
     /// SACK from b on path `p`.
     pub fn sack(&self, p: usize, cum: u32) -> Vec<u8> {
-        FrameBuilder::ipv4(self.b[p], self.a[p]).sctp(self.pb, self.pa, self.ta).chunk(craft::sack(cum, 65536, &[], &[])).build()
+        FrameBuilder::ipv4(self.b[p], self.a[p])
+            .sctp(self.pb, self.pa, self.ta)
+            .chunk(craft::sack(cum, 65536, &[], &[]))
+            .build()
     }
 }

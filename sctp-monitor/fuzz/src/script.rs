@@ -100,13 +100,7 @@ pub struct Writer {
 impl Writer {
     /// A script with these settings: (max_assocs, keep_closed,
     /// hb_down_after, retrans_down_after, idle_timeout_s).
-    pub fn new(
-        max_assocs: u8,
-        keep_closed: u8,
-        hb_down: u8,
-        retrans_down: u8,
-        idle_s: u8,
-    ) -> Writer {
+    pub fn new(max_assocs: u8, keep_closed: u8, hb_down: u8, retrans_down: u8, idle_s: u8) -> Writer {
         Writer {
             buf: vec![
                 max_assocs.saturating_sub(1),
@@ -164,14 +158,7 @@ impl Writer {
 
     /// Kernel per-path counters: (packets, bytes, retransmissions,
     /// highest TSN, SACK cumulative ack), flags.
-    pub fn counters(
-        &mut self,
-        path: (IpAddr, IpAddr),
-        ports: (u16, u16),
-        vtag: u32,
-        c: [u32; 5],
-        flags: u8,
-    ) {
+    pub fn counters(&mut self, path: (IpAddr, IpAddr), ports: (u16, u16), vtag: u32, c: [u32; 5], flags: u8) {
         self.buf.push(OP_COUNTERS);
         self.addr(path.0);
         self.addr(path.1);

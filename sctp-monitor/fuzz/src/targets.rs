@@ -8,8 +8,8 @@
 use std::path::Path;
 
 use sctp_monitor::decode::{
-    Chunk, DecodeError, DecodeStats, LinkType, Packet, PacketMeta, decode_record as decode_rec,
-    parse_frame, walk_chunks,
+    Chunk, DecodeError, DecodeStats, LinkType, Packet, PacketMeta, decode_record as decode_rec, parse_frame,
+    walk_chunks,
 };
 use sctp_monitor::event::{DownReason, Event, EventKind};
 use sctp_monitor::replay::{ReplayError, ReplayOptions, ReplayOutcome, replay_bytes};
@@ -20,13 +20,8 @@ use sctp_monitor_common::{ChunkRecord, PathKey, PathStats, RecordKind};
 use crate::script::{OP_COUNTERS, OP_PACKET, OP_RECORD, OP_TICK, Reader, T0_MS};
 
 /// Link types by the first input byte of `decode_packet`.
-pub const LINKS: [LinkType; 5] = [
-    LinkType::Ethernet,
-    LinkType::LinuxSll,
-    LinkType::LinuxSll2,
-    LinkType::RawIp,
-    LinkType::Null,
-];
+pub const LINKS: [LinkType; 5] =
+    [LinkType::Ethernet, LinkType::LinuxSll, LinkType::LinuxSll2, LinkType::RawIp, LinkType::Null];
 
 /// The UDP port of SCTP over UDP the targets use (the agent's default).
 pub const UDP_PORT: u16 = 9899;
@@ -83,10 +78,7 @@ pub fn decode_packet(data: &[u8]) -> Result<Option<Packet>, DecodeError> {
         assert_eq!(st.chunks, p.chunks.len() as u64, "chunks counted");
         assert_eq!(p.meta.ts_ns, 7);
         assert_eq!(p.meta.record, None);
-        assert_eq!(
-            p.meta.bundled_pad,
-            p.chunks.iter().any(|c| matches!(c, Chunk::Pad { .. }))
-        );
+        assert_eq!(p.meta.bundled_pad, p.chunks.iter().any(|c| matches!(c, Chunk::Pad { .. })));
         for c in &p.chunks {
             match c {
                 Chunk::Init(i) | Chunk::InitAck(i) => {
@@ -110,17 +102,10 @@ pub fn capture_reader(data: &[u8]) -> Result<ReplayOutcome, ReplayError> {
     match &r {
         Ok(o) => {
             // A pcap record takes at least 16 bytes, a pcapng block 12.
-            assert!(
-                o.packets as usize * 12 <= data.len(),
-                "packets from nowhere"
-            );
+            assert!(o.packets as usize * 12 <= data.len(), "packets from nowhere");
             assert_eq!(
                 o.packets,
-                o.sctp_packets
-                    + o.other_packets
-                    + o.malformed_packets
-                    + o.fragments
-                    + o.unsupported_link,
+                o.sctp_packets + o.other_packets + o.malformed_packets + o.fragments + o.unsupported_link,
                 "every packet counted once"
             );
             if let Some(e) = &o.error {
@@ -137,10 +122,7 @@ pub fn check_capture_error(e: &ReplayError, len: usize) {
     let msg = e.to_string();
     assert!(msg.starts_with(CAPTURE_NAME), "{msg}");
     if let ReplayError::Damaged { offset, .. } = e {
-        assert!(
-            *offset < len.max(1),
-            "offset {offset} past the end ({len}): {msg}"
-        );
+        assert!(*offset < len.max(1), "offset {offset} past the end ({len}): {msg}");
     }
 }
 
@@ -312,22 +294,11 @@ pub fn tracker_sequence(data: &[u8]) -> TrackerRun {
 }
 
 /// What holds after every step, whatever the input.
-fn check_tracker(
-    t: &Tracker,
-    cfg: &Config,
-    downs: u64,
-    evicted: u64,
-    up: &std::collections::BTreeSet<u64>,
-) {
+fn check_tracker(t: &Tracker, cfg: &Config, downs: u64, evicted: u64, up: &std::collections::BTreeSet<u64>) {
     let s = t.stats();
     let views: Vec<_> = t.associations().collect();
     assert_eq!(views.len(), t.len(), "len() and the views agree");
-    assert!(
-        t.len() <= cfg.max_assocs,
-        "{} associations over the cap {}",
-        t.len(),
-        cfg.max_assocs
-    );
+    assert!(t.len() <= cfg.max_assocs, "{} associations over the cap {}", t.len(), cfg.max_assocs);
     // Every association created is tracked, ended with an event, or dropped
     // without one because it never came up: an INIT collision's loser, or
     // an eviction of one never reported up (an INIT flood must not become
@@ -336,29 +307,17 @@ fn check_tracker(
     let silent_evictions = s.evictions - evicted;
     let gone = s.associations_created.checked_sub(t.len() as u64 + downs);
     let silent = gone.unwrap_or_else(|| panic!("more ended than created: {s:?}"));
-    assert!(
-        silent <= s.init_collisions + silent_evictions,
-        "{silent} associations vanished: {s:?}"
-    );
+    assert!(silent <= s.init_collisions + silent_evictions, "{silent} associations vanished: {s:?}");
     for id in up {
-        assert!(
-            views.iter().any(|v| v.id == *id),
-            "association {id} was reported up, never down, and is gone"
-        );
+        assert!(views.iter().any(|v| v.id == *id), "association {id} was reported up, never down, and is gone");
     }
-    assert!(
-        t.closed().count() <= cfg.keep_closed,
-        "kept closed over the cap"
-    );
+    assert!(t.closed().count() <= cfg.keep_closed, "kept closed over the cap");
     let mut ids: Vec<u64> = views.iter().map(|v| v.id).collect();
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), views.len(), "association ids are unique");
     for v in &views {
-        assert!(
-            v.initiator.addrs.len() + v.responder.addrs.len() <= 16,
-            "address slots over the cap: {v:?}"
-        );
+        assert!(v.initiator.addrs.len() + v.responder.addrs.len() <= 16, "address slots over the cap: {v:?}");
         assert!(v.paths.len() <= 2 * 255, "paths over the cap");
         assert!(v.ended.is_none(), "a live association is not ended");
     }

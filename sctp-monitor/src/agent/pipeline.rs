@@ -10,9 +10,9 @@ use sctp_monitor_common::{ChunkRecord, PathKey, PathStats};
 
 use super::clock::{WallClock, mono_now};
 use super::hbrtt::HbMatcher;
-use crate::fasthash::Seeded;
 use crate::decode::{Chunk, DecodeError, DecodeStats, decode_record};
 use crate::event::{Event, EventKind};
+use crate::fasthash::Seeded;
 use crate::sinks::{
     events::{EventLog, EventWriter},
     metrics::Metrics,
@@ -138,11 +138,8 @@ impl Pipeline {
             dc += d(1);
             db += d(2);
             dr += d(3);
-            let taken = if taken && cur == last {
-                true
-            } else {
-                self.tracker.observe_path_stats(k, s, now, &mut self.scratch)
-            };
+            let taken =
+                if taken && cur == last { true } else { self.tracker.observe_path_stats(k, s, now, &mut self.scratch) };
             next.insert(*k, (cur, taken));
         }
         self.path_next = std::mem::replace(&mut self.path_last, next);

@@ -142,7 +142,8 @@ fn ring_size(fd: i32) -> std::io::Result<usize> {
     let mut attr = InfoAttr { bpf_fd: fd as u32, info_len: size_of_val(&info) as u32, info: info.as_mut_ptr() as u64 };
     const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
     // SAFETY: the attr points at a buffer of info_len bytes.
-    let r = unsafe { libc::syscall(libc::SYS_bpf, BPF_OBJ_GET_INFO_BY_FD, &raw mut attr, size_of::<InfoAttr>() as u32) };
+    let r =
+        unsafe { libc::syscall(libc::SYS_bpf, BPF_OBJ_GET_INFO_BY_FD, &raw mut attr, size_of::<InfoAttr>() as u32) };
     if r < 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -164,7 +165,8 @@ impl RingReader {
             if c == libc::MAP_FAILED {
                 return Err(std::io::Error::last_os_error().into());
             }
-            let p = libc::mmap(std::ptr::null_mut(), page + 2 * size, libc::PROT_READ, libc::MAP_SHARED, fd, page as i64);
+            let p =
+                libc::mmap(std::ptr::null_mut(), page + 2 * size, libc::PROT_READ, libc::MAP_SHARED, fd, page as i64);
             if p == libc::MAP_FAILED {
                 let e = std::io::Error::last_os_error();
                 libc::munmap(c, page);
@@ -331,10 +333,7 @@ pub fn describe(r: &ChunkRecord, ifaces: &[AttachedIface]) -> String {
     };
     format!(
         "{iface} {dir} {src}:{} -> {dst}:{} vtag={:#010x} {name}{kind} len={}",
-        r.src_port,
-        r.dst_port,
-        r.vtag,
-        r.chunk_len
+        r.src_port, r.dst_port, r.vtag, r.chunk_len
     )
 }
 

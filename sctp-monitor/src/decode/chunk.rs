@@ -4,8 +4,8 @@
 use std::net::IpAddr;
 
 use sctp_monitor_common::sctp::{
-    ASCONF_FIXED_LEN, CHUNK_HEADER_LEN, DATA_HEADER_LEN, I_DATA_HEADER_LEN, INIT_FIXED_LEN,
-    SACK_HEADER_LEN, chunk, padded, param,
+    ASCONF_FIXED_LEN, CHUNK_HEADER_LEN, DATA_HEADER_LEN, I_DATA_HEADER_LEN, INIT_FIXED_LEN, SACK_HEADER_LEN, chunk,
+    padded, param,
 };
 
 use super::param::{TlvIter, address, leading_address};
@@ -42,10 +42,7 @@ pub struct HbInfo {
 
 impl HbInfo {
     pub fn of(bytes: &[u8]) -> HbInfo {
-        HbInfo {
-            len: bytes.len().min(u16::MAX as usize) as u16,
-            digest: crate::fasthash::digest(bytes),
-        }
+        HbInfo { len: bytes.len().min(u16::MAX as usize) as u16, digest: crate::fasthash::digest(bytes) }
     }
 }
 
@@ -217,13 +214,8 @@ impl Chunk {
 /// more: bytes past the length are ignored). Returns the chunk and whether it
 /// was cut short. Missing fixed fields are an error.
 pub fn decode_chunk(bytes: &[u8], stats: &mut DecodeStats) -> Result<(Chunk, bool), DecodeError> {
-    let (Some(&ctype), Some(&flags), Some(len)) = (bytes.first(), bytes.get(1), get16(bytes, 2))
-    else {
-        return Err(DecodeError::TooShort {
-            what: "chunk header",
-            have: bytes.len(),
-            need: CHUNK_HEADER_LEN,
-        });
+    let (Some(&ctype), Some(&flags), Some(len)) = (bytes.first(), bytes.get(1), get16(bytes, 2)) else {
+        return Err(DecodeError::TooShort { what: "chunk header", have: bytes.len(), need: CHUNK_HEADER_LEN });
     };
     if (len as usize) < CHUNK_HEADER_LEN {
         return Err(DecodeError::ChunkLength { offset: 0, len });
@@ -232,24 +224,12 @@ pub fn decode_chunk(bytes: &[u8], stats: &mut DecodeStats) -> Result<(Chunk, boo
     let avail = bytes.get(..(len as usize).min(bytes.len())).unwrap_or(&[]);
     let value = avail.get(CHUNK_HEADER_LEN..).unwrap_or(&[]);
     let need = |what: &'static str, n: usize| {
-        if avail.len() < n {
-            Err(DecodeError::TooShort {
-                what,
-                have: avail.len(),
-                need: n,
-            })
-        } else {
-            Ok(())
-        }
+        if avail.len() < n { Err(DecodeError::TooShort { what, have: avail.len(), need: n }) } else { Ok(()) }
     };
     let c = match ctype {
         chunk::DATA | chunk::I_DATA => {
             let i = ctype == chunk::I_DATA;
-            let hl = if i {
-                I_DATA_HEADER_LEN
-            } else {
-                DATA_HEADER_LEN
-            };
+            let hl = if i { I_DATA_HEADER_LEN } else { DATA_HEADER_LEN };
             need("DATA header", hl)?;
             let g32 = |o| get32(avail, o).unwrap_or(0);
             let g16 = |o| get16(avail, o).unwrap_or(0);
@@ -295,11 +275,7 @@ pub fn decode_chunk(bytes: &[u8], stats: &mut DecodeStats) -> Result<(Chunk, boo
                     _ => it.count_unknown(),
                 }
             }
-            if ctype == chunk::INIT {
-                Chunk::Init(init)
-            } else {
-                Chunk::InitAck(init)
-            }
+            if ctype == chunk::INIT { Chunk::Init(init) } else { Chunk::InitAck(init) }
         }
         chunk::SACK => {
             need("SACK header", SACK_HEADER_LEN)?;
@@ -333,29 +309,16 @@ pub fn decode_chunk(bytes: &[u8], stats: &mut DecodeStats) -> Result<(Chunk, boo
         }
         chunk::HEARTBEAT | chunk::HEARTBEAT_ACK => {
             let info = heartbeat_info(value, stats);
-            if ctype == chunk::HEARTBEAT {
-                Chunk::Heartbeat { info }
-            } else {
-                Chunk::HeartbeatAck { info }
-            }
+            if ctype == chunk::HEARTBEAT { Chunk::Heartbeat { info } } else { Chunk::HeartbeatAck { info } }
         }
-        chunk::ABORT => Chunk::Abort {
-            t: flags & chunk::FLAG_T != 0,
-            causes: causes(value, stats),
-        },
-        chunk::ERROR => Chunk::Error {
-            causes: causes(value, stats),
-        },
+        chunk::ABORT => Chunk::Abort { t: flags & chunk::FLAG_T != 0, causes: causes(value, stats) },
+        chunk::ERROR => Chunk::Error { causes: causes(value, stats) },
         chunk::SHUTDOWN => {
             need("SHUTDOWN", 8)?;
-            Chunk::Shutdown {
-                cum_tsn: get32(value, 0).unwrap_or(0),
-            }
+            Chunk::Shutdown { cum_tsn: get32(value, 0).unwrap_or(0) }
         }
         chunk::SHUTDOWN_ACK => Chunk::ShutdownAck,
-        chunk::SHUTDOWN_COMPLETE => Chunk::ShutdownComplete {
-            t: flags & chunk::FLAG_T != 0,
-        },
+        chunk::SHUTDOWN_COMPLETE => Chunk::ShutdownComplete { t: flags & chunk::FLAG_T != 0 },
         chunk::COOKIE_ECHO => Chunk::CookieEcho { len },
         chunk::COOKIE_ACK => Chunk::CookieAck,
         chunk::ASCONF => {
@@ -369,27 +332,18 @@ pub fn decode_chunk(bytes: &[u8], stats: &mut DecodeStats) -> Result<(Chunk, boo
         chunk::PAD => Chunk::Pad { len },
         chunk::FORWARD_TSN => {
             need("FORWARD-TSN", 8)?;
-            Chunk::ForwardTsn {
-                new_cum_tsn: get32(value, 0).unwrap_or(0),
-            }
+            Chunk::ForwardTsn { new_cum_tsn: get32(value, 0).unwrap_or(0) }
         }
         chunk::RECONFIG => Chunk::ReConfig { len },
         chunk::AUTH => {
             need("AUTH", 8)?;
-            Chunk::Auth {
-                key_id: get16(value, 0).unwrap_or(0),
-                hmac_id: get16(value, 2).unwrap_or(0),
-            }
+            Chunk::Auth { key_id: get16(value, 0).unwrap_or(0), hmac_id: get16(value, 2).unwrap_or(0) }
         }
         other => {
             if chunk::name(other).is_none() {
                 stats.unknown_chunks += 1;
             }
-            Chunk::Other {
-                chunk_type: other,
-                flags,
-                len,
-            }
+            Chunk::Other { chunk_type: other, flags, len }
         }
     };
     Ok((c, truncated))
@@ -442,19 +396,11 @@ fn heartbeat_info(value: &[u8], stats: &mut DecodeStats) -> HbInfo {
 }
 
 fn causes(value: &[u8], stats: &mut DecodeStats) -> Vec<ErrorCause> {
-    TlvIter::new(value, stats)
-        .map(|t| ErrorCause {
-            code: t.kind,
-            info: t.value.to_vec(),
-        })
-        .collect()
+    TlvIter::new(value, stats).map(|t| ErrorCause { code: t.kind, info: t.value.to_vec() }).collect()
 }
 
 fn asconf(value: &[u8], stats: &mut DecodeStats) -> Asconf {
-    let mut a = Asconf {
-        serial: get32(value, 0).unwrap_or(0),
-        ..Asconf::default()
-    };
+    let mut a = Asconf { serial: get32(value, 0).unwrap_or(0), ..Asconf::default() };
     let rest = value.get(ASCONF_FIXED_LEN..).unwrap_or(&[]);
     let rest = match leading_address(rest, stats) {
         Some((addr, rest)) => {
@@ -477,21 +423,13 @@ fn asconf(value: &[u8], stats: &mut DecodeStats) -> Asconf {
         let corr = get32(t.value, 0);
         let inner = t.value.get(4..).unwrap_or(&[]);
         let addr = match (get16(inner, 0), get16(inner, 2)) {
-            (Some(k), Some(l)) => inner.get(4..l as usize).and_then(|v| {
-                address(&super::param::Tlv {
-                    kind: k,
-                    len: l,
-                    value: v,
-                })
-            }),
+            (Some(k), Some(l)) => {
+                inner.get(4..l as usize).and_then(|v| address(&super::param::Tlv { kind: k, len: l, value: v }))
+            }
             _ => None,
         };
         match (corr, addr) {
-            (Some(corr_id), Some(addr)) => a.requests.push(AsconfRequest {
-                kind,
-                corr_id,
-                addr,
-            }),
+            (Some(corr_id), Some(addr)) => a.requests.push(AsconfRequest { kind, corr_id, addr }),
             _ => it.count_malformed(),
         }
     }
@@ -499,10 +437,7 @@ fn asconf(value: &[u8], stats: &mut DecodeStats) -> Asconf {
 }
 
 fn asconf_ack(value: &[u8], stats: &mut DecodeStats) -> AsconfAck {
-    let mut a = AsconfAck {
-        serial: get32(value, 0).unwrap_or(0),
-        ..AsconfAck::default()
-    };
+    let mut a = AsconfAck { serial: get32(value, 0).unwrap_or(0), ..AsconfAck::default() };
     let rest = value.get(ASCONF_FIXED_LEN..).unwrap_or(&[]);
     let mut it = TlvIter::new(rest, stats);
     let mut inner_stats = DecodeStats::default();
@@ -512,18 +447,10 @@ fn asconf_ack(value: &[u8], stats: &mut DecodeStats) -> AsconfAck {
             continue;
         };
         match t.kind {
-            param::SUCCESS_INDICATION => a.results.push(AsconfResult {
-                corr_id,
-                success: true,
-                causes: Vec::new(),
-            }),
+            param::SUCCESS_INDICATION => a.results.push(AsconfResult { corr_id, success: true, causes: Vec::new() }),
             param::ERROR_CAUSE_INDICATION => {
                 let causes = causes(t.value.get(4..).unwrap_or(&[]), &mut inner_stats);
-                a.results.push(AsconfResult {
-                    corr_id,
-                    success: false,
-                    causes,
-                });
+                a.results.push(AsconfResult { corr_id, success: false, causes });
             }
             _ => it.count_unknown(),
         }
@@ -549,12 +476,8 @@ mod tests {
     #[test]
     fn init_ack_addresses_with_cookie_anywhere() {
         for pos in [CookiePos::Before, CookiePos::After] {
-            let spec = InitSpec::new(0xabc, 77)
-                .addrs(&[ip("10.0.0.1"), ip("fd00::2")])
-                .cookie(400, pos);
-            let Chunk::InitAck(i) = one(&craft::init_ack(&spec)) else {
-                panic!("not an INIT-ACK")
-            };
+            let spec = InitSpec::new(0xabc, 77).addrs(&[ip("10.0.0.1"), ip("fd00::2")]).cookie(400, pos);
+            let Chunk::InitAck(i) = one(&craft::init_ack(&spec)) else { panic!("not an INIT-ACK") };
             assert_eq!(i.initiate_tag, 0xabc);
             assert_eq!(i.initial_tsn, 77);
             assert_eq!(i.out_streams, 10);
@@ -570,28 +493,16 @@ mod tests {
         let mut st = DecodeStats::default();
         let (c, truncated) = decode_chunk(&full[..16], &mut st).expect("decodes");
         assert!(truncated);
-        let Chunk::Data(d) = c else {
-            panic!("not DATA")
-        };
-        assert_eq!(
-            (d.tsn, d.stream, d.seq, d.ppid, d.payload_len),
-            (5, 1, 2, 46, 100)
-        );
-        let Chunk::Data(d) = one(&craft::i_data(3, 9, 4, 1000, 60, &[1; 10])) else {
-            panic!("not I-DATA")
-        };
+        let Chunk::Data(d) = c else { panic!("not DATA") };
+        assert_eq!((d.tsn, d.stream, d.seq, d.ppid, d.payload_len), (5, 1, 2, 46, 100));
+        let Chunk::Data(d) = one(&craft::i_data(3, 9, 4, 1000, 60, &[1; 10])) else { panic!("not I-DATA") };
         assert!(d.i_data);
-        assert_eq!(
-            (d.tsn, d.stream, d.seq, d.ppid, d.payload_len),
-            (9, 4, 1000, 60, 10)
-        );
+        assert_eq!((d.tsn, d.stream, d.seq, d.ppid, d.payload_len), (9, 4, 1000, 60, 10));
     }
 
     #[test]
     fn sack_gaps_and_dups() {
-        let Chunk::Sack(s) = one(&craft::sack(100, 4000, &[(2, 4)], &[98, 99])) else {
-            panic!("not SACK")
-        };
+        let Chunk::Sack(s) = one(&craft::sack(100, 4000, &[(2, 4)], &[98, 99])) else { panic!("not SACK") };
         assert_eq!(s.cum_tsn, 100);
         assert_eq!(s.a_rwnd, 4000);
         assert_eq!(s.gaps, vec![(2, 4)]);
@@ -604,97 +515,43 @@ mod tests {
             9,
             ip("10.0.0.1"),
             &[
-                AsconfReq::Add {
-                    corr_id: 1,
-                    addr: ip("10.0.1.1"),
-                },
-                AsconfReq::Delete {
-                    corr_id: 2,
-                    addr: ip("0.0.0.0"),
-                },
-                AsconfReq::SetPrimary {
-                    corr_id: 3,
-                    addr: ip("fd00::9"),
-                },
+                AsconfReq::Add { corr_id: 1, addr: ip("10.0.1.1") },
+                AsconfReq::Delete { corr_id: 2, addr: ip("0.0.0.0") },
+                AsconfReq::SetPrimary { corr_id: 3, addr: ip("fd00::9") },
             ],
         );
-        let Chunk::Asconf(a) = one(&c) else {
-            panic!("not ASCONF")
-        };
+        let Chunk::Asconf(a) = one(&c) else { panic!("not ASCONF") };
         assert_eq!(a.serial, 9);
         assert_eq!(a.addr, Some(ip("10.0.0.1")));
         assert_eq!(a.requests.len(), 3);
-        assert_eq!(
-            a.requests[1],
-            AsconfRequest {
-                kind: AsconfRequestKind::Delete,
-                corr_id: 2,
-                addr: ip("0.0.0.0")
-            }
-        );
+        assert_eq!(a.requests[1], AsconfRequest { kind: AsconfRequestKind::Delete, corr_id: 2, addr: ip("0.0.0.0") });
         assert_eq!(a.requests[2].kind, AsconfRequestKind::SetPrimary);
         let ack = craft::asconf_ack(
             9,
             &[
                 craft::AsconfResult::Success { corr_id: 1 },
-                craft::AsconfResult::Error {
-                    corr_id: 2,
-                    causes: vec![craft::error_cause(0x00A2, &[1, 2, 3, 4])],
-                },
+                craft::AsconfResult::Error { corr_id: 2, causes: vec![craft::error_cause(0x00A2, &[1, 2, 3, 4])] },
             ],
         );
-        let Chunk::AsconfAck(a) = one(&ack) else {
-            panic!("not ASCONF-ACK")
-        };
+        let Chunk::AsconfAck(a) = one(&ack) else { panic!("not ASCONF-ACK") };
         assert_eq!(a.serial, 9);
-        assert_eq!(
-            a.results[0],
-            AsconfResult {
-                corr_id: 1,
-                success: true,
-                causes: vec![]
-            }
-        );
+        assert_eq!(a.results[0], AsconfResult { corr_id: 1, success: true, causes: vec![] });
         assert!(!a.results[1].success);
         assert_eq!(a.results[1].causes[0].code, 0x00A2);
     }
 
     #[test]
     fn heartbeat_abort_shutdown() {
-        assert_eq!(
-            one(&craft::heartbeat(b"abc")),
-            Chunk::Heartbeat {
-                info: HbInfo::of(b"abc")
-            }
-        );
-        assert_eq!(
-            one(&craft::heartbeat_ack(b"xyz1")),
-            Chunk::HeartbeatAck {
-                info: HbInfo::of(b"xyz1")
-            }
-        );
-        let Chunk::Abort { t, causes } =
-            one(&craft::abort(true, &[craft::error_cause(12, b"bye")]))
-        else {
+        assert_eq!(one(&craft::heartbeat(b"abc")), Chunk::Heartbeat { info: HbInfo::of(b"abc") });
+        assert_eq!(one(&craft::heartbeat_ack(b"xyz1")), Chunk::HeartbeatAck { info: HbInfo::of(b"xyz1") });
+        let Chunk::Abort { t, causes } = one(&craft::abort(true, &[craft::error_cause(12, b"bye")])) else {
             panic!("not ABORT")
         };
         assert!(t);
-        assert_eq!(
-            causes,
-            vec![ErrorCause {
-                code: 12,
-                info: b"bye".to_vec()
-            }]
-        );
+        assert_eq!(causes, vec![ErrorCause { code: 12, info: b"bye".to_vec() }]);
         assert_eq!(one(&craft::shutdown(42)), Chunk::Shutdown { cum_tsn: 42 });
-        assert_eq!(
-            one(&craft::shutdown_complete(true)),
-            Chunk::ShutdownComplete { t: true }
-        );
-        assert_eq!(
-            one(&craft::forward_tsn(7, &[(1, 2)])),
-            Chunk::ForwardTsn { new_cum_tsn: 7 }
-        );
+        assert_eq!(one(&craft::shutdown_complete(true)), Chunk::ShutdownComplete { t: true });
+        assert_eq!(one(&craft::forward_tsn(7, &[(1, 2)])), Chunk::ForwardTsn { new_cum_tsn: 7 });
     }
 
     #[test]
@@ -718,11 +575,7 @@ mod tests {
         let mut st = DecodeStats::default();
         let mut out = Vec::new();
         walk_chunks(&b, &mut st, &mut out);
-        assert_eq!(
-            out.len(),
-            2,
-            "unknown chunk kept as Other, short SACK skipped, COOKIE-ACK kept"
-        );
+        assert_eq!(out.len(), 2, "unknown chunk kept as Other, short SACK skipped, COOKIE-ACK kept");
         assert_eq!(st.unknown_chunks, 1);
         assert_eq!(st.malformed_chunks, 1);
     }
@@ -747,9 +600,6 @@ mod tests {
             walk_chunks(&b, &mut st, &mut out);
             let _ = decode_chunk(&b, &mut st);
         }
-        assert!(
-            st.malformed_chunks > 0,
-            "random input must produce malformed chunks"
-        );
+        assert!(st.malformed_chunks > 0, "random input must produce malformed chunks");
     }
 }

@@ -18,8 +18,8 @@ pub mod param;
 pub mod record;
 
 pub use chunk::{
-    Asconf, AsconfAck, AsconfRequest, AsconfRequestKind, AsconfResult, Chunk, DataHeader,
-    ErrorCause, HbInfo, Init, Sack, decode_chunk, walk_chunks,
+    Asconf, AsconfAck, AsconfRequest, AsconfRequestKind, AsconfResult, Chunk, DataHeader, ErrorCause, HbInfo, Init,
+    Sack, decode_chunk, walk_chunks,
 };
 pub use packet::{LinkType, Packet, PacketMeta, parse_frame, parse_ip, parse_sctp};
 pub use record::decode_record;
@@ -29,11 +29,7 @@ pub use record::decode_record;
 pub enum DecodeError {
     /// Fewer bytes than a fixed header needs.
     #[error("{what} too short: {have} bytes, need {need}")]
-    TooShort {
-        what: &'static str,
-        have: usize,
-        need: usize,
-    },
+    TooShort { what: &'static str, have: usize, need: usize },
     /// A chunk length field below 4.
     #[error("chunk at offset {offset} has length {len} (below 4)")]
     ChunkLength { offset: usize, len: u16 },

@@ -66,9 +66,7 @@ pub fn parse_frame(
 ) -> Result<Option<Packet>, DecodeError> {
     let ip = match link {
         LinkType::RawIp => frame,
-        LinkType::Null => frame
-            .get(4..)
-            .ok_or(short("loopback header", frame.len(), 4))?,
+        LinkType::Null => frame.get(4..).ok_or(short("loopback header", frame.len(), 4))?,
         LinkType::LinuxSll => {
             let proto = get16(frame, 14).ok_or(short("SLL header", frame.len(), 16))?;
             match ip_ethertype(proto) {
@@ -113,12 +111,7 @@ fn short(what: &'static str, have: usize, need: usize) -> DecodeError {
 }
 
 /// Parses an IP packet (v4 or v6 by its version nibble).
-pub fn parse_ip(
-    ip: &[u8],
-    ts_ns: u64,
-    udp_port: u16,
-    stats: &mut DecodeStats,
-) -> Result<Option<Packet>, DecodeError> {
+pub fn parse_ip(ip: &[u8], ts_ns: u64, udp_port: u16, stats: &mut DecodeStats) -> Result<Option<Packet>, DecodeError> {
     let first = *ip.first().ok_or(short("IP header", 0, 20))?;
     let (src, dst, proto, l4, ip_len) = match first >> 4 {
         4 => {
@@ -134,19 +127,9 @@ pub fn parse_ip(
             if frag & 0x1fff != 0 {
                 return Err(DecodeError::Fragment);
             }
-            let end = if total >= ihl {
-                total.min(ip.len())
-            } else {
-                ip.len()
-            };
-            let s: [u8; 4] = ip
-                .get(12..16)
-                .and_then(|s| s.try_into().ok())
-                .ok_or(DecodeError::BadIp("IPv4"))?;
-            let d: [u8; 4] = ip
-                .get(16..20)
-                .and_then(|s| s.try_into().ok())
-                .ok_or(DecodeError::BadIp("IPv4"))?;
+            let end = if total >= ihl { total.min(ip.len()) } else { ip.len() };
+            let s: [u8; 4] = ip.get(12..16).and_then(|s| s.try_into().ok()).ok_or(DecodeError::BadIp("IPv4"))?;
+            let d: [u8; 4] = ip.get(16..20).and_then(|s| s.try_into().ok()).ok_or(DecodeError::BadIp("IPv4"))?;
             let proto = ip.get(9).copied().unwrap_or(0);
             (
                 IpAddr::V4(Ipv4Addr::from(s)),
@@ -161,43 +144,23 @@ pub fn parse_ip(
                 return Err(short("IPv6 header", ip.len(), 40));
             }
             let plen = get16(ip, 4).unwrap_or(0) as usize;
-            let s: [u8; 16] = ip
-                .get(8..24)
-                .and_then(|s| s.try_into().ok())
-                .ok_or(DecodeError::BadIp("IPv6"))?;
-            let d: [u8; 16] = ip
-                .get(24..40)
-                .and_then(|s| s.try_into().ok())
-                .ok_or(DecodeError::BadIp("IPv6"))?;
-            let end = if plen == 0 {
-                ip.len()
-            } else {
-                (40 + plen).min(ip.len())
-            };
+            let s: [u8; 16] = ip.get(8..24).and_then(|s| s.try_into().ok()).ok_or(DecodeError::BadIp("IPv6"))?;
+            let d: [u8; 16] = ip.get(24..40).and_then(|s| s.try_into().ok()).ok_or(DecodeError::BadIp("IPv6"))?;
+            let end = if plen == 0 { ip.len() } else { (40 + plen).min(ip.len()) };
             let mut next = ip.get(6).copied().unwrap_or(0);
             let mut off = 40usize;
             // Bounded walk over the extension header chain.
             for _ in 0..8 {
                 match next {
                     0 | 43 | 60 => {
-                        let n = ip
-                            .get(off)
-                            .copied()
-                            .ok_or(DecodeError::BadIp("IPv6 extension header"))?;
-                        let l = ip
-                            .get(off + 1)
-                            .copied()
-                            .ok_or(DecodeError::BadIp("IPv6 extension header"))?;
+                        let n = ip.get(off).copied().ok_or(DecodeError::BadIp("IPv6 extension header"))?;
+                        let l = ip.get(off + 1).copied().ok_or(DecodeError::BadIp("IPv6 extension header"))?;
                         next = n;
                         off += (l as usize + 1) * 8;
                     }
                     44 => {
-                        let n = ip
-                            .get(off)
-                            .copied()
-                            .ok_or(DecodeError::BadIp("IPv6 fragment header"))?;
-                        let fo =
-                            get16(ip, off + 2).ok_or(DecodeError::BadIp("IPv6 fragment header"))?;
+                        let n = ip.get(off).copied().ok_or(DecodeError::BadIp("IPv6 fragment header"))?;
+                        let fo = get16(ip, off + 2).ok_or(DecodeError::BadIp("IPv6 fragment header"))?;
                         if fo >> 3 != 0 {
                             return Err(DecodeError::Fragment);
                         }
@@ -206,10 +169,7 @@ pub fn parse_ip(
                     }
                     51 => {
                         let n = ip.get(off).copied().ok_or(DecodeError::BadIp("IPv6 AH"))?;
-                        let l = ip
-                            .get(off + 1)
-                            .copied()
-                            .ok_or(DecodeError::BadIp("IPv6 AH"))?;
+                        let l = ip.get(off + 1).copied().ok_or(DecodeError::BadIp("IPv6 AH"))?;
                         next = n;
                         off += (l as usize + 2) * 4;
                     }
@@ -217,9 +177,7 @@ pub fn parse_ip(
                 }
             }
             if off > end {
-                return Err(DecodeError::BadIp(
-                    "IPv6 extension headers past the payload",
-                ));
+                return Err(DecodeError::BadIp("IPv6 extension headers past the payload"));
             }
             (
                 IpAddr::V6(Ipv6Addr::from(s)),
@@ -240,10 +198,7 @@ pub fn parse_ip(
             if sp != udp_port && dp != udp_port {
                 return Ok(None);
             }
-            (
-                l4.get(8..).ok_or(short("UDP header", l4.len(), 8))?,
-                Some((sp, dp)),
-            )
+            (l4.get(8..).ok_or(short("UDP header", l4.len(), 8))?, Some((sp, dp)))
         }
         _ => return Ok(None),
     };
@@ -265,11 +220,7 @@ pub fn parse_sctp(
         return Err(short("SCTP common header", sctp.len(), COMMON_HEADER_LEN));
     }
     let mut chunks = Vec::new();
-    walk_chunks(
-        sctp.get(COMMON_HEADER_LEN..).unwrap_or(&[]),
-        stats,
-        &mut chunks,
-    );
+    walk_chunks(sctp.get(COMMON_HEADER_LEN..).unwrap_or(&[]), stats, &mut chunks);
     let bundled_pad = chunks.iter().any(|c| matches!(c, Chunk::Pad { .. }));
     Ok(Packet {
         meta: PacketMeta {
@@ -308,14 +259,9 @@ mod tests {
             .chunk(craft::data(1, 0, 0, 46, b"hi"))
             .build();
         let mut st = DecodeStats::default();
-        let p = parse_frame(LinkType::Ethernet, &f, 7, 9899, &mut st)
-            .expect("parses")
-            .expect("is SCTP");
+        let p = parse_frame(LinkType::Ethernet, &f, 7, 9899, &mut st).expect("parses").expect("is SCTP");
         assert_eq!(p.meta.src, IpAddr::V4(v4("10.0.0.1")));
-        assert_eq!(
-            (p.meta.src_port, p.meta.dst_port, p.meta.vtag),
-            (5000, 3868, 0xfeed)
-        );
+        assert_eq!((p.meta.src_port, p.meta.dst_port, p.meta.vtag), (5000, 3868, 0xfeed));
         assert_eq!(p.meta.ts_ns, 7);
         assert_eq!(p.meta.ip_len as usize, f.len() - 22);
         assert_eq!(p.chunks.len(), 1);
@@ -327,65 +273,35 @@ mod tests {
             .ext_header(ExtHeader::HopByHop(1))
             .ext_header(ExtHeader::DestOpts(0))
             .ext_header(ExtHeader::Routing(0))
-            .ext_header(ExtHeader::Fragment {
-                offset: 0,
-                more: true,
-                id: 1,
-            })
+            .ext_header(ExtHeader::Fragment { offset: 0, more: true, id: 1 })
             .udp_encap(40000, 9899)
             .sctp(1, 2, 3)
             .chunk(craft::heartbeat(b"x"))
             .build();
         let mut st = DecodeStats::default();
-        let p = parse_frame(LinkType::Ethernet, &f, 0, 9899, &mut st)
-            .expect("parses")
-            .expect("is SCTP");
+        let p = parse_frame(LinkType::Ethernet, &f, 0, 9899, &mut st).expect("parses").expect("is SCTP");
         assert_eq!(p.meta.udp_ports, Some((40000, 9899)));
-        assert_eq!(
-            p.chunks,
-            vec![Chunk::Heartbeat {
-                info: crate::decode::HbInfo::of(b"x")
-            }]
-        );
+        assert_eq!(p.chunks, vec![Chunk::Heartbeat { info: crate::decode::HbInfo::of(b"x") }]);
         // Another UDP port: not SCTP.
-        assert_eq!(
-            parse_frame(LinkType::Ethernet, &f, 0, 1234, &mut st).expect("parses"),
-            None
-        );
+        assert_eq!(parse_frame(LinkType::Ethernet, &f, 0, 1234, &mut st).expect("parses"), None);
     }
 
     #[test]
     fn non_first_fragments_are_reported() {
-        let f = FrameBuilder::ipv4(v4("1.1.1.1"), v4("2.2.2.2"))
-            .fragment(10, false)
-            .sctp(1, 2, 3)
-            .build();
+        let f = FrameBuilder::ipv4(v4("1.1.1.1"), v4("2.2.2.2")).fragment(10, false).sctp(1, 2, 3).build();
         let mut st = DecodeStats::default();
-        assert_eq!(
-            parse_frame(LinkType::Ethernet, &f, 0, 9899, &mut st),
-            Err(DecodeError::Fragment)
-        );
+        assert_eq!(parse_frame(LinkType::Ethernet, &f, 0, 9899, &mut st), Err(DecodeError::Fragment));
         let f = FrameBuilder::ipv6("::1".parse().expect("a"), "::2".parse().expect("a"))
-            .ext_header(ExtHeader::Fragment {
-                offset: 3,
-                more: false,
-                id: 1,
-            })
+            .ext_header(ExtHeader::Fragment { offset: 3, more: false, id: 1 })
             .sctp(1, 2, 3)
             .raw_ip()
             .build();
-        assert_eq!(
-            parse_frame(LinkType::RawIp, &f, 0, 9899, &mut st),
-            Err(DecodeError::Fragment)
-        );
+        assert_eq!(parse_frame(LinkType::RawIp, &f, 0, 9899, &mut st), Err(DecodeError::Fragment));
     }
 
     #[test]
     fn sll_and_sll2() {
-        let ip = FrameBuilder::ipv4(v4("1.1.1.1"), v4("2.2.2.2"))
-            .sctp(1, 2, 3)
-            .chunk(craft::cookie_ack())
-            .build_ip();
+        let ip = FrameBuilder::ipv4(v4("1.1.1.1"), v4("2.2.2.2")).sctp(1, 2, 3).chunk(craft::cookie_ack()).build_ip();
         let mut sll = vec![0u8; 14];
         sll.extend_from_slice(&0x0800u16.to_be_bytes());
         sll.extend_from_slice(&ip);
@@ -394,9 +310,7 @@ mod tests {
         sll2.extend_from_slice(&ip);
         let mut st = DecodeStats::default();
         for (lt, f) in [(LinkType::LinuxSll, sll), (LinkType::LinuxSll2, sll2)] {
-            let p = parse_frame(lt, &f, 0, 9899, &mut st)
-                .expect("parses")
-                .expect("is SCTP");
+            let p = parse_frame(lt, &f, 0, 9899, &mut st).expect("parses").expect("is SCTP");
             assert_eq!(p.chunks, vec![Chunk::CookieAck], "{lt:?}");
         }
     }
@@ -409,21 +323,13 @@ mod tests {
             .udp_encap(9899, 9899)
             .sctp(1, 2, 3)
             .chunk(craft::init_ack(
-                &craft::InitSpec::new(1, 2)
-                    .addrs(&["fd00::5".parse().expect("a")])
-                    .cookie(50, craft::CookiePos::After),
+                &craft::InitSpec::new(1, 2).addrs(&["fd00::5".parse().expect("a")]).cookie(50, craft::CookiePos::After),
             ))
             .build();
         let mut st = DecodeStats::default();
         let mut ok = 0;
         for n in 0..=f.len() {
-            for lt in [
-                LinkType::Ethernet,
-                LinkType::RawIp,
-                LinkType::LinuxSll,
-                LinkType::LinuxSll2,
-                LinkType::Null,
-            ] {
+            for lt in [LinkType::Ethernet, LinkType::RawIp, LinkType::LinuxSll, LinkType::LinuxSll2, LinkType::Null] {
                 if let Ok(Some(_)) = parse_frame(lt, &f[..n], 0, 9899, &mut st) {
                     ok += 1;
                 }
@@ -433,9 +339,7 @@ mod tests {
         // Cut inside the INIT-ACK: the packet still parses, chunk truncated.
         let mut st = DecodeStats::default();
         let cut = f.len() - 30;
-        let p = parse_frame(LinkType::Ethernet, &f[..cut], 0, 9899, &mut st)
-            .expect("parses")
-            .expect("is SCTP");
+        let p = parse_frame(LinkType::Ethernet, &f[..cut], 0, 9899, &mut st).expect("parses").expect("is SCTP");
         assert!(matches!(p.chunks[0], Chunk::InitAck(_)));
         assert_eq!(st.truncated_chunks, 1);
     }

@@ -29,11 +29,7 @@ pub struct TlvIter<'a, 's> {
 
 impl<'a, 's> TlvIter<'a, 's> {
     pub fn new(bytes: &'a [u8], stats: &'s mut DecodeStats) -> Self {
-        TlvIter {
-            bytes,
-            off: 0,
-            stats,
-        }
+        TlvIter { bytes, off: 0, stats }
     }
 
     /// Counts a parameter as unknown (for callers that skip it).
@@ -66,10 +62,7 @@ impl<'a> Iterator for TlvIter<'a, '_> {
             return None;
         }
         let value = rest.get(4..len as usize)?;
-        self.off = self
-            .off
-            .saturating_add(padded(len) as usize)
-            .min(self.bytes.len());
+        self.off = self.off.saturating_add(padded(len) as usize).min(self.bytes.len());
         Some(Tlv { kind, len, value })
     }
 }
@@ -131,17 +124,9 @@ mod tests {
 
     #[test]
     fn address_rejects_wrong_lengths() {
-        let t = Tlv {
-            kind: param::IPV4_ADDRESS,
-            len: 9,
-            value: &[1, 2, 3, 4, 5],
-        };
+        let t = Tlv { kind: param::IPV4_ADDRESS, len: 9, value: &[1, 2, 3, 4, 5] };
         assert_eq!(address(&t), None);
-        let t = Tlv {
-            kind: param::IPV6_ADDRESS,
-            len: 8,
-            value: &[1, 2, 3, 4],
-        };
+        let t = Tlv { kind: param::IPV6_ADDRESS, len: 8, value: &[1, 2, 3, 4] };
         assert_eq!(address(&t), None);
     }
 }

@@ -8,7 +8,6 @@
 //! only the 16/20-byte header; for COOKIE-ECHO the chunk header. [`decode_chunk`] already decodes "what is there", so the
 //! record path is the capture path on fewer bytes.
 
-
 use sctp_monitor_common::record::{RECORD_FLAG_BUNDLED_PAD, RECORD_FLAG_UDP_ENCAP};
 use sctp_monitor_common::{ChunkRecord, RecordKind};
 
@@ -34,8 +33,7 @@ pub fn decode_record(
         src_port: rec.src_port,
         dst_port: rec.dst_port,
         vtag: rec.vtag,
-        udp_ports: (rec.flags & RECORD_FLAG_UDP_ENCAP != 0)
-            .then_some((rec.udp_src_port, rec.udp_dst_port)),
+        udp_ports: (rec.flags & RECORD_FLAG_UDP_ENCAP != 0).then_some((rec.udp_src_port, rec.udp_dst_port)),
         ip_len: rec.ip_len,
         bundled_pad: rec.flags & RECORD_FLAG_BUNDLED_PAD != 0,
         record: rec.kind(),
@@ -48,10 +46,8 @@ pub fn decode_record(
     // The chunk header in `data` carries the wire length; `decode_chunk`
     // reads the bytes present and takes DATA payload length from the field.
     let (seg1, seg2) = rec.segments();
-    let bytes: std::borrow::Cow<'_, [u8]> =
-        if seg2.is_empty() { seg1.into() } else { [seg1, seg2].concat().into() };
-    let (chunk, _cut) =
-        decode_chunk(&bytes, stats).inspect_err(|_| stats.malformed_chunks += 1)?;
+    let bytes: std::borrow::Cow<'_, [u8]> = if seg2.is_empty() { seg1.into() } else { [seg1, seg2].concat().into() };
+    let (chunk, _cut) = decode_chunk(&bytes, stats).inspect_err(|_| stats.malformed_chunks += 1)?;
     stats.chunks += 1;
     Ok((meta, chunk))
 }
@@ -59,10 +55,10 @@ pub fn decode_record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::IpAddr;
     use crate::craft::{self, CookiePos, InitSpec};
     use bytemuck::Zeroable;
     use sctp_monitor_common::{record::SEGMENT_LEN, sctp::param};
+    use std::net::IpAddr;
 
     fn record(kind: RecordKind, data: &[u8], wire_len: u16) -> ChunkRecord {
         let mut r = ChunkRecord::zeroed();
@@ -101,11 +97,7 @@ mod tests {
     fn compacted_init_ack_gives_the_addresses() {
         let a: IpAddr = "10.0.0.1".parse().expect("a");
         let b: IpAddr = "10.0.1.1".parse().expect("a");
-        let full = craft::init_ack(
-            &InitSpec::new(0xaaaa, 1)
-                .addrs(&[a, b])
-                .cookie(500, CookiePos::Before),
-        );
+        let full = craft::init_ack(&InitSpec::new(0xaaaa, 1).addrs(&[a, b]).cookie(500, CookiePos::Before));
         let (seg1, seg2) = split(&full);
         assert!(seg1.len() + seg2.len() < 64, "the cookie is dropped");
         let mut rec = record(RecordKind::Control, &seg1, full.len() as u16);
@@ -116,9 +108,7 @@ mod tests {
         assert_eq!(meta.src, a);
         assert_eq!(meta.ts_ns, 99);
         assert_eq!(meta.record, Some(RecordKind::Control));
-        let Chunk::InitAck(i) = c else {
-            panic!("not INIT-ACK")
-        };
+        let Chunk::InitAck(i) = c else { panic!("not INIT-ACK") };
         assert_eq!(i.initiate_tag, 0xaaaa);
         assert_eq!(i.addrs, vec![a, b]);
         assert!(!i.has_cookie);
@@ -132,9 +122,7 @@ mod tests {
         let rec = record(RecordKind::DataPathChange, &full[..16], full.len() as u16);
         let mut st = DecodeStats::default();
         let (_, c) = decode_record(&rec, 0, &mut st).expect("decodes");
-        let Chunk::Data(d) = c else {
-            panic!("not DATA")
-        };
+        let Chunk::Data(d) = c else { panic!("not DATA") };
         assert_eq!(d.tsn, 0xffff_fff0);
         assert_eq!(d.payload_len, 1000);
     }
@@ -151,14 +139,7 @@ mod tests {
         let mut rec = record(RecordKind::Control, &[0, 0, 0, 2], 2);
         rec.seg1_len = 4000;
         assert!(decode_record(&rec, 0, &mut st).is_err());
-        let rec = record(
-            RecordKind::CookieEcho,
-            &craft::cookie_echo(&[1; 200])[..4],
-            204,
-        );
-        assert_eq!(
-            decode_record(&rec, 0, &mut st).expect("decodes").1,
-            Chunk::CookieEcho { len: 204 }
-        );
+        let rec = record(RecordKind::CookieEcho, &craft::cookie_echo(&[1; 200])[..4], 204);
+        assert_eq!(decode_record(&rec, 0, &mut st).expect("decodes").1, Chunk::CookieEcho { len: 204 });
     }
 }

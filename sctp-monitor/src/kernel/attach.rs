@@ -11,7 +11,7 @@ use anyhow::{Context as _, anyhow, bail};
 use aya::{
     Ebpf,
     maps::Array,
-    programs::{SchedClassifier, TcAttachType, Xdp, XdpMode, tc, xdp::XdpLinkId, tc::SchedClassifierLinkId},
+    programs::{SchedClassifier, TcAttachType, Xdp, XdpMode, tc, tc::SchedClassifierLinkId, xdp::XdpLinkId},
 };
 use sctp_monitor_common::{counters::MAX_IFACE_SLOTS, maps, programs};
 
@@ -70,10 +70,7 @@ pub fn attach(ebpf: &mut Ebpf, name: &str, mode: XdpModeChoice, slot: u32) -> an
     let slot = if slot < MAX_IFACE_SLOTS { slot } else { 0 };
     register_slot(ebpf, ifindex, slot)?;
 
-    let xdp: &mut Xdp = ebpf
-        .program_mut(programs::XDP_INGRESS)
-        .context("XDP program missing")?
-        .try_into()?;
+    let xdp: &mut Xdp = ebpf.program_mut(programs::XDP_INGRESS).context("XDP program missing")?.try_into()?;
     let (xdp_link, xdp_mode) = match mode {
         XdpModeChoice::Native => (
             xdp.attach(name, XdpMode::Driver)
@@ -81,26 +78,23 @@ pub fn attach(ebpf: &mut Ebpf, name: &str, mode: XdpModeChoice, slot: u32) -> an
             AttachedMode::Native,
         ),
         XdpModeChoice::Skb => (
-            xdp.attach(name, XdpMode::Skb)
-                .with_context(|| format!("attaching XDP in SKB mode to {name} failed"))?,
+            xdp.attach(name, XdpMode::Skb).with_context(|| format!("attaching XDP in SKB mode to {name} failed"))?,
             AttachedMode::Skb,
         ),
         XdpModeChoice::Auto => match xdp.attach(name, XdpMode::Driver) {
             Ok(link) => (link, AttachedMode::Native),
             Err(native_err) => {
                 log::warn!("{name}: native XDP unavailable ({native_err}); falling back to SKB mode");
-                let link = xdp.attach(name, XdpMode::Skb).with_context(|| {
-                    format!("attaching XDP to {name} failed in native ({native_err}) and SKB mode")
-                })?;
+                let link = xdp
+                    .attach(name, XdpMode::Skb)
+                    .with_context(|| format!("attaching XDP to {name} failed in native ({native_err}) and SKB mode"))?;
                 (link, AttachedMode::Skb)
             }
         },
     };
 
-    let tc_prog: &mut SchedClassifier = ebpf
-        .program_mut(programs::TC_EGRESS)
-        .context("TC program missing")?
-        .try_into()?;
+    let tc_prog: &mut SchedClassifier =
+        ebpf.program_mut(programs::TC_EGRESS).context("TC program missing")?.try_into()?;
     let tc_link = match tc_prog.attach(name, TcAttachType::Egress) {
         Ok(link) => link,
         Err(first) => {
@@ -136,8 +130,7 @@ pub fn detach(ebpf: &mut Ebpf, iface: &mut AttachedIface) -> anyhow::Result<()> 
 }
 
 fn register_slot(ebpf: &mut Ebpf, ifindex: u32, slot: u32) -> anyhow::Result<()> {
-    let mut arr: Array<_, u64> =
-        Array::try_from(ebpf.map_mut(maps::IFACE_SLOTS).context("IFACE_SLOTS map missing")?)?;
+    let mut arr: Array<_, u64> = Array::try_from(ebpf.map_mut(maps::IFACE_SLOTS).context("IFACE_SLOTS map missing")?)?;
     let table = arr.len();
     arr.set(ifindex % table, ((ifindex as u64) << 32) | slot as u64, 0)?;
     Ok(())

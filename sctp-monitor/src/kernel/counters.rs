@@ -18,16 +18,14 @@ impl Counters {
 
 /// Both directions: index 0 ingress, 1 egress.
 pub fn read(ebpf: &Ebpf) -> anyhow::Result<[Counters; 2]> {
-    let map: PerCpuArray<_, u64> =
-        PerCpuArray::try_from(ebpf.map(maps::COUNTERS).context("COUNTERS map missing")?)?;
+    let map: PerCpuArray<_, u64> = PerCpuArray::try_from(ebpf.map(maps::COUNTERS).context("COUNTERS map missing")?)?;
     let mut out = [Counters::default(), Counters::default()];
     for (dir, c) in out.iter_mut().enumerate() {
         for i in 0..counters::COUNT {
             let per_cpu = map.get(&(dir as u32 * counters::COUNT + i), 0)?;
             c.values[i as usize] = per_cpu.iter().sum();
         }
-        c.values[counters::PACKETS as usize] =
-            counters::PACKET_OUTCOMES.iter().map(|&o| c.values[o as usize]).sum();
+        c.values[counters::PACKETS as usize] = counters::PACKET_OUTCOMES.iter().map(|&o| c.values[o as usize]).sum();
     }
     Ok(out)
 }

@@ -81,8 +81,7 @@ pub fn load(opts: &LoadOptions) -> anyhow::Result<Ebpf> {
 }
 
 fn program<'a>(ebpf: &'a mut Ebpf, name: &str) -> anyhow::Result<&'a mut aya::programs::Program> {
-    ebpf.program_mut(name)
-        .with_context(|| format!("program {name} missing from the eBPF object"))
+    ebpf.program_mut(name).with_context(|| format!("program {name} missing from the eBPF object"))
 }
 
 /// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; raise it so the

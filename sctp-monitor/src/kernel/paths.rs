@@ -131,12 +131,7 @@ fn read_batched(map: &MapData, mut batch: usize) -> anyhow::Result<Option<Vec<(P
         // SAFETY: the attr points at buffers of `count` keys and values
         // that outlive the call.
         let r = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_MAP_LOOKUP_BATCH,
-                &raw mut attr,
-                size_of::<BatchAttr>() as libc::c_uint,
-            )
+            libc::syscall(libc::SYS_bpf, BPF_MAP_LOOKUP_BATCH, &raw mut attr, size_of::<BatchAttr>() as libc::c_uint)
         };
         let err = (r < 0).then(std::io::Error::last_os_error);
         match err.as_ref().and_then(|e| e.raw_os_error()) {

@@ -9,9 +9,7 @@ use pcap_file::DataLink;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
-use pcap_file::pcapng::blocks::interface_description::{
-    InterfaceDescriptionBlock, InterfaceDescriptionOption,
-};
+use pcap_file::pcapng::blocks::interface_description::{InterfaceDescriptionBlock, InterfaceDescriptionOption};
 
 use super::*;
 use crate::craft::{self, CookiePos, FrameBuilder, InitSpec};
@@ -25,9 +23,7 @@ struct TempFile(PathBuf);
 
 impl TempFile {
     fn new(name: &str) -> TempFile {
-        TempFile(
-            std::env::temp_dir().join(format!("sctp-monitor-replay-{}-{name}", std::process::id())),
-        )
+        TempFile(std::env::temp_dir().join(format!("sctp-monitor-replay-{}-{name}", std::process::id())))
     }
 }
 
@@ -43,83 +39,39 @@ fn ip(s: &str) -> IpAddr {
 
 /// (time ms, frame builder) of a multihomed association that fails over.
 fn scenario() -> Vec<(u64, FrameBuilder)> {
-    let (a0, a1, b0, b1) = (
-        ip("10.0.0.1"),
-        ip("10.0.1.1"),
-        ip("10.0.0.2"),
-        ip("10.0.1.2"),
-    );
+    let (a0, a1, b0, b1) = (ip("10.0.0.1"), ip("10.0.1.1"), ip("10.0.0.2"), ip("10.0.1.2"));
     let (ta, tb) = (0x0A0A_0A0A, 0x0B0B_0B0B);
     let ab = |s, d, tag| FrameBuilder::ip(s, d).sctp(5000, 3868, tag);
     let ba = |s, d, tag| FrameBuilder::ip(s, d).sctp(3868, 5000, tag);
     vec![
-        (
-            0,
-            ab(a0, b0, 0).chunk(craft::init(&InitSpec::new(ta, 1).addrs(&[a1]))),
-        ),
-        (
-            1,
-            ba(b0, a0, ta).chunk(craft::init_ack(
-                &InitSpec::new(tb, 1)
-                    .addrs(&[b1])
-                    .cookie(200, CookiePos::After),
-            )),
-        ),
+        (0, ab(a0, b0, 0).chunk(craft::init(&InitSpec::new(ta, 1).addrs(&[a1])))),
+        (1, ba(b0, a0, ta).chunk(craft::init_ack(&InitSpec::new(tb, 1).addrs(&[b1]).cookie(200, CookiePos::After)))),
         (2, ab(a0, b0, tb).chunk(craft::cookie_echo(&[0; 200]))),
         (3, ba(b0, a0, ta).chunk(craft::cookie_ack())),
         (10, ab(a0, b0, tb).chunk(craft::data(1, 0, 0, 46, &[1; 50]))),
         (20, ba(b0, a0, ta).chunk(craft::sack(1, 1000, &[], &[]))),
-        (
-            1000,
-            ab(a0, b0, tb).chunk(craft::data(2, 0, 1, 46, &[1; 50])),
-        ),
-        (
-            2000,
-            ab(a1, b1, tb).chunk(craft::data(2, 0, 1, 46, &[1; 50])),
-        ),
-        (
-            3000,
-            ab(a1, b1, tb).chunk(craft::data(3, 0, 2, 46, &[1; 50])),
-        ),
+        (1000, ab(a0, b0, tb).chunk(craft::data(2, 0, 1, 46, &[1; 50]))),
+        (2000, ab(a1, b1, tb).chunk(craft::data(2, 0, 1, 46, &[1; 50]))),
+        (3000, ab(a1, b1, tb).chunk(craft::data(3, 0, 2, 46, &[1; 50]))),
         (3010, ba(b1, a1, ta).chunk(craft::sack(3, 1000, &[], &[]))),
     ]
 }
 
 fn write_pcap(path: &PathBuf, frames: &[(u64, Vec<u8>)], datalink: DataLink) {
     let file = std::fs::File::create(path).expect("create capture");
-    let header = PcapHeader {
-        datalink,
-        ts_resolution: pcap_file::TsResolution::NanoSecond,
-        ..PcapHeader::default()
-    };
+    let header = PcapHeader { datalink, ts_resolution: pcap_file::TsResolution::NanoSecond, ..PcapHeader::default() };
     let mut w = PcapWriter::with_header(file, header).expect("pcap header");
     for (ts, f) in frames {
-        w.write_packet(&PcapPacket::new(
-            Duration::from_nanos(*ts),
-            f.len() as u32,
-            f,
-        ))
-        .expect("write packet");
+        w.write_packet(&PcapPacket::new(Duration::from_nanos(*ts), f.len() as u32, f)).expect("write packet");
     }
 }
 
 #[test]
 fn pcap_ethernet_replay_finds_association_and_failover() {
     let tmp = TempFile::new("eth.pcap");
-    let mut frames: Vec<(u64, Vec<u8>)> = scenario()
-        .into_iter()
-        .map(|(t, b)| (T0 + t * MS, b.build()))
-        .collect();
+    let mut frames: Vec<(u64, Vec<u8>)> = scenario().into_iter().map(|(t, b)| (T0 + t * MS, b.build())).collect();
     // A non-SCTP frame and a malformed one.
-    frames.insert(
-        1,
-        (
-            T0,
-            FrameBuilder::ip(ip("1.1.1.1"), ip("2.2.2.2"))
-                .udp_encap(53, 53)
-                .build(),
-        ),
-    );
+    frames.insert(1, (T0, FrameBuilder::ip(ip("1.1.1.1"), ip("2.2.2.2")).udp_encap(53, 53).build()));
     let mut bad = vec![0u8; 12];
     bad.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0]);
     frames.insert(2, (T0, bad));
@@ -136,16 +88,8 @@ fn pcap_ethernet_replay_finds_association_and_failover() {
     assert_eq!(a.responder.addrs, vec![ip("10.0.0.2"), ip("10.0.1.2")]);
     let kinds: Vec<_> = o.events.iter().map(|e| e.event).collect();
     assert!(kinds.contains(&EventKind::AssociationUp));
-    let f: Vec<_> = o
-        .events
-        .iter()
-        .filter(|e| e.event == EventKind::Failover)
-        .collect();
-    assert_eq!(
-        f.len(),
-        1,
-        "the retransmission at 2000 ms is not the failover; TSN 3 at 3000 ms is"
-    );
+    let f: Vec<_> = o.events.iter().filter(|e| e.event == EventKind::Failover).collect();
+    assert_eq!(f.len(), 1, "the retransmission at 2000 ms is not the failover; TSN 3 at 3000 ms is");
     assert_eq!(f[0].ts, T0 + 3000 * MS);
     assert_eq!(f[0].last_old_data, Some(T0 + 1000 * MS));
     let mut text = Vec::new();
@@ -167,12 +111,8 @@ fn pcapng_with_two_interfaces_and_link_types() {
         options: nano.clone(),
     })
     .expect("idb");
-    w.write_pcapng_block(InterfaceDescriptionBlock {
-        linktype: DataLink::LINUX_SLL2,
-        snaplen: 0xffff,
-        options: nano,
-    })
-    .expect("idb");
+    w.write_pcapng_block(InterfaceDescriptionBlock { linktype: DataLink::LINUX_SLL2, snaplen: 0xffff, options: nano })
+        .expect("idb");
     for (i, (t, b)) in scenario().into_iter().enumerate() {
         // Odd packets on the SLL2 interface.
         let (iface, data) = if i % 2 == 1 {
@@ -197,25 +137,14 @@ fn pcapng_with_two_interfaces_and_link_types() {
     assert!(o.error.is_none(), "{:?}", o.error);
     assert_eq!(o.sctp_packets, 10);
     assert_eq!(o.associations.len(), 1);
-    let up = o
-        .events
-        .iter()
-        .find(|e| e.event == EventKind::AssociationUp)
-        .expect("up");
-    assert_eq!(
-        up.ts,
-        T0 + 3 * MS,
-        "capture timestamps, nanosecond resolution"
-    );
+    let up = o.events.iter().find(|e| e.event == EventKind::AssociationUp).expect("up");
+    assert_eq!(up.ts, T0 + 3 * MS, "capture timestamps, nanosecond resolution");
 }
 
 #[test]
 fn truncated_file_reports_offset_and_what_was_read() {
     let tmp = TempFile::new("cut.pcap");
-    let frames: Vec<(u64, Vec<u8>)> = scenario()
-        .into_iter()
-        .map(|(t, b)| (T0 + t * MS, b.raw_ip().build()))
-        .collect();
+    let frames: Vec<(u64, Vec<u8>)> = scenario().into_iter().map(|(t, b)| (T0 + t * MS, b.raw_ip().build())).collect();
     write_pcap(&tmp.0, &frames, DataLink::RAW);
     let full = std::fs::read(&tmp.0).expect("read");
     std::fs::write(&tmp.0, &full[..full.len() - 10]).expect("cut");
@@ -241,8 +170,7 @@ fn not_a_capture_is_an_error() {
     std::fs::write(&tmp.0, b"hello world, not a capture").expect("write");
     let e = replay(&tmp.0, &ReplayOptions::default()).expect_err("must fail");
     assert!(e.to_string().contains("not a pcap or pcapng"), "{e}");
-    let missing =
-        replay(&tmp.0.with_extension("missing"), &ReplayOptions::default()).expect_err("must fail");
+    let missing = replay(&tmp.0.with_extension("missing"), &ReplayOptions::default()).expect_err("must fail");
     assert!(missing.to_string().contains("cannot read"));
 }
 
@@ -266,14 +194,8 @@ fn pcapng_blocks_out_of_time_order_are_sorted() {
     }
     let frames = scenario();
     // Interface 0: path 0 (10.0.0.x); interface 1: path 1, written last.
-    let on_path1 = |b: &Vec<u8>| {
-        b.windows(4)
-            .any(|w| w == [10, 0, 1, 1] || w == [10, 0, 1, 2])
-    };
-    let built: Vec<(u64, Vec<u8>)> = frames
-        .into_iter()
-        .map(|(t, b)| (T0 + t * MS, b.build()))
-        .collect();
+    let on_path1 = |b: &Vec<u8>| b.windows(4).any(|w| w == [10, 0, 1, 1] || w == [10, 0, 1, 2]);
+    let built: Vec<(u64, Vec<u8>)> = frames.into_iter().map(|(t, b)| (T0 + t * MS, b.build())).collect();
     let mut ordered: Vec<&(u64, Vec<u8>)> = built.iter().filter(|f| !on_path1(&f.1)).collect();
     ordered.extend(built.iter().filter(|f| on_path1(&f.1)));
     for (t, data) in ordered {
@@ -297,11 +219,7 @@ fn pcapng_blocks_out_of_time_order_are_sorted() {
     assert_eq!(o.events, p.events);
     assert_eq!(o.associations.len(), 1);
     assert_eq!(o.chunk_counts, p.chunk_counts);
-    let f: Vec<_> = o
-        .events
-        .iter()
-        .filter(|e| e.event == EventKind::Failover)
-        .collect();
+    let f: Vec<_> = o.events.iter().filter(|e| e.event == EventKind::Failover).collect();
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].ts, T0 + 3000 * MS);
 }

@@ -107,11 +107,9 @@ impl EventWriter {
         if target == "-" || target.is_empty() {
             return Ok(EventWriter::new(Some(Box::new(std::io::stdout()))));
         }
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(target)
-            .with_context(|| format!("cannot open the events file {target} (--events); check the directory exists and is writable"))?;
+        let f = std::fs::OpenOptions::new().create(true).append(true).open(target).with_context(|| {
+            format!("cannot open the events file {target} (--events); check the directory exists and is writable")
+        })?;
         Ok(EventWriter::new(Some(Box::new(f))))
     }
 

@@ -150,8 +150,8 @@ impl Metrics {
             event_counters: Default::default(),
             // 50 us .. ~13 s
             hb_rtt: Histogram::new([
-                0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-                2.5, 5.0, 10.0,
+                0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                5.0, 10.0,
             ]),
             hb_unanswered: Counter::default(),
             paths_unanswered: Gauge::default(),
@@ -213,21 +213,13 @@ impl Metrics {
         r.register("malformed_packets", "Malformed frames or chunks, by reason", m.malformed.clone());
         r.register("decode_errors", "Kernel records the userspace decoder rejected", m.decode_errors.clone());
         r.register("ring_buffer_records", "Records written to the ring buffer", m.ring_records.clone());
-        r.register(
-            "ring_buffer_records_lost",
-            "Records lost because the ring buffer was full",
-            m.ring_lost.clone(),
-        );
+        r.register("ring_buffer_records_lost", "Records lost because the ring buffer was full", m.ring_lost.clone());
         r.register(
             "kernel_assoc_slots_replaced",
             "Kernel association-direction slots taken over by another association (its TSN history restarts)",
             m.assoc_slots_replaced.clone(),
         );
-        r.register(
-            "programs_attached",
-            "eBPF programs attached, by interface, program and mode",
-            m.programs.clone(),
-        );
+        r.register("programs_attached", "eBPF programs attached, by interface, program and mode", m.programs.clone());
         r.register("tracker_evictions", "Associations evicted to respect the cap", m.evictions.clone());
         r.register("tracker_expired", "Associations ended by idle timeout", m.expired.clone());
         r.register(
@@ -431,11 +423,8 @@ pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// OpenMetrics text -> Prometheus text 0.0.4: counter families are named
 /// with their `_total` suffix, `# UNIT` and `# EOF` go away.
 pub fn openmetrics_to_text(om: &str) -> String {
-    let counters: std::collections::HashSet<&str> = om
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE "))
-        .filter_map(|l| l.strip_suffix(" counter"))
-        .collect();
+    let counters: std::collections::HashSet<&str> =
+        om.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.strip_suffix(" counter")).collect();
     let mut out = String::with_capacity(om.len());
     for line in om.lines() {
         if line.starts_with("# UNIT ") || line == "# EOF" {

@@ -36,9 +36,9 @@ impl ApiUrl {
         if auth.is_empty() {
             bail!("{url}: no host");
         }
-        let has_port = auth
-            .rsplit_once(':')
-            .is_some_and(|(h, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']')));
+        let has_port = auth.rsplit_once(':').is_some_and(|(h, p)| {
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']'))
+        });
         let authority = if has_port { auth.to_string() } else { format!("{auth}:80") };
         Ok(ApiUrl { authority, prefix: path.to_string() })
     }
@@ -55,13 +55,19 @@ pub fn get(url: &ApiUrl, path: &str, timeout: Duration) -> anyhow::Result<String
     let mut s = TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connecting to {addr}"))?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
-    write!(s, "GET {}{} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nConnection: close\r\n\r\n", url.prefix, path, url.authority)?;
+    write!(
+        s,
+        "GET {}{} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+        url.prefix, path, url.authority
+    )?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).with_context(|| format!("reading the answer from {addr}"))?;
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| anyhow!("{addr}: not an HTTP answer"))?;
-    let status: u16 = head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| anyhow!("{addr}: not an HTTP answer"))?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    let status: u16 =
+        head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| anyhow!("{addr}: not an HTTP answer"))?;
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
     if status != 200 {
         bail!("GET {path}: HTTP {status}: {}", body.trim());
     }
@@ -232,7 +238,8 @@ impl Api for ApiUrl {
 pub fn poll(api: &dyn Api, since: u64, with_metrics: bool) -> anyhow::Result<Snapshot> {
     let status: Status = serde_json::from_str(&api.get("/api/status")?).context("/api/status")?;
     let assocs: AssociationsDoc = serde_json::from_str(&api.get("/api/associations")?).context("/api/associations")?;
-    let events: EventsPage = serde_json::from_str(&api.get(&format!("/api/events?since={since}&limit=1000"))?).context("/api/events")?;
+    let events: EventsPage =
+        serde_json::from_str(&api.get(&format!("/api/events?since={since}&limit=1000"))?).context("/api/events")?;
     let malformed = if with_metrics { api.get("/metrics").ok().map(|m| malformed_total(&m)) } else { None };
     Ok(Snapshot { status, assocs, events, malformed })
 }

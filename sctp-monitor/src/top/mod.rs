@@ -113,7 +113,12 @@ impl Drop for LogCapture {
     }
 }
 
-fn view(mut app: App, api: Box<dyn client::Api>, interval: Duration, agent: Option<&inproc::InProcessAgent>) -> anyhow::Result<()> {
+fn view(
+    mut app: App,
+    api: Box<dyn client::Api>,
+    interval: Duration,
+    agent: Option<&inproc::InProcessAgent>,
+) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::channel();
     let interval = interval.max(Duration::from_millis(100));
     std::thread::Builder::new().name("top-poll".into()).spawn(move || poller(api, interval, tx))?;

@@ -133,7 +133,10 @@ impl App {
             self.since = 0;
         }
         if snap.events.missed > 0 {
-            self.push_log(format!("-- {} events dropped from the agent's log before they were read --", snap.events.missed));
+            self.push_log(format!(
+                "-- {} events dropped from the agent's log before they were read --",
+                snap.events.missed
+            ));
         }
         for e in &snap.events.events {
             if e["event"] == "association_up"
@@ -226,7 +229,9 @@ impl App {
             SortKey::State => v.sort_by(|a, b| a.state.cmp(&b.state).then(a.id.cmp(&b.id))),
             SortKey::Rate => v.sort_by(|a, b| self.assoc_rate(b).total_cmp(&self.assoc_rate(a)).then(a.id.cmp(&b.id))),
             SortKey::Rtt => v.sort_by_key(|a| (std::cmp::Reverse(assoc_rtt(a).unwrap_or(0)), a.id)),
-            SortKey::Failovers => v.sort_by_key(|a| (std::cmp::Reverse(a.failovers.initiator + a.failovers.responder), a.id)),
+            SortKey::Failovers => {
+                v.sort_by_key(|a| (std::cmp::Reverse(a.failovers.initiator + a.failovers.responder), a.id))
+            }
             SortKey::Age => v.sort_by(|a, b| {
                 let (x, y) = (self.age_secs(a, unix, now).unwrap_or(0.0), self.age_secs(b, unix, now).unwrap_or(0.0));
                 y.total_cmp(&x).then(a.id.cmp(&b.id))
@@ -368,8 +373,12 @@ pub fn event_line(e: &serde_json::Value) -> String {
         }
         "association_up" | "association_down" | "restart" => {
             let ep = |v: &serde_json::Value| {
-                let addrs: Vec<String> =
-                    v["addrs"].as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_string)).collect();
+                let addrs: Vec<String> = v["addrs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect();
                 let a = compact_addrs(&addrs);
                 // `[...]` keeps an IPv6 address's colons apart from the port's
                 if a.contains(':') { format!("[{a}]:{}", v["port"]) } else { format!("{a}:{}", v["port"]) }
@@ -390,7 +399,9 @@ pub fn event_line(e: &serde_json::Value) -> String {
             Some(a) => format!("{} requested {a}", role(&e["endpoint"])),
             None => format!("{} {}", role(&e["endpoint"]), pathref(&e["path"])),
         },
-        "address_added" | "address_removed" => format!("{} {}", role(&e["endpoint"]), e["addr"].as_str().unwrap_or("?")),
+        "address_added" | "address_removed" => {
+            format!("{} {}", role(&e["endpoint"]), e["addr"].as_str().unwrap_or("?"))
+        }
         "stalled" => format!("{} ms without ack progress", e["stalled_ms"]),
         _ => String::new(),
     };

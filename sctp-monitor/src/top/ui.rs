@@ -20,7 +20,8 @@ use super::{
 
 pub fn draw(f: &mut Frame, app: &App) {
     let area = f.area();
-    let [title, body, footer] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1), Constraint::Length(2)]).areas(area);
+    let [title, body, footer] =
+        Layout::vertical([Constraint::Length(1), Constraint::Fill(1), Constraint::Length(2)]).areas(area);
     draw_title(f, app, title);
     draw_footer(f, app, footer);
     if app.snapshot.is_none() {
@@ -34,16 +35,24 @@ pub fn draw(f: &mut Frame, app: &App) {
 }
 
 fn draw_title(f: &mut Frame, app: &App, area: Rect) {
-    let mut spans = vec![Span::styled(" sctp-monitor top ", Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED))];
+    let mut spans =
+        vec![Span::styled(" sctp-monitor top ", Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED))];
     spans.push(Span::raw(format!(" {} ", app.url)));
     if app.connected {
         if let Some(s) = &app.snapshot {
             let ifs: Vec<&str> = s.status.interfaces.iter().map(|i| i.name.as_str()).collect();
-            spans.push(Span::raw(format!("agent {} on {}", s.status.version, if ifs.is_empty() { "-".into() } else { ifs.join(",") })));
+            spans.push(Span::raw(format!(
+                "agent {} on {}",
+                s.status.version,
+                if ifs.is_empty() { "-".into() } else { ifs.join(",") }
+            )));
             spans.push(Span::styled(format!("  {}", hms(&s.assocs.generated)), Style::new().fg(Color::DarkGray)));
         }
     } else if app.snapshot.is_some() {
-        spans.push(Span::styled("AGENT UNREACHABLE: data is stale", Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)));
+        spans.push(Span::styled(
+            "AGENT UNREACHABLE: data is stale",
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ));
     } else if app.error.is_some() {
         spans.push(Span::styled("AGENT UNREACHABLE", Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)));
     } else {
@@ -130,12 +139,14 @@ fn draw_assocs(f: &mut Frame, app: &App, area: Rect) {
     }
     let now = Instant::now();
     let unix = unix_now();
-    let header = Row::new(["ID", "Port", "Initiator/Responder addrs", "State", "Primary (to)", "RTT", "DATA", "FO", "Age"])
-        .style(Style::new().add_modifier(Modifier::BOLD));
+    let header =
+        Row::new(["ID", "Port", "Initiator/Responder addrs", "State", "Primary (to)", "RTT", "DATA", "FO", "Age"])
+            .style(Style::new().add_modifier(Modifier::BOLD));
     let rows: Vec<Row> = vis
         .iter()
         .map(|a| {
-            let prim = |p: &Option<super::client::PathRef>| p.as_ref().map_or("-".to_string(), |p| format!(">{}", p.dst));
+            let prim =
+                |p: &Option<super::client::PathRef>| p.as_ref().map_or("-".to_string(), |p| format!(">{}", p.dst));
             let (ia, ra) = (addr_groups(&a.initiator.addrs), addr_groups(&a.responder.addrs));
             let mut addrs: Vec<Line> = Vec::new();
             for (tag, groups) in [("I", &ia), ("R", &ra)] {
@@ -175,11 +186,17 @@ fn draw_assocs(f: &mut Frame, app: &App, area: Rect) {
         Constraint::Length(3),
         Constraint::Length(5),
     ];
-    let table =
-        Table::new(rows, widths).header(header).block(section(title)).row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(section(title))
+        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
     let mut st = TableState::default().with_selected(app.selected_index(&vis));
     if vis.is_empty() {
-        let msg = if total == 0 { "no SCTP association seen yet" } else { "no association matches the filter (Esc clears it)" };
+        let msg = if total == 0 {
+            "no SCTP association seen yet"
+        } else {
+            "no association matches the filter (Esc clears it)"
+        };
         let [t, m] = Layout::vertical([Constraint::Length(2), Constraint::Fill(1)]).areas(area);
         f.render_stateful_widget(table, t, &mut st);
         f.render_widget(Paragraph::new(msg).style(Style::new().fg(Color::DarkGray)), m);
@@ -201,7 +218,8 @@ fn path_rows<'a>(app: &'a App, a: &'a Assoc, spark_w: usize, bytes: bool) -> Vec
                 Cell::from(if p.primary { "*" } else { " " }),
                 Cell::from(dir),
                 Cell::from(format!("{} > {}", p.src, p.dst)),
-                Cell::from(if p.state == "unconfirmed" { "unconf".to_string() } else { p.state.clone() }).style(path_state_style(&p.state)),
+                Cell::from(if p.state == "unconfirmed" { "unconf".to_string() } else { p.state.clone() })
+                    .style(path_state_style(&p.state)),
                 Cell::from(p.rtt_us.map_or("-".into(), fmt_rtt)),
                 Cell::from(p.unanswered_heartbeats.to_string()),
                 Cell::from(fmt_rate(rate.map_or(0.0, |r| r.current()))),
@@ -210,7 +228,10 @@ fn path_rows<'a>(app: &'a App, a: &'a Assoc, spark_w: usize, bytes: bool) -> Vec
             if bytes {
                 cells.push(Cell::from(p.data_bytes.to_string()));
             }
-            cells.push(Cell::from(rate.map_or(String::new(), |r| sparkline(&r.history, spark_w))).style(Style::new().fg(Color::Cyan)));
+            cells.push(
+                Cell::from(rate.map_or(String::new(), |r| sparkline(&r.history, spark_w)))
+                    .style(Style::new().fg(Color::Cyan)),
+            );
             Row::new(cells)
         })
         .collect()
@@ -254,7 +275,11 @@ fn draw_log(f: &mut Frame, app: &App, area: Rect, only: Option<u64>) {
             let agent_line = l.get(8..15) == Some(" agent ");
             let style = if agent_line && !l.contains(" agent warning: ") && !l.contains(" agent error: ") {
                 Style::new().fg(Color::DarkGray)
-            } else if agent_line || l.contains(" failover ") || l.contains(" path_down ") || l.contains("association_down") {
+            } else if agent_line
+                || l.contains(" failover ")
+                || l.contains(" path_down ")
+                || l.contains("association_down")
+            {
                 Style::new().fg(Color::Yellow)
             } else {
                 Style::new()
@@ -262,7 +287,11 @@ fn draw_log(f: &mut Frame, app: &App, area: Rect, only: Option<u64>) {
             Line::styled(l.as_str(), style)
         })
         .collect();
-    let title = if app.log_scroll > 0 { format!(" events (scrolled back {}, End follows) ", app.log_scroll) } else { " events ".into() };
+    let title = if app.log_scroll > 0 {
+        format!(" events (scrolled back {}, End follows) ", app.log_scroll)
+    } else {
+        " events ".into()
+    };
     f.render_widget(Paragraph::new(text).block(section(title)), area);
 }
 
@@ -272,10 +301,12 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
     };
     let npaths = a.paths.len().max(1) as u16;
     let [info, paths, log] =
-        Layout::vertical([Constraint::Length(7), Constraint::Length((npaths + 2).min(10)), Constraint::Fill(1)]).areas(area);
+        Layout::vertical([Constraint::Length(7), Constraint::Length((npaths + 2).min(10)), Constraint::Fill(1)])
+            .areas(area);
     let vtag = |v: Option<u32>| v.map_or("-".into(), |v| format!("0x{v:08x}"));
     let opt = |v: Option<u32>| v.map_or("-".into(), |v| v.to_string());
-    let prim = |p: &Option<super::client::PathRef>| p.as_ref().map_or("-".to_string(), |p| format!("{} > {}", p.src, p.dst));
+    let prim =
+        |p: &Option<super::client::PathRef>| p.as_ref().map_or("-".to_string(), |p| format!("{} > {}", p.src, p.dst));
     let age = app.age_secs(a, unix_now(), Instant::now()).map_or("-".into(), fmt_age);
     let lines = vec![
         Line::raw(format!(
@@ -286,8 +317,18 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
             if a.handshake_seen { "seen" } else { "not seen (mid-flight)" },
             a.restart_of.map_or(String::new(), |r| format!("  restart of #{r}"))
         )),
-        Line::raw(format!("initiator port {} vtag {} addrs {}", a.initiator.port, vtag(a.initiator.vtag), a.initiator.addrs.join(", "))),
-        Line::raw(format!("responder port {} vtag {} addrs {}", a.responder.port, vtag(a.responder.vtag), a.responder.addrs.join(", "))),
+        Line::raw(format!(
+            "initiator port {} vtag {} addrs {}",
+            a.initiator.port,
+            vtag(a.initiator.vtag),
+            a.initiator.addrs.join(", ")
+        )),
+        Line::raw(format!(
+            "responder port {} vtag {} addrs {}",
+            a.responder.port,
+            vtag(a.responder.vtag),
+            a.responder.addrs.join(", ")
+        )),
         Line::raw(format!("I>R primary {}  failovers {}", prim(&a.primary.initiator), a.failovers.initiator)),
         Line::raw(format!("R>I primary {}  failovers {}", prim(&a.primary.responder), a.failovers.responder)),
         Line::raw(format!(
@@ -299,7 +340,9 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
         )),
     ];
     f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(section(format!(" association #{} (Enter/Esc: back) ", a.id))),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(section(format!(" association #{} (Enter/Esc: back) ", a.id))),
         info,
     );
     draw_paths(f, app, a, paths, true);

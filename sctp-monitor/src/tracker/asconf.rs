@@ -25,39 +25,23 @@ impl Tracker {
             sender: e as u8,
             serial: c.serial,
             src: a16(meta.src),
-            requests: c
-                .requests
-                .iter()
-                .map(|r| (r.kind, r.corr_id, a16(r.addr)))
-                .collect(),
+            requests: c.requests.iter().map(|r| (r.kind, r.corr_id, a16(r.addr))).collect(),
         };
         let x = self.slab[slot].ext();
-        x.pending_asconf
-            .retain(|p| !(p.sender as usize == e && p.serial == c.serial));
+        x.pending_asconf.retain(|p| !(p.sender as usize == e && p.serial == c.serial));
         if x.pending_asconf.len() >= MAX_PENDING {
             x.pending_asconf.remove(0);
         }
         x.pending_asconf.push(pending);
     }
 
-    pub(super) fn on_asconf_ack(
-        &mut self,
-        slot: usize,
-        e: usize,
-        ack: &AsconfAck,
-        now: u64,
-        out: &mut Vec<Event>,
-    ) {
+    pub(super) fn on_asconf_ack(&mut self, slot: usize, e: usize, ack: &AsconfAck, now: u64, out: &mut Vec<Event>) {
         let asker = 1 - e;
         let Some(x) = self.slab[slot].ext.as_mut() else {
             self.stats.unmatched_asconf_acks += 1;
             return;
         };
-        let Some(i) = x
-            .pending_asconf
-            .iter()
-            .position(|p| p.sender as usize == asker && p.serial == ack.serial)
-        else {
+        let Some(i) = x.pending_asconf.iter().position(|p| p.sender as usize == asker && p.serial == ack.serial) else {
             self.stats.unmatched_asconf_acks += 1;
             return;
         };
@@ -79,36 +63,20 @@ impl Tracker {
                 AsconfRequestKind::Add => {
                     let addr = if is_wildcard(&addr) { p.src } else { addr };
                     match self.slab[slot].add_addr(asker, addr) {
-                        Some((_, true)) => out.push(self.addr_event(
-                            slot,
-                            EventKind::AddressAdded,
-                            asker,
-                            &addr,
-                            now,
-                        )),
+                        Some((_, true)) => out.push(self.addr_event(slot, EventKind::AddressAdded, asker, &addr, now)),
                         Some((_, false)) => {}
                         None => self.stats.address_overflow += 1,
                     }
                 }
                 AsconfRequestKind::Delete => {
                     let targets: Vec<A16> = if is_wildcard(&addr) {
-                        self.slab[slot]
-                            .addrs_of(asker)
-                            .filter(|a| **a != p.src)
-                            .copied()
-                            .collect()
+                        self.slab[slot].addrs_of(asker).filter(|a| **a != p.src).copied().collect()
                     } else {
                         vec![addr]
                     };
                     for t in targets {
                         if self.slab[slot].remove_addr(asker, &t) {
-                            out.push(self.addr_event(
-                                slot,
-                                EventKind::AddressRemoved,
-                                asker,
-                                &t,
-                                now,
-                            ));
+                            out.push(self.addr_event(slot, EventKind::AddressRemoved, asker, &t, now));
                         }
                     }
                 }

@@ -159,20 +159,12 @@ pub(crate) struct Dir {
 }
 
 impl Dir {
-    pub const NEW: Dir = Dir {
-        highest_tsn: 0,
-        cum_ack: 0,
-        progress_ms: 0,
-        primary: NO_PATH,
-        flags: 0,
-        failovers: 0,
-    };
+    pub const NEW: Dir = Dir { highest_tsn: 0, cum_ack: 0, progress_ms: 0, primary: NO_PATH, flags: 0, failovers: 0 };
 
     /// DATA sent and not yet cumulatively acknowledged.
     pub fn outstanding(&self) -> bool {
         self.flags & dflag::HAS_TSN != 0
-            && (self.flags & dflag::HAS_ACK == 0
-                || sctp_monitor_common::sctp::tsn_gt(self.highest_tsn, self.cum_ack))
+            && (self.flags & dflag::HAS_ACK == 0 || sctp_monitor_common::sctp::tsn_gt(self.highest_tsn, self.cum_ack))
     }
 }
 
@@ -273,16 +265,12 @@ impl Assoc {
 
     /// Slot of `a` in endpoint `e`'s set (including removed ones).
     pub fn find_addr(&self, e: usize, a: &A16) -> Option<usize> {
-        self.addrs
-            .iter()
-            .enumerate()
-            .position(|(i, x)| x == a && self.owned_by(i, e))
+        self.addrs.iter().enumerate().position(|(i, x)| x == a && self.owned_by(i, e))
     }
 
     /// Whether `a` is a current address of endpoint `e`.
     pub fn has_addr(&self, e: usize, a: &A16) -> bool {
-        self.find_addr(e, a)
-            .is_some_and(|i| self.gone & (1 << i) == 0)
+        self.find_addr(e, a).is_some_and(|i| self.gone & (1 << i) == 0)
     }
 
     /// Slot of `a` for endpoint `e`, adding it when new (`None` when the
@@ -340,11 +328,7 @@ impl Assoc {
         let s = self.slot_for(e, src)?;
         let d = self.slot_for(1 - e, dst)?;
         let (s, d) = (s as u8, d as u8);
-        if let Some(i) = self
-            .paths
-            .iter()
-            .position(|p| p.src == s && p.dst == d && p.dir() == e)
-        {
+        if let Some(i) = self.paths.iter().position(|p| p.src == s && p.dst == d && p.dir() == e) {
             return Some(i);
         }
         if self.paths.len() >= NO_PATH as usize {
@@ -363,10 +347,7 @@ impl Assoc {
             + self.ext.as_ref().map_or(0, |x| {
                 size_of::<Ext>()
                     + x.pending_asconf.capacity() * size_of::<PendingAsconf>()
-                    + x.pending_asconf
-                        .iter()
-                        .map(|p| p.requests.capacity() * 24)
-                        .sum::<usize>()
+                    + x.pending_asconf.iter().map(|p| p.requests.capacity() * 24).sum::<usize>()
             })
     }
 }
@@ -377,16 +358,8 @@ mod tests {
 
     #[test]
     fn compact_sizes() {
-        assert!(
-            size_of::<Path>() <= 40,
-            "Path is {} bytes",
-            size_of::<Path>()
-        );
-        assert!(
-            size_of::<Assoc>() <= 104,
-            "Assoc is {} bytes",
-            size_of::<Assoc>()
-        );
+        assert!(size_of::<Path>() <= 40, "Path is {} bytes", size_of::<Path>());
+        assert!(size_of::<Assoc>() <= 104, "Assoc is {} bytes", size_of::<Assoc>());
     }
 
     #[test]

@@ -23,10 +23,7 @@ pub(super) struct DataInPacket {
 }
 
 impl DataInPacket {
-    pub const NEW: DataInPacket = DataInPacket {
-        counted: false,
-        rtx_origin: NO_PATH,
-    };
+    pub const NEW: DataInPacket = DataInPacket { counted: false, rtx_origin: NO_PATH };
 }
 
 impl Tracker {
@@ -115,16 +112,7 @@ impl Tracker {
     /// New DATA of direction `e` (first TSN `tsn`) moved from path `old`
     /// to `new`.
     #[allow(clippy::too_many_arguments)]
-    fn primary_moved(
-        &mut self,
-        slot: usize,
-        e: usize,
-        old: u8,
-        new: usize,
-        tsn: u32,
-        now: u64,
-        out: &mut Vec<Event>,
-    ) {
+    fn primary_moved(&mut self, slot: usize, e: usize, old: u8, new: usize, tsn: u32, now: u64, out: &mut Vec<Event>) {
         if old != NO_PATH {
             let h = &mut self.slab[slot].ext().hist[e];
             h.switch_tsn = tsn;
@@ -156,10 +144,7 @@ impl Tracker {
         let ev_unans = self.unanswered(slot, old, now);
         let retrans = po.retrans_no_progress as u32;
         if ev_unans > 0 || retrans > 0 {
-            f.evidence = Some(Evidence {
-                unanswered_heartbeats: ev_unans,
-                retransmissions: retrans,
-            });
+            f.evidence = Some(Evidence { unanswered_heartbeats: ev_unans, retransmissions: retrans });
         }
         out.push(f);
         let d = &mut self.slab[slot].dirs[e];
@@ -201,14 +186,7 @@ impl Tracker {
     /// (`dflag::AWAY`), only an ack above every TSN retransmitted away proves
     /// the path of its DATA: an ack of DATA that travelled again on the
     /// alternate says nothing of the path that lost it.
-    pub(super) fn on_cum_ack(
-        &mut self,
-        slot: usize,
-        e: usize,
-        cum: u32,
-        now: u64,
-        out: &mut Vec<Event>,
-    ) {
+    pub(super) fn on_cum_ack(&mut self, slot: usize, e: usize, cum: u32, now: u64, out: &mut Vec<Event>) {
         let de = 1 - e;
         let a = &mut self.slab[slot];
         let d = &mut a.dirs[de];
@@ -261,10 +239,7 @@ impl Tracker {
     pub(super) fn stall_due(&self, slot: usize, e: usize, now: u64) -> Option<u64> {
         let a = &self.slab[slot];
         let d = a.dirs[e];
-        if d.flags & dflag::STALLED != 0
-            || !d.outstanding()
-            || (d.primary as usize) >= a.paths.len()
-        {
+        if d.flags & dflag::STALLED != 0 || !d.outstanding() || (d.primary as usize) >= a.paths.len() {
             return None;
         }
         let stall_ms = self.cfg.stall_after_ns / 1_000_000;
@@ -285,10 +260,7 @@ impl Tracker {
         for e in 0..2 {
             let a = &self.slab[slot];
             let d = a.dirs[e];
-            if d.flags & dflag::STALLED != 0
-                || !d.outstanding()
-                || (d.primary as usize) >= a.paths.len()
-            {
+            if d.flags & dflag::STALLED != 0 || !d.outstanding() || (d.primary as usize) >= a.paths.len() {
                 continue;
             }
             let age = age_ms(now, d.progress_ms);

@@ -43,9 +43,7 @@ pub(crate) struct Base(Option<u64>);
 
 impl Base {
     fn ms(&mut self, now_ns: u64) -> u64 {
-        *self
-            .0
-            .get_or_insert((now_ns / MS).saturating_sub(3_600_000))
+        *self.0.get_or_insert((now_ns / MS).saturating_sub(3_600_000))
     }
 }
 
@@ -168,11 +166,7 @@ impl Deadlines {
                 break;
             }
             let r = l + 1;
-            let c = if r < n && self.heap[r] < self.heap[l] {
-                r
-            } else {
-                l
-            };
+            let c = if r < n && self.heap[r] < self.heap[l] { r } else { l };
             let ck = self.heap[c];
             if ck >= k {
                 break;
@@ -276,10 +270,7 @@ mod tests {
             }
         }
         assert_eq!(d.len(), 0);
-        assert!(
-            due.iter().all(|&t| t >= u64::MAX - 1),
-            "every entry came out once"
-        );
+        assert!(due.iter().all(|&t| t >= u64::MAX - 1), "every entry came out once");
     }
 
     #[test]

@@ -12,12 +12,7 @@ use super::{Tracker, addr_pair};
 
 impl Tracker {
     /// Returns the slot of the association the INIT belongs to.
-    pub(super) fn on_init(
-        &mut self,
-        meta: &PacketMeta,
-        init: &Init,
-        out: &mut Vec<Event>,
-    ) -> Option<usize> {
+    pub(super) fn on_init(&mut self, meta: &PacketMeta, init: &Init, out: &mut Vec<Event>) -> Option<usize> {
         let now = meta.ts_ns;
         let (src, dst) = addr_pair(meta);
         let (sp, dp) = (meta.src_port, meta.dst_port);

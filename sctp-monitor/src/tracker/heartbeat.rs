@@ -34,14 +34,7 @@ impl Tracker {
         let id = self.slab[slot].id;
         let probe = meta.bundled_pad;
         if self.hb.len() < (4 * self.count).max(4096) {
-            self.hb.insert(
-                (id, info.digest),
-                HbSent {
-                    sent_ns: now,
-                    path: pi as u8,
-                    probe,
-                },
-            );
+            self.hb.insert((id, info.digest), HbSent { sent_ns: now, path: pi as u8, probe });
         }
         if probe {
             return;
@@ -65,15 +58,8 @@ impl Tracker {
         let id = self.slab[slot].id;
         let keep = self.hb_keep_ns();
         let (pi, rtt, probe) = match self.hb.remove(&(id, info.digest)) {
-            Some(h)
-                if (h.path as usize) < self.slab[slot].paths.len()
-                    && now.saturating_sub(h.sent_ns) < keep =>
-            {
-                (
-                    h.path as usize,
-                    Some(now.saturating_sub(h.sent_ns)),
-                    h.probe,
-                )
+            Some(h) if (h.path as usize) < self.slab[slot].paths.len() && now.saturating_sub(h.sent_ns) < keep => {
+                (h.path as usize, Some(now.saturating_sub(h.sent_ns)), h.probe)
             }
             _ => {
                 // Its HEARTBEAT was not seen (before the capture, or lost from
@@ -108,13 +94,7 @@ impl Tracker {
     }
 
     /// Suspect after one unanswered heartbeat, down after `hb_down_after`.
-    pub(super) fn update_hb_state(
-        &mut self,
-        slot: usize,
-        pi: usize,
-        now: u64,
-        out: &mut Vec<Event>,
-    ) {
+    pub(super) fn update_hb_state(&mut self, slot: usize, pi: usize, now: u64, out: &mut Vec<Event>) {
         let n = self.unanswered(slot, pi, now);
         if n == 0 {
             return;
@@ -142,8 +122,7 @@ impl Tracker {
         p.flags |= pflag::HB_QUEUED;
         let timeout_ms = self.cfg.hb_answer_timeout_ns / 1_000_000;
         let sent_ms = (now / 1_000_000).saturating_sub(age_ms(now, p.last_hb_ms));
-        self.hb_due
-            .push(slot, pi, (sent_ms + timeout_ms).saturating_mul(1_000_000));
+        self.hb_due.push(slot, pi, (sent_ms + timeout_ms).saturating_mul(1_000_000));
     }
 
     /// A queued heartbeat answer timeout of path `pi` has passed (from
@@ -172,8 +151,7 @@ impl Tracker {
         a.paths.iter().enumerate().any(|(pi, p)| {
             p.hb_unacked > 0 && {
                 let n = self.unanswered(slot, pi, now);
-                (n >= down_after && p.state != PathState::Down)
-                    || (n > 0 && p.state == PathState::Active)
+                (n >= down_after && p.state != PathState::Down) || (n > 0 && p.state == PathState::Active)
             }
         })
     }

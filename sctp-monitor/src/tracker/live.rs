@@ -28,13 +28,7 @@ impl Tracker {
     /// Updates a path from the kernel's counters of `key`, summed over CPUs
     /// (`merged`). Counters are absolute. Returns false when no tracked
     /// association has that tag and ports.
-    pub fn observe_path_stats(
-        &mut self,
-        key: &PathKey,
-        merged: &PathStats,
-        now: u64,
-        out: &mut Vec<Event>,
-    ) -> bool {
+    pub fn observe_path_stats(&mut self, key: &PathKey, merged: &PathStats, now: u64, out: &mut Vec<Event>) -> bool {
         self.now_ns = self.now_ns.max(now);
         let Some((slot, e)) = self.find_tag(key.vtag, key.src_port, key.dst_port) else {
             return false;

@@ -80,9 +80,7 @@ impl Tracker {
         }
         self.tags = t;
         let mut t = std::mem::take(&mut self.ends);
-        t.remove(self.end_hash_of_slot(slot as u32), slot as u32, |x| {
-            self.end_hash_of_slot(x)
-        });
+        t.remove(self.end_hash_of_slot(slot as u32), slot as u32, |x| self.end_hash_of_slot(x));
         self.ends = t;
     }
 
@@ -93,11 +91,7 @@ impl Tracker {
         let v = self.tags.find(h, |v| {
             let a = &self.slab[(v >> 1) as usize];
             let e = (v & 1) as usize;
-            a.id != 0
-                && a.has_tag(1 - e)
-                && a.tags[1 - e] == vtag
-                && a.ports[e] == sport
-                && a.ports[1 - e] == dport
+            a.id != 0 && a.has_tag(1 - e) && a.tags[1 - e] == vtag && a.ports[e] == sport && a.ports[1 - e] == dport
         })?;
         Some(((v >> 1) as usize, (v & 1) as usize))
     }
@@ -120,12 +114,7 @@ impl Tracker {
                 return false;
             }
             for e in 0..2 {
-                if x.ports[e] == pa
-                    && x.ports[1 - e] == pb
-                    && x.has_addr(e, a)
-                    && x.has_addr(1 - e, b)
-                    && pred(x, e)
-                {
+                if x.ports[e] == pa && x.ports[1 - e] == pb && x.has_addr(e, a) && x.has_addr(1 - e, b) && pred(x, e) {
                     side = e;
                     return true;
                 }
@@ -142,16 +131,12 @@ impl Tracker {
         chunks: &[Chunk],
         out: &mut Vec<Event>,
     ) -> Option<(usize, usize)> {
-        let reflected = matches!(
-            chunks.first(),
-            Some(Chunk::Abort { t: true, .. }) | Some(Chunk::ShutdownComplete { t: true })
-        );
+        let reflected =
+            matches!(chunks.first(), Some(Chunk::Abort { t: true, .. }) | Some(Chunk::ShutdownComplete { t: true }));
         if reflected {
             // The T flag: the tag is the sender's own, found under the
             // reverse direction's key.
-            return self
-                .find_tag(meta.vtag, meta.dst_port, meta.src_port)
-                .map(|(s, e)| (s, 1 - e));
+            return self.find_tag(meta.vtag, meta.dst_port, meta.src_port).map(|(s, e)| (s, 1 - e));
         }
         if let Some(found) = self.find_tag(meta.vtag, meta.src_port, meta.dst_port) {
             return Some(found);
@@ -163,19 +148,16 @@ impl Tracker {
         if chunks.iter().all(|c| {
             matches!(
                 c,
-                Chunk::Abort { .. }
-                    | Chunk::ShutdownComplete { .. }
-                    | Chunk::Error { .. }
-                    | Chunk::Other { .. }
+                Chunk::Abort { .. } | Chunk::ShutdownComplete { .. } | Chunk::Error { .. } | Chunk::Other { .. }
             )
         }) {
             return None;
         }
         let (src, dst) = addr_pair(meta);
         // The reverse direction of an association picked up mid-flight.
-        if let Some((slot, e)) = self.find_ends(&src, meta.src_port, &dst, meta.dst_port, |x, e| {
-            !x.has_tag(1 - e) && x.has_tag(e)
-        }) {
+        if let Some((slot, e)) =
+            self.find_ends(&src, meta.src_port, &dst, meta.dst_port, |x, e| !x.has_tag(1 - e) && x.has_tag(e))
+        {
             self.slab[slot].set_tag(1 - e, meta.vtag);
             self.index_sender(slot, e);
             return Some((slot, e));

@@ -219,15 +219,7 @@ impl Tracker {
     }
 
     /// The chunks of one packet sent by endpoint `e` of `slot` on path `pi`.
-    fn apply(
-        &mut self,
-        slot: usize,
-        e: usize,
-        pi: usize,
-        meta: &PacketMeta,
-        chunks: &[Chunk],
-        out: &mut Vec<Event>,
-    ) {
+    fn apply(&mut self, slot: usize, e: usize, pi: usize, meta: &PacketMeta, chunks: &[Chunk], out: &mut Vec<Event>) {
         let now = meta.ts_ns;
         let mut data_in_packet = data::DataInPacket::NEW;
         for c in chunks {
@@ -267,9 +259,11 @@ impl Tracker {
             // The slot may have been freed or reused since: the check only
             // acts on what the association's state says. One that expires
             // now ends below without path events first.
-            if self.slab.get(slot).is_some_and(|a| {
-                a.id != 0 && now.saturating_sub(a.last_seen_ns) < self.cfg.idle_timeout_ns
-            }) {
+            if self
+                .slab
+                .get(slot)
+                .is_some_and(|a| a.id != 0 && now.saturating_sub(a.last_seen_ns) < self.cfg.idle_timeout_ns)
+            {
                 self.hb_timeout(slot, pi, now, out);
             }
         }
@@ -281,9 +275,7 @@ impl Tracker {
             let idle = now.saturating_sub(self.slab[slot].last_seen_ns);
             if idle >= self.cfg.idle_timeout_ns {
                 let reason = match self.slab[slot].state {
-                    AssocState::ShutdownPending | AssocState::ShutdownAckSent => {
-                        DownReason::Shutdown
-                    }
+                    AssocState::ShutdownPending | AssocState::ShutdownAckSent => DownReason::Shutdown,
                     _ => DownReason::Timeout,
                 };
                 self.stats.expired += 1;
@@ -314,10 +306,7 @@ impl Tracker {
 
     /// How long a heartbeat can still be matched to its answer.
     fn hb_keep_ns(&self) -> u64 {
-        self.cfg
-            .hb_answer_timeout_ns
-            .saturating_mul(20)
-            .max(120_000_000_000)
+        self.cfg.hb_answer_timeout_ns.saturating_mul(20).max(120_000_000_000)
     }
 
     /// The next time a timed rule could act on `slot`: idle expiry, or a
@@ -325,10 +314,7 @@ impl Tracker {
     fn next_due(&self, slot: usize, now: u64) -> u64 {
         let a = &self.slab[slot];
         let idle = a.last_seen_ns.saturating_add(self.cfg.idle_timeout_ns);
-        [0, 1]
-            .into_iter()
-            .filter_map(|e| self.stall_due(slot, e, now))
-            .fold(idle, u64::min)
+        [0, 1].into_iter().filter_map(|e| self.stall_due(slot, e, now)).fold(idle, u64::min)
     }
 
     /// Brings `slot`'s next look closer when a packet made a rule due
@@ -346,10 +332,7 @@ impl Tracker {
 
     /// Associations currently tracked, as read-only views.
     pub fn associations(&self) -> impl Iterator<Item = AssocView> + '_ {
-        self.slab
-            .iter()
-            .filter(|a| a.id != 0)
-            .map(|a| view::assoc_view(a, None))
+        self.slab.iter().filter(|a| a.id != 0).map(|a| view::assoc_view(a, None))
     }
 
     /// Counts by state over every association (cheap: no views built).
@@ -372,10 +355,7 @@ impl Tracker {
                 top.push((a.id, slot));
             }
         }
-        let mut v: Vec<AssocView> = top
-            .into_iter()
-            .map(|(_, slot)| view::assoc_view(&self.slab[slot], None))
-            .collect();
+        let mut v: Vec<AssocView> = top.into_iter().map(|(_, slot)| view::assoc_view(&self.slab[slot], None)).collect();
         v.sort_by_key(|a| a.id);
         v
     }
@@ -401,11 +381,7 @@ impl Tracker {
     // ------------------------------------------------------------ helpers
 
     fn endpoint(a: &Assoc, e: usize) -> Endpoint {
-        Endpoint {
-            port: a.ports[e],
-            vtag: a.tags[e],
-            addrs: a.addrs_of(e).map(ip).collect(),
-        }
+        Endpoint { port: a.ports[e], vtag: a.tags[e], addrs: a.addrs_of(e).map(ip).collect() }
     }
 
     fn assoc_event(&self, slot: usize, kind: EventKind, now: u64) -> Event {
@@ -419,10 +395,7 @@ impl Tracker {
 
     fn path_ref(a: &Assoc, pi: usize) -> PathRef {
         let p = &a.paths[pi];
-        PathRef {
-            src: ip(&a.addrs[p.src as usize]),
-            dst: ip(&a.addrs[p.dst as usize]),
-        }
+        PathRef { src: ip(&a.addrs[p.src as usize]), dst: ip(&a.addrs[p.dst as usize]) }
     }
 
     fn path_event(&self, slot: usize, pi: usize, kind: EventKind, now: u64) -> Event {
@@ -445,8 +418,7 @@ impl Tracker {
             if self.closed.len() >= self.cfg.keep_closed {
                 self.closed.pop_front();
             }
-            self.closed
-                .push_back(view::assoc_view(&self.slab[slot], Some(reason)));
+            self.closed.push_back(view::assoc_view(&self.slab[slot], Some(reason)));
         }
         self.unindex(slot);
         self.due.remove(slot);

@@ -93,11 +93,7 @@ impl SlotTable {
                 break;
             }
             let k = hash_of(e) as usize & mask;
-            let between = if i <= j {
-                i < k && k <= j
-            } else {
-                i < k || k <= j
-            };
+            let between = if i <= j { i < k && k <= j } else { i < k || k <= j };
             if !between {
                 self.buckets[i] = e;
                 i = j;

@@ -37,24 +37,10 @@ impl Sim {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn send(
-        &mut self,
-        ms: u64,
-        src: IpAddr,
-        dst: IpAddr,
-        sport: u16,
-        dport: u16,
-        vtag: u32,
-        chunks: Vec<Vec<u8>>,
-    ) {
-        let f = FrameBuilder::ip(src, dst)
-            .sctp(sport, dport, vtag)
-            .chunks(chunks)
-            .build();
+    fn send(&mut self, ms: u64, src: IpAddr, dst: IpAddr, sport: u16, dport: u16, vtag: u32, chunks: Vec<Vec<u8>>) {
+        let f = FrameBuilder::ip(src, dst).sctp(sport, dport, vtag).chunks(chunks).build();
         let mut st = DecodeStats::default();
-        let p = parse_frame(LinkType::Ethernet, &f, T0 + ms * MS, 9899, &mut st)
-            .expect("parses")
-            .expect("SCTP");
+        let p = parse_frame(LinkType::Ethernet, &f, T0 + ms * MS, 9899, &mut st).expect("parses").expect("SCTP");
         self.t.process(&p.meta, &p.chunks, &mut self.ev);
     }
 
@@ -69,15 +55,7 @@ impl Sim {
 
     fn handshake(&mut self) {
         let (a, b) = (self.a, self.b);
-        self.send(
-            0,
-            a[0],
-            b[0],
-            PA,
-            PB,
-            0,
-            vec![craft::init(&InitSpec::new(TA, 100).addrs(&[a[1]]))],
-        );
+        self.send(0, a[0], b[0], PA, PB, 0, vec![craft::init(&InitSpec::new(TA, 100).addrs(&[a[1]]))]);
         self.send(
             1,
             b[0],
@@ -85,11 +63,7 @@ impl Sim {
             PB,
             PA,
             TA,
-            vec![craft::init_ack(
-                &InitSpec::new(TB, 500)
-                    .addrs(&[b[1]])
-                    .cookie(300, CookiePos::Before),
-            )],
+            vec![craft::init_ack(&InitSpec::new(TB, 500).addrs(&[b[1]]).cookie(300, CookiePos::Before))],
         );
         self.a2b(2, 0, vec![craft::cookie_echo(&[7; 300])]);
         self.b2a(3, 0, vec![craft::cookie_ack()]);
@@ -124,14 +98,8 @@ fn handshake_gives_tags_address_sets_and_up() {
     let up = &s.ev[0];
     let i = up.initiator.as_ref().expect("initiator");
     let r = up.responder.as_ref().expect("responder");
-    assert_eq!(
-        (i.port, i.vtag, i.addrs.clone()),
-        (PA, TA, vec![s.a[0], s.a[1]])
-    );
-    assert_eq!(
-        (r.port, r.vtag, r.addrs.clone()),
-        (PB, TB, vec![s.b[0], s.b[1]])
-    );
+    assert_eq!((i.port, i.vtag, i.addrs.clone()), (PA, TA, vec![s.a[0], s.a[1]]));
+    assert_eq!((r.port, r.vtag, r.addrs.clone()), (PB, TB, vec![s.b[0], s.b[1]]));
     assert_eq!(up.handshake_seen, Some(true));
     assert_eq!(up.ts, T0 + 3 * MS);
 }
@@ -140,26 +108,8 @@ fn handshake_gives_tags_address_sets_and_up() {
 fn init_without_address_params_uses_the_source_alone() {
     let mut s = Sim::new(Config::default());
     let (a, b) = (s.a, s.b);
-    s.send(
-        0,
-        a[0],
-        b[0],
-        PA,
-        PB,
-        0,
-        vec![craft::init(&InitSpec::new(TA, 1))],
-    );
-    s.send(
-        1,
-        b[0],
-        a[0],
-        PB,
-        PA,
-        TA,
-        vec![craft::init_ack(
-            &InitSpec::new(TB, 1).cookie(8, CookiePos::After),
-        )],
-    );
+    s.send(0, a[0], b[0], PA, PB, 0, vec![craft::init(&InitSpec::new(TA, 1))]);
+    s.send(1, b[0], a[0], PB, PA, TA, vec![craft::init_ack(&InitSpec::new(TB, 1).cookie(8, CookiePos::After))]);
     s.a2b(2, 0, vec![craft::cookie_echo(&[1; 8])]);
     s.b2a(3, 0, vec![craft::cookie_ack()]);
     let v = s.t.associations().next().expect("one association");
@@ -176,19 +126,12 @@ fn multihomed_packets_map_to_one_association() {
     s.b2a(12, 1, vec![craft::sack(100, 1000, &[], &[])]);
     assert_eq!(s.t.len(), 1);
     let v = s.t.associations().next().expect("association");
-    assert_eq!(
-        v.paths.len(),
-        4,
-        "a0->b0, b0->a0 (handshake), a1->b1, b1->a1"
-    );
+    assert_eq!(v.paths.len(), 4, "a0->b0, b0->a0 (handshake), a1->b1, b1->a1");
 }
 
 #[test]
 fn new_data_sets_primary_and_failover_reports_evidence() {
-    let mut s = Sim::new(Config {
-        hb_answer_timeout_ns: 500 * MS,
-        ..Config::default()
-    });
+    let mut s = Sim::new(Config { hb_answer_timeout_ns: 500 * MS, ..Config::default() });
     s.handshake();
     s.a2b(10, 0, vec![data(100)]);
     s.b2a(20, 0, vec![craft::sack(100, 1000, &[], &[])]);
@@ -224,17 +167,9 @@ fn retransmission_on_alternate_path_is_not_a_failover() {
     s.a2b(11, 0, vec![data(101)]);
     s.a2b(500, 1, vec![data(101)]);
     s.a2b(600, 0, vec![data(102)]);
-    assert!(
-        s.of(EventKind::Failover).is_empty(),
-        "events: {:?}",
-        s.kinds()
-    );
+    assert!(s.of(EventKind::Failover).is_empty(), "events: {:?}", s.kinds());
     let v = s.t.associations().next().expect("association");
-    let alt = v
-        .paths
-        .iter()
-        .find(|p| p.src == s.a[1])
-        .expect("alternate path");
+    let alt = v.paths.iter().find(|p| p.src == s.a[1]).expect("alternate path");
     assert_eq!(alt.retransmissions, 1);
     assert!(!alt.primary);
     assert_eq!(v.primary[0], Some(pr(s.a[0], s.b[0])));
@@ -254,11 +189,7 @@ fn tsn_wrap_is_new_data() {
     assert_eq!(s.of(EventKind::Failover).len(), 1);
     let v = s.t.associations().next().expect("association");
     assert_eq!(v.highest_tsn[0], Some(0));
-    let p0 = v
-        .paths
-        .iter()
-        .find(|p| p.src == s.a[0] && p.sender == Role::Initiator)
-        .expect("path");
+    let p0 = v.paths.iter().find(|p| p.src == s.a[0] && p.sender == Role::Initiator).expect("path");
     assert_eq!(p0.retransmissions, 1);
 }
 
@@ -269,45 +200,14 @@ fn restart_replaces_the_association() {
     let old = s.ev[0].assoc;
     let (a, b) = (s.a, s.b);
     let (ta2, tb2) = (0x1111_2222, 0x3333_4444);
-    s.send(
-        100,
-        a[0],
-        b[0],
-        PA,
-        PB,
-        0,
-        vec![craft::init(&InitSpec::new(ta2, 9).addrs(&[a[1]]))],
-    );
-    s.send(
-        101,
-        b[0],
-        a[0],
-        PB,
-        PA,
-        ta2,
-        vec![craft::init_ack(
-            &InitSpec::new(tb2, 9).cookie(40, CookiePos::After),
-        )],
-    );
-    s.send(
-        102,
-        a[0],
-        b[0],
-        PA,
-        PB,
-        tb2,
-        vec![craft::cookie_echo(&[1; 40])],
-    );
+    s.send(100, a[0], b[0], PA, PB, 0, vec![craft::init(&InitSpec::new(ta2, 9).addrs(&[a[1]]))]);
+    s.send(101, b[0], a[0], PB, PA, ta2, vec![craft::init_ack(&InitSpec::new(tb2, 9).cookie(40, CookiePos::After))]);
+    s.send(102, a[0], b[0], PA, PB, tb2, vec![craft::cookie_echo(&[1; 40])]);
     s.send(103, b[0], a[0], PB, PA, ta2, vec![craft::cookie_ack()]);
     let k = s.kinds();
     assert_eq!(
         k,
-        vec![
-            EventKind::AssociationUp,
-            EventKind::AssociationDown,
-            EventKind::Restart,
-            EventKind::AssociationUp
-        ]
+        vec![EventKind::AssociationUp, EventKind::AssociationDown, EventKind::Restart, EventKind::AssociationUp]
     );
     assert_eq!(s.ev[1].assoc, old);
     assert_eq!(s.ev[1].reason, Some(DownReason::Restart));
@@ -324,11 +224,7 @@ fn mid_flight_pick_up_learns_both_directions() {
     let mut s = Sim::new(Config::default());
     s.a2b(0, 0, vec![data(7)]);
     s.b2a(1, 0, vec![craft::sack(7, 1000, &[], &[])]);
-    assert_eq!(
-        s.t.len(),
-        1,
-        "the reverse direction joins the same association"
-    );
+    assert_eq!(s.t.len(), 1, "the reverse direction joins the same association");
     let up = s.of(EventKind::AssociationUp);
     assert_eq!(up.len(), 1);
     assert_eq!(up[0].handshake_seen, Some(false));
@@ -353,16 +249,7 @@ fn asconf_applies_only_on_matching_ack_and_honours_rejections() {
             craft::asconf(
                 1,
                 s.a[0],
-                &[
-                    AsconfReq::Add {
-                        corr_id: 1,
-                        addr: new1,
-                    },
-                    AsconfReq::Add {
-                        corr_id: 2,
-                        addr: new2,
-                    },
-                ],
+                &[AsconfReq::Add { corr_id: 1, addr: new1 }, AsconfReq::Add { corr_id: 2, addr: new2 }],
             ),
         ],
     );
@@ -378,47 +265,19 @@ fn asconf_applies_only_on_matching_ack_and_honours_rejections() {
         0,
         vec![craft::asconf_ack(
             1,
-            &[AsconfResult::Error {
-                corr_id: 1,
-                causes: vec![craft::error_cause(0x00A2, &[])],
-            }],
+            &[AsconfResult::Error { corr_id: 1, causes: vec![craft::error_cause(0x00A2, &[])] }],
         )],
     );
-    assert!(
-        s.of(EventKind::AddressAdded).is_empty(),
-        "events: {:?}",
-        s.kinds()
-    );
-    assert_eq!(
-        s.t.associations().next().expect("a").initiator.addrs.len(),
-        2
-    );
+    assert!(s.of(EventKind::AddressAdded).is_empty(), "events: {:?}", s.kinds());
+    assert_eq!(s.t.associations().next().expect("a").initiator.addrs.len(), 2);
     // Accepted: added.
-    s.a2b(
-        20,
-        0,
-        vec![craft::asconf(
-            2,
-            s.a[0],
-            &[AsconfReq::Add {
-                corr_id: 3,
-                addr: new1,
-            }],
-        )],
-    );
+    s.a2b(20, 0, vec![craft::asconf(2, s.a[0], &[AsconfReq::Add { corr_id: 3, addr: new1 }])]);
     s.b2a(21, 0, vec![craft::asconf_ack(2, &[])]);
     let added = s.of(EventKind::AddressAdded);
     assert_eq!(added.len(), 1);
     assert_eq!(added[0].addr, Some(new1));
     assert_eq!(added[0].endpoint, Some(Role::Initiator));
-    assert!(
-        s.t.associations()
-            .next()
-            .expect("a")
-            .initiator
-            .addrs
-            .contains(&new1)
-    );
+    assert!(s.t.associations().next().expect("a").initiator.addrs.contains(&new1));
 }
 
 #[test]
@@ -426,46 +285,14 @@ fn asconf_wildcards() {
     let mut s = Sim::new(Config::default());
     s.handshake();
     // Delete wildcard from a0: every address but a0.
-    s.a2b(
-        10,
-        0,
-        vec![craft::asconf(
-            5,
-            s.a[0],
-            &[AsconfReq::Delete {
-                corr_id: 1,
-                addr: ip("0.0.0.0"),
-            }],
-        )],
-    );
-    s.b2a(
-        11,
-        0,
-        vec![craft::asconf_ack(
-            5,
-            &[AsconfResult::Success { corr_id: 1 }],
-        )],
-    );
+    s.a2b(10, 0, vec![craft::asconf(5, s.a[0], &[AsconfReq::Delete { corr_id: 1, addr: ip("0.0.0.0") }])]);
+    s.b2a(11, 0, vec![craft::asconf_ack(5, &[AsconfResult::Success { corr_id: 1 }])]);
     let rm = s.of(EventKind::AddressRemoved);
     assert_eq!(rm.len(), 1);
     assert_eq!(rm[0].addr, Some(s.a[1]));
-    assert_eq!(
-        s.t.associations().next().expect("a").initiator.addrs,
-        vec![s.a[0]]
-    );
+    assert_eq!(s.t.associations().next().expect("a").initiator.addrs, vec![s.a[0]]);
     // Add wildcard sent from a1: a1 (the packet's source) comes back.
-    s.a2b(
-        20,
-        1,
-        vec![craft::asconf(
-            6,
-            s.a[1],
-            &[AsconfReq::Add {
-                corr_id: 1,
-                addr: ip("0.0.0.0"),
-            }],
-        )],
-    );
+    s.a2b(20, 1, vec![craft::asconf(6, s.a[1], &[AsconfReq::Add { corr_id: 1, addr: ip("0.0.0.0") }])]);
     s.b2a(21, 1, vec![craft::asconf_ack(6, &[])]);
     assert_eq!(s.of(EventKind::AddressAdded)[0].addr, Some(s.a[1]));
 }
@@ -482,18 +309,9 @@ fn several_heartbeats_in_flight_match_by_info() {
     s.b2a(150, 0, vec![craft::heartbeat_ack(b"third")]);
     s.b2a(300, 0, vec![craft::heartbeat_ack(b"first")]);
     let v = s.t.associations().next().expect("association");
-    let rtt = |src: IpAddr| {
-        v.paths
-            .iter()
-            .find(|p| p.src == src && p.sender == Role::Initiator)
-            .and_then(|p| p.rtt_us)
-    };
+    let rtt = |src: IpAddr| v.paths.iter().find(|p| p.src == src && p.sender == Role::Initiator).and_then(|p| p.rtt_us);
     assert_eq!(rtt(s.a[1]), Some(20_000));
-    assert_eq!(
-        rtt(s.a[0]),
-        Some(200_000),
-        "last answer: 'first' sent at 100, answered at 300"
-    );
+    assert_eq!(rtt(s.a[0]), Some(200_000), "last answer: 'first' sent at 100, answered at 300");
     let ups = s.of(EventKind::PathUp);
     assert_eq!(ups.len(), 2, "each path confirmed once");
     assert_eq!(ups[0].rtt_us, Some(20_000));
@@ -501,11 +319,7 @@ fn several_heartbeats_in_flight_match_by_info() {
 
 #[test]
 fn path_down_after_unanswered_heartbeats_and_up_when_answered() {
-    let mut s = Sim::new(Config {
-        hb_down_after: 2,
-        hb_answer_timeout_ns: 300 * MS,
-        ..Config::default()
-    });
+    let mut s = Sim::new(Config { hb_down_after: 2, hb_answer_timeout_ns: 300 * MS, ..Config::default() });
     s.handshake();
     s.a2b(1000, 1, vec![craft::heartbeat(b"1")]);
     s.a2b(2000, 1, vec![craft::heartbeat(b"2")]);
@@ -527,25 +341,13 @@ fn path_down_after_unanswered_heartbeats_and_up_when_answered() {
 
 #[test]
 fn pmtu_probes_are_not_liveness() {
-    let mut s = Sim::new(Config {
-        hb_down_after: 1,
-        hb_answer_timeout_ns: 100 * MS,
-        ..Config::default()
-    });
+    let mut s = Sim::new(Config { hb_down_after: 1, hb_answer_timeout_ns: 100 * MS, ..Config::default() });
     s.handshake();
     for i in 0..5u64 {
-        s.a2b(
-            1000 * (i + 1),
-            0,
-            vec![craft::heartbeat(&i.to_be_bytes()), craft::pad(1200)],
-        );
+        s.a2b(1000 * (i + 1), 0, vec![craft::heartbeat(&i.to_be_bytes()), craft::pad(1200)]);
     }
     s.tick(9000);
-    assert!(
-        s.of(EventKind::PathDown).is_empty(),
-        "events: {:?}",
-        s.kinds()
-    );
+    assert!(s.of(EventKind::PathDown).is_empty(), "events: {:?}", s.kinds());
     // The same without PAD is a liveness failure.
     s.a2b(10_000, 0, vec![craft::heartbeat(b"x")]);
     s.tick(10_500);
@@ -554,20 +356,14 @@ fn pmtu_probes_are_not_liveness() {
 
 #[test]
 fn retransmissions_without_progress_take_a_path_down() {
-    let mut s = Sim::new(Config {
-        retrans_down_after: 3,
-        ..Config::default()
-    });
+    let mut s = Sim::new(Config { retrans_down_after: 3, ..Config::default() });
     s.handshake();
     s.a2b(10, 0, vec![data(100)]);
     s.b2a(15, 0, vec![craft::sack(99, 1000, &[], &[])]);
     s.a2b(20, 0, vec![data(100)]);
     s.a2b(30, 0, vec![data(100)]);
     s.b2a(35, 0, vec![craft::sack(99, 1000, &[], &[])]);
-    assert!(
-        s.of(EventKind::PathDown).is_empty(),
-        "a SACK without progress resets nothing"
-    );
+    assert!(s.of(EventKind::PathDown).is_empty(), "a SACK without progress resets nothing");
     s.a2b(40, 0, vec![data(100)]);
     assert_eq!(s.of(EventKind::PathDown).len(), 1);
     // Progress resets the count.
@@ -575,20 +371,13 @@ fn retransmissions_without_progress_take_a_path_down() {
     s.a2b(60, 0, vec![data(101)]);
     s.a2b(70, 0, vec![data(101)]);
     let v = s.t.associations().next().expect("association");
-    let p = v
-        .paths
-        .iter()
-        .find(|p| p.src == s.a[0] && p.sender == Role::Initiator)
-        .expect("path");
+    let p = v.paths.iter().find(|p| p.src == s.a[0] && p.sender == Role::Initiator).expect("path");
     assert_eq!(p.retransmissions, 4);
 }
 
 #[test]
 fn stalled_when_heartbeats_answered_but_no_ack_progress() {
-    let mut s = Sim::new(Config {
-        stall_after_ns: 2_000 * MS,
-        ..Config::default()
-    });
+    let mut s = Sim::new(Config { stall_after_ns: 2_000 * MS, ..Config::default() });
     s.handshake();
     s.a2b(100, 0, vec![data(100)]);
     s.b2a(150, 0, vec![craft::sack(100, 1000, &[], &[])]);
@@ -611,15 +400,7 @@ fn abort_with_and_without_t_flag() {
     let mut s = Sim::new(Config::default());
     s.handshake();
     // T flag: B puts its own tag on the packet.
-    s.send(
-        10,
-        s.b[0],
-        s.a[0],
-        PB,
-        PA,
-        TB,
-        vec![craft::abort(true, &[])],
-    );
+    s.send(10, s.b[0], s.a[0], PB, PA, TB, vec![craft::abort(true, &[])]);
     let d = s.of(EventKind::AssociationDown);
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].reason, Some(DownReason::Abort));
@@ -627,24 +408,12 @@ fn abort_with_and_without_t_flag() {
 
     let mut s = Sim::new(Config::default());
     s.handshake();
-    s.b2a(
-        10,
-        0,
-        vec![craft::abort(false, &[craft::error_cause(12, b"bye")])],
-    );
+    s.b2a(10, 0, vec![craft::abort(false, &[craft::error_cause(12, b"bye")])]);
     assert_eq!(s.of(EventKind::AssociationDown).len(), 1);
     // An ABORT with the wrong tag is ignored.
     let mut s = Sim::new(Config::default());
     s.handshake();
-    s.send(
-        10,
-        s.b[0],
-        s.a[0],
-        PB,
-        PA,
-        TA,
-        vec![craft::abort(true, &[])],
-    );
+    s.send(10, s.b[0], s.a[0], PB, PA, TA, vec![craft::abort(true, &[])]);
     assert!(s.of(EventKind::AssociationDown).is_empty());
 }
 
@@ -664,10 +433,7 @@ fn shutdown_sequence_ends_the_association() {
 
 #[test]
 fn idle_associations_expire_on_tick() {
-    let mut s = Sim::new(Config {
-        idle_timeout_ns: 10_000 * MS,
-        ..Config::default()
-    });
+    let mut s = Sim::new(Config { idle_timeout_ns: 10_000 * MS, ..Config::default() });
     s.handshake();
     s.tick(9_000);
     assert_eq!(s.t.len(), 1);
@@ -680,10 +446,7 @@ fn idle_associations_expire_on_tick() {
 
 #[test]
 fn cap_evicts_the_longest_idle_first() {
-    let mut s = Sim::new(Config {
-        max_assocs: 2,
-        ..Config::default()
-    });
+    let mut s = Sim::new(Config { max_assocs: 2, ..Config::default() });
     s.send(0, ip("10.9.0.1"), ip("10.9.0.2"), 1, 2, 11, vec![data(1)]);
     s.send(1, ip("10.9.0.3"), ip("10.9.0.4"), 1, 2, 22, vec![data(1)]);
     s.send(2, ip("10.9.0.1"), ip("10.9.0.2"), 1, 2, 11, vec![data(2)]);
@@ -693,141 +456,53 @@ fn cap_evicts_the_longest_idle_first() {
     let d = s.of(EventKind::AssociationDown);
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].reason, Some(DownReason::Evicted));
-    assert_eq!(
-        d[0].responder.as_ref().map(|r| r.vtag),
-        Some(22),
-        "the idle one went"
-    );
+    assert_eq!(d[0].responder.as_ref().map(|r| r.vtag), Some(22), "the idle one went");
 }
 
 #[test]
 fn an_init_flood_evicts_half_open_associations_not_an_established_one() {
-    let mut s = Sim::new(Config {
-        max_assocs: 3,
-        ..Config::default()
-    });
+    let mut s = Sim::new(Config { max_assocs: 3, ..Config::default() });
     // The real association: handshake at 0..3 ms, then silent (the
     // longest idle of all from here on).
     s.handshake();
     // A half-open one: INIT and INIT-ACK, no cookie.
     let (h0, h1) = (ip("10.8.0.1"), ip("10.8.0.2"));
-    s.send(
-        5,
-        h0,
-        h1,
-        7,
-        8,
-        0,
-        vec![craft::init(&InitSpec::new(0x51, 1))],
-    );
-    s.send(
-        6,
-        h1,
-        h0,
-        8,
-        7,
-        0x51,
-        vec![craft::init_ack(&InitSpec::new(0x52, 1))],
-    );
+    s.send(5, h0, h1, 7, 8, 0, vec![craft::init(&InitSpec::new(0x51, 1))]);
+    s.send(6, h1, h0, 8, 7, 0x51, vec![craft::init_ack(&InitSpec::new(0x52, 1))]);
     // A flood of INITs with their own tags and addresses.
     let mut rng = craft::XorShift::new(7);
     for i in 0..200u64 {
         let tag = (rng.next_u64() as u32) | 1;
         let src = IpAddr::from((rng.next_u64() as u32).to_be_bytes());
         let dst = IpAddr::from((rng.next_u64() as u32).to_be_bytes());
-        s.send(
-            10 + i,
-            src,
-            dst,
-            1000,
-            2000,
-            0,
-            vec![craft::init(&InitSpec::new(tag, 1))],
-        );
+        s.send(10 + i, src, dst, 1000, 2000, 0, vec![craft::init(&InitSpec::new(tag, 1))]);
     }
     assert_eq!(s.t.len(), 3);
-    assert_eq!(
-        s.t.stats().evictions,
-        199,
-        "every INIT past the cap evicted one"
-    );
-    assert!(
-        s.of(EventKind::AssociationDown).is_empty(),
-        "associations never reported up go without an event"
-    );
-    let tags: Vec<u32> =
-        s.t.associations()
-            .filter_map(|v| v.initiator.vtag)
-            .collect();
-    assert!(
-        tags.contains(&TA),
-        "the established association stays: {tags:x?}"
-    );
-    assert!(
-        tags.contains(&0x51),
-        "the half-open one outranks INIT-only ones: {tags:x?}"
-    );
+    assert_eq!(s.t.stats().evictions, 199, "every INIT past the cap evicted one");
+    assert!(s.of(EventKind::AssociationDown).is_empty(), "associations never reported up go without an event");
+    let tags: Vec<u32> = s.t.associations().filter_map(|v| v.initiator.vtag).collect();
+    assert!(tags.contains(&TA), "the established association stays: {tags:x?}");
+    assert!(tags.contains(&0x51), "the half-open one outranks INIT-only ones: {tags:x?}");
 
     // With no one-sided association left to take, the half-open one goes
     // before the established one, although that one is idle for longer.
-    let mut s = Sim::new(Config {
-        max_assocs: 2,
-        ..Config::default()
-    });
+    let mut s = Sim::new(Config { max_assocs: 2, ..Config::default() });
     s.handshake();
-    s.send(
-        5,
-        h0,
-        h1,
-        7,
-        8,
-        0,
-        vec![craft::init(&InitSpec::new(0x51, 1))],
-    );
-    s.send(
-        6,
-        h1,
-        h0,
-        8,
-        7,
-        0x51,
-        vec![craft::init_ack(&InitSpec::new(0x52, 1))],
-    );
-    s.send(
-        9,
-        h0,
-        h1,
-        9,
-        9,
-        0,
-        vec![craft::init(&InitSpec::new(0x61, 1))],
-    );
+    s.send(5, h0, h1, 7, 8, 0, vec![craft::init(&InitSpec::new(0x51, 1))]);
+    s.send(6, h1, h0, 8, 7, 0x51, vec![craft::init_ack(&InitSpec::new(0x52, 1))]);
+    s.send(9, h0, h1, 9, 9, 0, vec![craft::init(&InitSpec::new(0x61, 1))]);
     assert_eq!(s.t.stats().evictions, 1);
-    let mut tags: Vec<u32> =
-        s.t.associations()
-            .filter_map(|v| v.initiator.vtag)
-            .collect();
+    let mut tags: Vec<u32> = s.t.associations().filter_map(|v| v.initiator.vtag).collect();
     tags.sort();
     assert_eq!(tags, vec![0x61, TA]);
 }
 
 #[test]
 fn evicting_an_association_that_was_up_reports_it() {
-    let mut s = Sim::new(Config {
-        max_assocs: 1,
-        ..Config::default()
-    });
+    let mut s = Sim::new(Config { max_assocs: 1, ..Config::default() });
     s.handshake();
     let (h0, h1) = (ip("10.8.0.1"), ip("10.8.0.2"));
-    s.send(
-        9,
-        h0,
-        h1,
-        9,
-        9,
-        0,
-        vec![craft::init(&InitSpec::new(0x61, 1))],
-    );
+    s.send(9, h0, h1, 9, 9, 0, vec![craft::init(&InitSpec::new(0x61, 1))]);
     let d = s.of(EventKind::AssociationDown);
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].reason, Some(DownReason::Evicted));
@@ -838,47 +513,11 @@ fn evicting_an_association_that_was_up_reports_it() {
 fn init_collision_yields_one_association() {
     let mut s = Sim::new(Config::default());
     let (a, b) = (s.a, s.b);
-    s.send(
-        0,
-        a[0],
-        b[0],
-        PA,
-        PB,
-        0,
-        vec![craft::init(&InitSpec::new(TA, 1))],
-    );
-    s.send(
-        1,
-        b[0],
-        a[0],
-        PB,
-        PA,
-        0,
-        vec![craft::init(&InitSpec::new(TB, 1))],
-    );
+    s.send(0, a[0], b[0], PA, PB, 0, vec![craft::init(&InitSpec::new(TA, 1))]);
+    s.send(1, b[0], a[0], PB, PA, 0, vec![craft::init(&InitSpec::new(TB, 1))]);
     // Each answers the other's INIT with its own tag unchanged.
-    s.send(
-        2,
-        a[0],
-        b[0],
-        PA,
-        PB,
-        TB,
-        vec![craft::init_ack(
-            &InitSpec::new(TA, 1).cookie(8, CookiePos::After),
-        )],
-    );
-    s.send(
-        3,
-        b[0],
-        a[0],
-        PB,
-        PA,
-        TA,
-        vec![craft::init_ack(
-            &InitSpec::new(TB, 1).cookie(8, CookiePos::After),
-        )],
-    );
+    s.send(2, a[0], b[0], PA, PB, TB, vec![craft::init_ack(&InitSpec::new(TA, 1).cookie(8, CookiePos::After))]);
+    s.send(3, b[0], a[0], PB, PA, TA, vec![craft::init_ack(&InitSpec::new(TB, 1).cookie(8, CookiePos::After))]);
     s.a2b(4, 0, vec![craft::cookie_echo(&[0; 8])]);
     s.b2a(5, 0, vec![craft::cookie_ack()]);
     assert_eq!(s.t.len(), 1, "one association for one tag pair");
@@ -916,39 +555,17 @@ fn live_path_counters_update_paths() {
     };
     assert!(s.t.observe_path_stats(&key, &st, T0 + 50 * MS, &mut s.ev));
     let v = s.t.associations().next().expect("association");
-    let p = v
-        .paths
-        .iter()
-        .find(|p| p.src == s.a[0] && p.sender == Role::Initiator)
-        .expect("path");
-    assert_eq!(
-        (p.data_packets, p.data_bytes, p.retransmissions),
-        (40, 4000, 2)
-    );
+    let p = v.paths.iter().find(|p| p.src == s.a[0] && p.sender == Role::Initiator).expect("path");
+    assert_eq!((p.data_packets, p.data_bytes, p.retransmissions), (40, 4000, 2));
     assert_eq!(p.last_data_ns, Some(T0 + 50 * MS));
     assert_eq!(v.highest_tsn[0], Some(539));
     // The peer's SACK counters: cumulative ack of the initiator's DATA.
-    let rkey = PathKey {
-        src_addr: key.dst_addr,
-        dst_addr: key.src_addr,
-        src_port: PB,
-        dst_port: PA,
-        vtag: TA,
-        ..key
-    };
-    let sack = PathStats {
-        sacks: 10,
-        sack_cum_tsn: 539,
-        flags: PATH_FLAG_HAS_SACK,
-        ..PathStats::default()
-    };
+    let rkey = PathKey { src_addr: key.dst_addr, dst_addr: key.src_addr, src_port: PB, dst_port: PA, vtag: TA, ..key };
+    let sack = PathStats { sacks: 10, sack_cum_tsn: 539, flags: PATH_FLAG_HAS_SACK, ..PathStats::default() };
     assert!(s.t.observe_path_stats(&rkey, &sack, T0 + 60 * MS, &mut s.ev));
     assert_eq!(s.t.associations().next().expect("a").cum_ack[0], Some(539));
     key.vtag = 1;
-    assert!(
-        !s.t.observe_path_stats(&key, &st, T0, &mut s.ev),
-        "unknown tag"
-    );
+    assert!(!s.t.observe_path_stats(&key, &st, T0, &mut s.ev), "unknown tag");
 }
 
 #[test]
@@ -976,24 +593,14 @@ fn kernel_records_drive_failover_like_captures() {
     for (r, ts) in [
         rec(RecordKind::DataFirst, [10, 0, 0, 1], [10, 0, 0, 2], 100, 10),
         rec(RecordKind::DataFirst, [10, 0, 1, 1], [10, 0, 1, 2], 100, 20),
-        rec(
-            RecordKind::DataPathChange,
-            [10, 0, 1, 1],
-            [10, 0, 1, 2],
-            150,
-            30,
-        ),
+        rec(RecordKind::DataPathChange, [10, 0, 1, 1], [10, 0, 1, 2], 150, 30),
     ] {
         let mut st = DecodeStats::default();
         let (meta, c) = decode_record(&r, ts, &mut st).expect("decodes");
         s.t.process(&meta, std::slice::from_ref(&c), &mut s.ev);
     }
     let f = s.of(EventKind::Failover);
-    assert_eq!(
-        f.len(),
-        1,
-        "the retransmission on the alternate path was not one; the path change was"
-    );
+    assert_eq!(f.len(), 1, "the retransmission on the alternate path was not one; the path change was");
     assert_eq!(f[0].to, Some(pr(s.a[1], s.b[1])));
     assert_eq!(f[0].first_new_data, Some(T0 + 30 * MS));
 }
@@ -1020,32 +627,10 @@ fn memory_per_association_with_two_paths_is_within_budget() {
             record: None,
             interface: 0,
         };
-        let d = DataHeader {
-            i_data: false,
-            flags: 3,
-            tsn: i,
-            stream: 0,
-            seq: 0,
-            ppid: 46,
-            payload_len: 100,
-        };
+        let d = DataHeader { i_data: false, flags: 3, tsn: i, stream: 0, seq: 0, ppid: 46, payload_len: 100 };
         t.process(&meta, &[Chunk::Data(d)], &mut ev);
-        let back = PacketMeta {
-            src: b,
-            dst: a,
-            src_port: 3868,
-            dst_port: 5000,
-            vtag: !i,
-            ..meta
-        };
-        t.process(
-            &back,
-            &[Chunk::Sack(Sack {
-                cum_tsn: i,
-                ..Sack::default()
-            })],
-            &mut ev,
-        );
+        let back = PacketMeta { src: b, dst: a, src_port: 3868, dst_port: 5000, vtag: !i, ..meta };
+        t.process(&back, &[Chunk::Sack(Sack { cum_tsn: i, ..Sack::default() })], &mut ev);
     }
     assert_eq!(t.len(), n as usize);
     assert!(t.associations().all(|a| a.paths.len() == 2));
@@ -1060,10 +645,7 @@ fn memory_per_association_with_two_paths_is_within_budget() {
 /// ack moving: the alternate must never be reported down.
 #[test]
 fn retransmissions_on_the_alternate_count_against_the_path_that_lost_the_data() {
-    let mut s = Sim::new(Config {
-        retrans_down_after: 3,
-        ..Config::default()
-    });
+    let mut s = Sim::new(Config { retrans_down_after: 3, ..Config::default() });
     s.handshake();
     s.a2b(10, 0, vec![data(100)]);
     s.b2a(11, 0, vec![craft::sack(100, 1000, &[], &[])]);
@@ -1076,19 +658,11 @@ fn retransmissions_on_the_alternate_count_against_the_path_that_lost_the_data() 
     s.b2a(301, 1, vec![craft::sack(101, 1000, &[], &[])]);
     s.a2b(600, 1, vec![data(102), data(103), data(104)]);
     s.b2a(601, 1, vec![craft::sack(104, 1000, &[], &[])]);
-    assert!(
-        s.of(EventKind::PathDown).is_empty(),
-        "two events: {:?}",
-        s.kinds()
-    );
+    assert!(s.of(EventKind::PathDown).is_empty(), "two events: {:?}", s.kinds());
     s.a2b(900, 1, vec![data(105), data(106), data(107), data(108)]);
     let down = s.of(EventKind::PathDown);
     assert_eq!(down.len(), 1, "{:?}", s.kinds());
-    assert_eq!(
-        down[0].path,
-        Some(pr(s.a[0], s.b[0])),
-        "the path that lost the DATA"
-    );
+    assert_eq!(down[0].path, Some(pr(s.a[0], s.b[0])), "the path that lost the DATA");
     s.b2a(901, 1, vec![craft::sack(108, 1000, &[], &[])]);
     // New DATA on the alternate: the failover, with the evidence.
     s.a2b(950, 1, vec![data(109)]);
@@ -1101,28 +675,14 @@ fn retransmissions_on_the_alternate_count_against_the_path_that_lost_the_data() 
     let v = s.t.associations().next().expect("association");
     let alt = v.paths.iter().find(|p| p.src == s.a[1]).expect("alternate");
     assert_eq!(alt.state, PathState::Active);
-    assert_eq!(
-        alt.retransmissions, 8,
-        "the wire counter stays per carrying path"
-    );
-    let old = v
-        .paths
-        .iter()
-        .find(|p| p.src == s.a[0] && p.sender == Role::Initiator)
-        .expect("old");
-    assert_eq!(
-        old.state,
-        PathState::Down,
-        "an ack of DATA resent elsewhere proves nothing"
-    );
+    assert_eq!(alt.retransmissions, 8, "the wire counter stays per carrying path");
+    let old = v.paths.iter().find(|p| p.src == s.a[0] && p.sender == Role::Initiator).expect("old");
+    assert_eq!(old.state, PathState::Down, "an ack of DATA resent elsewhere proves nothing");
     // Back: a heartbeat answered on the old path brings it up.
     s.a2b(1500, 0, vec![craft::heartbeat(b"back")]);
     s.b2a(1501, 0, vec![craft::heartbeat_ack(b"back")]);
     assert_eq!(
-        s.of(EventKind::PathUp)
-            .iter()
-            .filter(|e| e.path == Some(pr(s.a[0], s.b[0])))
-            .count(),
+        s.of(EventKind::PathUp).iter().filter(|e| e.path == Some(pr(s.a[0], s.b[0]))).count(),
         2,
         "up at the handshake's first ack, and again now"
     );

@@ -26,9 +26,7 @@ impl Tracker {
             let idle = now.saturating_sub(self.slab[slot].last_seen_ns);
             if idle >= self.cfg.idle_timeout_ns {
                 let reason = match self.slab[slot].state {
-                    AssocState::ShutdownPending | AssocState::ShutdownAckSent => {
-                        DownReason::Shutdown
-                    }
+                    AssocState::ShutdownPending | AssocState::ShutdownAckSent => DownReason::Shutdown,
                     _ => DownReason::Timeout,
                 };
                 self.stats.expired += 1;
@@ -52,10 +50,7 @@ struct Peer {
 }
 
 fn frame(src: IpAddr, dst: IpAddr, sp: u16, dp: u16, vtag: u32, chunks: Vec<Vec<u8>>) -> Vec<u8> {
-    FrameBuilder::ip(src, dst)
-        .sctp(sp, dp, vtag)
-        .chunks(chunks)
-        .build()
+    FrameBuilder::ip(src, dst).sctp(sp, dp, vtag).chunks(chunks).build()
 }
 
 /// One random run; panics at the first tick where the two disagree.
@@ -114,48 +109,22 @@ fn run(seed: u64, steps: usize) {
                     pb,
                     pa,
                     p.ta,
-                    vec![craft::init_ack(
-                        &InitSpec::new(p.tb, p.tsn).addrs(&[p.b[1]]),
-                    )],
+                    vec![craft::init_ack(&InitSpec::new(p.tb, p.tsn).addrs(&[p.b[1]]))],
                 ));
-                frames.push(frame(
-                    p.a[0],
-                    p.b[0],
-                    pa,
-                    pb,
-                    p.tb,
-                    vec![craft::cookie_echo(&[1; 8])],
-                ));
-                frames.push(frame(
-                    p.b[0],
-                    p.a[0],
-                    pb,
-                    pa,
-                    p.ta,
-                    vec![craft::cookie_ack()],
-                ));
+                frames.push(frame(p.a[0], p.b[0], pa, pb, p.tb, vec![craft::cookie_echo(&[1; 8])]));
+                frames.push(frame(p.b[0], p.a[0], pb, pa, p.ta, vec![craft::cookie_ack()]));
                 peers[i] = Some(p);
             }
             Some(p) => {
                 let path = rng.below(2);
                 // Sender 0 is a, 1 is b.
                 let s = rng.below(2);
-                let (src, dst, sp, dp, tag) = if s == 0 {
-                    (p.a[path], p.b[path], pa, pb, p.tb)
-                } else {
-                    (p.b[path], p.a[path], pb, pa, p.ta)
-                };
+                let (src, dst, sp, dp, tag) =
+                    if s == 0 { (p.a[path], p.b[path], pa, pb, p.tb) } else { (p.b[path], p.a[path], pb, pa, p.ta) };
                 match rng.below(10) {
                     0 | 1 => {
                         let info = rng.next_u64() % 16;
-                        frames.push(frame(
-                            src,
-                            dst,
-                            sp,
-                            dp,
-                            tag,
-                            vec![craft::heartbeat(&info.to_be_bytes())],
-                        ));
+                        frames.push(frame(src, dst, sp, dp, tag, vec![craft::heartbeat(&info.to_be_bytes())]));
                         p.hb[s].push((path, info));
                     }
                     2 | 3 => {
@@ -167,14 +136,7 @@ fn run(seed: u64, steps: usize) {
                             let k = rng.below(p.hb[r].len());
                             p.hb[r].swap_remove(k).1
                         };
-                        frames.push(frame(
-                            src,
-                            dst,
-                            sp,
-                            dp,
-                            tag,
-                            vec![craft::heartbeat_ack(&info.to_be_bytes())],
-                        ));
+                        frames.push(frame(src, dst, sp, dp, tag, vec![craft::heartbeat_ack(&info.to_be_bytes())]));
                     }
                     4 => frames.push(frame(
                         src,
@@ -182,10 +144,7 @@ fn run(seed: u64, steps: usize) {
                         sp,
                         dp,
                         tag,
-                        vec![
-                            craft::heartbeat(&rng.next_u64().to_be_bytes()),
-                            craft::pad(64),
-                        ],
+                        vec![craft::heartbeat(&rng.next_u64().to_be_bytes()), craft::pad(64)],
                     )),
                     5 | 6 => {
                         p.tsn = p.tsn.wrapping_add(1);
@@ -204,28 +163,11 @@ fn run(seed: u64, steps: usize) {
                         pa,
                         pb,
                         p.tb,
-                        vec![craft::data(
-                            p.tsn.wrapping_sub(rng.below(3) as u32),
-                            0,
-                            0,
-                            0,
-                            &[0; 8],
-                        )],
+                        vec![craft::data(p.tsn.wrapping_sub(rng.below(3) as u32), 0, 0, 0, &[0; 8])],
                     )),
                     8 => {
-                        let cum = if rng.below(2) == 0 {
-                            p.tsn
-                        } else {
-                            p.tsn.wrapping_sub(2)
-                        };
-                        frames.push(frame(
-                            p.b[path],
-                            p.a[path],
-                            pb,
-                            pa,
-                            p.ta,
-                            vec![craft::sack(cum, 1000, &[], &[])],
-                        ));
+                        let cum = if rng.below(2) == 0 { p.tsn } else { p.tsn.wrapping_sub(2) };
+                        frames.push(frame(p.b[path], p.a[path], pb, pa, p.ta, vec![craft::sack(cum, 1000, &[], &[])]));
                     }
                     // Silence on this one.
                     _ => {}
@@ -233,16 +175,11 @@ fn run(seed: u64, steps: usize) {
             }
         }
         for f in &frames {
-            let pkt = parse_frame(LinkType::Ethernet, f, now, 9899, &mut st)
-                .expect("parses")
-                .expect("SCTP");
+            let pkt = parse_frame(LinkType::Ethernet, f, now, 9899, &mut st).expect("parses").expect("SCTP");
             new.process(&pkt.meta, &pkt.chunks, &mut ev_new);
             old.process(&pkt.meta, &pkt.chunks, &mut ev_old);
         }
-        assert_eq!(
-            ev_new, ev_old,
-            "seed {seed} step {step}: packet events differ"
-        );
+        assert_eq!(ev_new, ev_old, "seed {seed} step {step}: packet events differ");
         if rng.below(3) == 0 {
             let (n0, o0) = (ev_new.len(), ev_old.len());
             new.tick(now, &mut ev_new);
@@ -274,18 +211,9 @@ fn run(seed: u64, steps: usize) {
     };
     assert_eq!(views(&new), views(&old), "seed {seed}: end states differ");
     assert_eq!(new.stats(), old.stats(), "seed {seed}");
-    let kinds: std::collections::BTreeSet<_> =
-        ev_old.iter().map(|e| format!("{:?}", e.event)).collect();
+    let kinds: std::collections::BTreeSet<_> = ev_old.iter().map(|e| format!("{:?}", e.event)).collect();
     assert!(
-        [
-            "AssociationDown",
-            "PathDown",
-            "PathUp",
-            "Failover",
-            "Stalled"
-        ]
-        .iter()
-        .all(|k| kinds.contains(*k)),
+        ["AssociationDown", "PathDown", "PathUp", "Failover", "Stalled"].iter().all(|k| kinds.contains(*k)),
         "seed {seed}: the traffic must exercise every timed rule, saw {kinds:?}"
     );
 }

@@ -68,10 +68,7 @@ pub(super) fn assoc_view(a: &Assoc, ended: Option<DownReason>) -> AssocView {
         addrs: a.addrs_of(e).map(ip).collect(),
     };
     let path_ref = |pi: usize| {
-        a.paths.get(pi).map(|p| PathRef {
-            src: ip(&a.addrs[p.src as usize]),
-            dst: ip(&a.addrs[p.dst as usize]),
-        })
+        a.paths.get(pi).map(|p| PathRef { src: ip(&a.addrs[p.src as usize]), dst: ip(&a.addrs[p.dst as usize]) })
     };
     let paths = a
         .paths
@@ -100,15 +97,10 @@ pub(super) fn assoc_view(a: &Assoc, ended: Option<DownReason>) -> AssocView {
         initiator: ep(0),
         responder: ep(1),
         paths,
-        primary: [
-            path_ref(a.dirs[0].primary as usize),
-            path_ref(a.dirs[1].primary as usize),
-        ],
+        primary: [path_ref(a.dirs[0].primary as usize), path_ref(a.dirs[1].primary as usize)],
         failovers: [a.dirs[0].failovers, a.dirs[1].failovers],
-        highest_tsn: [0, 1]
-            .map(|e| (a.dirs[e].flags & dflag::HAS_TSN != 0).then_some(a.dirs[e].highest_tsn)),
-        cum_ack: [0, 1]
-            .map(|e| (a.dirs[e].flags & dflag::HAS_ACK != 0).then_some(a.dirs[e].cum_ack)),
+        highest_tsn: [0, 1].map(|e| (a.dirs[e].flags & dflag::HAS_TSN != 0).then_some(a.dirs[e].highest_tsn)),
+        cum_ack: [0, 1].map(|e| (a.dirs[e].flags & dflag::HAS_ACK != 0).then_some(a.dirs[e].cum_ack)),
         requested_primary: [0, 1].map(|e| x.and_then(|x| x.requested_primary[e]).map(|a| ip(&a))),
         restart_of: x.and_then(|x| x.restart_of),
         last_seen_ns: a.last_seen_ns,

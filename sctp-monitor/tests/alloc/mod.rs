@@ -80,11 +80,5 @@ pub fn measure<R>(f: impl FnOnce() -> R) -> (R, Usage) {
     let r = f();
     let peak = PEAK.with(|p| p.get()) - base;
     let largest = LARGEST.with(|m| m.get());
-    (
-        r,
-        Usage {
-            peak: peak.max(0) as usize,
-            largest,
-        },
-    )
+    (r, Usage { peak: peak.max(0) as usize, largest })
 }
