@@ -30,7 +30,7 @@ use std::{
     io::{BufRead, BufReader, Read, Write},
     net::TcpStream,
     path::{Path, PathBuf},
-    process::{Child, Command, ExitStatus, Stdio},
+    process::{Command, Stdio},
     sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
 };
@@ -42,7 +42,11 @@ use sctp_monitor::{
 };
 use sctp_monitor_common::{ChunkRecord, RecordKind, programs};
 use serde_json::Value;
-use support::{NetNs, privileged, sh};
+use support::{
+    NetNs, privileged,
+    process::{Proc, TempDir, have, json_lines, wait_until},
+    sh,
+};
 
 const METRICS_PORT: u16 = 9108;
 
@@ -51,76 +55,6 @@ const METRICS_PORT: u16 = 9108;
 
 /// A child process killed (SIGKILL) and reaped on drop, so a failing test
 /// leaves nothing running.
-struct Proc {
-    child: Option<Child>,
-    what: String,
-}
-
-impl Proc {
-    fn spawn(mut cmd: Command, what: &str) -> Proc {
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-        Proc { child: Some(child), what: what.to_string() }
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.as_ref().expect("running").id() as i32
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.pid(), sig) };
-    }
-
-    /// Waits for exit (and reaps), at most `timeout`.
-    fn wait(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        let child = self.child.as_mut().expect("running");
-        loop {
-            if let Some(st) = child.try_wait().expect("try_wait") {
-                self.child = None;
-                return st;
-            }
-            assert!(Instant::now() < deadline, "{} did not exit within {timeout:?}", self.what);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// A directory removed on drop (kept when the test failed, for reading).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("sctpmon-fl-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("test outputs kept in {}", self.0.display());
-        } else {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
 type Lines = Arc<Mutex<Vec<String>>>;
 
 /// Collects a child's output lines (the agent's log) for assertions.
@@ -136,33 +70,12 @@ fn collect_lines(r: impl Read + Send + 'static, who: String) -> Lines {
     lines
 }
 
-fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The first log line containing every needle, waiting for it.
 fn wait_log(log: &Lines, needles: &[&str], timeout: Duration) -> String {
     wait_until(&format!("a log line with {needles:?}"), timeout, || {
         log.lock().unwrap().iter().find(|l| needles.iter().all(|n| l.contains(n))).cloned()
     })
 }
 
-fn json_lines(path: &Path) -> Vec<Value> {
-    fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
-}
-
-// ---------------------------------------------------------------------------
-// HTTP and metrics
-
-/// GET on `addr`:`port` from inside `ns`: (status, body); None when the
-/// connection is refused or fails.
 fn http_get_at(ns: &NetNs, addr: &str, port: u16, path: &str) -> Option<(u16, String)> {
     let (addr, path) = (addr.to_string(), path.to_string());
     ns.run(move || {
@@ -250,14 +163,6 @@ fn peer_binary() -> PathBuf {
         out
     })
     .clone()
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 fn nft(ns: &NetNs, rules: &str) {
@@ -513,7 +418,7 @@ fn kill_9_under_load_then_restart_picks_up_the_association_mid_flight() {
         assert!(have(tool), "{tool} not found: run `cargo xtask setup --tests`");
     }
     let t0 = Instant::now();
-    let tmp = TempDir::new("kill9");
+    let tmp = TempDir::new("fl-kill9");
     let lab = Lab::new("k", 241, 2);
     let (a1, a2) = (lab.a_if(1), lab.a_if(2));
     let ifs = ["-i", a1.as_str(), "-i", a2.as_str(), "--metrics", "127.0.0.1:9108"];
@@ -654,7 +559,7 @@ fn an_interface_deleted_and_recreated_is_logged_and_reattached_while_the_others_
         assert!(have(tool), "{tool} not found: run `cargo xtask setup --tests`");
     }
     let t0 = Instant::now();
-    let tmp = TempDir::new("churn");
+    let tmp = TempDir::new("fl-churn");
     let lab = Lab::new("c", 242, 2);
     let (a1, a2, b1, b2) = (lab.a_if(1), lab.a_if(2), lab.b_if(1), lab.b_if(2));
     // Side a: every interface (no -i). Side b: the two named with -i.
@@ -820,7 +725,7 @@ fn least_privilege_agent_runs_with_cap_bpf_net_admin_perfmon_and_listens_on_loop
         assert!(have(tool), "{tool} not found: run `cargo xtask setup --tests`");
     }
     let t0 = Instant::now();
-    let tmp = TempDir::new("lp");
+    let tmp = TempDir::new("fl-lp");
     let lab = Lab::new("p", 243, 1);
     let a1 = lab.a_if(1);
 

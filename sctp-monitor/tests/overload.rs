@@ -24,7 +24,7 @@ use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{IpAddr, Ipv4Addr, TcpStream},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -35,7 +35,11 @@ use std::{
 use aya::maps::{Map, MapData, MapInfo, PerCpuArray, PerCpuHashMap};
 use sctp_monitor::craft::{self, FrameBuilder, InitSpec, XorShift};
 use sctp_monitor_common::{AssocDirState, PathKey, PathStats, counters as kc, maps};
-use support::{NetNs, privileged, send_frames, veth};
+use support::{
+    NetNs, privileged,
+    process::{Proc, TempDir, have, json_lines, wait_until},
+    send_frames, veth,
+};
 
 const METRICS_PORT: u16 = 9108;
 
@@ -46,92 +50,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 // ------------------------------------------------------------------ helpers
 
 /// A child process killed (SIGKILL) and reaped on drop.
-struct Proc {
-    child: Option<Child>,
-    what: &'static str,
-}
-
-impl Proc {
-    fn spawn(mut cmd: Command, what: &'static str) -> Proc {
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-        Proc { child: Some(child), what }
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.as_ref().expect("running").id() as i32
-    }
-
-    /// SIGTERM, then the exit status (at most 10 s).
-    fn stop(&mut self) -> std::process::ExitStatus {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.pid(), libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let child = self.child.as_mut().expect("running");
-        loop {
-            if let Some(st) = child.try_wait().expect("try_wait") {
-                self.child = None;
-                return st;
-            }
-            assert!(Instant::now() < deadline, "{} did not exit after SIGTERM", self.what);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// A directory removed on drop (kept when the test failed).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("sctpmon-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("test outputs kept in {}", self.0.display());
-        } else {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn json_lines(path: &Path) -> Vec<serde_json::Value> {
-    fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
-}
-
 /// GET http://127.0.0.1:`METRICS_PORT``path` inside `ns`: the body of a 200.
 fn http_get(ns: &NetNs, path: &str) -> Option<String> {
     let path = path.to_string();

@@ -2,6 +2,8 @@
 //! namespaces with veth pairs (cleaned up on drop), and raw frame injection.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::{
     ffi::CString,
     fs::File,
