@@ -20,7 +20,6 @@ mod support;
 use std::{
     fs,
     io::{BufRead, BufReader, Read, Write},
-    net::TcpStream,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     sync::{Arc, Mutex},
@@ -55,38 +54,7 @@ fn collect_lines(r: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
 
 /// GET on 127.0.0.1:`port` inside `ns`: (status, body).
 fn http_get(ns: &NetNs, port: u16, path: &str, accept: Option<&str>) -> Option<(u16, String)> {
-    let path = path.to_string();
-    let accept = accept.map(str::to_string);
-    ns.run(move || {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-        let accept = accept.map(|a| format!("Accept: {a}\r\n")).unwrap_or_default();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{accept}Connection: close\r\n\r\n").ok()?;
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).ok()?;
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n")?;
-        let status = head.split(' ').nth(1)?.parse().ok()?;
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-            dechunk(body)
-        } else {
-            body.to_string()
-        };
-        Some((status, body))
-    })
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((len, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
-    }
-    out
+    support::http::get(ns, "127.0.0.1", port, path, accept)
 }
 
 fn build_peer(dir: &Path) -> PathBuf {

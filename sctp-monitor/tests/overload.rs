@@ -21,8 +21,8 @@ mod support;
 
 use std::{
     fs,
-    io::{BufRead, BufReader, Read, Write},
-    net::{IpAddr, Ipv4Addr, TcpStream},
+    io::{BufRead, BufReader, Write},
+    net::{IpAddr, Ipv4Addr},
     path::{Path, PathBuf},
     process::{Command, Stdio},
     sync::{
@@ -52,32 +52,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// A child process killed (SIGKILL) and reaped on drop.
 /// GET http://127.0.0.1:`METRICS_PORT``path` inside `ns`: the body of a 200.
 fn http_get(ns: &NetNs, path: &str) -> Option<String> {
-    let path = path.to_string();
-    ns.run(move || {
-        let mut s = TcpStream::connect(("127.0.0.1", METRICS_PORT)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
-        write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).ok()?;
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n")?;
-        if head.split(' ').nth(1) != Some("200") {
-            return None;
-        }
-        if !head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-            return Some(body.to_string());
-        }
-        let (mut rest, mut out) = (body, String::new());
-        while let Some((len, tail)) = rest.split_once("\r\n") {
-            let n = usize::from_str_radix(len.trim(), 16).ok()?;
-            if n == 0 || tail.len() < n {
-                break;
-            }
-            out.push_str(&tail[..n]);
-            rest = tail[n..].trim_start_matches("\r\n");
-        }
-        Some(out)
-    })
+    support::http::get(ns, "127.0.0.1", METRICS_PORT, path, None).and_then(|(st, body)| (st == 200).then_some(body))
 }
 
 fn api(ns: &NetNs, path: &str) -> serde_json::Value {
