@@ -19,8 +19,8 @@ mod support;
 
 use std::{
     fs,
-    io::{BufRead, BufReader, Read, Write},
-    path::{Path, PathBuf},
+    io::Write,
+    path::Path,
     process::{Command, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -28,7 +28,7 @@ use std::{
 
 use support::{
     NetNs, privileged,
-    process::{Proc, TempDir, have, json_lines, wait_until},
+    process::{Proc, TempDir, collect_lines, have, json_lines, peer_binary, wait_until},
     sh,
 };
 
@@ -37,39 +37,9 @@ const NS_B: &str = "smagent-b";
 const METRICS_PORT: u16 = 9108;
 const PROM_PORT: u16 = 9090;
 
-/// A child process killed (SIGKILL) and reaped on drop, so a failing test
-/// leaves nothing running.
-/// Collects a child's stderr lines (the agent's log) for assertions.
-fn collect_lines(r: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let l = lines.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines().map_while(Result::ok) {
-            eprintln!("  agent: {line}");
-            l.lock().unwrap().push(line);
-        }
-    });
-    lines
-}
-
 /// GET on 127.0.0.1:`port` inside `ns`: (status, body).
 fn http_get(ns: &NetNs, port: u16, path: &str, accept: Option<&str>) -> Option<(u16, String)> {
     support::http::get(ns, "127.0.0.1", port, path, accept)
-}
-
-fn build_peer(dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer/sctp_peer.c");
-    let out = dir.join("sctp_peer");
-    assert!(Path::new("/usr/include/usrsctp.h").exists(), "usrsctp.h missing: run `cargo xtask setup --tests`");
-    let st = Command::new("gcc")
-        .args(["-O2", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .args(["-lusrsctp", "-lpthread"])
-        .status()
-        .expect("gcc");
-    assert!(st.success(), "building the usrsctp peer failed");
-    out
 }
 
 fn xdp_attached(ns: &NetNs, iface: &str) -> bool {
@@ -141,7 +111,7 @@ fn agent_cmd(ns: &NetNs, events: &Path) -> Command {
 
 fn start_agent(ns: &NetNs, events: &Path) -> (Proc, Arc<Mutex<Vec<String>>>) {
     let mut p = Proc::spawn(agent_cmd(ns, events), "the agent");
-    let lines = collect_lines(p.child.as_mut().unwrap().stderr.take().unwrap());
+    let lines = collect_lines(p.child.as_mut().unwrap().stderr.take().unwrap(), "agent");
     for iface in ["aeA1", "aeA2"] {
         let l = lines.clone();
         wait_until(&format!("the agent to attach to {iface}"), Duration::from_secs(15), || {
@@ -168,7 +138,7 @@ fn agent_end_to_end_failover_prometheus_api_restart() {
     }
     let t0 = Instant::now();
     let tmp = TempDir::new("agent-e2e");
-    let peer = build_peer(&tmp.0);
+    let peer = peer_binary();
     let (a, b) = lab();
     let events = tmp.0.join("events.jsonl");
 

@@ -27,10 +27,9 @@ mod support;
 use std::{
     collections::BTreeSet,
     fs,
-    io::{BufRead, BufReader, Read, Write},
-    path::{Path, PathBuf},
+    io::Write,
+    path::Path,
     process::{Command, Stdio},
-    sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -43,7 +42,7 @@ use sctp_monitor_common::{ChunkRecord, RecordKind, programs};
 use serde_json::Value;
 use support::{
     NetNs, privileged,
-    process::{Proc, TempDir, have, json_lines, wait_until},
+    process::{Lines, Proc, TempDir, collect_lines, have, json_lines, peer_binary, wait_until},
     sh,
 };
 
@@ -51,23 +50,6 @@ const METRICS_PORT: u16 = 9108;
 
 // ---------------------------------------------------------------------------
 // Processes, files, waiting
-
-/// A child process killed (SIGKILL) and reaped on drop, so a failing test
-/// leaves nothing running.
-type Lines = Arc<Mutex<Vec<String>>>;
-
-/// Collects a child's output lines (the agent's log) for assertions.
-fn collect_lines(r: impl Read + Send + 'static, who: String) -> Lines {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let l = lines.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines().map_while(Result::ok) {
-            eprintln!("  {who}: {line}");
-            l.lock().unwrap().push(line);
-        }
-    });
-    lines
-}
 
 fn wait_log(log: &Lines, needles: &[&str], timeout: Duration) -> String {
     wait_until(&format!("a log line with {needles:?}"), timeout, || {
@@ -114,27 +96,6 @@ fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 
 /// The usrsctp peer, built once per test run into cargo's test scratch
 /// directory (target/tmp).
-fn peer_binary() -> PathBuf {
-    static PEER: OnceLock<PathBuf> = OnceLock::new();
-    PEER.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer/sctp_peer.c");
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fl-sctp_peer");
-        let tmp = out.with_extension(std::process::id().to_string());
-        assert!(Path::new("/usr/include/usrsctp.h").exists(), "usrsctp.h missing: run `cargo xtask setup --tests`");
-        let st = Command::new("gcc")
-            .args(["-O2", "-o"])
-            .arg(&tmp)
-            .arg(&src)
-            .args(["-lusrsctp", "-lpthread"])
-            .status()
-            .expect("gcc (run `cargo xtask setup --tests`)");
-        assert!(st.success(), "building the usrsctp peer failed");
-        fs::rename(&tmp, &out).expect("rename the peer binary");
-        out
-    })
-    .clone()
-}
-
 fn nft(ns: &NetNs, rules: &str) {
     let mut c = ns.cmd("nft").args(["-f", "-"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("nft");
     c.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
@@ -292,7 +253,7 @@ fn start_agent(ns: &NetNs, args: &[&str], events: &Path, who: &str) -> Agent {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let mut proc = Proc::spawn(c, who);
-    let log = collect_lines(proc.child.as_mut().unwrap().stderr.take().unwrap(), who.to_string());
+    let log = collect_lines(proc.child.as_mut().unwrap().stderr.take().unwrap(), who);
     Agent { proc, log }
 }
 
@@ -731,7 +692,7 @@ fn least_privilege_agent_runs_with_cap_bpf_net_admin_perfmon_and_listens_on_loop
     let mut c = unprivileged_agent(&lab.a, &names, &["-i", &a1, "--poll-interval-ms", "200"]);
     c.stdout(fs::File::create(tmp.path("events.jsonl")).unwrap()).stderr(Stdio::piped());
     let mut proc = Proc::spawn(c, "the unprivileged agent");
-    let log = collect_lines(proc.child.as_mut().unwrap().stderr.take().unwrap(), "agent(nobody)".into());
+    let log = collect_lines(proc.child.as_mut().unwrap().stderr.take().unwrap(), "agent(nobody)");
     let mut agent = Agent { proc, log };
     agent.attached_line(&a1);
     let pid = agent.proc.pid();

@@ -23,7 +23,7 @@ use std::{
     fs,
     io::{BufRead, BufReader, Write},
     net::{IpAddr, Ipv4Addr},
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Stdio},
     sync::{
         Arc, Mutex,
@@ -37,7 +37,7 @@ use sctp_monitor::craft::{self, FrameBuilder, InitSpec, XorShift};
 use sctp_monitor_common::{AssocDirState, PathKey, PathStats, counters as kc, maps};
 use support::{
     NetNs, privileged,
-    process::{Proc, TempDir, have, json_lines, wait_until},
+    process::{Proc, TempDir, have, json_lines, peer_binary, wait_until},
     send_frames, veth,
 };
 
@@ -397,21 +397,6 @@ fn nft(ns: &NetNs, rules: &str) {
     assert!(p.wait().unwrap().success(), "nft: {rules}");
 }
 
-fn build_peer(dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer/sctp_peer.c");
-    let out = dir.join("sctp_peer");
-    assert!(Path::new("/usr/include/usrsctp.h").exists(), "usrsctp.h missing: run `cargo xtask setup --tests`");
-    let st = Command::new("gcc")
-        .args(["-O2", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .args(["-lusrsctp", "-lpthread"])
-        .status()
-        .expect("gcc");
-    assert!(st.success(), "building the usrsctp peer failed");
-    out
-}
-
 fn sorted_addrs(v: &serde_json::Value) -> Vec<String> {
     let mut a: Vec<String> =
         v["addrs"].as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_string)).collect();
@@ -429,7 +414,7 @@ fn a_million_inits_beside_a_real_association() {
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = TempDir::new("ov-flood");
-    let peer = build_peer(&tmp.0);
+    let peer = peer_binary();
     let (a, b) = flood_lab();
     let events = tmp.0.join("events.jsonl");
     let cap = MAX_ASSOCS.to_string();

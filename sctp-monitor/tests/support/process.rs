@@ -4,8 +4,10 @@
 
 use std::{
     fs,
+    io::{BufRead, BufReader, Read},
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
+    sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -112,4 +114,44 @@ pub fn have(tool: &str) -> bool {
 /// The JSON objects of a JSON Lines file (unparsable lines skipped).
 pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
     fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// A child's output lines (the agent's log), collected for assertions.
+pub type Lines = Arc<Mutex<Vec<String>>>;
+
+/// Collects the lines of `r` as they come, echoing them to stderr under `who`.
+pub fn collect_lines(r: impl Read + Send + 'static, who: &str) -> Lines {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let (l, who) = (lines.clone(), who.to_string());
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            eprintln!("  {who}: {line}");
+            l.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+/// The usrsctp peer (`tests/peer/sctp_peer.c`), built once per test binary
+/// into cargo's test scratch directory (built aside, then renamed, so a
+/// concurrent build never runs a half-written file).
+pub fn peer_binary() -> PathBuf {
+    static PEER: OnceLock<PathBuf> = OnceLock::new();
+    PEER.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer/sctp_peer.c");
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sctp_peer");
+        let tmp = out.with_extension(std::process::id().to_string());
+        assert!(Path::new("/usr/include/usrsctp.h").exists(), "usrsctp.h missing: run `cargo xtask setup --tests`");
+        let st = Command::new("gcc")
+            .args(["-O2", "-o"])
+            .arg(&tmp)
+            .arg(&src)
+            .args(["-lusrsctp", "-lpthread"])
+            .status()
+            .expect("gcc (run `cargo xtask setup --tests`)");
+        assert!(st.success(), "building the usrsctp peer failed");
+        fs::rename(&tmp, &out).expect("rename the peer binary");
+        out
+    })
+    .clone()
 }
