@@ -88,7 +88,7 @@ impl Tracker {
             self.stats.init_collisions += 1;
             self.slab[other].flags |= aflag::COLLISION;
             if self.slab[slot].flags & aflag::UP_REPORTED == 0 {
-                self.drop_silently(slot);
+                self.free_slot(slot);
             }
             return;
         }
@@ -141,19 +141,5 @@ impl Tracker {
 
     pub(super) fn on_shutdown_ack(&mut self, slot: usize) {
         self.slab[slot].state = AssocState::ShutdownAckSent;
-    }
-
-    /// Frees an association that never came up, without an event.
-    pub(super) fn drop_silently(&mut self, slot: usize) {
-        self.unindex(slot);
-        self.due.remove(slot);
-        let a = &mut self.slab[slot];
-        a.id = 0;
-        a.addrs = Box::new([]);
-        a.paths = Box::new([]);
-        a.ext = None;
-        a.flags = 0;
-        self.free.push(slot as u32);
-        self.count -= 1;
     }
 }

@@ -272,14 +272,7 @@ impl Tracker {
             if self.slab[slot].id == 0 {
                 continue;
             }
-            let idle = now.saturating_sub(self.slab[slot].last_seen_ns);
-            if idle >= self.cfg.idle_timeout_ns {
-                let reason = match self.slab[slot].state {
-                    AssocState::ShutdownPending | AssocState::ShutdownAckSent => DownReason::Shutdown,
-                    _ => DownReason::Timeout,
-                };
-                self.stats.expired += 1;
-                self.close(slot, reason, now, out);
+            if self.expire_if_idle(slot, now, out) {
                 continue;
             }
             self.check_heartbeats(slot, now, out);
@@ -420,10 +413,16 @@ impl Tracker {
             }
             self.closed.push_back(view::assoc_view(&self.slab[slot], Some(reason)));
         }
+        self.free_slot(slot);
+    }
+
+    /// Frees an association's slot without an event (`close` reports one
+    /// first; an association that never came up goes silently). Its
+    /// heartbeats in flight stay in `hb` until they age out: ids are not
+    /// reused, so they match nothing.
+    pub(super) fn free_slot(&mut self, slot: usize) {
         self.unindex(slot);
         self.due.remove(slot);
-        // Its heartbeats in flight stay in `hb` until they age out: ids are
-        // not reused, so they match nothing.
         let a = &mut self.slab[slot];
         a.id = 0;
         a.addrs = Box::new([]);
@@ -458,6 +457,22 @@ impl Tracker {
         slot
     }
 
+    /// Ends the association when it has been idle for `idle_timeout_ns`
+    /// (a shutdown that never completed counts as a shutdown).
+    fn expire_if_idle(&mut self, slot: usize, now: u64, out: &mut Vec<Event>) -> bool {
+        let idle = now.saturating_sub(self.slab[slot].last_seen_ns);
+        if idle < self.cfg.idle_timeout_ns {
+            return false;
+        }
+        let reason = match self.slab[slot].state {
+            AssocState::ShutdownPending | AssocState::ShutdownAckSent => DownReason::Shutdown,
+            _ => DownReason::Timeout,
+        };
+        self.stats.expired += 1;
+        self.close(slot, reason, now, out);
+        true
+    }
+
     fn max_assocs(&self) -> usize {
         self.cfg.max_assocs.clamp(1, deadline::MAX_SLOTS)
     }
@@ -487,7 +502,7 @@ impl Tracker {
             if self.slab[slot].flags & assoc::aflag::UP_REPORTED == 0 {
                 // Never reported up, so no `association_down` either: an
                 // INIT flood must not turn into an event flood.
-                self.drop_silently(slot);
+                self.free_slot(slot);
             } else {
                 self.close(slot, DownReason::Evicted, now, out);
             }

@@ -8,9 +8,9 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use crate::craft::{self, FrameBuilder, InitSpec, XorShift};
 use crate::decode::{DecodeStats, LinkType, parse_frame};
-use crate::event::{DownReason, Event};
+use crate::event::Event;
 
-use super::{AssocState, Config, Tracker};
+use super::{Config, Tracker};
 
 const MS: u64 = 1_000_000;
 const T0: u64 = 1_700_000_000_000_000_000;
@@ -23,14 +23,7 @@ impl Tracker {
             if self.slab[slot].id == 0 {
                 continue;
             }
-            let idle = now.saturating_sub(self.slab[slot].last_seen_ns);
-            if idle >= self.cfg.idle_timeout_ns {
-                let reason = match self.slab[slot].state {
-                    AssocState::ShutdownPending | AssocState::ShutdownAckSent => DownReason::Shutdown,
-                    _ => DownReason::Timeout,
-                };
-                self.stats.expired += 1;
-                self.close(slot, reason, now, out);
+            if self.expire_if_idle(slot, now, out) {
                 continue;
             }
             self.check_heartbeats(slot, now, out);
