@@ -20,7 +20,7 @@ use crate::{
     addr,
     counters::{bump, ringbuf_lost},
     ctx::Packet,
-    cursor::{MAX_OFFSET, copy},
+    cursor::copy,
     maps::{EVENTS, SCRATCH_RECORD},
     packet::Meta,
 };
@@ -147,16 +147,6 @@ pub fn control<P: Packet>(p: &P, meta: &Meta, off: u32, t: u8, flags: u8, len: u
     };
     // SAFETY: this CPU's record scratch entry.
     let r = unsafe { &mut *r };
-    // The chunk walk reads headers directly, so the verifier tracks the
-    // walk's offset precisely; passed through map memory it is a plain
-    // bounded number again and the parameter walk below is not explored
-    // once per offset range the chunk walk produced.
-    // SAFETY: the first 4 bytes of data, overwritten by the copies below.
-    let off = unsafe {
-        let slot = r.data.as_mut_ptr().cast::<u32>();
-        core::ptr::write_volatile(slot, off);
-        core::ptr::read_volatile(slot) & MAX_OFFSET as u32
-    };
     fill(r, meta, RecordKind::Control, P::DIRECTION, t, flags, len, index);
     r.flags |= rflags;
     let off = off as usize;

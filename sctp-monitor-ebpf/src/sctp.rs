@@ -31,7 +31,6 @@ struct Walk<P: Packet> {
     scratch: *mut Scratch,
     /// The association direction's map value, looked up at the first DATA.
     assoc: *mut AssocDirState,
-    off: u64,
     end: u64,
     walked: u64,
     slot: u32,
@@ -109,7 +108,6 @@ unsafe extern "C" fn chunk_step<P: Packet>(index: u64, ctx: *mut c_void) -> i64 
             }
         }
     }
-    w.off = next;
     // SAFETY: as above.
     unsafe { core::ptr::write_volatile(&mut scratch.walk_off, next) };
     CONTINUE
@@ -122,7 +120,6 @@ pub fn walk<P: Packet>(p: &P, scratch: &mut Scratch, s: &Sctp) {
         p,
         scratch,
         assoc: core::ptr::null_mut(),
-        off: s.chunks as u64,
         end: s.end as u64,
         walked: 0,
         slot: iface_slot(p),
@@ -139,12 +136,12 @@ pub fn walk<P: Packet>(p: &P, scratch: &mut Scratch, s: &Sctp) {
     unsafe {
         bpf_loop(MAX_CHUNKS, chunk_step::<P> as *mut c_void, (&mut w as *mut Walk<P>).cast(), 0);
     }
-    if w.done == 0 && w.off < w.end {
+    // SAFETY: scratch is still this CPU's entry.
+    let scratch = unsafe { &mut *w.scratch };
+    if w.done == 0 && scratch.walk_off < w.end {
         too_many_chunks(p);
     }
     add::<P>(counters::CHUNKS, w.walked);
-    // SAFETY: scratch is still this CPU's entry.
-    let scratch = unsafe { &mut *w.scratch };
     if w.hb_present != 0 {
         let f = if w.has_pad != 0 { RECORD_FLAG_BUNDLED_PAD } else { 0 };
         emit::control(p, &scratch.meta, w.hb_off, chunk::HEARTBEAT, w.hb_flags, w.hb_len, w.hb_index, f);
