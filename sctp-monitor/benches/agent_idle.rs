@@ -31,7 +31,6 @@ mod support;
 
 use std::{
     collections::VecDeque,
-    ffi::CString,
     fs::File,
     io::{Read, Write},
     net::TcpStream,
@@ -59,59 +58,6 @@ fn enter(ns: &str) {
     let f = File::open(format!("/run/netns/{ns}")).expect("netns");
     // SAFETY: valid fd; moves only this thread.
     assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "setns");
-}
-
-/// An AF_PACKET socket bound to one interface (call inside its namespace).
-struct RawSender {
-    fd: i32,
-    sll: libc::sockaddr_ll,
-}
-
-impl RawSender {
-    fn new(iface: &str) -> RawSender {
-        // SAFETY: plain socket calls with valid arguments.
-        unsafe {
-            let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
-            assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
-            let c = CString::new(iface).expect("name");
-            let ifindex = libc::if_nametoindex(c.as_ptr());
-            assert!(ifindex != 0, "no interface {iface}");
-            let mut sll: libc::sockaddr_ll = std::mem::zeroed();
-            sll.sll_family = libc::AF_PACKET as u16;
-            sll.sll_ifindex = ifindex as i32;
-            sll.sll_halen = 6;
-            RawSender { fd, sll }
-        }
-    }
-
-    fn send(&self, f: &[u8]) {
-        loop {
-            // SAFETY: valid buffer and address.
-            let n = unsafe {
-                libc::sendto(
-                    self.fd,
-                    f.as_ptr().cast(),
-                    f.len(),
-                    0,
-                    (&self.sll as *const libc::sockaddr_ll).cast(),
-                    size_of::<libc::sockaddr_ll>() as u32,
-                )
-            };
-            if n == f.len() as isize {
-                return;
-            }
-            let err = std::io::Error::last_os_error();
-            assert_eq!(err.raw_os_error(), Some(libc::ENOBUFS), "sendto: {err}");
-            std::thread::sleep(Duration::from_micros(50));
-        }
-    }
-}
-
-impl Drop for RawSender {
-    fn drop(&mut self) {
-        // SAFETY: our fd.
-        unsafe { libc::close(self.fd) };
-    }
 }
 
 /// HTTP GET on the agent (from inside its namespace): the body.
@@ -232,7 +178,7 @@ fn one(config: &'static str, n: u32, window: Duration, period: f64, scrape_every
         let assocs = assocs.clone();
         b.run(move || {
             pin(0);
-            let tx = RawSender::new(IF_B);
+            let tx = support::RawSender::new(IF_B);
             let t0 = Instant::now();
             let mut sent = 0u64;
             for x in assocs.iter() {
@@ -276,7 +222,7 @@ fn one(config: &'static str, n: u32, window: Duration, period: f64, scrape_every
         std::thread::spawn(move || {
             enter(NS_B);
             pin(0);
-            let tx = RawSender::new(IF_B);
+            let tx = support::RawSender::new(IF_B);
             let rate = 4.0 * assocs.len() as f64 / period;
             let rtt = 0.001;
             let t0 = Instant::now();

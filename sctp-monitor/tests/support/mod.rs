@@ -94,38 +94,66 @@ pub fn veth(ns_a: &NetNs, a: &str, ns_b: &NetNs, b: &str) {
     ns_b.ip(&["link", "set", b, "up"]);
 }
 
-/// Sends raw Ethernet frames out of `iface` (call inside its namespace),
-/// waiting and retrying when the device queue is full (ENOBUFS).
-pub fn send_frames(iface: &str, frames: &[Vec<u8>]) {
-    // SAFETY: plain socket calls with valid arguments.
-    unsafe {
-        let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
-        assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
-        let c = CString::new(iface).unwrap();
-        let ifindex = libc::if_nametoindex(c.as_ptr());
-        assert!(ifindex != 0, "no interface {iface}");
-        let mut sll: libc::sockaddr_ll = std::mem::zeroed();
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_ifindex = ifindex as i32;
-        sll.sll_halen = 6;
-        for f in frames {
-            loop {
-                let n = libc::sendto(
-                    fd,
+/// An AF_PACKET socket bound to one interface (make it inside the
+/// interface's namespace), closed on drop.
+pub struct RawSender {
+    fd: i32,
+    sll: libc::sockaddr_ll,
+}
+
+impl RawSender {
+    pub fn new(iface: &str) -> RawSender {
+        // SAFETY: plain socket calls with valid arguments.
+        unsafe {
+            let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
+            assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
+            let c = CString::new(iface).expect("interface name");
+            let ifindex = libc::if_nametoindex(c.as_ptr());
+            assert!(ifindex != 0, "no interface {iface}");
+            let mut sll: libc::sockaddr_ll = std::mem::zeroed();
+            sll.sll_family = libc::AF_PACKET as u16;
+            sll.sll_ifindex = ifindex as i32;
+            sll.sll_halen = 6;
+            RawSender { fd, sll }
+        }
+    }
+
+    /// Sends one raw Ethernet frame, waiting and retrying when the device
+    /// queue is full (ENOBUFS).
+    pub fn send(&self, f: &[u8]) {
+        loop {
+            // SAFETY: valid buffer and address.
+            let n = unsafe {
+                libc::sendto(
+                    self.fd,
                     f.as_ptr().cast(),
                     f.len(),
                     0,
-                    (&sll as *const libc::sockaddr_ll).cast(),
+                    (&self.sll as *const libc::sockaddr_ll).cast(),
                     std::mem::size_of::<libc::sockaddr_ll>() as u32,
-                );
-                if n == f.len() as isize {
-                    break;
-                }
-                let err = std::io::Error::last_os_error();
-                assert_eq!(err.raw_os_error(), Some(libc::ENOBUFS), "sendto: {err}");
-                std::thread::sleep(std::time::Duration::from_micros(50));
+                )
+            };
+            if n == f.len() as isize {
+                return;
             }
+            let err = std::io::Error::last_os_error();
+            assert_eq!(err.raw_os_error(), Some(libc::ENOBUFS), "sendto: {err}");
+            std::thread::sleep(std::time::Duration::from_micros(50));
         }
-        libc::close(fd);
+    }
+}
+
+impl Drop for RawSender {
+    fn drop(&mut self) {
+        // SAFETY: our own descriptor.
+        unsafe { libc::close(self.fd) };
+    }
+}
+
+/// Sends raw Ethernet frames out of `iface` (call inside its namespace).
+pub fn send_frames(iface: &str, frames: &[Vec<u8>]) {
+    let tx = RawSender::new(iface);
+    for f in frames {
+        tx.send(f);
     }
 }

@@ -139,7 +139,10 @@ pub fn peer_binary() -> PathBuf {
     static PEER: OnceLock<PathBuf> = OnceLock::new();
     PEER.get_or_init(|| {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer/sctp_peer.c");
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sctp_peer");
+        // Cargo's scratch directory of integration tests; benches and
+        // examples that include this module use the system's.
+        let dir = option_env!("CARGO_TARGET_TMPDIR").map_or_else(std::env::temp_dir, PathBuf::from);
+        let out = dir.join("sctp_peer");
         let tmp = out.with_extension(std::process::id().to_string());
         assert!(Path::new("/usr/include/usrsctp.h").exists(), "usrsctp.h missing: run `cargo xtask setup --tests`");
         let st = Command::new("gcc")
