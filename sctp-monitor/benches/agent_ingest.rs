@@ -1,6 +1,6 @@
 //! Ingest: ring-buffer records per second the agent's pipeline consumes
-//! (`RingSource`: wakeups or its adaptive wait, decoder, tracker, heartbeat
-//! matcher, metrics) with the producer (BPF_PROG_TEST_RUN of the real XDP
+//! (`RingSource`: wakeups or its adaptive wait, decoder, tracker,
+//! metrics) with the producer (BPF_PROG_TEST_RUN of the real XDP
 //! program in a loop) pinned to the other core, against a bare consumer
 //! that only counts ring items (the same reader, draining the same way), in
 //! the same run. Records lost (ring full) are read from the kernel's own

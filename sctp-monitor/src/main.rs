@@ -177,6 +177,7 @@ impl AgentArgs {
                 retrans_down_after: a.retrans_down_after.max(1),
                 stall_after_ns: a.stall_after_ms.saturating_mul(1_000_000),
                 keep_closed: 0,
+                rtt_samples: true,
             },
             event_log: a.event_log_size,
             series_cap: a.metrics_series_cap,

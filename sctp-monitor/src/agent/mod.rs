@@ -10,7 +10,6 @@
 
 pub mod attach;
 pub mod clock;
-pub mod hbrtt;
 pub mod ifaces;
 pub mod netlink;
 pub mod pipeline;

@@ -9,8 +9,7 @@ use std::collections::HashMap;
 use sctp_monitor_common::{ChunkRecord, PathKey, PathStats};
 
 use super::clock::{WallClock, mono_now};
-use super::hbrtt::HbMatcher;
-use crate::decode::{Chunk, DecodeError, DecodeStats, decode_record};
+use crate::decode::{DecodeError, DecodeStats, decode_record};
 use crate::event::{Event, EventKind};
 use crate::fasthash::Seeded;
 use crate::sinks::{
@@ -42,8 +41,8 @@ pub struct Pipeline {
     pub metrics: Metrics,
     pub log: EventLog,
     writer: EventWriter,
-    hb: HbMatcher,
-    hb_timeout_ns: u64,
+    /// `TrackerStats::heartbeats_unanswered` already in the metrics.
+    unanswered_seen: u64,
     scratch: Vec<Event>,
     /// Last per-path counters (packets, DATA chunks, payload bytes,
     /// retransmissions, last packet time), to turn absolute kernel values
@@ -63,17 +62,14 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn new(opts: PipelineOptions, writer: EventWriter) -> Pipeline {
-        let hb_timeout_ns = opts.tracker.hb_answer_timeout_ns;
-        let cap = opts.tracker.max_assocs.saturating_mul(2).clamp(1024, 1 << 22);
         Pipeline {
-            tracker: Tracker::new(opts.tracker),
+            tracker: Tracker::new(tracker::Config { rtt_samples: true, ..opts.tracker }),
             clock: WallClock::measure(),
             decode_stats: DecodeStats::default(),
             metrics: Metrics::new(),
             log: EventLog::new(opts.event_log),
             writer,
-            hb: HbMatcher::new(cap),
-            hb_timeout_ns,
+            unanswered_seen: 0,
             scratch: Vec::new(),
             path_last: HashMap::with_hasher(Seeded::random()),
             path_next: HashMap::with_hasher(Seeded::random()),
@@ -90,18 +86,10 @@ impl Pipeline {
         let wall = self.clock.to_wall(rec.ts_ns);
         match decode_record(rec, wall, &mut self.decode_stats) {
             Ok((meta, chunk)) => {
-                match &chunk {
-                    Chunk::Heartbeat { info } if !meta.bundled_pad => {
-                        self.hb.heartbeat(meta.src_port, meta.dst_port, info, rec.ts_ns)
-                    }
-                    Chunk::HeartbeatAck { info } => {
-                        if let Some(rtt) = self.hb.ack(meta.src_port, meta.dst_port, info, rec.ts_ns) {
-                            self.metrics.observe_rtt(rtt);
-                        }
-                    }
-                    _ => {}
-                }
                 self.tracker.process(&meta, std::slice::from_ref(&chunk), &mut self.scratch);
+                for rtt in self.tracker.take_rtt_samples() {
+                    self.metrics.observe_rtt(rtt as f64 / 1e9);
+                }
                 if !self.scratch.is_empty() {
                     self.emit(Some(rec.ts_ns));
                 }
@@ -153,9 +141,10 @@ impl Pipeline {
     pub fn tick(&mut self) {
         let now = self.clock.now();
         self.tracker.tick(now, &mut self.scratch);
-        let lost = self.hb.expire(mono_now(), self.hb_timeout_ns);
-        self.metrics.heartbeat_unanswered(lost);
-        self.metrics.set_tracker_stats(&self.tracker.stats());
+        let stats = self.tracker.stats();
+        self.metrics.heartbeat_unanswered(stats.heartbeats_unanswered - self.unanswered_seen);
+        self.unanswered_seen = stats.heartbeats_unanswered;
+        self.metrics.set_tracker_stats(&stats);
         if !self.scratch.is_empty() {
             self.emit(None);
         }

@@ -79,6 +79,9 @@ pub(crate) mod pflag {
     pub const HB_ANSWERED: u8 = 2;
     /// A heartbeat answer timeout of this path is queued (`HbTimeouts`).
     pub const HB_QUEUED: u8 = 4;
+    /// The path's last liveness heartbeat is counted in
+    /// `TrackerStats::heartbeats_unanswered`.
+    pub const HB_COUNTED: u8 = 8;
 }
 
 pub(crate) mod dflag {
@@ -141,6 +144,12 @@ impl Path {
 
     pub fn dir(&self) -> usize {
         (self.flags & pflag::DIR1 != 0) as usize
+    }
+
+    /// The path showed life: no heartbeat of it is unanswered.
+    pub fn clear_hb_streak(&mut self) {
+        self.hb_unacked = 0;
+        self.flags &= !pflag::HB_COUNTED;
     }
 }
 

@@ -225,7 +225,7 @@ impl Tracker {
             }
             PathState::Down => {
                 p.state = PathState::Active;
-                p.hb_unacked = 0;
+                p.clear_hb_streak();
                 out.push(self.path_event(slot, pi, EventKind::PathUp, now));
             }
             PathState::Active | PathState::Suspect => {}

@@ -40,6 +40,11 @@ impl Tracker {
             return;
         }
         let p = &mut self.slab[slot].paths[pi];
+        // The previous one goes unanswered now if not already counted.
+        if p.hb_unacked > 0 && p.flags & pflag::HB_COUNTED == 0 {
+            self.stats.heartbeats_unanswered += 1;
+        }
+        p.flags &= !pflag::HB_COUNTED;
         p.hb_unacked = p.hb_unacked.saturating_add(1);
         p.last_hb_ms = ms(now);
         self.queue_hb_timeout(slot, pi, now);
@@ -78,9 +83,13 @@ impl Tracker {
         if probe {
             return;
         }
+        if let Some(r) = rtt.filter(|_| self.cfg.rtt_samples) {
+            self.rtt_samples.push(r);
+        }
+        let p = &mut self.slab[slot].paths[pi];
         // An answered heartbeat clears the path's error counts (RFC 9260
         // §8.3): unanswered heartbeats and retransmissions alike.
-        p.hb_unacked = 0;
+        p.clear_hb_streak();
         p.rtx_events = 0;
         p.retrans_no_progress = 0;
         p.flags |= pflag::HB_ANSWERED;
@@ -101,6 +110,11 @@ impl Tracker {
         }
         let down_after = self.cfg.hb_down_after.max(1) as u32;
         let p = &mut self.slab[slot].paths[pi];
+        // The last one's answer timeout has passed.
+        if n == p.hb_unacked as u32 && p.flags & pflag::HB_COUNTED == 0 {
+            p.flags |= pflag::HB_COUNTED;
+            self.stats.heartbeats_unanswered += 1;
+        }
         if n >= down_after {
             if p.state != PathState::Down {
                 p.state = PathState::Down;

@@ -58,6 +58,9 @@ pub struct Config {
     pub stall_after_ns: u64,
     /// Ended associations kept for reports (replay); 0 keeps none.
     pub keep_closed: usize,
+    /// Keep every matched liveness heartbeat's RTT for
+    /// [`Tracker::take_rtt_samples`] (the agent's histogram).
+    pub rtt_samples: bool,
 }
 
 impl Default for Config {
@@ -71,6 +74,7 @@ impl Default for Config {
             retrans_down_after: 5,
             stall_after_ns: 10_000_000_000,
             keep_closed: 0,
+            rtt_samples: false,
         }
     }
 }
@@ -95,6 +99,10 @@ pub struct TrackerStats {
     pub unmatched_asconf_acks: u64,
     /// INIT collisions seen.
     pub init_collisions: u64,
+    /// Liveness heartbeats found unanswered: by their answer timeout, or
+    /// when the path's next heartbeat went out first (the rule that makes a
+    /// path suspect and down).
+    pub heartbeats_unanswered: u64,
 }
 
 /// A heartbeat in flight.
@@ -121,6 +129,8 @@ pub struct Tracker {
     hb: HashMap<(u32, u64), HbSent, Seeded>,
     /// When `hb` is next cleared of heartbeats too old to be answered.
     hb_purge_ns: u64,
+    /// Liveness heartbeat RTTs (ns) not yet taken, with `Config::rtt_samples`.
+    rtt_samples: Vec<u64>,
     /// When to look at each association again (idle expiry, stalled).
     due: deadline::Deadlines,
     /// Liveness heartbeats by answer timeout.
@@ -148,6 +158,7 @@ impl Tracker {
             ends: table::SlotTable::default(),
             hb: HashMap::with_hasher(Seeded::random()),
             hb_purge_ns: 0,
+            rtt_samples: Vec::new(),
             due: deadline::Deadlines::default(),
             hb_due: deadline::HbTimeouts::default(),
             due_again: Vec::new(),
@@ -165,6 +176,12 @@ impl Tracker {
 
     pub fn stats(&self) -> TrackerStats {
         self.stats
+    }
+
+    /// The liveness heartbeat RTTs (ns) matched since the last call, with
+    /// `Config::rtt_samples` (none otherwise). PMTU probes are left out.
+    pub fn take_rtt_samples(&mut self) -> std::vec::Drain<'_, u64> {
+        self.rtt_samples.drain(..)
     }
 
     /// Associations currently tracked.

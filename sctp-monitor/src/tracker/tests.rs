@@ -340,6 +340,38 @@ fn path_down_after_unanswered_heartbeats_and_up_when_answered() {
 }
 
 #[test]
+fn unanswered_heartbeats_are_counted_once_each_and_answered_ones_give_rtt_samples() {
+    let mut s = Sim::new(Config { hb_answer_timeout_ns: 300 * MS, rtt_samples: true, ..Config::default() });
+    s.handshake();
+    let unanswered = |s: &Sim| s.t.stats().heartbeats_unanswered;
+    // Answered: one RTT sample, nothing unanswered.
+    s.a2b(100, 0, vec![craft::heartbeat(b"a")]);
+    s.b2a(104, 0, vec![craft::heartbeat_ack(b"a")]);
+    assert_eq!(s.t.take_rtt_samples().collect::<Vec<_>>(), vec![4 * MS]);
+    assert_eq!(s.t.take_rtt_samples().count(), 0, "taken");
+    // Lost: counted at its answer timeout, once however often time passes.
+    s.a2b(1000, 1, vec![craft::heartbeat(b"b")]);
+    s.tick(1200);
+    assert_eq!(unanswered(&s), 0, "still within its answer timeout");
+    s.tick(1400);
+    s.tick(1900);
+    assert_eq!(unanswered(&s), 1);
+    // The next one on the same path goes out before its predecessor's
+    // timeout: the predecessor is unanswered then (the path's streak).
+    s.a2b(2000, 1, vec![craft::heartbeat(b"c")]);
+    s.a2b(2100, 1, vec![craft::heartbeat(b"d")]);
+    assert_eq!(unanswered(&s), 2, "c superseded by d");
+    s.b2a(2150, 1, vec![craft::heartbeat_ack(b"d")]);
+    s.tick(3000);
+    assert_eq!(unanswered(&s), 2, "d answered");
+    assert_eq!(s.t.take_rtt_samples().collect::<Vec<_>>(), vec![50 * MS]);
+    // A PMTU probe (HEARTBEAT + PAD) is neither a sample nor unanswered.
+    s.a2b(4000, 0, vec![craft::heartbeat(b"p"), craft::pad(1200)]);
+    s.tick(5000);
+    assert_eq!(unanswered(&s), 2);
+}
+
+#[test]
 fn pmtu_probes_are_not_liveness() {
     let mut s = Sim::new(Config { hb_down_after: 1, hb_answer_timeout_ns: 100 * MS, ..Config::default() });
     s.handshake();
