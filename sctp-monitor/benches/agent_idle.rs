@@ -256,7 +256,7 @@ fn one(config: &'static str, n: u32, window: Duration, period: f64, scrape_every
     };
     // Warm-up: one heartbeat period and a bit, so that every path has been
     // confirmed (its path_up event written) before the window opens.
-    std::thread::sleep(Duration::from_secs_f64(period + 3.0));
+    std::thread::sleep(Duration::from_secs_f64(env_u64("SCTP_BENCH_WARMUP_S", period as u64 + 3) as f64));
     let s0 = status().ok_or_else(|| anyhow::anyhow!("/api/status"))?;
     let (cpu0, t0, sent0) = (proc_cpu_ns(pid), Instant::now(), sent.load(Ordering::Relaxed));
     let mut scrapes = 0u64;

@@ -121,6 +121,7 @@ fn one(kind: Consumer, records: u64, prefill: bool) -> anyhow::Result<Outcome> {
                             match r {
                                 Ok(n) => {
                                     n?;
+                                    p.flush();
                                     t_last = Instant::now();
                                     if t0.is_none() {
                                         t0 = Some(t_last);

@@ -347,6 +347,7 @@ pub async fn run_embedded(o: AgentOptions, embedding: Option<Embedding>) -> anyh
                 }
                 agent.pipeline.on_record(r);
             }) => {
+                agent.pipeline.flush();
                 if let Err(e) = n {
                     break Err(e.context("reading the ring buffer"));
                 }

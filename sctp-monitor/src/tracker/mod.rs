@@ -26,6 +26,7 @@ mod handshake;
 mod heartbeat;
 mod live;
 mod lookup;
+mod prefetch;
 mod table;
 pub mod view;
 

@@ -55,6 +55,30 @@ impl SlotTable {
         None
     }
 
+    /// The bucket a lookup of `hash` reads first (for a software prefetch).
+    pub fn home(&self, hash: u64) -> Option<&u32> {
+        self.buckets.get(hash as usize & self.mask())
+    }
+
+    /// The first value stored with `hash`'s fingerprint, unverified: what a
+    /// lookup will most likely check (for a software prefetch of its key).
+    pub fn candidate(&self, hash: u64) -> Option<u32> {
+        let mask = self.mask();
+        let fp = bucket(hash, 0);
+        let mut i = hash as usize & mask;
+        for _ in 0..self.buckets.len().min(16) {
+            let b = self.buckets[i];
+            if b == EMPTY {
+                return None;
+            }
+            if b & !VALUE_MASK == fp {
+                return Some(b & VALUE_MASK);
+            }
+            i = (i + 1) & mask;
+        }
+        None
+    }
+
     /// Inserts `v` under `hash` (duplicates allowed). `hash_of` gives the hash
     /// of any stored value (to grow the table).
     pub fn insert(&mut self, hash: u64, v: u32, hash_of: impl Fn(u32) -> u64) {
