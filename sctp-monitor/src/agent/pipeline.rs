@@ -128,8 +128,8 @@ impl Pipeline {
         for (meta, _, _) in &batch {
             self.tracker.prefetch_entry(meta);
         }
-        for (meta, _, _) in &batch {
-            self.tracker.prefetch_arrays(meta);
+        for (meta, chunk, _) in &batch {
+            self.tracker.prefetch_arrays(meta, chunk);
         }
         for (meta, chunk, ts) in batch.drain(..) {
             self.tracker.process(&meta, std::slice::from_ref(&chunk), &mut self.scratch);

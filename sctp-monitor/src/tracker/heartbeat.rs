@@ -6,8 +6,9 @@
 use crate::decode::{HbInfo, PacketMeta};
 use crate::event::{Event, EventKind};
 
+use super::Tracker;
 use super::assoc::{PathState, a16, age_ms, ms, pflag};
-use super::{HbSent, Tracker};
+use super::inflight::HbSent;
 
 impl Tracker {
     /// Unanswered liveness heartbeats on a path at `now`: those sent since
@@ -34,7 +35,7 @@ impl Tracker {
         let id = self.slab[slot].id;
         let probe = meta.bundled_pad;
         if self.hb.len() < (4 * self.count).max(4096) {
-            self.hb.insert((id, info.digest), HbSent { sent_ns: now, path: pi as u8, probe });
+            self.hb.insert(id, info.digest, HbSent { sent_ns: now, path: pi as u8, probe });
         }
         if probe {
             return;
@@ -62,7 +63,7 @@ impl Tracker {
         let now = meta.ts_ns;
         let id = self.slab[slot].id;
         let keep = self.hb_keep_ns();
-        let (pi, rtt, probe) = match self.hb.remove(&(id, info.digest)) {
+        let (pi, rtt, probe) = match self.hb.remove(id, info.digest) {
             Some(h) if (h.path as usize) < self.slab[slot].paths.len() && now.saturating_sub(h.sent_ns) < keep => {
                 (h.path as usize, Some(now.saturating_sub(h.sent_ns)), h.probe)
             }

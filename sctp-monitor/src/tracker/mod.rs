@@ -24,17 +24,17 @@ mod data;
 mod deadline;
 mod handshake;
 mod heartbeat;
+mod inflight;
 mod live;
 mod lookup;
 mod prefetch;
 mod table;
 pub mod view;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use crate::decode::{Chunk, PacketMeta};
 use crate::event::{DownReason, Endpoint, Event, EventKind, PathRef, Role};
-use crate::fasthash::Seeded;
 use assoc::{A16, Assoc, ip};
 pub use assoc::{AssocState, PathState};
 pub use view::{AssocView, Census, EndpointView, PathView};
@@ -106,14 +106,6 @@ pub struct TrackerStats {
     pub heartbeats_unanswered: u64,
 }
 
-/// A heartbeat in flight.
-#[derive(Debug, Clone, Copy)]
-struct HbSent {
-    sent_ns: u64,
-    path: u8,
-    probe: bool,
-}
-
 /// The tracker. See the module documentation.
 #[derive(Debug)]
 pub struct Tracker {
@@ -127,7 +119,7 @@ pub struct Tracker {
     /// mid-flight reverse direction).
     ends: table::SlotTable,
     /// (association id, Heartbeat Info digest) -> the heartbeat.
-    hb: HashMap<(u32, u64), HbSent, Seeded>,
+    hb: inflight::InFlight,
     /// When `hb` is next cleared of heartbeats too old to be answered.
     hb_purge_ns: u64,
     /// Liveness heartbeat RTTs (ns) not yet taken, with `Config::rtt_samples`.
@@ -138,6 +130,8 @@ pub struct Tracker {
     hb_due: deadline::HbTimeouts,
     /// `tick`'s list of slots due later in the same millisecond.
     due_again: Vec<(usize, u64)>,
+    /// `tick`'s batch of due heartbeat timeouts.
+    hb_due_batch: Vec<(usize, usize)>,
     seed: u64,
     next_id: u32,
     stats: TrackerStats,
@@ -150,6 +144,7 @@ impl Tracker {
         use std::hash::{BuildHasher, Hasher};
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u64(0x5c79);
+        let seed = h.finish();
         Tracker {
             cfg,
             slab: Vec::new(),
@@ -157,13 +152,14 @@ impl Tracker {
             count: 0,
             tags: table::SlotTable::default(),
             ends: table::SlotTable::default(),
-            hb: HashMap::with_hasher(Seeded::random()),
+            hb: inflight::InFlight::new(seed.rotate_left(29) ^ 0x4842),
             hb_purge_ns: 0,
             rtt_samples: Vec::new(),
             due: deadline::Deadlines::default(),
             hb_due: deadline::HbTimeouts::default(),
             due_again: Vec::new(),
-            seed: h.finish(),
+            hb_due_batch: Vec::new(),
+            seed,
             next_id: 1,
             stats: TrackerStats::default(),
             closed: VecDeque::new(),
@@ -273,18 +269,35 @@ impl Tracker {
     /// Costs what is due (see `deadline`), not what is tracked.
     pub fn tick(&mut self, now: u64, out: &mut Vec<Event>) {
         self.now_ns = self.now_ns.max(now);
-        while let Some((slot, pi)) = self.hb_due.pop_due(now) {
-            // The slot may have been freed or reused since: the check only
-            // acts on what the association's state says. One that expires
-            // now ends below without path events first.
-            if self
-                .slab
-                .get(slot)
-                .is_some_and(|a| a.id != 0 && now.saturating_sub(a.last_seen_ns) < self.cfg.idle_timeout_ns)
-            {
-                self.hb_timeout(slot, pi, now, out);
+        let mut due = std::mem::take(&mut self.hb_due_batch);
+        loop {
+            // Up to a batch of due timeouts, their associations' lines
+            // prefetched together (`prefetch.rs`).
+            due.clear();
+            while due.len() < prefetch::BATCH {
+                match self.hb_due.pop_due(now) {
+                    Some(d) => due.push(d),
+                    None => break,
+                }
+            }
+            if due.is_empty() {
+                break;
+            }
+            self.prefetch_timeouts(&due);
+            for &(slot, pi) in &due {
+                // The slot may have been freed or reused since: the check
+                // only acts on what the association's state says. One that
+                // expires now ends below without path events first.
+                if self
+                    .slab
+                    .get(slot)
+                    .is_some_and(|a| a.id != 0 && now.saturating_sub(a.last_seen_ns) < self.cfg.idle_timeout_ns)
+                {
+                    self.hb_timeout(slot, pi, now, out);
+                }
             }
         }
+        self.hb_due_batch = due;
         let mut again = std::mem::take(&mut self.due_again);
         while let Some(slot) = self.due.pop_due(now) {
             if self.slab[slot].id == 0 {
@@ -310,7 +323,7 @@ impl Tracker {
         self.due_again = again;
         if now >= self.hb_purge_ns {
             let keep = self.hb_keep_ns();
-            self.hb.retain(|_, h| now.saturating_sub(h.sent_ns) < keep);
+            self.hb.retain(|h| now.saturating_sub(h.sent_ns) < keep);
             self.hb_purge_ns = now.saturating_add(keep / 4);
         }
     }
@@ -383,7 +396,7 @@ impl Tracker {
             + self.free.capacity() * 4
             + self.tags.heap_bytes()
             + self.ends.heap_bytes()
-            + self.hb.capacity() * (size_of::<((u32, u64), HbSent)>() + 1)
+            + self.hb.heap_bytes()
             + self.due.heap_bytes()
             + self.hb_due.heap_bytes()
             + self.slab.iter().map(Assoc::heap_bytes).sum::<usize>()

@@ -6,9 +6,12 @@
 //! instead of paying them one after another. Nothing here changes state:
 //! a wrong guess costs a wasted prefetch.
 
-use crate::decode::PacketMeta;
+use crate::decode::{Chunk, PacketMeta};
 
 use super::Tracker;
+
+/// Items looked up together.
+pub(crate) const BATCH: usize = 32;
 
 /// Asks the CPU to bring the line of `p` into its caches; no effect on
 /// other architectures.
@@ -57,12 +60,34 @@ impl Tracker {
         }
     }
 
-    /// Stage 3: the association's address and path arrays.
-    pub fn prefetch_arrays(&self, meta: &PacketMeta) {
+    /// Stage 3: the association's address and path arrays, and for a
+    /// HEARTBEAT or HEARTBEAT-ACK the in-flight heartbeat it writes or
+    /// reads.
+    pub fn prefetch_arrays(&self, meta: &PacketMeta, chunk: &Chunk) {
         if let Some((slot, _)) = self.find_tag(meta.vtag, meta.src_port, meta.dst_port) {
             let a = &self.slab[slot];
             prefetch_slice(&a.addrs);
             prefetch_slice(&a.paths);
+            if let Chunk::Heartbeat { info } | Chunk::HeartbeatAck { info } = chunk {
+                if let Some(e) = self.hb.home(a.id, info.digest) {
+                    prefetch(e);
+                }
+            }
+        }
+    }
+
+    /// For a batch of due heartbeat timeouts (slot, path): the slab entries,
+    /// then their path arrays.
+    pub(super) fn prefetch_timeouts(&self, due: &[(usize, usize)]) {
+        for &(slot, _) in due {
+            if let Some(a) = self.slab.get(slot) {
+                prefetch_slice(std::slice::from_ref(a));
+            }
+        }
+        for &(slot, pi) in due {
+            if let Some(p) = self.slab.get(slot).and_then(|a| a.paths.get(pi)) {
+                prefetch_slice(std::slice::from_ref(p));
+            }
         }
     }
 }
