@@ -49,6 +49,7 @@ use prometheus_client::{
 use sctp_monitor_common::{counters as kc, direction, sctp::chunk};
 
 use super::api::{ASSOC_STATES, PATH_STATES, assoc_state_name, path_state_name};
+use super::series::AssocSeries;
 use crate::event::{Event, EventKind};
 use crate::kernel::counters::Counters;
 use crate::tracker::{Tracker, TrackerStats};
@@ -122,11 +123,9 @@ pub struct Metrics {
     created: Counter,
     report_delay: Histogram,
     capped: Gauge,
-    assoc_info: Family<Labels, Gauge>,
-    assoc_failovers: Family<Labels, Counter>,
-    path_state: Family<Labels, Gauge>,
-    path_rtt: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
-    path_data: Family<Labels, Counter>,
+    /// `association_info`, `association_failovers_total`, `path_state`,
+    /// `path_rtt_seconds`, `path_data_packets_total`.
+    series: AssocSeries,
 }
 
 impl Default for Metrics {
@@ -175,11 +174,7 @@ impl Metrics {
                 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 1.0,
             ]),
             capped: Gauge::default(),
-            assoc_info: Family::default(),
-            assoc_failovers: Family::default(),
-            path_state: Family::default(),
-            path_rtt: Family::default(),
-            path_data: Family::default(),
+            series: AssocSeries::default(),
         };
         r.register("associations", "SCTP associations tracked, by state", m.associations.clone());
         r.register("paths", "Paths of tracked associations, by state", m.paths.clone());
@@ -239,11 +234,7 @@ impl Metrics {
             "Associations left out of the per-association series (--metrics-series-cap)",
             m.capped.clone(),
         );
-        r.register("association_info", "One series per association (capped), value 1", m.assoc_info.clone());
-        r.register("association_failovers", "Failovers per association (capped)", m.assoc_failovers.clone());
-        r.register("path_state", "Path state per path (capped), value 1 on the current state", m.path_state.clone());
-        r.register_with_unit("path_rtt", "Last heartbeat RTT per path (capped)", Unit::Seconds, m.path_rtt.clone());
-        r.register("path_data_packets", "DATA packets per path (capped)", m.path_data.clone());
+        r.register_collector(Box::new(m.series.clone()));
         Metrics { registry: r, ..m }
     }
 
@@ -364,44 +355,7 @@ impl Metrics {
         }
         self.paths_unanswered.set(census.unanswered_heartbeats as i64);
         self.capped.set(total.saturating_sub(detailed.len()) as i64);
-        self.assoc_info.clear();
-        self.assoc_failovers.clear();
-        self.path_state.clear();
-        self.path_rtt.clear();
-        self.path_data.clear();
-        for v in &detailed {
-            let id = v.id.to_string();
-            let ep = |e: &crate::tracker::EndpointView| {
-                let addrs: Vec<String> = e.addrs.iter().map(|a| a.to_string()).collect();
-                format!("{}:{}", addrs.join(","), e.port)
-            };
-            let l = vec![
-                ("assoc", id.clone()),
-                ("state", assoc_state_name(v.state).to_string()),
-                ("initiator", ep(&v.initiator)),
-                ("responder", ep(&v.responder)),
-            ];
-            self.assoc_info.get_or_create(&l).set(1);
-            set_counter(
-                &self.assoc_failovers.get_or_create(&l1("assoc", id.clone())),
-                v.failovers[0] as u64 + v.failovers[1] as u64,
-            );
-            for p in &v.paths {
-                let base = vec![
-                    ("assoc", id.clone()),
-                    ("sender", if p.sender.index() == 0 { "initiator" } else { "responder" }.to_string()),
-                    ("src", p.src.to_string()),
-                    ("dst", p.dst.to_string()),
-                ];
-                let mut ls = base.clone();
-                ls.push(("state", path_state_name(p.state).to_string()));
-                self.path_state.get_or_create(&ls).set(1);
-                if let Some(rtt) = p.rtt_us {
-                    self.path_rtt.get_or_create(&base).set(rtt as f64 / 1e6);
-                }
-                set_counter(&self.path_data.get_or_create(&base), p.data_packets as u64);
-            }
-        }
+        self.series.set(detailed);
     }
 
     /// The exposition: OpenMetrics, or Prometheus text 0.0.4.
