@@ -69,3 +69,36 @@ fn ring_source_takes_every_record_once_across_wraps() {
     assert!(in_order, "records come out in the order they were written");
     assert!(written > 2000, "the 64 KiB ring wrapped many times ({written} records)");
 }
+
+/// Records that do not wake the agent (heartbeats) are drained when the
+/// source's wait runs out, even when the drain is abandoned again and again
+/// for other work before that (the agent's `select!` drops it for every
+/// API query and poll): the wait is not started over each time.
+#[test]
+fn heartbeats_are_drained_while_other_work_keeps_interrupting_the_wait() {
+    if !privileged("heartbeats_are_drained_while_other_work_keeps_interrupting_the_wait") {
+        return;
+    }
+    let mut bed = TestBed::new(LoadOptions { ring_bytes: 64 << 10, ..LoadOptions::default() }).expect("load");
+    let ring = bed.take_ring().expect("ring");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let (a, b) = ("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap());
+    let f = FrameBuilder::ipv4(a, b).sctp(1, 2, 0x77).chunk(craft::heartbeat(&[7; 16])).build();
+    let interrupts = rt.block_on(async {
+        let mut src = RingSource::new(ring).expect("reader");
+        bed.run(Prog::Ingress, &f, 10).expect("run");
+        let (mut taken, mut interrupts) = (0, 0u32);
+        // Other work every 5 ms, far more often than the longest wait;
+        // the records must still come out, within a few waits.
+        let give_up = tokio::time::Instant::now() + 10 * sctp_monitor::agent::ring::MAX_INTERVAL;
+        while taken < 10 && tokio::time::Instant::now() < give_up {
+            tokio::select! {
+                n = src.drain(64, |_| {}) => taken += n.expect("drain"),
+                _ = tokio::time::sleep(Duration::from_millis(5)) => interrupts += 1,
+            }
+        }
+        assert_eq!(taken, 10, "the heartbeat records stayed in the ring ({interrupts} interruptions)");
+        interrupts
+    });
+    assert!(interrupts > 5, "the drain was interrupted ({interrupts} times)");
+}
