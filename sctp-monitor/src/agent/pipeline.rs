@@ -25,6 +25,17 @@ use crate::sinks::{
 };
 use crate::tracker::{self, Tracker};
 
+/// One path's counters as last read.
+#[derive(Debug, Clone, Copy, Default)]
+struct PathLast {
+    /// Packets, DATA chunks, payload bytes, retransmissions, last packet time.
+    counters: [u64; 5],
+    /// The tracker took these counters.
+    taken: bool,
+    /// The poll that saw the path last.
+    poll: u32,
+}
+
 /// Records given to the tracker together.
 pub const BATCH: usize = 32;
 
@@ -56,13 +67,13 @@ pub struct Pipeline {
     /// Decoded records waiting for the tracker, with their kernel time.
     batch: Vec<(PacketMeta, Chunk, u64)>,
     scratch: Vec<Event>,
-    /// Last per-path counters (packets, DATA chunks, payload bytes,
-    /// retransmissions, last packet time), to turn absolute kernel values
-    /// into totals that survive LRU eviction, and to leave out of the
-    /// tracker what did not change; with whether the tracker took them.
-    path_last: HashMap<PathKey, ([u64; 5], bool), Seeded>,
-    /// The next poll's map, kept to reuse its allocation.
-    path_next: HashMap<PathKey, ([u64; 5], bool), Seeded>,
+    /// Last per-path counters, to turn absolute kernel values into totals
+    /// that survive LRU eviction, and to leave out of the tracker what did
+    /// not change. Updated in place; paths the last poll did not see are
+    /// dropped after it.
+    path_last: HashMap<PathKey, PathLast, Seeded>,
+    /// The number of the current per-path poll.
+    path_poll: u32,
     /// Records processed.
     pub records: u64,
     pub decode_errors: u64,
@@ -85,7 +96,7 @@ impl Pipeline {
             batch: Vec::with_capacity(BATCH),
             scratch: Vec::new(),
             path_last: HashMap::with_hasher(Seeded::random()),
-            path_next: HashMap::with_hasher(Seeded::random()),
+            path_poll: 0,
             records: 0,
             decode_errors: 0,
             failover_delays: Vec::new(),
@@ -149,13 +160,13 @@ impl Pipeline {
     pub fn on_path_stats(&mut self, paths: &[(PathKey, PathStats)]) {
         self.flush();
         let now = self.clock.now();
-        let mut next = std::mem::take(&mut self.path_next);
-        next.clear();
-        next.reserve(paths.len());
+        self.path_poll = self.path_poll.wrapping_add(1);
+        let poll = self.path_poll;
         let (mut dp, mut dc, mut db, mut dr) = (0, 0, 0, 0);
         for (k, s) in paths {
             let cur = [s.packets, s.data_chunks, s.payload_bytes, s.retransmissions, s.last_ns];
-            let (last, taken) = self.path_last.get(k).copied().unwrap_or_default();
+            let e = self.path_last.entry(*k).or_default();
+            let last = e.counters;
             // A value below the last one: the entry was evicted and created
             // again; count it from zero.
             let d = |i: usize| if cur[i] >= last[i] { cur[i] - last[i] } else { cur[i] };
@@ -163,11 +174,16 @@ impl Pipeline {
             dc += d(1);
             db += d(2);
             dr += d(3);
-            let taken =
-                if taken && cur == last { true } else { self.tracker.observe_path_stats(k, s, now, &mut self.scratch) };
-            next.insert(*k, (cur, taken));
+            if !(e.taken && cur == last) {
+                e.taken = self.tracker.observe_path_stats(k, s, now, &mut self.scratch);
+            }
+            e.counters = cur;
+            e.poll = poll;
         }
-        self.path_next = std::mem::replace(&mut self.path_last, next);
+        // Paths gone from the kernel map (LRU eviction): forget them.
+        if self.path_last.len() > paths.len() {
+            self.path_last.retain(|_, e| e.poll == poll);
+        }
         self.metrics.add_data(dp, dc, db, dr);
         if !self.scratch.is_empty() {
             self.emit(None);
@@ -227,7 +243,7 @@ mod tests {
     use super::*;
     use crate::craft::{self, InitSpec};
     use bytemuck::Zeroable;
-    use sctp_monitor_common::RecordKind;
+    use sctp_monitor_common::{PathKey, PathStats, RecordKind};
     use std::net::Ipv4Addr;
 
     fn rec(chunk: &[u8], src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, vtag: u32, ts: u64) -> ChunkRecord {
@@ -275,5 +291,36 @@ mod tests {
         let om = p.metrics.encode(true);
         assert!(om.contains("sctp_monitor_events_total{event=\"association_up\"} 1"), "{om}");
         assert!(om.contains("sctp_monitor_heartbeat_rtt_seconds_count 1"), "{om}");
+    }
+
+    #[test]
+    fn per_path_counters_become_totals_across_polls_evictions_and_returns() {
+        let mut p = Pipeline::new(PipelineOptions::default(), EventWriter::new(None));
+        let key = |vtag: u32| {
+            let mut k = PathKey::zeroed();
+            k.ip_version = 4;
+            k.src_addr[..4].copy_from_slice(&[10, 0, 0, 1]);
+            k.dst_addr[..4].copy_from_slice(&[10, 0, 0, 2]);
+            (k.src_port, k.dst_port, k.vtag) = (5000, 6000, vtag);
+            k
+        };
+        let stats = |packets: u64| PathStats { packets, data_chunks: packets, ..PathStats::zeroed() };
+        let total = |p: &Pipeline| {
+            let om = p.metrics.encode(true);
+            let line = om.lines().find(|l| l.starts_with("sctp_monitor_data_packets_total ")).map(str::to_string);
+            line.and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok()).expect("data_packets_total")
+        };
+        let (a, b) = (key(1), key(2));
+        p.on_path_stats(&[(a, stats(10))]);
+        assert_eq!(total(&p), 10);
+        p.on_path_stats(&[(a, stats(15)), (b, stats(3))]);
+        assert_eq!(total(&p), 18, "the increase of a, all of the new b");
+        p.on_path_stats(&[(b, stats(5))]);
+        assert_eq!(total(&p), 20, "a evicted from the kernel map");
+        assert_eq!(p.path_last.len(), 1, "and forgotten");
+        p.on_path_stats(&[(a, stats(2)), (b, stats(5))]);
+        assert_eq!(total(&p), 22, "a created again counts from zero");
+        p.on_path_stats(&[(a, stats(1)), (b, stats(5))]);
+        assert_eq!(total(&p), 23, "a counter going back: evicted and created between polls");
     }
 }
