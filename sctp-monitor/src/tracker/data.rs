@@ -225,7 +225,7 @@ impl Tracker {
             }
             PathState::Down => {
                 p.state = PathState::Active;
-                p.clear_hb_streak();
+                self.hb_streak_ends(slot, pi);
                 out.push(self.path_event(slot, pi, EventKind::PathUp, now));
             }
             PathState::Active | PathState::Suspect => {}

@@ -11,6 +11,40 @@ use super::assoc::{PathState, a16, age_ms, ms, pflag};
 use super::inflight::HbSent;
 
 impl Tracker {
+    /// Whether some path of `slot` may have a liveness heartbeat unanswered
+    /// (see `Tracker::hb_waiting`).
+    pub(super) fn hb_waiting(&self, slot: usize) -> bool {
+        self.hb_waiting.get(slot / 64).is_some_and(|w| w >> (slot % 64) & 1 != 0)
+    }
+
+    pub(super) fn set_hb_waiting(&mut self, slot: usize, on: bool) {
+        if slot / 64 >= self.hb_waiting.len() {
+            if !on {
+                return;
+            }
+            self.hb_waiting.resize(slot / 64 + 1, 0);
+        }
+        let bit = 1u64 << (slot % 64);
+        if on {
+            self.hb_waiting[slot / 64] |= bit;
+        } else {
+            self.hb_waiting[slot / 64] &= !bit;
+        }
+    }
+
+    /// A path of `slot` showed life: its heartbeat streak ends, and the
+    /// association's bit clears if no other path waits. The path's queued
+    /// timeout, if any, is left to run out unread: the next heartbeat
+    /// queues its own.
+    pub(super) fn hb_streak_ends(&mut self, slot: usize, pi: usize) {
+        let p = &mut self.slab[slot].paths[pi];
+        p.clear_hb_streak();
+        p.flags &= !pflag::HB_QUEUED;
+        if self.slab[slot].paths.iter().all(|p| p.hb_unacked == 0) {
+            self.set_hb_waiting(slot, false);
+        }
+    }
+
     /// Unanswered liveness heartbeats on a path at `now`: those sent since
     /// the last answer, not counting the latest while it may still be
     /// answered.
@@ -48,6 +82,7 @@ impl Tracker {
         p.flags &= !pflag::HB_COUNTED;
         p.hb_unacked = p.hb_unacked.saturating_add(1);
         p.last_hb_ms = ms(now);
+        self.set_hb_waiting(slot, true);
         self.queue_hb_timeout(slot, pi, now);
         self.update_hb_state(slot, pi, now, out);
     }
@@ -87,10 +122,10 @@ impl Tracker {
         if let Some(r) = rtt.filter(|_| self.cfg.rtt_samples) {
             self.rtt_samples.push(r);
         }
-        let p = &mut self.slab[slot].paths[pi];
         // An answered heartbeat clears the path's error counts (RFC 9260
         // §8.3): unanswered heartbeats and retransmissions alike.
-        p.clear_hb_streak();
+        self.hb_streak_ends(slot, pi);
+        let p = &mut self.slab[slot].paths[pi];
         p.rtx_events = 0;
         p.retrans_no_progress = 0;
         p.flags |= pflag::HB_ANSWERED;
