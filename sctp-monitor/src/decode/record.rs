@@ -11,7 +11,7 @@
 use sctp_monitor_common::record::{RECORD_FLAG_BUNDLED_PAD, RECORD_FLAG_UDP_ENCAP};
 use sctp_monitor_common::{ChunkRecord, RecordKind};
 
-use super::chunk::{Chunk, decode_chunk};
+use super::chunk::{Chunk, decode_chunk, decode_heartbeat};
 use super::packet::PacketMeta;
 use super::{DecodeError, DecodeStats};
 
@@ -46,8 +46,15 @@ pub fn decode_record(
     // The chunk header in `data` carries the wire length; `decode_chunk`
     // reads the bytes present and takes DATA payload length from the field.
     let (seg1, seg2) = rec.segments();
-    let bytes: std::borrow::Cow<'_, [u8]> = if seg2.is_empty() { seg1.into() } else { [seg1, seg2].concat().into() };
-    let (chunk, _cut) = decode_chunk(&bytes, stats).inspect_err(|_| stats.malformed_chunks += 1)?;
+    let fast = if seg2.is_empty() { decode_heartbeat(seg1, stats) } else { None };
+    let chunk = match fast {
+        Some(c) => c,
+        None => {
+            let bytes: std::borrow::Cow<'_, [u8]> =
+                if seg2.is_empty() { seg1.into() } else { [seg1, seg2].concat().into() };
+            decode_chunk(&bytes, stats).inspect_err(|_| stats.malformed_chunks += 1)?.0
+        }
+    };
     stats.chunks += 1;
     Ok((meta, chunk))
 }
