@@ -57,10 +57,12 @@ impl Tracker {
         }
     }
 
-    /// Stage 3: the association's address and path arrays.
+    /// Stage 3: the address and path arrays of that entry (the candidate
+    /// again, unverified like stage 2: the full lookup's key comparisons
+    /// cost more than the rare wrong guess).
     pub fn prefetch_arrays(&self, meta: &PacketMeta) {
-        if let Some((slot, _)) = self.find_tag(meta.vtag, meta.src_port, meta.dst_port) {
-            let a = &self.slab[slot];
+        let h = self.tag_hash(meta.vtag, meta.src_port, meta.dst_port);
+        if let Some(a) = self.tags.candidate(h).and_then(|v| self.slab.get((v >> 1) as usize)) {
             prefetch_slice(&a.addrs);
             prefetch_slice(&a.paths);
         }
