@@ -131,15 +131,16 @@ impl Pipeline {
         for (meta, _, _) in &batch {
             self.tracker.prefetch_arrays(meta);
         }
-        for (meta, chunk, ts) in batch.drain(..) {
-            self.tracker.process(&meta, std::slice::from_ref(&chunk), &mut self.scratch);
+        for (meta, chunk, ts) in &batch {
+            self.tracker.process(meta, std::slice::from_ref(chunk), &mut self.scratch);
             for rtt in self.tracker.take_rtt_samples() {
                 self.metrics.observe_rtt(rtt as f64 / 1e9);
             }
             if !self.scratch.is_empty() {
-                self.emit(Some(ts));
+                self.emit(Some(*ts));
             }
         }
+        batch.clear();
         self.batch = batch;
     }
 
