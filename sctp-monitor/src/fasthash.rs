@@ -26,13 +26,11 @@ pub fn fold_mul(a: u64, b: u64) -> u64 {
 #[inline]
 pub fn digest(bytes: &[u8]) -> u64 {
     let mut h = K1;
-    let mut words = bytes.chunks_exact(8);
-    for w in &mut words {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(w);
-        h = fold_mul(h ^ u64::from_le_bytes(b), K0);
+    let mut rest = bytes;
+    while let Some((w, r)) = rest.split_first_chunk::<8>() {
+        h = fold_mul(h ^ u64::from_le_bytes(*w), K0);
+        rest = r;
     }
-    let rest = words.remainder();
     if !rest.is_empty() {
         h = fold_mul(h ^ tail(rest), K1);
     }

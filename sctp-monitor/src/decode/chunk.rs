@@ -209,6 +209,38 @@ impl Chunk {
     }
 }
 
+impl Chunk {
+    /// Drops the chunk, with no call for the variants that own no memory:
+    /// `Chunk`'s drop glue is an out-of-line function that costs ~30
+    /// instructions even for a heartbeat, a tenth of the agent's work on
+    /// one. Every variant is listed, so a new one must say which it is.
+    #[inline]
+    pub fn discard(self) {
+        match self {
+            Chunk::Data(_)
+            | Chunk::Heartbeat { .. }
+            | Chunk::HeartbeatAck { .. }
+            | Chunk::Shutdown { .. }
+            | Chunk::ShutdownAck
+            | Chunk::ShutdownComplete { .. }
+            | Chunk::CookieEcho { .. }
+            | Chunk::CookieAck
+            | Chunk::Pad { .. }
+            | Chunk::ForwardTsn { .. }
+            | Chunk::ReConfig { .. }
+            | Chunk::Auth { .. }
+            | Chunk::Other { .. } => std::mem::forget(self),
+            Chunk::Init(_)
+            | Chunk::InitAck(_)
+            | Chunk::Sack(_)
+            | Chunk::Abort { .. }
+            | Chunk::Error { .. }
+            | Chunk::Asconf(_)
+            | Chunk::AsconfAck(_) => drop(self),
+        }
+    }
+}
+
 /// Decodes one chunk from `bytes`, which start at the chunk header and hold
 /// what is available (possibly fewer bytes than the length field says, or
 /// more: bytes past the length are ignored). Returns the chunk and whether it
