@@ -37,6 +37,7 @@ use crate::event::{DownReason, Endpoint, Event, EventKind, PathRef, Role};
 use crate::fasthash::Seeded;
 use assoc::{A16, Assoc, ip};
 pub use assoc::{AssocState, PathState};
+pub use prefetch::Hint;
 pub use view::{AssocView, Census, EndpointView, PathView};
 
 /// Tracker settings.
