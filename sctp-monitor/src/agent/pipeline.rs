@@ -116,6 +116,11 @@ impl Pipeline {
             for (p, item) in parts.iter().zip(group) {
                 self.one(*p, item);
             }
+            // The group's heartbeat RTTs (the tracker keeps them until
+            // taken): one look per group rather than per record.
+            for rtt in self.tracker.take_rtt_samples() {
+                self.metrics.observe_rtt(rtt as f64 / 1e9);
+            }
         }
     }
 
@@ -156,9 +161,6 @@ impl Pipeline {
     #[inline]
     fn track(&mut self, meta: &PacketMeta, chunk: Chunk, ts: u64) {
         self.tracker.process(meta, std::slice::from_ref(&chunk), &mut self.scratch);
-        for rtt in self.tracker.take_rtt_samples() {
-            self.metrics.observe_rtt(rtt as f64 / 1e9);
-        }
         if !self.scratch.is_empty() {
             self.emit(Some(ts));
         }
