@@ -109,6 +109,101 @@ pub struct ChunkRecord {
 }
 const _: () = assert!(core::mem::size_of::<ChunkRecord>() == RECORD_HEADER_LEN + RECORD_DATA_LEN);
 
+/// The fixed part of a [`ChunkRecord`] (everything before `data`), field
+/// for field: a ring item's header read where the kernel wrote it, without
+/// copying the item into a whole `ChunkRecord` (see [`split_item`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct RecordHeader {
+    pub ts_ns: u64,
+    pub ifindex: u32,
+    pub vtag: u32,
+    pub src_addr: [u8; 16],
+    pub dst_addr: [u8; 16],
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub chunk_len: u16,
+    pub seg1_len: u16,
+    pub kind: u8,
+    pub direction: u8,
+    pub ip_version: u8,
+    pub chunk_type: u8,
+    pub chunk_flags: u8,
+    pub flags: u8,
+    pub chunk_index: u8,
+    pub _pad0: u8,
+    pub udp_src_port: u16,
+    pub udp_dst_port: u16,
+    pub ip_len: u32,
+    pub seg2_len: u16,
+    pub _pad1: [u8; 6],
+}
+
+/// Each field of `RecordHeader` where `ChunkRecord` has it.
+macro_rules! same_offsets {
+    ($($f:ident),*) => {
+        $(const _: () = assert!(
+            core::mem::offset_of!(RecordHeader, $f) == core::mem::offset_of!(ChunkRecord, $f)
+        );)*
+    };
+}
+same_offsets!(
+    ts_ns,
+    ifindex,
+    vtag,
+    src_addr,
+    dst_addr,
+    src_port,
+    dst_port,
+    chunk_len,
+    seg1_len,
+    kind,
+    direction,
+    ip_version,
+    chunk_type,
+    chunk_flags,
+    flags,
+    chunk_index,
+    _pad0,
+    udp_src_port,
+    udp_dst_port,
+    ip_len,
+    seg2_len,
+    _pad1
+);
+const _: () = assert!(core::mem::size_of::<RecordHeader>() == RECORD_HEADER_LEN);
+const _: () = assert!(core::mem::align_of::<RecordHeader>() == core::mem::align_of::<ChunkRecord>());
+
+/// Where segments 1 and 2 lie in `data`, from their lengths; bogus lengths
+/// are clamped (segment 1 alone to `RECORD_DATA_LEN`, split ones to
+/// `SEGMENT_LEN` each).
+#[inline]
+const fn segment_ranges(seg1_len: u16, seg2_len: u16) -> (core::ops::Range<usize>, core::ops::Range<usize>) {
+    if seg2_len == 0 {
+        let n = if (seg1_len as usize) < RECORD_DATA_LEN { seg1_len as usize } else { RECORD_DATA_LEN };
+        return (0..n, 0..0);
+    }
+    let n1 = if (seg1_len as usize) < SEGMENT_LEN { seg1_len as usize } else { SEGMENT_LEN };
+    let n2 = if (seg2_len as usize) < SEGMENT_LEN { seg2_len as usize } else { SEGMENT_LEN };
+    (0..n1, SEGMENT_LEN..SEGMENT_LEN + n2)
+}
+
+/// A ring-buffer item read in place: its header and its two segments (as
+/// [`ChunkRecord::segments`] gives them). `None` when the item is shorter
+/// than the bytes its header says are in use (a copy into a `ChunkRecord`
+/// reads those as zero: [`ChunkRecord::from_bytes`]), or not 8-byte
+/// aligned (ring items always are).
+#[inline]
+pub fn split_item(item: &[u8]) -> Option<(&RecordHeader, &[u8], &[u8])> {
+    let (head, data) = item.split_at_checked(RECORD_HEADER_LEN)?;
+    let h: &RecordHeader = bytemuck::try_from_bytes(head).ok()?;
+    let (r1, r2) = segment_ranges(h.seg1_len, h.seg2_len);
+    if data.len() < r1.end || data.len() < r2.end {
+        return None;
+    }
+    Some((h, &data[r1], &data[r2]))
+}
+
 /// A record's or path key's 16-byte address as an IP address: IPv4 sits in
 /// the first 4 bytes when `ip_version` is 4. `None` for another version.
 pub fn ip_addr(bytes: &[u8; 16], ip_version: u8) -> Option<core::net::IpAddr> {
@@ -129,13 +224,13 @@ impl ChunkRecord {
     /// Cookie was cut out). Concatenated they are the chunk without its
     /// cookie. Bogus lengths are clamped.
     pub fn segments(&self) -> (&[u8], &[u8]) {
-        if self.seg2_len == 0 {
-            let n = (self.seg1_len as usize).min(RECORD_DATA_LEN);
-            return (&self.data[..n], &[]);
-        }
-        let n1 = (self.seg1_len as usize).min(SEGMENT_LEN);
-        let n2 = (self.seg2_len as usize).min(SEGMENT_LEN);
-        (&self.data[..n1], &self.data[SEGMENT_LEN..SEGMENT_LEN + n2])
+        let (r1, r2) = segment_ranges(self.seg1_len, self.seg2_len);
+        (&self.data[r1], &self.data[r2])
+    }
+
+    /// The fixed part, as a ring item's header is read in place.
+    pub fn header(&self) -> &RecordHeader {
+        bytemuck::from_bytes(&bytemuck::bytes_of(self)[..RECORD_HEADER_LEN])
     }
 
     /// Rebuilds a record from a ring-buffer item, which holds the header and
@@ -215,6 +310,36 @@ mod tests {
         assert_eq!(back.vtag, 77);
         assert_eq!(back.segments().0, &[4, 0, 0, 4]);
         assert!(ChunkRecord::from_bytes(&bytes[..RECORD_HEADER_LEN - 1]).is_none());
+    }
+
+    #[test]
+    fn items_read_in_place_as_copied() {
+        // Every length combination, bogus ones included: the item holding
+        // what the header says gives the copy's segments; a shorter one
+        // is declined.
+        let mut r: ChunkRecord = Zeroable::zeroed();
+        for (i, b) in r.data.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        r.vtag = 0xabcd;
+        let mut buf = [0u64; core::mem::size_of::<ChunkRecord>() / 8];
+        for (s1, s2) in [(0, 0), (24, 0), (512, 0), (9999, 0), (30, 4), (256, 256), (300, 9999), (0, 7)] {
+            r.seg1_len = s1;
+            r.seg2_len = s2;
+            let len = ChunkRecord::wire_len(s1, s2).min(core::mem::size_of::<ChunkRecord>());
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut buf);
+            bytes.copy_from_slice(bytemuck::bytes_of(&r));
+            let (h, a, b) = split_item(&bytes[..len]).expect("whole item");
+            assert_eq!((h.vtag, h.seg1_len, h.seg2_len), (0xabcd, s1, s2));
+            assert_eq!((a, b), r.segments(), "{s1} {s2}");
+            assert_eq!(bytemuck::bytes_of(h), bytemuck::bytes_of(r.header()));
+            let want = r.segments().0.len().max(if s2 > 0 { SEGMENT_LEN + r.segments().1.len() } else { 0 });
+            if want > 0 {
+                assert!(split_item(&bytes[..RECORD_HEADER_LEN + want - 1]).is_none(), "{s1} {s2}: cut short");
+            }
+            assert!(split_item(&bytes[1..len]).is_none(), "misaligned");
+        }
+        assert!(split_item(&[0u8; RECORD_HEADER_LEN - 1]).is_none());
     }
 
     #[test]

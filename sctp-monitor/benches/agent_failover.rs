@@ -77,7 +77,7 @@ fn agent_thread(stop: Arc<AtomicBool>, ready: std::sync::mpsc::Sender<()>) -> an
         let _ = ready.send(());
         loop {
             tokio::select! {
-                n = src.drain(4096, |r| p.on_record(r)) => { n?; p.flush(); }
+                n = src.drain_batches(4096, |items| p.on_items(items)) => { n?; }
                 _ = poll.tick() => {
                     let paths = kernel::paths::read_all(&ebpf)?;
                     p.on_path_stats(&paths);

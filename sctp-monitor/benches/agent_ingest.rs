@@ -115,13 +115,14 @@ fn one(kind: Consumer, records: u64, prefill: bool) -> anyhow::Result<Outcome> {
                         let mut t0 = Some(Instant::now());
                         let mut t_last = Instant::now();
                         loop {
-                            let r =
-                                tokio::time::timeout(Duration::from_millis(200), src.drain(4096, |r| p.on_record(r)))
-                                    .await;
+                            let r = tokio::time::timeout(
+                                Duration::from_millis(200),
+                                src.drain_batches(4096, |items| p.on_items(items)),
+                            )
+                            .await;
                             match r {
                                 Ok(n) => {
                                     n?;
-                                    p.flush();
                                     t_last = Instant::now();
                                     if t0.is_none() {
                                         t0 = Some(t_last);

@@ -8,13 +8,13 @@
 use std::path::Path;
 
 use sctp_monitor::decode::{
-    Chunk, DecodeError, DecodeStats, LinkType, Packet, PacketMeta, decode_record as decode_rec, parse_frame,
-    walk_chunks,
+    Chunk, DecodeError, DecodeStats, LinkType, Packet, PacketMeta, decode_parts, decode_record as decode_rec,
+    parse_frame, walk_chunks,
 };
 use sctp_monitor::event::{DownReason, Event, EventKind};
 use sctp_monitor::replay::{ReplayError, ReplayOptions, ReplayOutcome, replay_bytes};
 use sctp_monitor::tracker::{Config, Tracker};
-use sctp_monitor_common::record::RECORD_HEADER_LEN;
+use sctp_monitor_common::record::{RECORD_HEADER_LEN, split_item};
 use sctp_monitor_common::{ChunkRecord, PathKey, PathStats, RecordKind};
 
 use crate::script::{OP_COUNTERS, OP_PACKET, OP_RECORD, OP_TICK, Reader, T0_MS};
@@ -35,13 +35,26 @@ fn check_stats(before: &DecodeStats, after: &DecodeStats, decoded: u64) {
     assert!(after.malformed_chunks >= before.malformed_chunks);
 }
 
-/// Ring-record bytes -> `ChunkRecord::from_bytes` -> `decode_record`, as the
-/// agent's ring reader does. `None`: too short to be a record (counted by
-/// the agent as a short item).
+/// Ring-record bytes -> `ChunkRecord::from_bytes` -> `decode_record`, and
+/// read in place as the agent's pipeline does (`split_item` ->
+/// `decode_parts`), which must give the same when the bytes hold what
+/// their header says. `None`: too short to be a record (counted by the
+/// agent as a short item).
 pub fn decode_record(data: &[u8]) -> Option<Result<(PacketMeta, Chunk), DecodeError>> {
     let rec = ChunkRecord::from_bytes(data)?;
     let mut st = DecodeStats::default();
     let r = decode_rec(&rec, 42, &mut st);
+    // Ring items start 8-byte aligned: the bytes copied to a word buffer.
+    let mut words = vec![0u64; data.len().div_ceil(8)];
+    // SAFETY: `data.len()` bytes fit in the buffer, u8 needs no alignment
+    // and any byte is a valid part of a u64.
+    let item = unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), data.len()) };
+    item.copy_from_slice(data);
+    if let Some((h, seg1, seg2)) = split_item(item) {
+        let mut in_place = DecodeStats::default();
+        assert_eq!(decode_parts(h, seg1, seg2, 42, &mut in_place), r, "read in place as copied");
+        assert_eq!(in_place, st, "counted in place as copied");
+    }
     match &r {
         Ok((meta, chunk)) => {
             check_stats(&DecodeStats::default(), &st, 1);

@@ -23,7 +23,7 @@ use aya::{
     Ebpf,
     maps::{PerCpuArray, RingBuf},
 };
-use sctp_monitor_common::{Config, config::CONFIG_FLAG_UDP_ENCAP, counters as kc, maps};
+use sctp_monitor_common::{ChunkRecord, Config, config::CONFIG_FLAG_UDP_ENCAP, counters as kc, maps};
 use tokio::{
     signal::unix::{SignalKind, signal},
     sync::mpsc,
@@ -341,13 +341,14 @@ pub async fn run_embedded(o: AgentOptions, embedding: Option<Embedding>) -> anyh
     let mut lost_reported = 0u64;
     let result: anyhow::Result<()> = loop {
         tokio::select! {
-            n = source.drain(DRAIN_BUDGET, |r| {
+            n = source.drain_batches(DRAIN_BUDGET, |items| {
                 if o.print_records {
-                    eprintln!("{}", ring::describe(r, &agent.ifaces.attached));
+                    for r in items.iter().filter_map(|item| ChunkRecord::from_bytes(item)) {
+                        eprintln!("{}", ring::describe(&r, &agent.ifaces.attached));
+                    }
                 }
-                agent.pipeline.on_record(r);
+                agent.pipeline.on_items(items);
             }) => {
-                agent.pipeline.flush();
                 if let Err(e) = n {
                     break Err(e.context("reading the ring buffer"));
                 }

@@ -1,29 +1,30 @@
-//! One pass from kernel record to sinks: ring record -> `decode_record`
+//! One pass from kernel record to sinks: ring record -> `decode_parts`
 //! (monotonic -> wall clock) -> `Tracker::process` -> events to JSON Lines,
 //! the event log and the metrics. Per-path kernel counters and the passage
 //! of time enter here too. No I/O of its own besides the event writer, so
 //! the benchmarks drive exactly what the agent runs.
 //!
-//! Records are decoded as they come and given to the tracker in batches
-//! of up to [`BATCH`], after the tracker has prefetched what each will
-//! touch (`tracker/prefetch.rs`): at 100,000 associations that overlaps
-//! the batch's cache misses. [`Pipeline::flush`] ends a batch early; the
-//! agent calls it after every drain of the ring, and `tick` and
-//! `on_path_stats` call it first, so nothing waits behind a quiet ring.
+//! Records come as the ring buffer holds them ([`Pipeline::on_items`]),
+//! read in place: no copy, no queue of decoded records. They are taken in
+//! groups of up to [`BATCH`]: the tracker first prefetches, from the
+//! records' headers, what each will touch (`tracker/prefetch.rs`: at
+//! 100,000 associations that overlaps the group's cache misses), then each
+//! record is decoded and tracked in turn. Nothing waits for a later call.
 
 use std::collections::HashMap;
 
+use sctp_monitor_common::record::{RecordHeader, split_item};
 use sctp_monitor_common::{ChunkRecord, PathKey, PathStats};
 
 use super::clock::{WallClock, mono_now};
-use crate::decode::{Chunk, DecodeError, DecodeStats, PacketMeta, decode_record};
+use crate::decode::{Chunk, DecodeError, DecodeStats, PacketMeta, decode_record, record_chunk, record_meta};
 use crate::event::{Event, EventKind};
 use crate::fasthash::Seeded;
 use crate::sinks::{
     events::{EventLog, EventWriter},
     metrics::Metrics,
 };
-use crate::tracker::{self, Tracker};
+use crate::tracker::{self, Hint, Tracker};
 
 /// One path's counters as last read.
 #[derive(Debug, Clone, Copy, Default)]
@@ -36,8 +37,11 @@ struct PathLast {
     poll: u32,
 }
 
-/// Records given to the tracker together.
+/// Records prefetched for together.
 pub const BATCH: usize = 32;
+
+/// A ring item read in place: header, segment 1, segment 2.
+type Parts<'a> = (&'a RecordHeader, &'a [u8], &'a [u8]);
 
 /// Settings of the pipeline.
 #[derive(Clone, Debug)]
@@ -64,8 +68,6 @@ pub struct Pipeline {
     writer: EventWriter,
     /// `TrackerStats::heartbeats_unanswered` already in the metrics.
     unanswered_seen: u64,
-    /// Decoded records waiting for the tracker, with their kernel time.
-    batch: Vec<(PacketMeta, Chunk, u64)>,
     scratch: Vec<Event>,
     /// Last per-path counters, to turn absolute kernel values into totals
     /// that survive LRU eviction, and to leave out of the tracker what did
@@ -93,7 +95,6 @@ impl Pipeline {
             log: EventLog::new(opts.event_log),
             writer,
             unanswered_seen: 0,
-            batch: Vec::with_capacity(BATCH),
             scratch: Vec::new(),
             path_last: HashMap::with_hasher(Seeded::random()),
             path_poll: 0,
@@ -104,61 +105,94 @@ impl Pipeline {
         }
     }
 
-    /// One ring-buffer record: decoded now, tracked with its batch (see
-    /// the module documentation; [`Pipeline::flush`]).
-    pub fn on_record(&mut self, rec: &ChunkRecord) {
-        self.records += 1;
-        let wall = self.clock.to_wall(rec.ts_ns);
-        match decode_record(rec, wall, &mut self.decode_stats) {
-            Ok((meta, chunk)) => {
-                self.tracker.prefetch_index(&meta);
-                self.batch.push((meta, chunk, rec.ts_ns));
-                if self.batch.len() >= BATCH {
-                    self.flush();
+    /// Ring-buffer records, each the bytes of one ring item (see the module
+    /// documentation).
+    pub fn on_items(&mut self, items: &[&[u8]]) {
+        for group in items.chunks(BATCH) {
+            let mut parts: [Option<Parts<'_>>; BATCH] = [None; BATCH];
+            let mut hints = [Hint::default(); BATCH];
+            let (parts, hints) = (&mut parts[..group.len()], &mut hints[..group.len()]);
+            for ((p, hint), item) in parts.iter_mut().zip(hints.iter_mut()).zip(group) {
+                *p = split_item(item);
+                if let Some((h, ..)) = p {
+                    *hint = self.tracker.prefetch_index(h.vtag, h.src_port, h.dst_port);
                 }
             }
-            Err(e) => {
-                self.decode_errors += 1;
-                self.metrics.decode_error(match e {
-                    DecodeError::TooShort { .. } => "too_short",
-                    DecodeError::ChunkLength { .. } => "chunk_length",
-                    DecodeError::BadIp(_) => "bad_ip",
-                    DecodeError::Fragment => "fragment",
-                    DecodeError::BadRecord(_) => "bad_record",
-                });
+            for hint in hints.iter_mut() {
+                self.tracker.prefetch_entry(hint);
+            }
+            for hint in hints.iter() {
+                self.tracker.prefetch_arrays(hint);
+            }
+            for (p, item) in parts.iter().zip(group) {
+                self.one(*p, item);
+            }
+            // The group's heartbeat RTTs (the tracker keeps them until
+            // taken): one look per group rather than per record.
+            for rtt in self.tracker.take_rtt_samples() {
+                self.metrics.observe_rtt(rtt as f64 / 1e9);
             }
         }
     }
 
-    /// Gives the batch of records decoded so far to the tracker.
-    pub fn flush(&mut self) {
-        if self.batch.is_empty() {
+    /// One record, copied out of the ring (tests, tools).
+    pub fn on_record(&mut self, rec: &ChunkRecord) {
+        let n = ChunkRecord::wire_len(rec.seg1_len, rec.seg2_len).min(size_of::<ChunkRecord>());
+        self.on_items(&[&bytemuck::bytes_of(rec)[..n]]);
+    }
+
+    /// Decodes and tracks one ring item (`parts`: its `split_item`).
+    fn one(&mut self, parts: Option<Parts<'_>>, item: &[u8]) {
+        self.records += 1;
+        let Some((h, seg1, seg2)) = parts else {
+            // Shorter than its header says: copied, the missing bytes read
+            // as zero (the kernel always writes whole records).
+            match ChunkRecord::from_bytes(item) {
+                Some(rec) => match decode_record(&rec, self.clock.to_wall(rec.ts_ns), &mut self.decode_stats) {
+                    Ok((meta, chunk)) => self.track(&meta, chunk, rec.ts_ns),
+                    Err(e) => self.decode_error(e),
+                },
+                None => self.decode_error(DecodeError::BadRecord("shorter than a record header")),
+            }
             return;
+        };
+        // The two halves of `decode_parts`, kept apart: joined in one
+        // value, they were written and read back once more per record.
+        let meta = match record_meta(h, self.clock.to_wall(h.ts_ns)) {
+            Ok(m) => m,
+            Err(e) => return self.decode_error(e),
+        };
+        match record_chunk(h, seg1, seg2, &mut self.decode_stats) {
+            Ok(chunk) => self.track(&meta, chunk, h.ts_ns),
+            Err(e) => self.decode_error(e),
         }
-        let mut batch = std::mem::take(&mut self.batch);
-        for (meta, _, _) in &batch {
-            self.tracker.prefetch_entry(meta);
+    }
+
+    /// A decoded record to the tracker; `ts` is its kernel time.
+    #[inline]
+    fn track(&mut self, meta: &PacketMeta, chunk: Chunk, ts: u64) {
+        self.tracker.process(meta, std::slice::from_ref(&chunk), &mut self.scratch);
+        if !self.scratch.is_empty() {
+            self.emit(Some(ts));
         }
-        for (meta, chunk, _) in &batch {
-            self.tracker.prefetch_arrays(meta, chunk);
-        }
-        for (meta, chunk, ts) in batch.drain(..) {
-            self.tracker.process(&meta, std::slice::from_ref(&chunk), &mut self.scratch);
-            for rtt in self.tracker.take_rtt_samples() {
-                self.metrics.observe_rtt(rtt as f64 / 1e9);
-            }
-            if !self.scratch.is_empty() {
-                self.emit(Some(ts));
-            }
-        }
-        self.batch = batch;
+        chunk.discard();
+    }
+
+    fn decode_error(&mut self, e: DecodeError) {
+        self.decode_errors += 1;
+        self.metrics.decode_error(match e {
+            DecodeError::TooShort { .. } => "too_short",
+            DecodeError::ChunkLength { .. } => "chunk_length",
+            DecodeError::BadIp(_) => "bad_ip",
+            DecodeError::Fragment => "fragment",
+            DecodeError::BadRecord(_) => "bad_record",
+        });
     }
 
     /// The per-path kernel counters, read from the `PATHS` map. Paths whose
     /// counters did not move since the last read (most of a full map, most
     /// of the time) cost a map lookup, not a tracker update.
     pub fn on_path_stats(&mut self, paths: &[(PathKey, PathStats)]) {
-        self.flush();
         let now = self.clock.now();
         self.path_poll = self.path_poll.wrapping_add(1);
         let poll = self.path_poll;
@@ -192,7 +226,6 @@ impl Pipeline {
 
     /// Lets time pass: tracker timeouts, unanswered heartbeats.
     pub fn tick(&mut self) {
-        self.flush();
         let now = self.clock.now();
         self.tracker.tick(now, &mut self.scratch);
         let stats = self.tracker.stats();
@@ -281,8 +314,6 @@ mod tests {
         let ack = craft::heartbeat_ack(&info);
         p.on_record(&rec(&ack, b, a, 6000, 5000, 0x1111, 7_000));
         assert_eq!(p.records, 6);
-        assert_eq!(p.events(), 0, "waiting in the batch");
-        p.flush();
         assert!(p.events() >= 1, "association_up");
         let page = p.log.since(0, 10);
         assert!(page.events[0].1.contains("\"association_up\""), "{:?}", page.events);

@@ -15,7 +15,9 @@
 //! does, except that the consumer position is published once per drain
 //! rather than once per record: the kernel reads that position on every
 //! record it reserves, so publishing it per record moved its cache line
-//! between the cores at every record.
+//! between the cores at every record. Records are handed out where the
+//! kernel wrote them, in groups ([`RingSource::drain_batches`]): nothing is
+//! copied on the way to the decoder.
 
 use std::os::fd::{AsFd as _, AsRawFd as _};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering, fence};
@@ -39,9 +41,6 @@ pub const BACKLOG_LOW: u64 = 256 << 10;
 
 pub struct RingSource {
     fd: AsyncFd<RingReader>,
-    /// The record being handed out, reused: only the bytes a ring item
-    /// holds are copied in (the header and the chunk bytes in use).
-    rec: Box<ChunkRecord>,
     /// Ring items too short to be a record (should stay 0).
     pub short_items: u64,
     /// Current wait for records that do not wake the agent.
@@ -75,25 +74,35 @@ pub fn fill(rec: &mut ChunkRecord, item: &[u8]) -> bool {
     true
 }
 
-/// Up to `max` records from the ring to `f`: (records, ring bytes). The
-/// consumer position is published once, at the end.
-fn take(
-    ring: &mut RingReader,
-    rec: &mut ChunkRecord,
-    short_items: &mut u64,
-    max: usize,
-    f: &mut impl FnMut(&ChunkRecord),
-) -> (usize, u64) {
+/// Ring items handed out together ([`RingSource::drain_batches`]).
+pub const GROUP: usize = 32;
+
+/// Up to `max` records from the ring to `f`, in groups of up to [`GROUP`]
+/// read in place: (records, ring bytes). Items too short to be a record are
+/// counted in `short_items` and left out. The consumer position is
+/// published once, at the end.
+fn take(ring: &mut RingReader, short_items: &mut u64, max: usize, f: &mut impl FnMut(&[&[u8]])) -> (usize, u64) {
     let (mut n, start) = (0, ring.pos);
     loop {
         while n < max {
-            let Some(item) = ring.next() else { break };
-            if fill(rec, item) {
-                f(rec);
-            } else {
-                *short_items += 1;
+            let mut items: [&[u8]; GROUP] = [&[]; GROUP];
+            let got = ring.next_many(&mut items[..GROUP.min(max - n)]);
+            if got == 0 {
+                break;
             }
-            n += 1;
+            n += got;
+            let mut k = 0;
+            for i in 0..got {
+                if items[i].len() >= RECORD_HEADER_LEN {
+                    items[k] = items[i];
+                    k += 1;
+                } else {
+                    *short_items += 1;
+                }
+            }
+            if k > 0 {
+                f(&items[..k]);
+            }
         }
         // Records committed between the last look at the producer position
         // and the publication found the consumer behind, so they woke
@@ -204,7 +213,35 @@ impl RingReader {
     /// ring holds nothing committed. (Not an `Iterator`: each item borrows
     /// the reader.)
     #[allow(clippy::should_implement_trait)]
+    #[inline]
     pub fn next(&mut self) -> Option<&[u8]> {
+        let (off, len) = self.advance()?;
+        // SAFETY: see `advance`.
+        Some(unsafe { std::slice::from_raw_parts(self.producer.add(off), len) })
+    }
+
+    /// Up to `out.len()` next records, as `next` gives them, all valid
+    /// together until `publish` (which needs the reader back). Returns how
+    /// many.
+    #[inline]
+    pub fn next_many<'a>(&'a mut self, out: &mut [&'a [u8]]) -> usize {
+        let mut n = 0;
+        while n < out.len() {
+            let Some((off, len)) = self.advance() else { break };
+            // SAFETY: see `advance`; the bytes stay until `publish`, which
+            // cannot run while `'a` borrows the reader.
+            out[n] = unsafe { std::slice::from_raw_parts(self.producer.add(off), len) };
+            n += 1;
+        }
+        n
+    }
+
+    /// Steps over the next committed record: its offset in the producer
+    /// mapping and its length. The data pages are mapped twice, so
+    /// `off + len` (len <= size) stays within the mapping, and the producer
+    /// does not reuse these bytes before the position is published.
+    #[inline]
+    fn advance(&mut self) -> Option<(usize, usize)> {
         loop {
             if self.pos == self.prod {
                 self.prod = self.producer_pos().load(Ordering::Acquire);
@@ -228,10 +265,7 @@ impl RingReader {
             if hdr & DISCARD != 0 {
                 continue;
             }
-            // SAFETY: the data pages are mapped twice, so off + HDR + len
-            // (len <= size) stays within the mapping; the producer does not
-            // reuse these bytes before the position is published.
-            return Some(unsafe { std::slice::from_raw_parts(self.producer.add(off + HDR), len) });
+            return Some((off + HDR, len));
         }
     }
 
@@ -266,25 +300,18 @@ impl RingSource {
         // while the AsyncFd holds it.
         let fd = unsafe { AsyncFd::register_with_interest(RingReader::new(ring)?, tokio::io::Interest::READABLE) }
             .map_err(|e| anyhow::anyhow!("registering the ring buffer with the event loop: {e}"))?;
-        Ok(RingSource {
-            fd,
-            rec: Box::new(Zeroable::zeroed()),
-            short_items: 0,
-            interval: MAX_INTERVAL,
-            due: None,
-            backlog: 0,
-            more: false,
-        })
+        Ok(RingSource { fd, short_items: 0, interval: MAX_INTERVAL, due: None, backlog: 0, more: false })
     }
 
     /// Waits until records are available (a wakeup, or `interval` passed)
-    /// and hands up to `max` of them to `f`, in place (no batch
-    /// allocation). Returns how many. Cancel-safe: records not handed out
-    /// stay in the ring.
-    pub async fn drain(&mut self, max: usize, mut f: impl FnMut(&ChunkRecord)) -> anyhow::Result<usize> {
+    /// and hands up to `max` of them to `f` in groups of up to [`GROUP`],
+    /// each record's bytes where the kernel wrote them (valid during the
+    /// call; `sctp_monitor_common::record::split_item` reads them). Returns
+    /// how many. Cancel-safe: records not handed out stay in the ring.
+    pub async fn drain_batches(&mut self, max: usize, mut f: impl FnMut(&[&[u8]])) -> anyhow::Result<usize> {
         loop {
             let (n, bytes) = if self.more {
-                take(self.fd.get_mut(), &mut self.rec, &mut self.short_items, max, &mut f)
+                take(self.fd.get_mut(), &mut self.short_items, max, &mut f)
             } else {
                 let due = *self.due.get_or_insert_with(|| tokio::time::Instant::now() + self.interval);
                 let ready = tokio::time::timeout_at(due, self.fd.readable_mut()).await;
@@ -292,7 +319,7 @@ impl RingSource {
                 match ready {
                     Ok(guard) => {
                         let mut guard = guard?;
-                        let r = take(guard.get_inner_mut(), &mut self.rec, &mut self.short_items, max, &mut f);
+                        let r = take(guard.get_inner_mut(), &mut self.short_items, max, &mut f);
                         if r.0 < max {
                             // Emptied: wait for the kernel's next wakeup (one
                             // that came meanwhile keeps the readiness set).
@@ -300,7 +327,7 @@ impl RingSource {
                         }
                         r
                     }
-                    Err(_) => take(self.fd.get_mut(), &mut self.rec, &mut self.short_items, max, &mut f),
+                    Err(_) => take(self.fd.get_mut(), &mut self.short_items, max, &mut f),
                 }
             };
             self.more = n == max;
@@ -313,6 +340,20 @@ impl RingSource {
                 return Ok(n);
             }
         }
+    }
+
+    /// [`RingSource::drain_batches`] one record at a time, each copied into
+    /// a `ChunkRecord` (tests, tools; the agent reads in place).
+    pub async fn drain(&mut self, max: usize, mut f: impl FnMut(&ChunkRecord)) -> anyhow::Result<usize> {
+        let mut rec: Box<ChunkRecord> = Box::new(Zeroable::zeroed());
+        self.drain_batches(max, |items| {
+            for item in items {
+                if fill(&mut rec, item) {
+                    f(&rec);
+                }
+            }
+        })
+        .await
     }
 
     /// The current wait for records that do not wake the agent.

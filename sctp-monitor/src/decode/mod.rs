@@ -22,7 +22,7 @@ pub use chunk::{
     Sack, decode_chunk, walk_chunks,
 };
 pub use packet::{LinkType, Packet, PacketMeta, parse_frame, parse_ip, parse_sctp};
-pub use record::decode_record;
+pub use record::{decode_parts, decode_record, record_chunk, record_meta};
 
 /// Why a packet, chunk or record could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -13,7 +13,9 @@ pub(crate) type A16 = [u8; 16];
 
 pub(crate) fn a16(a: IpAddr) -> A16 {
     match a {
-        IpAddr::V4(v) => v.to_ipv6_mapped().octets(),
+        // `v.to_ipv6_mapped().octets()`, built as one word rather than
+        // byte by byte.
+        IpAddr::V4(v) => (0xffff_u128 << 32 | u32::from(v) as u128).to_be_bytes(),
         IpAddr::V6(v) => v.octets(),
     }
 }
@@ -333,7 +335,26 @@ impl Assoc {
     }
 
     /// Index of the path `src -> dst` sent by endpoint `e`, created when new.
+    #[inline]
     pub fn path(&mut self, e: usize, src: A16, dst: A16) -> Option<usize> {
+        // A known path, by its addresses: a path of `e` has a source slot of
+        // `e` and a destination slot of the peer (only `new_path` makes
+        // paths), and an endpoint never holds an address twice (`add_addr`),
+        // so this is the path `new_path`'s slot lookups would find.
+        match self
+            .paths
+            .iter()
+            .position(|p| p.dir() == e && self.addrs[p.src as usize] == src && self.addrs[p.dst as usize] == dst)
+        {
+            Some(i) => Some(i),
+            None => self.new_path(e, src, dst),
+        }
+    }
+
+    /// [`Assoc::path`] for a path not known yet (or one whose addresses
+    /// are not known yet).
+    #[inline(never)]
+    fn new_path(&mut self, e: usize, src: A16, dst: A16) -> Option<usize> {
         let s = self.slot_for(e, src)?;
         let d = self.slot_for(1 - e, dst)?;
         let (s, d) = (s as u8, d as u8);
@@ -372,6 +393,17 @@ mod tests {
     }
 
     #[test]
+    fn a16_maps_ipv4_as_std_does() {
+        for v in ["0.0.0.0", "10.1.2.3", "255.255.255.255", "192.0.2.200"] {
+            let v: std::net::Ipv4Addr = v.parse().expect("address");
+            assert_eq!(a16(v.into()), v.to_ipv6_mapped().octets());
+            assert_eq!(ip(&a16(v.into())), IpAddr::from(v));
+        }
+        let v6: Ipv6Addr = "fd00::1".parse().expect("address");
+        assert_eq!(a16(v6.into()), v6.octets());
+    }
+
+    #[test]
     fn same_address_on_both_endpoints_stays_apart() {
         let lo = a16("127.0.0.1".parse().expect("a"));
         let mut a = Assoc::new(1, lo, 1, lo, 2, 0);
@@ -381,6 +413,37 @@ mod tests {
         let q = a.path(1, lo, lo).expect("path");
         assert_ne!(p, q);
         assert_eq!(a.addrs.len(), 2);
+    }
+
+    #[test]
+    fn path_by_addresses_is_the_path_by_slots() {
+        // Random address changes and path lookups on one association; each
+        // lookup is checked against `new_path`'s slot lookups on a copy.
+        let pool: Vec<A16> = (1..=6u8).map(|i| a16(IpAddr::from([10, 0, 0, i]))).collect();
+        let mut rng = crate::craft::XorShift::new(99);
+        for round in 0..200 {
+            let mut a = Assoc::new(1, pool[0], 1, pool[1], 2, 0);
+            for _ in 0..60 {
+                let e = rng.below(2);
+                let (x, y) = (pool[rng.below(pool.len())], pool[rng.below(pool.len())]);
+                match rng.below(4) {
+                    0 => {
+                        a.add_addr(e, x);
+                    }
+                    1 => {
+                        a.remove_addr(e, &x);
+                    }
+                    _ => {
+                        let mut by_slots = a.clone();
+                        let want = by_slots.new_path(e, x, y);
+                        assert_eq!(a.path(e, x, y), want, "round {round}: path {e} {x:?} -> {y:?}");
+                        assert_eq!((&a.addrs, a.owner, a.gone), (&by_slots.addrs, by_slots.owner, by_slots.gone));
+                        assert_eq!(a.paths.len(), by_slots.paths.len());
+                    }
+                }
+            }
+            assert!(a.paths.len() > 1, "round {round}: paths were made");
+        }
     }
 
     #[test]

@@ -236,6 +236,7 @@ impl Tracker {
     /// `None` when it cannot until a packet changes something (nothing
     /// outstanding, already reported, or the time has come but the primary
     /// path does not answer heartbeats).
+    #[inline]
     pub(super) fn stall_due(&self, slot: usize, e: usize, now: u64) -> Option<u64> {
         let a = &self.slab[slot];
         let d = a.dirs[e];

@@ -37,6 +37,7 @@ use crate::decode::{Chunk, PacketMeta};
 use crate::event::{DownReason, Endpoint, Event, EventKind, PathRef, Role};
 use assoc::{A16, Assoc, ip};
 pub use assoc::{AssocState, PathState};
+pub use prefetch::Hint;
 pub use view::{AssocView, Census, EndpointView, PathView};
 
 /// Tracker settings.
@@ -241,34 +242,61 @@ impl Tracker {
 
     /// The chunks of one packet sent by endpoint `e` of `slot` on path `pi`.
     fn apply(&mut self, slot: usize, e: usize, pi: usize, meta: &PacketMeta, chunks: &[Chunk], out: &mut Vec<Event>) {
-        let now = meta.ts_ns;
         let mut data_in_packet = data::DataInPacket::NEW;
         for c in chunks {
             // An ABORT or SHUTDOWN-COMPLETE frees the slot: stop there.
             if self.slab.get(slot).is_none_or(|a| a.id == 0) {
                 break;
             }
-            match c {
-                Chunk::Data(d) => {
-                    self.on_data(slot, e, pi, meta, d, &mut data_in_packet, out);
-                }
-                Chunk::Sack(s) => self.on_cum_ack(slot, e, s.cum_tsn, now, out),
-                Chunk::Shutdown { cum_tsn } => {
-                    self.on_cum_ack(slot, e, *cum_tsn, now, out);
-                    self.on_shutdown(slot);
-                }
-                Chunk::Heartbeat { info } => self.on_heartbeat(slot, pi, meta, info, out),
-                Chunk::HeartbeatAck { info } => self.on_heartbeat_ack(slot, e, meta, info, out),
-                Chunk::InitAck(init) => self.on_init_ack(slot, e, meta, init),
-                Chunk::CookieEcho { .. } => self.on_cookie_echo(slot),
-                Chunk::CookieAck => self.on_cookie_ack(slot, now, out),
-                Chunk::Abort { .. } => self.close(slot, DownReason::Abort, now, out),
-                Chunk::ShutdownAck => self.on_shutdown_ack(slot),
-                Chunk::ShutdownComplete { .. } => self.close(slot, DownReason::Shutdown, now, out),
-                Chunk::Asconf(a) => self.on_asconf(slot, e, meta, a),
-                Chunk::AsconfAck(a) => self.on_asconf_ack(slot, e, a, now, out),
-                _ => {}
+            self.apply_chunk(slot, e, pi, meta, c, &mut data_in_packet, out);
+        }
+    }
+
+    /// One chunk of a packet (`apply`). Out of line: inlined in the loop,
+    /// its handlers' loop-invariant set-up ran before every packet's first
+    /// chunk, and most packets (every kernel record) have one.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn apply_chunk(
+        &mut self,
+        slot: usize,
+        e: usize,
+        pi: usize,
+        meta: &PacketMeta,
+        c: &Chunk,
+        data_in_packet: &mut data::DataInPacket,
+        out: &mut Vec<Event>,
+    ) {
+        let now = meta.ts_ns;
+        match c {
+            Chunk::Data(d) => self.on_data(slot, e, pi, meta, d, data_in_packet, out),
+            Chunk::Sack(s) => self.on_cum_ack(slot, e, s.cum_tsn, now, out),
+            Chunk::Shutdown { cum_tsn } => {
+                self.on_cum_ack(slot, e, *cum_tsn, now, out);
+                self.on_shutdown(slot);
             }
+            Chunk::Heartbeat { info } => self.on_heartbeat(slot, pi, meta, info, out),
+            Chunk::HeartbeatAck { info } => self.on_heartbeat_ack(slot, e, meta, info, out),
+            c => self.apply_rare(slot, e, meta, c, out),
+        }
+    }
+
+    /// The chunks an association sends a few times in its life: out of
+    /// line, so that `apply` stays small for the frequent ones (inlined,
+    /// these made its every call set up for all of them).
+    #[inline(never)]
+    fn apply_rare(&mut self, slot: usize, e: usize, meta: &PacketMeta, c: &Chunk, out: &mut Vec<Event>) {
+        let now = meta.ts_ns;
+        match c {
+            Chunk::InitAck(init) => self.on_init_ack(slot, e, meta, init),
+            Chunk::CookieEcho { .. } => self.on_cookie_echo(slot),
+            Chunk::CookieAck => self.on_cookie_ack(slot, now, out),
+            Chunk::Abort { .. } => self.close(slot, DownReason::Abort, now, out),
+            Chunk::ShutdownAck => self.on_shutdown_ack(slot),
+            Chunk::ShutdownComplete { .. } => self.close(slot, DownReason::Shutdown, now, out),
+            Chunk::Asconf(a) => self.on_asconf(slot, e, meta, a),
+            Chunk::AsconfAck(a) => self.on_asconf_ack(slot, e, a, now, out),
+            _ => {}
         }
     }
 

@@ -6,8 +6,6 @@
 //! instead of paying them one after another. Nothing here changes state:
 //! a wrong guess costs a wasted prefetch.
 
-use crate::decode::{Chunk, PacketMeta};
-
 use super::Tracker;
 
 /// Items looked up together.
@@ -44,35 +42,39 @@ fn prefetch_slice<T>(s: &[T]) {
     prefetch_bytes(s.as_ptr().cast(), size_of_val(s));
 }
 
+/// What the stages learn about one packet, handed from one stage to the
+/// next: the tag hash (computed once) and the index's candidate.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Hint {
+    hash: u64,
+    candidate: Option<u32>,
+}
+
 impl Tracker {
-    /// Stage 1, as a packet is queued: the index bucket of its tag.
-    pub fn prefetch_index(&self, meta: &PacketMeta) {
-        if let Some(b) = self.tags.home(self.tag_hash(meta.vtag, meta.src_port, meta.dst_port)) {
+    /// Stage 1, from the packet's tag and ports (a kernel record's header):
+    /// the index bucket of its tag.
+    pub fn prefetch_index(&self, vtag: u32, src_port: u16, dst_port: u16) -> Hint {
+        let hash = self.tag_hash(vtag, src_port, dst_port);
+        if let Some(b) = self.tags.home(hash) {
             prefetch(b);
         }
+        Hint { hash, candidate: None }
     }
 
     /// Stage 2: the slab entry that bucket most likely names.
-    pub fn prefetch_entry(&self, meta: &PacketMeta) {
-        let h = self.tag_hash(meta.vtag, meta.src_port, meta.dst_port);
-        if let Some(a) = self.tags.candidate(h).and_then(|v| self.slab.get((v >> 1) as usize)) {
+    pub fn prefetch_entry(&self, hint: &mut Hint) {
+        hint.candidate = self.tags.candidate(hint.hash);
+        if let Some(a) = hint.candidate.and_then(|v| self.slab.get((v >> 1) as usize)) {
             prefetch_slice(std::slice::from_ref(a));
         }
     }
 
-    /// Stage 3: the association's address and path arrays, and for a
-    /// HEARTBEAT or HEARTBEAT-ACK the in-flight heartbeat it writes or
-    /// reads.
-    pub fn prefetch_arrays(&self, meta: &PacketMeta, chunk: &Chunk) {
-        if let Some((slot, _)) = self.find_tag(meta.vtag, meta.src_port, meta.dst_port) {
-            let a = &self.slab[slot];
+    /// Stage 3: that entry's address and path arrays (the candidate is
+    /// not verified: a wrong guess wastes a prefetch).
+    pub fn prefetch_arrays(&self, hint: &Hint) {
+        if let Some(a) = hint.candidate.and_then(|v| self.slab.get((v >> 1) as usize)) {
             prefetch_slice(&a.addrs);
             prefetch_slice(&a.paths);
-            if let Chunk::Heartbeat { info } | Chunk::HeartbeatAck { info } = chunk {
-                if let Some(e) = self.hb.home(a.id, info.digest) {
-                    prefetch(e);
-                }
-            }
         }
     }
 

@@ -35,6 +35,7 @@ impl SlotTable {
     }
 
     /// First value for which `pred` holds, among entries with this hash.
+    #[inline]
     pub fn find(&self, hash: u64, mut pred: impl FnMut(u32) -> bool) -> Option<u32> {
         if self.buckets.is_empty() {
             return None;
