@@ -56,6 +56,9 @@ struct Outcome {
     prod_on_cpu: f64,
     /// The consumer thread's CPU time per record consumed.
     cons_cpu_ns: f64,
+    /// Share of the consumer's timed span its thread was on a CPU (it
+    /// naps when the ring is empty).
+    cons_on_cpu: f64,
 }
 
 /// `prefill`: the producer fills the ring first and the consumer starts
@@ -181,6 +184,7 @@ fn one(kind: Consumer, records: u64, prefill: bool) -> anyhow::Result<Outcome> {
         prod_ns: per_run.as_nanos() as f64,
         prod_on_cpu,
         cons_cpu_ns: cons_cpu as f64 / consumed.max(1) as f64,
+        cons_on_cpu: cons_cpu as f64 / 1e9 / secs,
     })
 }
 
@@ -222,13 +226,13 @@ fn report(records: u64, rounds: u64, prefill: bool) -> anyhow::Result<()> {
         println!("64 MiB ring; {records} HEARTBEAT records of one established association per run.\n");
     }
     println!(
-        "| consumer | round | written | lost (ring full) | consumed | consumed = written | records/s | consumer CPU ns/record | producer runs/s | producer ns/run (kernel clock) | producer on CPU |"
+        "| consumer | round | written | lost (ring full) | consumed | consumed = written | records/s | consumer CPU ns/record | consumer on CPU | producer runs/s | producer ns/run (kernel clock) | producer on CPU |"
     );
-    println!("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|");
     for (i, (kind, o)) in rows.iter().enumerate() {
         let name = if *kind == Consumer::Bare { "bare (count only)" } else { "agent pipeline" };
         println!(
-            "| {name} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0}% |",
+            "| {name} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0}% | {:.0} | {:.0} | {:.0}% |",
             i / 2 + 1,
             o.written,
             o.lost,
@@ -236,6 +240,7 @@ fn report(records: u64, rounds: u64, prefill: bool) -> anyhow::Result<()> {
             if o.consumed == o.written { "yes" } else { "NO" },
             o.consumed as f64 / o.secs,
             o.cons_cpu_ns,
+            o.cons_on_cpu * 100.0,
             o.prod_rate,
             o.prod_ns,
             o.prod_on_cpu * 100.0
