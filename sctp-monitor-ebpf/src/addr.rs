@@ -11,7 +11,10 @@ use core::mem::{align_of, offset_of};
 
 use sctp_monitor_common::{AssocDirState, ChunkRecord, PathKey};
 
-use crate::packet::{Meta, Scratch};
+use crate::{
+    packet::{Meta, Scratch},
+    zero::zero,
+};
 
 const _: () = {
     assert!(align_of::<Scratch>() >= 4 && offset_of!(Scratch, meta) % 4 == 0 && offset_of!(Scratch, key) % 4 == 0);
@@ -37,14 +40,16 @@ pub fn copy(dst: &mut [u8; 16], src: &[u8; 16]) {
     }
 }
 
-/// `*dst = [0; 16]`.
+/// `*dst = [0; 16]`, four word stores (not merged with the next address's
+/// into a `memset` call: see `zero`).
 #[inline(always)]
 pub fn clear(dst: &mut [u8; 16]) {
     let d = dst.as_mut_ptr().cast::<u32>();
+    let z = zero() as u32;
     // SAFETY: as in `copy`.
     unsafe {
         for i in 0..4 {
-            d.add(i).write(0);
+            d.add(i).write(z);
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::{
     emit,
     maps::{ASSOC_DIRS, PATHS, config},
     packet::{Meta, Scratch},
+    zero::zero,
 };
 
 /// What the DATA and SACK chunks of one packet add up to.
@@ -40,16 +41,18 @@ pub struct PacketData {
 }
 
 impl PacketData {
+    /// One store per sum (not a `memset` call: see `zero`).
     #[inline(always)]
     pub fn reset(&mut self) {
-        self.data_chunks = 0;
-        self.payload = 0;
-        self.retrans = 0;
-        self.new_chunks = 0;
-        self.highest_tsn = 0;
-        self.sacks = 0;
-        self.gaps = 0;
-        self.dups = 0;
+        let z = zero() as u32;
+        self.data_chunks = z;
+        self.payload = z;
+        self.retrans = z;
+        self.new_chunks = z;
+        self.highest_tsn = z;
+        self.sacks = z;
+        self.gaps = z;
+        self.dups = z;
     }
 }
 

@@ -19,6 +19,7 @@ mod maps;
 mod packet;
 mod probes;
 mod sctp;
+mod zero;
 
 use aya_ebpf::{
     bindings::{TC_ACT_UNSPEC, xdp_action::XDP_PASS},

@@ -22,6 +22,7 @@ use crate::{
     cursor::{MAX_OFFSET, load},
     emit,
     packet::{Scratch, Sctp},
+    zero::zero,
 };
 
 /// The walk's state, on the caller's stack, shared with the loop body.
@@ -116,6 +117,7 @@ unsafe extern "C" fn chunk_step<P: Packet>(index: u64, ctx: *mut c_void) -> i64 
 #[inline(always)]
 pub fn walk<P: Packet>(p: &P, scratch: &mut Scratch, s: &Sctp) {
     scratch.walk_off = s.chunks as u64;
+    // One store per field (not a `memset` call: see `zero`).
     let mut w = Walk::<P> {
         p,
         scratch,
@@ -123,14 +125,14 @@ pub fn walk<P: Packet>(p: &P, scratch: &mut Scratch, s: &Sctp) {
         end: s.end as u64,
         walked: 0,
         slot: iface_slot(p),
-        hb_off: 0,
-        hb_len: 0,
-        hb_flags: 0,
-        hb_index: 0,
-        hb_present: 0,
-        has_pad: 0,
-        done: 0,
-        _pad: 0,
+        hb_off: zero() as u32,
+        hb_len: zero() as u16,
+        hb_flags: zero() as u8,
+        hb_index: zero() as u8,
+        hb_present: zero() as u8,
+        has_pad: zero() as u8,
+        done: zero() as u8,
+        _pad: zero() as u8,
     };
     // SAFETY: the callback and its context follow bpf_loop's contract.
     unsafe {

@@ -18,9 +18,15 @@ pub fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// Pins the calling thread to `cpu` (modulo the CPUs there are).
+/// Pins the calling thread to `cpu` (modulo the CPUs online).
+///
+/// Not `available_parallelism`: it counts the CPUs the calling thread may
+/// run on, so a thread spawned by a thread already pinned to CPU 0 saw one
+/// CPU and "pinned itself to CPU 1" onto CPU 0 (the ingest bench's producer
+/// and consumer shared a core from its second run on).
 pub fn pin(cpu: usize) {
-    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // SAFETY: no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
     // SAFETY: cpu_set_t is plain data; sched_setaffinity on this thread.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
