@@ -64,13 +64,40 @@ pub const RECORD_FLAG_PARAMS_TRUNCATED: u8 = 0x04;
 /// (a HEARTBEAT with PAD is a path-MTU probe, RFC 8899).
 pub const RECORD_FLAG_BUNDLED_PAD: u8 = 0x08;
 
-/// One chunk, as the kernel saw it.
+/// One chunk, as the kernel saw it: the fixed [`RecordHeader`] and the
+/// chunk's bytes. Its header fields read and write through `Deref`
+/// (`rec.vtag`), so the header is defined once and a ring item's header
+/// can be read in place without the rest ([`split_item`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct ChunkRecord {
+    pub header: RecordHeader,
+    pub data: [u8; RECORD_DATA_LEN],
+}
+const _: () = assert!(core::mem::size_of::<ChunkRecord>() == RECORD_HEADER_LEN + RECORD_DATA_LEN);
+
+impl core::ops::Deref for ChunkRecord {
+    type Target = RecordHeader;
+    #[inline(always)]
+    fn deref(&self) -> &RecordHeader {
+        &self.header
+    }
+}
+
+impl core::ops::DerefMut for ChunkRecord {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut RecordHeader {
+        &mut self.header
+    }
+}
+
+/// The fixed part of a [`ChunkRecord`] (everything before `data`).
 ///
 /// Addresses are 16 bytes; IPv4 sits in the first 4 (network order) and the
 /// rest is zero. Ports and tag are host order.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct ChunkRecord {
+pub struct RecordHeader {
     /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) when the program ran.
     pub ts_ns: u64,
     pub ifindex: u32,
@@ -105,74 +132,8 @@ pub struct ChunkRecord {
     /// was not split.
     pub seg2_len: u16,
     pub _pad1: [u8; 6],
-    pub data: [u8; RECORD_DATA_LEN],
 }
-const _: () = assert!(core::mem::size_of::<ChunkRecord>() == RECORD_HEADER_LEN + RECORD_DATA_LEN);
-
-/// The fixed part of a [`ChunkRecord`] (everything before `data`), field
-/// for field: a ring item's header read where the kernel wrote it, without
-/// copying the item into a whole `ChunkRecord` (see [`split_item`]).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct RecordHeader {
-    pub ts_ns: u64,
-    pub ifindex: u32,
-    pub vtag: u32,
-    pub src_addr: [u8; 16],
-    pub dst_addr: [u8; 16],
-    pub src_port: u16,
-    pub dst_port: u16,
-    pub chunk_len: u16,
-    pub seg1_len: u16,
-    pub kind: u8,
-    pub direction: u8,
-    pub ip_version: u8,
-    pub chunk_type: u8,
-    pub chunk_flags: u8,
-    pub flags: u8,
-    pub chunk_index: u8,
-    pub _pad0: u8,
-    pub udp_src_port: u16,
-    pub udp_dst_port: u16,
-    pub ip_len: u32,
-    pub seg2_len: u16,
-    pub _pad1: [u8; 6],
-}
-
-/// Each field of `RecordHeader` where `ChunkRecord` has it.
-macro_rules! same_offsets {
-    ($($f:ident),*) => {
-        $(const _: () = assert!(
-            core::mem::offset_of!(RecordHeader, $f) == core::mem::offset_of!(ChunkRecord, $f)
-        );)*
-    };
-}
-same_offsets!(
-    ts_ns,
-    ifindex,
-    vtag,
-    src_addr,
-    dst_addr,
-    src_port,
-    dst_port,
-    chunk_len,
-    seg1_len,
-    kind,
-    direction,
-    ip_version,
-    chunk_type,
-    chunk_flags,
-    flags,
-    chunk_index,
-    _pad0,
-    udp_src_port,
-    udp_dst_port,
-    ip_len,
-    seg2_len,
-    _pad1
-);
 const _: () = assert!(core::mem::size_of::<RecordHeader>() == RECORD_HEADER_LEN);
-const _: () = assert!(core::mem::align_of::<RecordHeader>() == core::mem::align_of::<ChunkRecord>());
 
 /// Where segments 1 and 2 lie in `data`, from their lengths; bogus lengths
 /// are clamped (segment 1 alone to `RECORD_DATA_LEN`, split ones to

@@ -19,8 +19,8 @@ use crate::{
 const _: () = {
     assert!(align_of::<Scratch>() >= 4 && offset_of!(Scratch, meta) % 4 == 0 && offset_of!(Scratch, key) % 4 == 0);
     assert!(offset_of!(Meta, src) % 4 == 0 && offset_of!(Meta, dst) % 4 == 0);
-    assert!(align_of::<ChunkRecord>() >= 4 && offset_of!(ChunkRecord, src_addr) % 4 == 0);
-    assert!(offset_of!(ChunkRecord, dst_addr) % 4 == 0);
+    assert!(align_of::<ChunkRecord>() >= 4 && offset_of!(ChunkRecord, header.src_addr) % 4 == 0);
+    assert!(offset_of!(ChunkRecord, header.dst_addr) % 4 == 0);
     assert!(align_of::<PathKey>() >= 4 && offset_of!(PathKey, src_addr) % 4 == 0);
     assert!(offset_of!(PathKey, dst_addr) % 4 == 0);
     assert!(align_of::<AssocDirState>() >= 4 && offset_of!(AssocDirState, last_new_src) % 4 == 0);

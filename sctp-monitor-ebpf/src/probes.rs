@@ -19,7 +19,7 @@ use crate::maps::{EVENTS, PATHS, SCRATCH, SCRATCH_RECORD};
 pub fn probe_ktime(_ctx: XdpContext) -> u32 {
     if let Some(r) = SCRATCH_RECORD.get_ptr_mut(0) {
         // SAFETY: this CPU's scratch entry; helper without arguments.
-        unsafe { (*r).ts_ns = bpf_ktime_get_ns() };
+        unsafe { (*r).header.ts_ns = bpf_ktime_get_ns() };
     }
     XDP_PASS
 }
@@ -31,7 +31,7 @@ pub fn probe_record(_ctx: XdpContext) -> u32 {
     if let Some(r) = SCRATCH_RECORD.get_ptr_mut(0) {
         // SAFETY: this CPU's scratch entry, RECORD_HEADER_LEN + 56 bytes of it.
         unsafe {
-            (*r).ts_ns = bpf_ktime_get_ns();
+            (*r).header.ts_ns = bpf_ktime_get_ns();
             let _ = bpf_ringbuf_output(
                 (&EVENTS as *const _ as *mut aya_ebpf::maps::RingBuf).cast(),
                 r.cast(),

@@ -134,7 +134,7 @@ fn user_record(src: IpAddr, dst: IpAddr, ports: (u16, u16), vtag: u32, kind: Rec
     use bytemuck::Zeroable;
     let mut r = ChunkRecord::zeroed();
     r.kind = kind as u8;
-    for (a, out) in [(src, &mut r.src_addr), (dst, &mut r.dst_addr)] {
+    for (a, out) in [(src, &mut r.header.src_addr), (dst, &mut r.header.dst_addr)] {
         match a {
             IpAddr::V4(a) => out[..4].copy_from_slice(&a.octets()),
             IpAddr::V6(a) => out.copy_from_slice(&a.octets()),

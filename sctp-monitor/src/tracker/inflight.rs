@@ -156,7 +156,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn sent(t: u64, path: u8) -> HbSent {
-        HbSent { sent_ns: t, path, probe: t % 7 == 0 }
+        HbSent { sent_ns: t, path, probe: t.is_multiple_of(7) }
     }
 
     #[test]
