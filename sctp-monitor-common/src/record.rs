@@ -230,8 +230,8 @@ mod tests {
         assert_eq!(core::mem::size_of::<ChunkRecord>(), 592);
         assert_eq!(core::mem::align_of::<ChunkRecord>(), 8);
         assert_eq!(core::mem::offset_of!(ChunkRecord, data), RECORD_HEADER_LEN);
-        assert_eq!(core::mem::offset_of!(ChunkRecord, ip_len), 68);
-        assert_eq!(core::mem::offset_of!(ChunkRecord, seg2_len), 72);
+        assert_eq!(core::mem::offset_of!(ChunkRecord, header.ip_len), 68);
+        assert_eq!(core::mem::offset_of!(ChunkRecord, header.seg2_len), 72);
     }
 
     #[test]
