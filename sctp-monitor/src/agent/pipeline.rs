@@ -37,8 +37,8 @@ struct PathLast {
     poll: u32,
 }
 
-/// Records prefetched for together.
-pub const BATCH: usize = 32;
+/// Records prefetched for together (the tracker's group size).
+const BATCH: usize = tracker::PREFETCH_BATCH;
 
 /// A ring item read in place: header, segment 1, segment 2.
 type Parts<'a> = (&'a RecordHeader, &'a [u8], &'a [u8]);

@@ -37,7 +37,7 @@ use crate::decode::{Chunk, PacketMeta};
 use crate::event::{DownReason, Endpoint, Event, EventKind, PathRef, Role};
 use assoc::{A16, Assoc, ip};
 pub use assoc::{AssocState, PathState};
-pub use prefetch::Hint;
+pub use prefetch::{BATCH as PREFETCH_BATCH, Hint};
 pub use view::{AssocView, Census, EndpointView, PathView};
 
 /// Tracker settings.

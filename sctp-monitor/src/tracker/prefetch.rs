@@ -8,8 +8,9 @@
 
 use super::Tracker;
 
-/// Items looked up together.
-pub(crate) const BATCH: usize = 32;
+/// Items looked up together: enough for their misses to overlap, few
+/// enough for their lines to stay cached until used.
+pub const BATCH: usize = 32;
 
 /// Asks the CPU to bring the line of `p` into its caches; no effect on
 /// other architectures.
