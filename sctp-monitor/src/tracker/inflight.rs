@@ -4,6 +4,7 @@
 //! backward-shift deletion, a cheap seeded hash): one probe of one cache
 //! line in the common case.
 
+use super::table::close_hole;
 use crate::fasthash::fold_mul;
 
 /// A heartbeat in flight.
@@ -41,8 +42,12 @@ impl InFlight {
         InFlight { entries: Vec::new(), len: 0, seed }
     }
 
+    fn hash_with(seed: u64, id: u32, digest: u64) -> u64 {
+        fold_mul(seed ^ digest, 0x9E37_79B9_7F4A_7C15 ^ ((id as u64) << 17))
+    }
+
     fn hash(&self, id: u32, digest: u64) -> u64 {
-        fold_mul(self.seed ^ digest, 0x9E37_79B9_7F4A_7C15 ^ ((id as u64) << 17))
+        InFlight::hash_with(self.seed, id, digest)
     }
 
     fn mask(&self) -> usize {
@@ -102,26 +107,17 @@ impl InFlight {
 
     /// Takes the heartbeat out, if present.
     pub fn remove(&mut self, id: u32, digest: u64) -> Option<HbSent> {
-        let mut i = self.find(id, digest)?;
+        let i = self.find(id, digest)?;
         let e = self.entries[i];
-        // Backward shift: later entries of the cluster move into the hole
-        // when their home is not between the hole and them.
         let mask = self.mask();
-        let mut j = i;
-        loop {
-            j = (j + 1) & mask;
-            let x = self.entries[j];
-            if x.path == EMPTY {
-                break;
-            }
-            let k = self.home_index(x.id, x.digest);
-            let between = if i <= j { i < k && k <= j } else { i < k || k <= j };
-            if !between {
-                self.entries[i] = x;
-                i = j;
-            }
-        }
-        self.entries[i] = VACANT;
+        let seed = self.seed;
+        close_hole(
+            &mut self.entries,
+            i,
+            VACANT,
+            |x| x.path == EMPTY,
+            |x| InFlight::hash_with(seed, x.id, x.digest) as usize & mask,
+        );
         self.len -= 1;
         Some(HbSent { sent_ns: e.sent_ns, path: e.path, probe: e.probe })
     }

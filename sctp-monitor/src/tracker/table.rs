@@ -23,6 +23,35 @@ fn bucket(hash: u64, v: u32) -> u32 {
     fp << VALUE_BITS | v
 }
 
+/// Deletion from a linear-probing table of power-of-two size without
+/// tombstones (backward shift): the entry at `hole` is gone; later entries
+/// of its cluster move into the hole when their home slot (`home`) is not
+/// between the hole and them, and the last hole becomes `empty`.
+pub(crate) fn close_hole<T: Copy>(
+    slots: &mut [T],
+    mut hole: usize,
+    empty: T,
+    is_empty: impl Fn(&T) -> bool,
+    home: impl Fn(&T) -> usize,
+) {
+    let mask = slots.len() - 1;
+    let mut j = hole;
+    loop {
+        j = (j + 1) & mask;
+        let e = slots[j];
+        if is_empty(&e) {
+            break;
+        }
+        let k = home(&e);
+        let between = if hole <= j { hole < k && k <= j } else { hole < k || k <= j };
+        if !between {
+            slots[hole] = e;
+            hole = j;
+        }
+    }
+    slots[hole] = empty;
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct SlotTable {
     buckets: Vec<u32>,
@@ -127,23 +156,7 @@ impl SlotTable {
         if !found {
             return false;
         }
-        // Backward shift: move later entries of the cluster into the hole
-        // when their home bucket is not between the hole and them.
-        let mut j = i;
-        loop {
-            j = (j + 1) & mask;
-            let e = self.buckets[j];
-            if e == EMPTY {
-                break;
-            }
-            let k = hash_of(e & VALUE_MASK) as usize & mask;
-            let between = if i <= j { i < k && k <= j } else { i < k || k <= j };
-            if !between {
-                self.buckets[i] = e;
-                i = j;
-            }
-        }
-        self.buckets[i] = EMPTY;
+        close_hole(&mut self.buckets, i, EMPTY, |&e| e == EMPTY, |&e| hash_of(e & VALUE_MASK) as usize & mask);
         self.len -= 1;
         true
     }
