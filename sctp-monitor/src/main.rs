@@ -176,8 +176,8 @@ impl AgentArgs {
                 hb_answer_timeout_ns: a.hb_timeout_ms.saturating_mul(1_000_000),
                 retrans_down_after: a.retrans_down_after.max(1),
                 stall_after_ns: a.stall_after_ms.saturating_mul(1_000_000),
-                keep_closed: 0,
-                rtt_samples: true,
+                // Ended associations and RTT samples: the pipeline's choice.
+                ..sctp_monitor::tracker::Config::default()
             },
             event_log: a.event_log_size,
             series_cap: a.metrics_series_cap,
