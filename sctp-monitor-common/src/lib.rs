@@ -13,6 +13,7 @@ pub mod counters;
 pub mod record;
 pub mod sctp;
 pub mod stats;
+pub mod toolchain;
 
 pub use config::Config;
 pub use record::{ChunkRecord, RecordKind};
@@ -46,6 +47,12 @@ pub mod programs {
     /// Benchmark probes: the cost of one requirement each (see the eBPF
     /// crate's `probes.rs`).
     pub const PROBES: [&str; 3] = ["probe_ktime", "probe_record", "probe_path_lookup"];
+    /// A program the verifier must refuse (an out-of-bounds map read): the
+    /// kernel test of the agent's rejection message. Never loaded otherwise.
+    pub const MUST_REJECT: &str = "probe_rejected";
+    /// Every program of the object that the kernel must accept.
+    pub const ALL: [&str; 6] =
+        [XDP_INGRESS, TC_EGRESS, XDP_BASELINE, PROBES[0], PROBES[1], PROBES[2]];
 }
 
 #[cfg(feature = "user")]

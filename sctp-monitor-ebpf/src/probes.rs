@@ -62,3 +62,19 @@ pub fn probe_path_lookup(_ctx: XdpContext) -> u32 {
     }
     XDP_PASS
 }
+
+/// A program the verifier must refuse: a store at an offset taken from the
+/// packet's length into an 8-byte map value, with no bound. Loaded only by
+/// the kernel test of the agent's rejection message, so that message is
+/// checked against a real refusal of this kernel.
+#[xdp]
+pub fn probe_rejected(ctx: XdpContext) -> u32 {
+    use crate::maps::COUNTERS;
+    if let Some(v) = COUNTERS.get_ptr_mut(0) {
+        let n = ctx.data_end() - ctx.data();
+        // SAFETY: none, on purpose; the verifier refuses the program, so it
+        // never runs.
+        unsafe { core::ptr::write_volatile(v.cast::<u8>().add(n), 1) };
+    }
+    XDP_PASS
+}

@@ -7,6 +7,8 @@ use aya::{
 };
 use sctp_monitor_common::{Config, maps, programs};
 
+use super::verifier::{INSN_BUDGET, Rejected, VERIFIER_INSN_LIMIT, processed_insns};
+
 /// The eBPF object built by build.rs from `sctp-monitor-ebpf` (aya-build), so
 /// it always matches this binary.
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sctp-monitor"));
@@ -40,6 +42,68 @@ impl Default for LoadOptions {
 
 /// Loads the object and its programs into the kernel (not attached yet).
 pub fn load(opts: &LoadOptions) -> anyhow::Result<Ebpf> {
+    let mut ebpf = open(opts)?;
+    load_xdp(&mut ebpf, programs::XDP_INGRESS)?;
+    let tc: &mut SchedClassifier = program(&mut ebpf, programs::TC_EGRESS)?.try_into()?;
+    tc.load().map_err(|e| Rejected::from_error(programs::TC_EGRESS, e))?;
+    if opts.load_baseline {
+        for name in std::iter::once(programs::XDP_BASELINE).chain(programs::PROBES) {
+            load_xdp(&mut ebpf, name)?;
+        }
+    }
+    for name in [programs::XDP_INGRESS, programs::TC_EGRESS] {
+        match processed_insns(&ebpf, name) {
+            Some(n) => log::info!(
+                "{name}: the verifier processed {n} instructions ({:.1}% of its {VERIFIER_INSN_LIMIT} limit; \
+                 budget {INSN_BUDGET})",
+                f64::from(n) * 100.0 / f64::from(VERIFIER_INSN_LIMIT)
+            ),
+            None => log::info!("{name}: loaded (this kernel does not report the verifier's count)"),
+        }
+    }
+    Ok(ebpf)
+}
+
+/// One program of the object and what the verifier made of it.
+pub struct ProgramCost {
+    pub name: &'static str,
+    /// Processed instructions (`None`: the kernel does not say), or the
+    /// rejection.
+    pub verdict: anyhow::Result<Option<u32>>,
+}
+
+/// Loads every program of the object, each on its own, and reports the
+/// verifier's processed count or its rejection for each: the verifier
+/// budget test and `cargo xtask bench` read this.
+pub fn verifier_report(opts: &LoadOptions) -> anyhow::Result<Vec<ProgramCost>> {
+    let mut ebpf = open(opts)?;
+    let mut out = Vec::new();
+    for name in programs::ALL {
+        let verdict = if name == programs::TC_EGRESS {
+            let tc: &mut SchedClassifier = program(&mut ebpf, name)?.try_into()?;
+            tc.load().map_err(|e| Rejected::from_error(name, e))
+        } else {
+            load_xdp(&mut ebpf, name)
+        };
+        out.push(ProgramCost { name, verdict: verdict.map(|()| processed_insns(&ebpf, name)) });
+    }
+    Ok(out)
+}
+
+/// Loads one XDP program of the object on its own (the rejection test).
+pub fn load_one(opts: &LoadOptions, name: &str) -> anyhow::Result<Ebpf> {
+    let mut ebpf = open(opts)?;
+    load_xdp(&mut ebpf, name)?;
+    Ok(ebpf)
+}
+
+fn load_xdp(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<()> {
+    let p: &mut Xdp = program(ebpf, name)?.try_into()?;
+    p.load().map_err(|e| Rejected::from_error(name, e))
+}
+
+/// The object with its maps created and sized, no program loaded.
+fn open(opts: &LoadOptions) -> anyhow::Result<Ebpf> {
     if OBJECT.is_empty() {
         bail!(
             "this binary was built with AYA_BUILD_SKIP=1 and carries no eBPF object; \
@@ -63,21 +127,10 @@ pub fn load(opts: &LoadOptions) -> anyhow::Result<Ebpf> {
         .map_max_entries(maps::EVENTS, opts.ring_bytes)
         .map_max_entries(maps::PATHS, opts.path_entries.max(1))
         .map_max_entries(maps::ASSOC_DIRS, assoc_dirs);
-    let mut ebpf = loader.load(OBJECT).context(
+    loader.load(OBJECT).context(
         "loading the eBPF object failed: the agent needs root or CAP_BPF + CAP_PERFMON + \
          CAP_NET_ADMIN, and a kernel with BTF and BPF ring buffers (5.8 or later)",
-    )?;
-    let xdp: &mut Xdp = program(&mut ebpf, programs::XDP_INGRESS)?.try_into()?;
-    xdp.load().context("the kernel verifier rejected the XDP program")?;
-    let tc: &mut SchedClassifier = program(&mut ebpf, programs::TC_EGRESS)?.try_into()?;
-    tc.load().context("the kernel verifier rejected the TC program")?;
-    if opts.load_baseline {
-        for name in std::iter::once(programs::XDP_BASELINE).chain(programs::PROBES) {
-            let p: &mut Xdp = program(&mut ebpf, name)?.try_into()?;
-            p.load().with_context(|| format!("the kernel verifier rejected {name}"))?;
-        }
-    }
-    Ok(ebpf)
+    )
 }
 
 fn program<'a>(ebpf: &'a mut Ebpf, name: &str) -> anyhow::Result<&'a mut aya::programs::Program> {

@@ -7,6 +7,7 @@ pub mod counters;
 pub mod load;
 pub mod paths;
 pub mod testrun;
+pub mod verifier;
 
 pub use attach::{AttachedIface, XdpModeChoice};
 pub use load::{LoadOptions, load};
