@@ -56,14 +56,21 @@ impl PacketData {
     }
 }
 
-/// The association direction's slot, taken over (and counted) when it held
-/// another direction: every TSN from the first DATA on is new.
+/// The association direction's slot, looked up at the packet's first DATA
+/// chunk (`slot` keeps it, + 1, for the packet's other chunks) and taken
+/// over (and counted) when it held another direction: every TSN from the
+/// first DATA on is new.
 #[inline(always)]
-fn assoc_state<P: Packet>(meta: &Meta, first_tsn: u32) -> *mut AssocDirState {
+fn assoc_state<P: Packet>(meta: &Meta, first_tsn: u32, slot: &mut u32) -> *mut AssocDirState {
+    if *slot != 0 {
+        return assoc_at(*slot);
+    }
     let key = AssocDirKey { vtag: meta.vtag, src_port: meta.src_port, dst_port: meta.dst_port };
-    let Some(st) = ASSOC_DIRS.get_ptr_mut(key.slot(config().assoc_dir_mask)) else {
+    let index = key.slot(config().assoc_dir_mask);
+    let Some(st) = ASSOC_DIRS.get_ptr_mut(index) else {
         return core::ptr::null_mut();
     };
+    *slot = index + 1;
     // SAFETY: a live array element; CPUs may race on it, which can
     // misclassify a chunk but never corrupt memory.
     let s = unsafe { &mut *st };
@@ -80,11 +87,20 @@ fn assoc_state<P: Packet>(meta: &Meta, first_tsn: u32) -> *mut AssocDirState {
     st
 }
 
+/// The `ASSOC_DIRS` entry of a slot kept by `assoc_state` (0: none).
+#[inline(always)]
+fn assoc_at(slot: u32) -> *mut AssocDirState {
+    if slot == 0 {
+        return core::ptr::null_mut();
+    }
+    ASSOC_DIRS.get_ptr_mut(slot - 1).unwrap_or(core::ptr::null_mut())
+}
+
 #[inline(always)]
 pub fn on_data<P: Packet>(
     p: &P,
     meta: &Meta,
-    assoc: &mut *mut AssocDirState,
+    assoc_slot: &mut u32,
     pd: &mut PacketData,
     off: usize,
     t: u8,
@@ -106,10 +122,7 @@ pub fn on_data<P: Packet>(
     }
     pd.data_chunks += 1;
     pd.payload += len as u32 - hlen as u32;
-    if assoc.is_null() {
-        *assoc = assoc_state::<P>(meta, tsn);
-    }
-    let st = *assoc;
+    let st = assoc_state::<P>(meta, tsn, assoc_slot);
     if st.is_null() {
         return;
     }
@@ -152,7 +165,8 @@ pub fn on_sack<P: Packet>(p: &P, pd: &mut PacketData, off: usize, len: u16) {
 /// Folds the packet's DATA/SACK into its path and decides whether the
 /// tracker must hear about it now.
 #[inline(always)]
-pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch, assoc: *mut AssocDirState) {
+pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch) {
+    let assoc = assoc_at(scratch.walk.assoc_slot);
     let meta = &scratch.meta;
     let pd = &scratch.pd;
     if pd.data_chunks == 0 && pd.sacks == 0 {

@@ -3,9 +3,11 @@
 //! `RECORD_DATA_LEN`; an INIT-ACK's State Cookie is cut out (segment 1 before
 //! it, segment 2 after it); DATA carries its header only.
 
+use core::ffi::c_void;
+
 use aya_ebpf::{
     bindings::{BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
-    helpers::generated::{bpf_ktime_get_ns, bpf_ringbuf_output},
+    helpers::generated::{bpf_ktime_get_ns, bpf_loop, bpf_ringbuf_output},
 };
 use sctp_monitor_common::{
     ChunkRecord, RecordKind, counters,
@@ -22,7 +24,8 @@ use crate::{
     ctx::Packet,
     cursor::copy,
     maps::{EVENTS, SCRATCH_RECORD},
-    packet::Meta,
+    packet::{Meta, Scratch},
+    zero::zero,
 };
 
 #[inline(always)]
@@ -98,41 +101,67 @@ fn EVENTS_PTR() -> *mut core::ffi::c_void {
     (&EVENTS as *const _ as *mut aya_ebpf::maps::RingBuf).cast()
 }
 
-/// Where an INIT-ACK's State Cookie sits: (start, end after padding), or
-/// None.
-///
-/// The answer goes through map memory (volatile store, volatile load): the
-/// verifier does not track values in map memory, so the 32 ways out of the
-/// loop merge into one state instead of each being verified on its own for
-/// the rest of the program.
-#[inline(always)]
-fn find_cookie<P: Packet>(p: &P, start: usize, cend: usize, slot: *mut [u32; 2]) -> Option<(usize, usize)> {
-    let mut found = [0u32; 2];
-    let mut poff = start;
-    for _ in 0..MAX_PARAMS {
-        if poff + PARAM_HEADER_LEN > cend {
-            break;
-        }
-        let Some(ph) = copy::<[u8; 4], P>(p, poff) else {
-            break;
-        };
-        let ptype = u16::from_be_bytes([ph[0], ph[1]]);
-        let plen = u16::from_be_bytes([ph[2], ph[3]]) as usize;
-        if plen < PARAM_HEADER_LEN || poff + plen > cend {
-            break;
-        }
-        let next = poff + padded(plen as u16) as usize;
-        if ptype == param::STATE_COOKIE {
-            found = [poff as u32, next as u32];
-            break;
-        }
-        poff = next;
+/// The INIT-ACK parameter walk's state between iterations, in the per-CPU
+/// scratch entry (map memory: see `sctp`).
+#[repr(C)]
+pub struct ParamWalk {
+    /// Offset of the next parameter.
+    off: u32,
+    /// End of the chunk.
+    end: u32,
+    /// The State Cookie parameter's start and padded end (0, 0: none).
+    cookie: [u32; 2],
+}
+
+struct ParamCtx<P: Packet> {
+    p: *const P,
+    walk: *mut ParamWalk,
+}
+
+/// One parameter of an INIT-ACK: stops at the State Cookie, the chunk's
+/// end or a bad length. The header is copied with the load-bytes helper:
+/// offsets come from the packet, and the copy needs no range proof.
+unsafe extern "C" fn param_step<P: Packet>(_i: u64, ctx: *mut c_void) -> i64 {
+    // SAFETY: ctx is the ParamCtx that `find_cookie` passed to bpf_loop.
+    let c = unsafe { &*(ctx as *const ParamCtx<P>) };
+    let (p, w) = unsafe { (&*c.p, &mut *c.walk) };
+    // SAFETY: this CPU's scratch entry.
+    let off = unsafe { core::ptr::read_volatile(&w.off) } as usize;
+    let end = w.end as usize;
+    if off + PARAM_HEADER_LEN > end {
+        return 1;
     }
-    // SAFETY: slot is this CPU's scratch map memory.
-    let found = unsafe {
-        core::ptr::write_volatile(slot, found);
-        core::ptr::read_volatile(slot)
+    let Some(ph) = copy::<[u8; 4], P>(p, off) else {
+        return 1;
     };
+    let ptype = u16::from_be_bytes([ph[0], ph[1]]);
+    let plen = u16::from_be_bytes([ph[2], ph[3]]) as usize;
+    if plen < PARAM_HEADER_LEN || off + plen > end {
+        return 1;
+    }
+    let next = off + padded(plen as u16) as usize;
+    if ptype == param::STATE_COOKIE {
+        w.cookie = [off as u32, next as u32];
+        return 1;
+    }
+    // SAFETY: as above.
+    unsafe { core::ptr::write_volatile(&mut w.off, next as u32) };
+    0
+}
+
+/// Where an INIT-ACK's State Cookie sits: (start, end after padding), or
+/// None. The answer is read back from map memory, so the ways out of the
+/// walk are one verifier state.
+#[inline(always)]
+fn find_cookie<P: Packet>(p: &P, w: &mut ParamWalk, start: usize, cend: usize) -> Option<(usize, usize)> {
+    w.off = start as u32;
+    w.end = cend as u32;
+    w.cookie = [zero() as u32, zero() as u32];
+    let mut c = ParamCtx { p, walk: w };
+    // SAFETY: the callback and its context follow bpf_loop's contract.
+    unsafe { bpf_loop(MAX_PARAMS, param_step::<P> as *mut c_void, (&mut c as *mut ParamCtx<P>).cast(), 0) };
+    // SAFETY: this CPU's scratch entry.
+    let found = unsafe { core::ptr::read_volatile(&(*c.walk).cookie) };
     if found[1] == 0 || found[0] as usize >= cend {
         return None;
     }
@@ -141,23 +170,19 @@ fn find_cookie<P: Packet>(p: &P, start: usize, cend: usize, slot: *mut [u32; 2])
 
 /// One control chunk at `off` (its header already validated by the walk).
 #[inline(always)]
-pub fn control<P: Packet>(p: &P, meta: &Meta, off: u32, t: u8, flags: u8, len: u16, index: u8, rflags: u8) {
+pub fn control<P: Packet>(p: &P, scratch: &mut Scratch, off: u32, t: u8, flags: u8, len: u16, index: u8, rflags: u8) {
     let Some(r) = SCRATCH_RECORD.get_ptr_mut(0) else {
         return;
     };
     // SAFETY: this CPU's record scratch entry.
     let r = unsafe { &mut *r };
-    fill(r, meta, RecordKind::Control, P::DIRECTION, t, flags, len, index);
+    fill(r, &scratch.meta, RecordKind::Control, P::DIRECTION, t, flags, len, index);
     r.flags |= rflags;
     let off = off as usize;
     let cend = off + len as usize;
     let data = r.data.as_mut_ptr();
     let cookie = if t == chunk::INIT_ACK {
-        // The last 8 bytes of data hold the answer briefly; the copies
-        // below come after and may overwrite them.
-        // SAFETY: inside r.data, 8-aligned (header 80 + 504).
-        let slot = unsafe { r.data.as_mut_ptr().add(RECORD_DATA_LEN - 8) }.cast::<[u32; 2]>();
-        find_cookie(p, off + CHUNK_HEADER_LEN + fixed_len(t), cend, slot)
+        find_cookie(p, &mut scratch.params, off + CHUNK_HEADER_LEN + fixed_len(t), cend)
     } else {
         None
     };

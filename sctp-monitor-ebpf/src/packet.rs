@@ -16,7 +16,9 @@ use crate::{
     counters::bump,
     ctx::Packet,
     cursor::{Cursor, ptr_at, read},
-    l2, l3, maps, sctp,
+    emit::ParamWalk,
+    l2, l3, maps,
+    sctp::{self, WalkState},
 };
 
 const IPPROTO_UDP: u8 = 17;
@@ -29,8 +31,10 @@ pub struct Scratch {
     pub pd: PacketData,
     pub key: PathKey,
     pub zero_stats: PathStats,
-    /// The chunk walk's offset, kept in map memory: see `sctp::chunk_step`.
-    pub walk_off: u64,
+    /// The chunk walk's state between iterations: see `sctp`.
+    pub walk: WalkState,
+    /// The INIT-ACK parameter walk's state: see `emit`.
+    pub params: ParamWalk,
 }
 
 /// What the parser learned about the packet before the chunks.

@@ -2,15 +2,23 @@
 //! the padded length and stopping on a length under 4 or past the end
 //! (`sctp_monitor_common::sctp::step`, the rule userspace shares).
 //!
-//! The walk runs under `bpf_loop`: the verifier checks the per-chunk body
-//! once instead of once per unrolled iteration and path, which keeps the
-//! program far below its complexity limit whatever is inside a chunk.
+//! Two `bpf_loop`s, each with a small body the verifier checks a few times
+//! instead of once per unrolled iteration and path:
+//! - the walk itself: each chunk is counted, DATA and SACK are added to the
+//!   packet's sums, and a control chunk is only noted (where, what);
+//! - then the records: one per noted control chunk (`emit`).
+//!
+//! Everything the iterations change lives in the per-CPU scratch entry
+//! ([`WalkState`]), map memory whose contents the verifier does not track:
+//! each iteration starts from the same verifier state, so the iterations'
+//! states match at once (on the caller's stack, every flag and count would
+//! be a state of its own, and each multiplies the others).
 
 use core::ffi::c_void;
 
 use aya_ebpf::helpers::generated::bpf_loop;
 use sctp_monitor_common::{
-    AssocDirState, counters,
+    counters,
     record::RECORD_FLAG_BUNDLED_PAD,
     sctp::{ChunkClass, ChunkHeader, MAX_CHUNKS, Step, chunk, classify, step},
 };
@@ -25,26 +33,50 @@ use crate::{
     zero::zero,
 };
 
-/// The walk's state, on the caller's stack, shared with the loop body.
+/// A control chunk the walk found, for the record loop.
 #[repr(C)]
-struct Walk<P: Packet> {
+#[derive(Clone, Copy)]
+pub struct ControlRef {
+    off: u16,
+    len: u16,
+    chunk_type: u8,
+    flags: u8,
+    index: u8,
+    _pad: u8,
+}
+
+const NO_HEARTBEAT: u32 = u32::MAX;
+
+/// The walk's state between iterations, in the per-CPU scratch entry.
+#[repr(C)]
+pub struct WalkState {
+    /// Offset of the next chunk.
+    off: u64,
+    /// Chunks walked.
+    walked: u64,
+    /// The association direction's `ASSOC_DIRS` slot + 1, once the first
+    /// DATA chunk has looked it up (0 before).
+    pub assoc_slot: u32,
+    /// Control chunks noted in `controls`.
+    controls_len: u32,
+    /// Index in `controls` of the first HEARTBEAT (PAD bundled with it
+    /// makes it a path-MTU probe, RFC 8899), or `NO_HEARTBEAT`.
+    first_heartbeat: u32,
+    has_pad: u32,
+    /// The walk stopped on the packet's end or a bad chunk (not the bound).
+    done: u32,
+    /// The interface's chunk-counter slot.
+    iface_slot: u32,
+    controls: [ControlRef; MAX_CHUNKS as usize],
+}
+
+/// What the loop bodies get: the packet and the scratch entry, neither of
+/// which changes between iterations.
+#[repr(C)]
+struct Ctx<P: Packet> {
     p: *const P,
     scratch: *mut Scratch,
-    /// The association direction's map value, looked up at the first DATA.
-    assoc: *mut AssocDirState,
     end: u64,
-    walked: u64,
-    slot: u32,
-    /// A HEARTBEAT kept aside until the walk knows whether PAD was bundled
-    /// (HEARTBEAT + PAD is a path-MTU probe, RFC 8899).
-    hb_off: u32,
-    hb_len: u16,
-    hb_flags: u8,
-    hb_index: u8,
-    hb_present: u8,
-    has_pad: u8,
-    done: u8,
-    _pad: u8,
 }
 
 const CONTINUE: i64 = 0;
@@ -52,27 +84,25 @@ const BREAK: i64 = 1;
 
 /// One chunk. Returns BREAK when the walk is over.
 unsafe extern "C" fn chunk_step<P: Packet>(index: u64, ctx: *mut c_void) -> i64 {
-    // SAFETY: ctx is the Walk that `walk` passed to bpf_loop; p and scratch
+    // SAFETY: ctx is the Ctx that `walk` passed to bpf_loop; p and scratch
     // point to the caller's packet wrapper and this CPU's scratch entry.
-    let w = unsafe { &mut *(ctx as *mut Walk<P>) };
-    let p = unsafe { &*w.p };
-    let scratch = unsafe { &mut *w.scratch };
-    // The offset lives in map memory, whose contents the verifier does not
-    // track: it is a plain number bounded by the checks below on every call,
-    // so the calls' states match and the verifier checks the body once
-    // rather than once per offset range (direct packet access would
-    // otherwise make it track each range precisely).
+    let c = unsafe { &*(ctx as *const Ctx<P>) };
+    let p = unsafe { &*c.p };
+    let scratch = unsafe { &mut *c.scratch };
+    // A plain number from map memory, bounded by the checks below on every
+    // call (direct packet access would otherwise make the verifier track
+    // each offset range precisely).
     // SAFETY: this CPU's scratch entry.
-    let off = unsafe { core::ptr::read_volatile(&scratch.walk_off) } as usize;
-    let end = w.end as usize;
+    let off = unsafe { core::ptr::read_volatile(&scratch.walk.off) } as usize;
+    let end = c.end as usize;
     if off >= end || off > MAX_OFFSET {
-        w.done = 1;
+        scratch.walk.done = 1;
         return BREAK;
     }
     let Some(h) = load::<ChunkHeader, P>(p, off) else {
         // Fewer than 4 bytes left: a chunk header cut short.
         bump::<P>(counters::MALFORMED_CHUNK_LEN);
-        w.done = 1;
+        scratch.walk.done = 1;
         return BREAK;
     };
     let len = h.len();
@@ -80,73 +110,88 @@ unsafe extern "C" fn chunk_step<P: Packet>(index: u64, ctx: *mut c_void) -> i64 
         Step::Next(n) => n as u64,
         Step::BadLength => {
             bump::<P>(counters::MALFORMED_CHUNK_LEN);
-            w.done = 1;
+            scratch.walk.done = 1;
             return BREAK;
         }
     };
     let t = h.chunk_type;
-    let i = index as u8;
-    bump_chunk::<P>(w.slot, t);
-    w.walked += 1;
+    bump_chunk::<P>(scratch.walk.iface_slot, t);
+    scratch.walk.walked += 1;
     match classify(t) {
-        ChunkClass::Data => aggregate::on_data(p, &scratch.meta, &mut w.assoc, &mut scratch.pd, off, t, len),
+        ChunkClass::Data => {
+            aggregate::on_data(p, &scratch.meta, &mut scratch.walk.assoc_slot, &mut scratch.pd, off, t, len)
+        }
         ChunkClass::Sack => aggregate::on_sack(p, &mut scratch.pd, off, len),
-        ChunkClass::Control => {
-            if t == chunk::HEARTBEAT && w.hb_present == 0 {
-                w.hb_off = off as u32;
-                w.hb_len = len;
-                w.hb_flags = h.flags;
-                w.hb_index = i;
-                w.hb_present = 1;
-            } else {
-                emit::control(p, &scratch.meta, off as u32, t, h.flags, len, i, 0);
+        ChunkClass::Control | ChunkClass::CookieEcho => {
+            let w = &mut scratch.walk;
+            let n = w.controls_len;
+            if let Some(slot) = w.controls.get_mut(n as usize) {
+                *slot = ControlRef { off: off as u16, len, chunk_type: t, flags: h.flags, index: index as u8, _pad: 0 };
+                if t == chunk::HEARTBEAT && w.first_heartbeat == NO_HEARTBEAT {
+                    w.first_heartbeat = n;
+                }
+                w.controls_len = n + 1;
             }
         }
-        ChunkClass::CookieEcho => emit::cookie_echo(p, &scratch.meta, h.flags, len, i),
         ChunkClass::CountOnly => {
             if t == chunk::PAD {
-                w.has_pad = 1;
+                scratch.walk.has_pad = 1;
             }
         }
     }
     // SAFETY: as above.
-    unsafe { core::ptr::write_volatile(&mut scratch.walk_off, next) };
+    unsafe { core::ptr::write_volatile(&mut scratch.walk.off, next) };
+    CONTINUE
+}
+
+/// The record of the `i`-th control chunk noted by the walk.
+unsafe extern "C" fn record_step<P: Packet>(i: u64, ctx: *mut c_void) -> i64 {
+    // SAFETY: as in chunk_step.
+    let c = unsafe { &*(ctx as *const Ctx<P>) };
+    let p = unsafe { &*c.p };
+    let scratch = unsafe { &mut *c.scratch };
+    let w = &scratch.walk;
+    let Some(&r) = w.controls.get(i as usize) else {
+        return BREAK;
+    };
+    if r.chunk_type == chunk::COOKIE_ECHO {
+        emit::cookie_echo(p, &scratch.meta, r.flags, r.len, r.index);
+    } else {
+        let probe = i == w.first_heartbeat as u64 && w.has_pad != 0;
+        let pad = if probe { RECORD_FLAG_BUNDLED_PAD } else { 0 };
+        emit::control(p, scratch, r.off as u32, r.chunk_type, r.flags, r.len, r.index, pad);
+    }
     CONTINUE
 }
 
 #[inline(always)]
 pub fn walk<P: Packet>(p: &P, scratch: &mut Scratch, s: &Sctp) {
-    scratch.walk_off = s.chunks as u64;
+    let iface_slot = iface_slot(p);
+    let w = &mut scratch.walk;
+    w.iface_slot = iface_slot;
     // One store per field (not a `memset` call: see `zero`).
-    let mut w = Walk::<P> {
-        p,
-        scratch,
-        assoc: core::ptr::null_mut(),
-        end: s.end as u64,
-        walked: 0,
-        slot: iface_slot(p),
-        hb_off: zero() as u32,
-        hb_len: zero() as u16,
-        hb_flags: zero() as u8,
-        hb_index: zero() as u8,
-        hb_present: zero() as u8,
-        has_pad: zero() as u8,
-        done: zero() as u8,
-        _pad: zero() as u8,
-    };
-    // SAFETY: the callback and its context follow bpf_loop's contract.
-    unsafe {
-        bpf_loop(MAX_CHUNKS, chunk_step::<P> as *mut c_void, (&mut w as *mut Walk<P>).cast(), 0);
-    }
+    w.off = s.chunks as u64;
+    w.walked = zero() as u64;
+    w.assoc_slot = zero() as u32;
+    w.controls_len = zero() as u32;
+    w.first_heartbeat = NO_HEARTBEAT;
+    w.has_pad = zero() as u32;
+    w.done = zero() as u32;
+    let mut c = Ctx::<P> { p, scratch, end: s.end as u64 };
+    let ctx = (&mut c as *mut Ctx<P>).cast();
+    // SAFETY: the callbacks and their context follow bpf_loop's contract.
+    unsafe { bpf_loop(MAX_CHUNKS, chunk_step::<P> as *mut c_void, ctx, 0) };
     // SAFETY: scratch is still this CPU's entry.
-    let scratch = unsafe { &mut *w.scratch };
-    if w.done == 0 && scratch.walk_off < w.end {
+    let scratch = unsafe { &mut *c.scratch };
+    let w = &scratch.walk;
+    if w.done == 0 && w.off < s.end as u64 {
         too_many_chunks(p);
     }
     add::<P>(counters::CHUNKS, w.walked);
-    if w.hb_present != 0 {
-        let f = if w.has_pad != 0 { RECORD_FLAG_BUNDLED_PAD } else { 0 };
-        emit::control(p, &scratch.meta, w.hb_off, chunk::HEARTBEAT, w.hb_flags, w.hb_len, w.hb_index, f);
+    let controls = w.controls_len;
+    if controls != 0 {
+        // SAFETY: as above.
+        unsafe { bpf_loop(controls, record_step::<P> as *mut c_void, ctx, 0) };
     }
-    aggregate::finish(p, scratch, w.assoc);
+    aggregate::finish(p, scratch);
 }
