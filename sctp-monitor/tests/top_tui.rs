@@ -365,8 +365,19 @@ fn top_iface_runs_the_agent_in_the_view() {
         l.dir.join("events.jsonl").display()
     );
     // Three runs of the view: left with q, with Ctrl-C, and stopped by SIGTERM.
-    let script =
-        [view_script(&top, "Q"), view_script(&top, "CC"), view_script(&top, "TERM"), "sleep 60".into()].join("; ");
+    // Each later run waits for its gate file, so that the test can check that
+    // nothing is left attached before the next view attaches again.
+    let gate = |tag: &str| l.dir.join(format!("gate-{tag}"));
+    let wait_gate = |tag: &str| format!("while [ ! -e {} ]; do sleep 0.05; done", gate(tag).display());
+    let script = [
+        view_script(&top, "Q"),
+        wait_gate("CC"),
+        view_script(&top, "CC"),
+        wait_gate("TERM"),
+        view_script(&top, "TERM"),
+        "sleep 60".into(),
+    ]
+    .join("; ");
     tmux(&["-u", "new-session", "-d", "-s", &l.session, "-x", "80", "-y", "24", &script]);
     let session = l.session.as_str();
 
@@ -409,6 +420,7 @@ fn top_iface_runs_the_agent_in_the_view() {
     assert!(pane.contains("detached from smA1") && pane.contains("detached from smA2"), "{pane}");
     assert!(pane.contains("stopped after "), "{pane}");
     assert_nothing_attached(&ns, "q");
+    fs::write(gate("CC"), b"").unwrap();
 
     // 5. Ctrl-C (a key to the view in raw mode): the same. (This agent
     // starts mid-association: it learns both address sets from the traffic.)
@@ -416,6 +428,7 @@ fn top_iface_runs_the_agent_in_the_view() {
     keys(session, &["C-c"]);
     check_clean_exit(session, "CC");
     assert_nothing_attached(&ns, "Ctrl-C");
+    fs::write(gate("TERM"), b"").unwrap();
 
     // 6. SIGTERM to the process: the agent stops, the view ends and restores the terminal.
     wait_pane(session, "the third view", Duration::from_secs(20), shows_both_families);

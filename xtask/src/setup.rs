@@ -1,11 +1,17 @@
-//! Everything a fresh machine (stable + nightly Rust, nothing else) needs,
+//! Everything a fresh machine (stable Rust with rustup, nothing else) needs,
 //! in one place. Idempotent: each step checks first and says nothing when
 //! there is nothing to do. When a step cannot run (not root, no network) it
 //! stops with the exact command to run by hand.
+//!
+//! The eBPF toolchain is pinned (`sctp-monitor-common/src/toolchain.rs`):
+//! the dated nightly with rust-src, bpf-linker by exact version built with
+//! `--locked` against Debian's LLVM of the pinned major. Each is checked on
+//! every run and reinstalled when what is there differs.
 
 use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, bail};
+use sctp_monitor_common::toolchain::{BPF_LINKER, LLVM_MAJOR, NIGHTLY};
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Scope {
@@ -15,8 +21,9 @@ pub enum Scope {
     Tests,
 }
 
-/// Debian packages for building bpf-linker against LLVM 22.
-const BUILD_PACKAGES: &[&str] = &["llvm-22-dev", "libpolly-22-dev", "libzstd-dev", "zlib1g-dev", "libxml2-dev"];
+/// Debian packages for building bpf-linker against LLVM (besides
+/// `llvm-N-dev` and `libpolly-N-dev` of the pinned major).
+const BUILD_PACKAGES: &[&str] = &["libzstd-dev", "zlib1g-dev", "libxml2-dev"];
 /// Debian packages the tests use: namespaces and veths, nftables, the
 /// userland SCTP stack, captures and tshark, Prometheus, tmux.
 const TEST_PACKAGES: &[&str] = &[
@@ -32,11 +39,10 @@ const TEST_PACKAGES: &[&str] = &[
     "procps",
 ];
 
-const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
-
 pub fn setup(scope: Scope) -> anyhow::Result<()> {
-    nightly_rust_src()?;
-    let mut pkgs: Vec<&str> = BUILD_PACKAGES.to_vec();
+    pinned_nightly()?;
+    let llvm = [format!("llvm-{LLVM_MAJOR}-dev"), format!("libpolly-{LLVM_MAJOR}-dev")];
+    let mut pkgs: Vec<&str> = llvm.iter().map(String::as_str).chain(BUILD_PACKAGES.iter().copied()).collect();
     if scope >= Scope::Tests {
         pkgs.extend_from_slice(TEST_PACKAGES);
     }
@@ -49,21 +55,22 @@ fn quiet(cmd: &mut Command) -> bool {
     cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
-fn nightly_rust_src() -> anyhow::Result<()> {
+/// The pinned nightly with rust-src (the eBPF build uses build-std).
+fn pinned_nightly() -> anyhow::Result<()> {
     let out = Command::new("rustup")
-        .args(["component", "list", "--toolchain", "nightly", "--installed"])
+        .args(["component", "list", "--toolchain", NIGHTLY, "--installed"])
+        .env("RUSTUP_AUTO_INSTALL", "0")
         .output()
-        .context("rustup not found: install Rust with rustup (stable and nightly)")?;
-    if !out.status.success() {
-        bail!("no nightly toolchain: run `rustup toolchain install nightly --component rust-src`");
-    }
-    if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.starts_with("rust-src")) {
+        .context("rustup not found: install Rust with rustup")?;
+    if out.status.success() && String::from_utf8_lossy(&out.stdout).lines().any(|l| l.starts_with("rust-src")) {
         return Ok(());
     }
-    eprintln!("setup: adding rust-src to the nightly toolchain (the eBPF build uses build-std)");
-    let ok = Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]).status()?;
+    eprintln!("setup: installing the pinned {NIGHTLY} with rust-src (the eBPF build)");
+    let ok = Command::new("rustup")
+        .args(["toolchain", "install", NIGHTLY, "--profile", "minimal", "--component", "rust-src"])
+        .status()?;
     if !ok.success() {
-        bail!("`rustup component add rust-src --toolchain nightly` failed; run it by hand");
+        bail!("`rustup toolchain install {NIGHTLY} --profile minimal --component rust-src` failed; run it by hand");
     }
     Ok(())
 }
@@ -102,27 +109,61 @@ fn debian_packages(pkgs: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `bpf-linker --version` prints, if it runs.
+fn bpf_linker_version() -> Option<String> {
+    let out = Command::new("bpf-linker").arg("--version").output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Whether the bpf-linker on PATH links the pinned LLVM major (it loads
+/// Debian's `libLLVM.so.N`).
+fn bpf_linker_llvm_ok() -> bool {
+    let Ok(path) = Command::new("sh").args(["-c", "command -v bpf-linker"]).output() else { return false };
+    let path = String::from_utf8_lossy(&path.stdout).trim().to_owned();
+    Command::new("ldd")
+        .arg(&path)
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("libLLVM.so.{LLVM_MAJOR}")))
+}
+
+/// bpf-linker at the pinned version, built with `--locked` against the
+/// pinned LLVM; reinstalled when the one on PATH differs.
 fn bpf_linker() -> anyhow::Result<()> {
-    if quiet(Command::new("bpf-linker").arg("--version")) {
+    let want = format!("bpf-linker {BPF_LINKER}");
+    let have = bpf_linker_version();
+    if have.as_deref() == Some(want.as_str()) && bpf_linker_llvm_ok() {
         return Ok(());
     }
     let home = std::env::var("CARGO_HOME")
         .or_else(|_| std::env::var("HOME").map(|h| format!("{h}/.cargo")))
         .unwrap_or_else(|_| "~/.cargo".into());
-    if std::path::Path::new(&format!("{home}/bin/bpf-linker")).exists() {
+    if have.is_none() && std::path::Path::new(&format!("{home}/bin/bpf-linker")).exists() {
         bail!("bpf-linker is in {home}/bin but not on PATH: add {home}/bin to PATH");
     }
-    eprintln!("setup: building bpf-linker against LLVM 22 (a few minutes, once)");
-    let status = Command::new("cargo")
-        .args(["install", "bpf-linker", "--no-default-features", "--features", "llvm-22"])
-        .env("LLVM_PREFIX", LLVM_PREFIX)
-        .status()
-        .context("running cargo install")?;
+    match &have {
+        Some(v) => eprintln!("setup: {v} is not the pinned {want} on LLVM {LLVM_MAJOR}; reinstalling (a few minutes)"),
+        None => eprintln!("setup: building {want} against LLVM {LLVM_MAJOR} (a few minutes, once)"),
+    }
+    let prefix = format!("/usr/lib/llvm-{LLVM_MAJOR}");
+    let feature = format!("llvm-{LLVM_MAJOR}");
+    let args = [
+        "install",
+        "bpf-linker",
+        "--version",
+        &format!("={BPF_LINKER}"),
+        "--locked",
+        "--force",
+        "--no-default-features",
+        "--features",
+        &feature,
+    ];
+    let status =
+        Command::new("cargo").args(args).env("LLVM_PREFIX", &prefix).status().context("running cargo install")?;
     if !status.success() {
-        bail!(
-            "installing bpf-linker failed; run by hand:\n  LLVM_PREFIX={LLVM_PREFIX} cargo install bpf-linker \
-             --no-default-features --features llvm-22"
-        );
+        bail!("installing bpf-linker failed; run by hand:\n  LLVM_PREFIX={prefix} cargo {}", args.join(" "));
+    }
+    if bpf_linker_version().as_deref() != Some(want.as_str()) {
+        bail!("cargo installed bpf-linker, but `bpf-linker --version` on PATH is not {want}: check PATH");
     }
     Ok(())
 }
