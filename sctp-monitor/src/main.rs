@@ -9,7 +9,7 @@ use sctp_monitor::{agent, kernel::XdpModeChoice};
 #[derive(Parser)]
 #[command(name = "sctp-monitor", version, about = "Live SCTP association, path and failover monitor (eBPF/XDP)")]
 struct Cli {
-    /// More log output (-v debug, -vv trace); also RUST_LOG.
+    /// More log output: -v the agent's debug lines, -vv also its libraries' (aya's loader), -vvv trace; also RUST_LOG.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     #[command(subcommand)]
@@ -189,7 +189,10 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let level = match cli.verbose {
         0 => "info",
-        1 => "debug",
+        // The agent's own debug lines; aya's loader logs every relocation at
+        // debug, which would bury them.
+        1 => "info,sctp_monitor=debug",
+        2 => "debug",
         _ => "trace",
     };
     let env = env_logger::Env::default().default_filter_or(level);
