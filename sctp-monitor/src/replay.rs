@@ -62,6 +62,9 @@ pub struct ReplayOptions {
     pub tracker: Config,
     /// `Tracker::tick` every this much capture time.
     pub tick_ns: u64,
+    /// Fold copies of one packet (`replay/dedup.rs`); off only to show
+    /// what counting every copy does.
+    pub fold_copies: bool,
 }
 
 impl Default for ReplayOptions {
@@ -70,6 +73,7 @@ impl Default for ReplayOptions {
             udp_port: DEFAULT_UDP_ENCAP_PORT,
             tracker: Config { keep_closed: 100_000, ..Config::default() },
             tick_ns: 100_000_000,
+            fold_copies: true,
         }
     }
 }
@@ -339,7 +343,8 @@ impl Run {
     /// A packet in time order: folded when a copy, else processed; its
     /// buffer kept for matching copies, then reused.
     fn due(&mut self, p: Pending) {
-        if let Some(link) = p.link
+        if self.opts.fold_copies
+            && let Some(link) = p.link
             && let Some((l3, origin)) = dedup::locate(link, &p.data, p.interface, p.pkt_type)
             && self.dedup.is_copy(p.ts, l3, origin, &p.data, &mut self.pool)
         {
