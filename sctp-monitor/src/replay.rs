@@ -443,6 +443,8 @@ pub fn replay_reader(r: impl Read, path: &Path, opts: &ReplayOptions) -> Result<
         }
     };
     let mut reader = source::Reader::open(r).map_err(|e| error(e, false))?;
+    // Copies need two origins; a capture with one never holds any.
+    let opts = &ReplayOptions { fold_copies: opts.fold_copies && reader.origins_vary(), ..opts.clone() };
     let mut run = Run {
         tracker: Tracker::new(opts.tracker.clone()),
         out: ReplayOutcome {

@@ -36,13 +36,16 @@ fn live_any_capture_folds_every_copy() {
         }
     }
     let peer = peer_binary();
-    let (c, s, br) = (NetNs::new(&format!("{PREFIX}c")), NetNs::new(&format!("{PREFIX}s")), NetNs::new(&format!("{PREFIX}b")));
+    let (c, s, br) =
+        (NetNs::new(&format!("{PREFIX}c")), NetNs::new(&format!("{PREFIX}s")), NetNs::new(&format!("{PREFIX}b")));
     for i in 1..=2 {
         let (bc, bs, b) = (format!("anybc{i}"), format!("anybs{i}"), format!("anybr{i}"));
         br.ip(&["link", "add", &b, "type", "bridge"]);
         br.ip(&["link", "set", &b, "up"]);
         for (ns, end, port) in [(&c, format!("anyc{i}"), &bc), (&s, format!("anys{i}"), &bs)] {
-            sh(&["ip", "link", "add", &end, "netns", &ns.name, "type", "veth", "peer", "name", port, "netns", &br.name]);
+            sh(&[
+                "ip", "link", "add", &end, "netns", &ns.name, "type", "veth", "peer", "name", port, "netns", &br.name,
+            ]);
             br.ip(&["link", "set", port, "master", &b]);
             br.ip(&["link", "set", port, "up"]);
             let host = if std::ptr::eq(ns, &c) { 1 } else { 2 };

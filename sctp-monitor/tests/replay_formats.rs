@@ -275,13 +275,13 @@ fn a_capture_through_a_pipe_is_streamed_in_bounded_memory() {
     let summary: serde_json::Value = serde_json::from_str(out.lines().last().expect("summary")).expect("json");
     assert_eq!(summary["summary"]["packets"], N, "{out}");
     assert!(written > 100 << 20, "{written} bytes written");
-    eprintln!("peak RSS {peak_while_reading} KiB after {} MiB through the pipe", written * 9 / 10 >> 20);
+    eprintln!("peak RSS {peak_while_reading} KiB after {} MiB through the pipe", (written * 9 / 10) >> 20);
     // The reorder window holds 2 s of capture (2,000 packets here), the
     // tracker one association: a few MiB above the program itself.
     assert!(
         peak_while_reading < 48 << 10,
         "peak RSS {peak_while_reading} KiB after {} MiB through the pipe",
-        written * 9 / 10 >> 20
+        (written * 9 / 10) >> 20
     );
 }
 

@@ -92,10 +92,13 @@ fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// The bytes looked at first, then the rest of the source.
+type Head<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+
 /// The source, decompressed when it starts with the gzip magic.
 pub(super) enum Source<R: Read> {
-    Plain(io::Chain<io::Cursor<Vec<u8>>, R>),
-    Gzip(Box<io::BufReader<flate2::read::MultiGzDecoder<io::Chain<io::Cursor<Vec<u8>>, R>>>>),
+    Plain(Head<R>),
+    Gzip(Box<io::BufReader<flate2::read::MultiGzDecoder<Head<R>>>>),
 }
 
 impl<R: Read> Read for Source<R> {
@@ -177,6 +180,17 @@ fn io_or_damage(e: io::Error, offset: u64, gzip: bool) -> ReadError {
 }
 
 impl<R: Read> Reader<R> {
+    /// Whether two records can come from different places (interfaces,
+    /// packet types): pcapng, Linux cooked captures, "modified" pcap
+    /// records. A classic pcap of Ethernet or IP has one origin for every
+    /// record, so it holds no copies to fold (`dedup.rs`).
+    pub fn origins_vary(&self) -> bool {
+        match &self.format {
+            Format::PcapNg(_) => true,
+            Format::Pcap(f) => f.modified || matches!(f.link, Some(LinkType::LinuxSll | LinkType::LinuxSll2)),
+        }
+    }
+
     /// The next packet: its record, its bytes in `data` (replaced). `None`
     /// at the end of the capture.
     pub fn next(&mut self, data: &mut Vec<u8>) -> Result<Option<Record>, ReadError> {
