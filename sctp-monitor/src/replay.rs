@@ -35,6 +35,7 @@ use crate::event::{Event, Role};
 use crate::tracker::{AssocView, Config, Tracker, TrackerStats};
 use source::ReadError;
 
+mod arena;
 mod dedup;
 mod source;
 
@@ -46,8 +47,6 @@ pub const REORDER_WINDOW_NS: u64 = 2_000_000_000;
 pub const REORDER_MAX: usize = 1 << 16;
 /// At most this many packet bytes wait in the reorder buffer.
 pub const REORDER_MAX_BYTES: usize = 64 << 20;
-/// Packet buffers larger than this are not kept for reuse.
-const POOL_BUF_MAX: usize = 16 << 10;
 
 /// Largest captured length of one pcap record: libpcap's bound for every
 /// link type we read. A bigger one is damage, whatever the file header's
@@ -164,7 +163,7 @@ struct Pending {
     link: Option<LinkType>,
     interface: u32,
     pkt_type: u8,
-    data: Vec<u8>,
+    data: arena::Span,
 }
 
 /// Sorts packets by timestamp within [`REORDER_WINDOW_NS`] (stable: equal
@@ -235,26 +234,9 @@ struct Run {
     /// The last packet's path: runs of one path skip the hash.
     last: Option<(PathKey, u32)>,
     dedup: dedup::Dedup,
-    /// Packet buffers to reuse: in a steady state nothing is allocated
-    /// per packet.
-    pool: Pool,
-}
-
-/// Packet buffers to reuse (small ones only: a capture of huge records
-/// does not leave them all allocated).
-#[derive(Default)]
-struct Pool(Vec<Vec<u8>>);
-
-impl Pool {
-    fn get(&mut self) -> Vec<u8> {
-        self.0.pop().unwrap_or_default()
-    }
-
-    fn put(&mut self, v: Vec<u8>) {
-        if v.capacity() <= POOL_BUF_MAX {
-            self.0.push(v);
-        }
-    }
+    /// The bytes of the packets held: in a steady state nothing is
+    /// allocated per packet.
+    arena: arena::Arena,
 }
 
 type PathKey = (u64, Role, IpAddr, IpAddr);
@@ -337,24 +319,29 @@ impl Run {
         while let Some(p) = q.pop(true) {
             self.due(p);
         }
-        self.dedup.drain(&mut self.pool);
+        self.dedup.drain(&mut self.arena);
     }
 
     /// A packet in time order: folded when a copy, else processed; its
-    /// buffer kept for matching copies, then reused.
+    /// bytes held while copies may match them, then let go.
     fn due(&mut self, p: Pending) {
+        let data = self.arena.get(p.data);
         if self.opts.fold_copies
             && let Some(link) = p.link
-            && let Some((l3, origin)) = dedup::locate(link, &p.data, p.interface, p.pkt_type)
-            && self.dedup.is_copy(p.ts, l3, origin, &p.data, &mut self.pool)
+            && let Some((l3, origin)) = dedup::locate(link, data, p.interface, p.pkt_type)
+            && self.dedup.is_copy(p.ts, l3, origin, p.data, &mut self.arena)
         {
             self.out.packets += 1;
             self.out.duplicates_folded += 1;
-            self.pool.put(p.data);
+            self.arena.release(p.data);
             return;
         }
-        self.packet(p.link, &p.data, p.ts, p.interface);
-        self.dedup.keep(p.data, &mut self.pool);
+        // Processed from a copy of the bytes' place: the arena stays free
+        // to hold and release.
+        let arena = std::mem::take(&mut self.arena);
+        self.packet(p.link, arena.get(p.data), p.ts, p.interface);
+        self.arena = arena;
+        self.dedup.keep(p.data, &mut self.arena);
     }
 
     fn count_chunks(&mut self, key: PathKey, chunks: &[crate::decode::Chunk]) {
@@ -471,16 +458,17 @@ pub fn replay_reader(r: impl Read, path: &Path, opts: &ReplayOptions) -> Result<
         counts: Vec::new(),
         last: None,
         dedup: dedup::Dedup::default(),
-        pool: Pool::default(),
+        arena: arena::Arena::default(),
     };
     let mut q = Reorder::default();
+    let mut scratch = Vec::new();
     loop {
-        let mut data = run.pool.get();
-        match reader.next(&mut data) {
+        match reader.next(&mut scratch) {
             Ok(Some(rec)) => {
                 // A simple packet has no timestamp: handed on at the time
                 // of the packet before it.
                 let ts = rec.ts.unwrap_or(q.max_ts);
+                let data = run.arena.push(&scratch);
                 let p = Pending { ts, link: rec.link, interface: rec.interface, pkt_type: rec.pkt_type, data };
                 run.push(&mut q, p);
             }

@@ -15,11 +15,11 @@
 //! same origin is new, and its own copies fold into it, not into the
 //! original. Cost: a hash of the first 64 IP bytes per packet and a look at
 //! the at most [`RECENT`] packets of the window; nothing is allocated (the
-//! packets' own buffers are kept, then handed back).
+//! packets stay held in the replay's arena a little longer).
 
 use std::collections::VecDeque;
 
-use super::Pool;
+use super::arena::{Arena, Span};
 use crate::decode::LinkType;
 
 /// Copies arrive microseconds apart (the same packet crossing two points
@@ -41,7 +41,7 @@ struct Seen {
     l3: usize,
     origins: [Origin; MAX_COPIES + 1],
     n_origins: u8,
-    data: Vec<u8>,
+    data: Span,
 }
 
 #[derive(Default)]
@@ -93,25 +93,26 @@ fn hash(ip: &[u8]) -> u64 {
 }
 
 impl Dedup {
-    /// Whether the packet `data` (IP header at `l3`) is a copy of one
-    /// already seen; when not, [`Dedup::keep`] takes its buffer after it
-    /// was processed. Buffers that left the window go to `pool`.
-    pub fn is_copy(&mut self, ts: u64, l3: usize, origin: Origin, data: &[u8], pool: &mut Pool) -> bool {
+    /// Whether the packet held at `span` (IP header at `l3`) is a copy of
+    /// one already seen; when not, [`Dedup::keep`] takes it after it was
+    /// processed. Packets that left the window are released.
+    pub fn is_copy(&mut self, ts: u64, l3: usize, origin: Origin, span: Span, arena: &mut Arena) -> bool {
         self.pending = None;
         while let Some(f) = self.recent.front() {
             if f.ts.saturating_add(WINDOW_NS) >= ts && self.recent.len() < RECENT {
                 break;
             }
             if let Some(s) = self.recent.pop_front() {
-                pool.put(s.data);
+                arena.release(s.data);
             }
         }
+        let data = arena.get(span);
         let Some(ip) = data.get(l3..).filter(|ip| !ip.is_empty()) else {
             return false;
         };
         let h = hash(ip);
         for s in self.recent.iter_mut().rev() {
-            if s.hash != h || s.data[s.l3..] != *ip {
+            if s.hash != h || arena.get(s.data)[s.l3..] != *ip {
                 continue;
             }
             if s.origins[..s.n_origins as usize].contains(&origin) {
@@ -130,23 +131,23 @@ impl Dedup {
         false
     }
 
-    /// Keeps the buffer of the packet `is_copy` just passed, for later
-    /// packets to be matched against; any other buffer goes to `pool`.
-    pub fn keep(&mut self, data: Vec<u8>, pool: &mut Pool) {
+    /// Keeps the packet `is_copy` just passed, for later packets to be
+    /// matched against; any other is released.
+    pub fn keep(&mut self, data: Span, arena: &mut Arena) {
         match self.pending.take() {
             Some((ts, hash, l3, origin)) => {
                 let mut origins = [0; MAX_COPIES + 1];
                 origins[0] = origin;
                 self.recent.push_back(Seen { ts, hash, l3, origins, n_origins: 1, data });
             }
-            None => pool.put(data),
+            None => arena.release(data),
         }
     }
 
-    /// Hands every kept buffer back.
-    pub fn drain(&mut self, pool: &mut Pool) {
+    /// Releases every kept packet.
+    pub fn drain(&mut self, arena: &mut Arena) {
         for s in self.recent.drain(..) {
-            pool.put(s.data);
+            arena.release(s.data);
         }
     }
 }
