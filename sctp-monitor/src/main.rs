@@ -55,7 +55,7 @@ struct ReplayArgs {
     /// The capture file (pcap or pcapng, either gzip-compressed; Ethernet, Linux SLL/SLL2 or raw IP); `-` reads
     /// standard input.
     file: std::path::PathBuf,
-    /// Write the events as JSON Lines instead of the readable report.
+    /// Write the events as JSON Lines (then one `{"summary": ...}` line) instead of the readable report.
     #[arg(long)]
     json: bool,
 }
