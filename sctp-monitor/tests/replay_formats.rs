@@ -1,6 +1,7 @@
 //! How `replay` reads captures (issues 12 and 15): every pcap magic tshark
 //! reads by its magic number (modified 0xa1b2cd34, nanosecond 0xa1b23c4d,
-//! each byte order) and gzip-compressed captures, each compared with
+//! each byte order), the older patched record layouts tshark tells from the
+//! first records (Nokia, Red Hat 6.1, SuSE 6.3), and gzip-compressed captures, each compared with
 //! tshark's reading of the same file; `replay -` from standard input; the
 //! capture streamed through a pipe in bounded memory; a closed standard
 //! output ending the CLI quietly with exit 0.
@@ -115,7 +116,16 @@ fn every_pcap_magic_and_gzip_read_as_tshark_reads_them() {
     let base = replay(&src, &ReplayOptions::default()).expect("replay");
     assert!(base.error.is_none());
     let mut files: Vec<(String, PathBuf, u32)> = Vec::new();
-    for (fmt, magic) in [("modpcap", 0xa1b2_cd34u32), ("nsecpcap", 0xa1b2_3c4d)] {
+    // modpcap and nsecpcap by their magic; the older patched layouts
+    // (Nokia 20-byte, Red Hat 6.1 24-byte records with the standard magic,
+    // SuSE 6.3 28-byte with the modified one) by their first records.
+    for (fmt, magic) in [
+        ("modpcap", 0xa1b2_cd34u32),
+        ("nsecpcap", 0xa1b2_3c4d),
+        ("nokiapcap", 0xa1b2_c3d4),
+        ("rh6_1pcap", 0xa1b2_c3d4),
+        ("suse6_3pcap", 0xa1b2_cd34),
+    ] {
         let f = tmp.path(&format!("{fmt}.pcap"));
         run(Command::new("editcap").args(["-F", fmt]).arg(&src).arg(&f));
         files.push((fmt.to_string(), f, magic));

@@ -56,8 +56,8 @@ pub(super) enum ReadError {
 struct PcapFormat {
     big: bool,
     nanos: bool,
-    /// 24-byte record headers (ifindex, protocol, packet type, pad).
-    modified: bool,
+    /// Record header length: 16, or a patched libpcap's (`layout`).
+    hlen: usize,
     link: Option<LinkType>,
 }
 
@@ -69,6 +69,9 @@ enum Format {
 /// The packet reader over any byte source.
 pub(super) struct Reader<R> {
     r: R,
+    /// Bytes read ahead (a pcap's first records, to tell their layout),
+    /// read again before `r`.
+    back: io::Cursor<Vec<u8>>,
     /// Bytes of the capture consumed so far.
     offset: u64,
     format: Format,
@@ -94,6 +97,22 @@ fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 /// The bytes looked at first, then the rest of the source.
 type Head<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+
+/// Read-ahead bytes, then the source.
+struct Both<'a, R> {
+    back: &'a mut io::Cursor<Vec<u8>>,
+    r: &'a mut R,
+}
+
+impl<R: Read> Read for Both<'_, R> {
+    #[inline]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if (self.back.position() as usize) < self.back.get_ref().len() {
+            return self.back.read(buf);
+        }
+        self.r.read(buf)
+    }
+}
 
 /// The source, decompressed when it starts with the gzip magic.
 pub(super) enum Source<R: Read> {
@@ -132,7 +151,9 @@ impl<R: Read> Reader<Source<R>> {
         let magic = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
         let (big, nanos, modified) = match magic {
             PCAPNG_SHB => {
-                let mut rd = Reader { r: src, offset: 0, format: Format::Pcap(PCAP_NONE), block: Vec::new(), gzip };
+                let back = io::Cursor::new(Vec::new());
+                let mut rd =
+                    Reader { r: src, back, offset: 0, format: Format::Pcap(PCAP_NONE), block: Vec::new(), gzip };
                 rd.block.extend_from_slice(&hdr[..4]);
                 let parser = rd.first_section()?;
                 rd.format = Format::PcapNg(Box::new(parser));
@@ -160,12 +181,60 @@ impl<R: Read> Reader<Source<R>> {
         // The link type's upper bits may carry FCS information (libpcap's
         // LT_LINKTYPE mask).
         let link = link_type(DataLink::from(field(20) & 0x03FF_FFFF));
-        let format = Format::Pcap(PcapFormat { big, nanos, modified, link });
-        Ok(Reader { r: src, offset: 24, format, block: Vec::new(), gzip })
+        // The record layout: the first records decide (`layout`).
+        let mut head = vec![0u8; LAYOUT_PEEK];
+        let n = fill(&mut src, &mut head).map_err(|e| io_or_damage(e, 24, gzip))?;
+        head.truncate(n);
+        let candidates: &[usize] = if modified { &[24, 28] } else { &[16, 24, 20] };
+        let hlen = layout(&head, big, nanos, candidates);
+        let format = Format::Pcap(PcapFormat { big, nanos, hlen, link });
+        let back = io::Cursor::new(head);
+        Ok(Reader { r: src, back, offset: 24, format, block: Vec::new(), gzip })
     }
 }
 
-const PCAP_NONE: PcapFormat = PcapFormat { big: false, nanos: false, modified: false, link: None };
+const PCAP_NONE: PcapFormat = PcapFormat { big: false, nanos: false, hlen: 16, link: None };
+
+/// Bytes looked at to tell a pcap's record layout.
+const LAYOUT_PEEK: usize = 4096;
+
+/// The record header length of a pcap whose first records are `head`,
+/// among `candidates` (in order of preference), as tshark tells them:
+/// tcpdump's 16 bytes; 24 for Kuznetzov's patches (the "modified" magic, and
+/// Red Hat 6.1's with the standard magic); 20 for Nokia's; 28 for SuSE 6.3's.
+/// The first whose records chain plausibly through `head` (lengths within
+/// bounds, captured at most original, sub-second field below a second) wins;
+/// the first candidate when none does (a damaged first record is then
+/// reported as tcpdump's layout would read it).
+fn layout(head: &[u8], big: bool, nanos: bool, candidates: &[usize]) -> usize {
+    let field = |b: &[u8]| {
+        let w = [b[0], b[1], b[2], b[3]];
+        if big { u32::from_be_bytes(w) } else { u32::from_le_bytes(w) }
+    };
+    let plausible = |hlen: usize| {
+        let mut at = 0;
+        let mut records = 0;
+        while records < 16 {
+            let Some(h) = head.get(at..at + hlen) else {
+                // The head ends inside a header: plausible after a record
+                // that was (a layout is never chosen on no record at all).
+                return records > 0;
+            };
+            let (frac, caplen, origlen) = (field(&h[4..]), field(&h[8..]) as usize, field(&h[12..]) as usize);
+            let sub_second = if nanos { 1_000_000_000 } else { 1_000_000 };
+            if frac >= sub_second || caplen > MAX_RECORD_LEN || origlen > MAX_RECORD_LEN || caplen > origlen {
+                return false;
+            }
+            at += hlen + caplen;
+            records += 1;
+            if at >= head.len() {
+                return true;
+            }
+        }
+        true
+    };
+    candidates.iter().copied().find(|&h| plausible(h)).unwrap_or(candidates[0])
+}
 
 /// An I/O error of the source: a damaged compressed stream is damage at
 /// `offset`; anything else is the source's own failure.
@@ -187,7 +256,7 @@ impl<R: Read> Reader<R> {
     pub fn origins_vary(&self) -> bool {
         match &self.format {
             Format::PcapNg(_) => true,
-            Format::Pcap(f) => f.modified || matches!(f.link, Some(LinkType::LinuxSll | LinkType::LinuxSll2)),
+            Format::Pcap(f) => f.hlen >= 24 || matches!(f.link, Some(LinkType::LinuxSll | LinkType::LinuxSll2)),
         }
     }
 
@@ -232,9 +301,10 @@ impl<R: Read> Reader<R> {
     /// [`MAX_RECORD_LEN`] and the bytes left.
     fn next_pcap(&mut self, f: PcapFormat, data: &mut Vec<u8>) -> Result<Option<Record>, ReadError> {
         let at = self.offset;
-        let hlen = if f.modified { 24 } else { 16 };
-        let mut hdr = [0u8; 24];
-        let n = fill(&mut self.r, &mut hdr[..hlen]).map_err(|e| io_or_damage(e, at, self.gzip))?;
+        let hlen = f.hlen;
+        let mut hdr = [0u8; 28];
+        let mut src = Both { back: &mut self.back, r: &mut self.r };
+        let n = fill(&mut src, &mut hdr[..hlen]).map_err(|e| io_or_damage(e, at, self.gzip))?;
         if n == 0 {
             return Ok(None);
         }
@@ -253,7 +323,7 @@ impl<R: Read> Reader<R> {
             )));
         }
         data.resize(caplen, 0);
-        let got = fill(&mut self.r, data).map_err(|e| io_or_damage(e, at, self.gzip))?;
+        let got = fill(&mut src, data).map_err(|e| io_or_damage(e, at, self.gzip))?;
         if got < caplen {
             return Err(damaged(format!("truncated: record of {caplen} captured bytes, {got} left in the file")));
         }
@@ -261,7 +331,8 @@ impl<R: Read> Reader<R> {
         let frac = field(4) as u64;
         let frac_ns = if f.nanos { frac } else { frac * 1000 };
         let ts = field(0) as u64 * 1_000_000_000 + frac_ns;
-        let (interface, pkt_type) = if f.modified { (field(16), hdr[22]) } else { (0, 0) };
+        // Kuznetzov's fields (24 and 28 bytes): ifindex, protocol, type.
+        let (interface, pkt_type) = if hlen >= 24 { (field(16), hdr[22]) } else { (0, 0) };
         Ok(Some(Record { ts: Some(ts), link: f.link, interface, pkt_type }))
     }
 
