@@ -22,11 +22,12 @@ pub enum EventKind {
     PathDown,
     Failover,
     Stalled,
+    PrimaryRequested,
 }
 
 impl EventKind {
     /// Every kind, in declaration order (`kind as usize` indexes it).
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::AssociationUp,
         EventKind::AssociationDown,
         EventKind::Restart,
@@ -37,6 +38,7 @@ impl EventKind {
         EventKind::PathDown,
         EventKind::Failover,
         EventKind::Stalled,
+        EventKind::PrimaryRequested,
     ];
 
     /// The `event` field's value.
@@ -52,6 +54,7 @@ impl EventKind {
             EventKind::PathDown => "path_down",
             EventKind::Failover => "failover",
             EventKind::Stalled => "stalled",
+            EventKind::PrimaryRequested => "primary_requested",
         }
     }
 }
@@ -159,6 +162,20 @@ pub struct Event {
     /// Stalled: milliseconds without cumulative TSN ack progress.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stalled_ms: Option<u64>,
+    /// primary_changed: the acknowledged ASCONF request that asked for the
+    /// move (then it is not a failover).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asconf: Option<AsconfCause>,
+}
+
+/// The ASCONF request (RFC 5061) behind a move of new DATA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AsconfCause {
+    /// The receiver asked for the new destination (Set Primary Address).
+    SetPrimary,
+    /// The old path's address was deleted (Delete IP Address).
+    DeleteIp,
 }
 
 impl Event {
@@ -183,6 +200,7 @@ impl Event {
             previous_assoc: None,
             rtt_us: None,
             stalled_ms: None,
+            asconf: None,
         }
     }
 
