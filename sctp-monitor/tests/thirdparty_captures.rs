@@ -26,7 +26,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
-use pcap_file::pcapng::{Block, PcapNgReader};
 use pcap_file::{DataLink, Endianness, TsResolution};
 
 use sctp_monitor::craft::XorShift;
@@ -40,6 +39,8 @@ const FILES: &[&str] = &[
     "open5gs-testregistration.pcapng",
     "open5gs-srsenb.pcapng",
     "pcapfile-sctp-bigendian.pcap",
+    "magma-nsa-connection.pcap",
+    "magma-gx-gy-combined-04.pcapng",
 ];
 
 fn fixture(name: &str) -> PathBuf {
@@ -98,18 +99,43 @@ fn ip_packets(path: &Path) -> Vec<(Duration, Vec<u8>)> {
     };
     let mut out = Vec::new();
     if bytes.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
-        let mut r = PcapNgReader::new(&bytes[..]).expect("pcapng header");
-        let mut links = Vec::new();
-        while let Some(b) = r.next_block() {
-            match b.expect("pcapng block") {
-                Block::InterfaceDescription(i) => links.push(i.linktype),
-                Block::EnhancedPacket(p) => {
-                    if let Some(ip) = ip_of(links[p.interface_id as usize], &p.data) {
-                        out.push((p.timestamp, ip));
+        // Read here block by block (little-endian sections, as the fixtures
+        // are), not with pcap-file's reader: that one refuses interface
+        // options without the closing opt_endofopt, which magma's files have.
+        let le32 = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4"));
+        let le16 = |at: usize| u16::from_le_bytes(bytes[at..at + 2].try_into().expect("2"));
+        assert_eq!(le32(8), 0x1A2B_3C4D, "{}: a little-endian section", path.display());
+        // Per interface: link type and nanoseconds per timestamp unit.
+        let mut links: Vec<(DataLink, u64)> = Vec::new();
+        let mut at = 0;
+        while at + 12 <= bytes.len() {
+            let (kind, len) = (le32(at), le32(at + 4) as usize);
+            match kind {
+                1 => {
+                    let mut ns = 1_000;
+                    let mut o = at + 16;
+                    while o + 4 <= at + len - 4 && le16(o) != 0 {
+                        let l = le16(o + 2) as usize;
+                        if le16(o) == 9 {
+                            let r = bytes[o + 4];
+                            assert!(r & 0x80 == 0 && r <= 9, "{}: if_tsresol {r}", path.display());
+                            ns = 10u64.pow(9 - u32::from(r));
+                        }
+                        o += 4 + l.div_ceil(4) * 4;
+                    }
+                    links.push((DataLink::from(u32::from(le16(at + 8))), ns));
+                }
+                6 => {
+                    let (dl, ns) = links[le32(at + 8) as usize];
+                    let t = (u64::from(le32(at + 12)) << 32 | u64::from(le32(at + 16))) * ns;
+                    let cap = le32(at + 20) as usize;
+                    if let Some(ip) = ip_of(dl, &bytes[at + 28..at + 28 + cap]) {
+                        out.push((Duration::from_nanos(t), ip));
                     }
                 }
                 _ => {}
             }
+            at += len;
         }
     } else {
         let mut r = PcapReader::new(&bytes[..]).expect("pcap header");
@@ -337,8 +363,9 @@ fn after(a: u32, b: u32) -> bool {
 
 /// Associations from tshark's packets: an INIT opens one (its Initiate Tag
 /// names the initiator), the INIT-ACK carrying that tag gives the responder;
-/// any other packet belongs to the association with its tag, or else to the
-/// one picked up mid-flight on its ports.
+/// any other packet belongs to the association whose end owns its tag, or is
+/// the first packet the other way of one picked up mid-flight (same ports
+/// and addresses, reversed), or else starts one picked up mid-flight.
 fn tshark_associations(pkts: &[Pkt]) -> Vec<Want> {
     let mut v: Vec<Want> = Vec::new();
     let end_of = |w: &Want, p: &Pkt| -> Option<usize> {
@@ -351,11 +378,14 @@ fn tshark_associations(pkts: &[Pkt]) -> Vec<Want> {
         if by_tag.is_some() || w.handshake || p.vtag == 0 {
             return by_tag;
         }
-        // Picked up mid-flight: by ports, and by addresses where both ends
-        // use the same port (M3UA's 2905 on both sides).
-        let ports = |e: usize| w.ends[e].port == p.sport && w.ends[1 - e].port == p.dport;
-        let from = |e: usize| w.ends[e].addrs.contains(&p.src) && !w.ends[1 - e].addrs.contains(&p.src);
-        (0..2).find(|&e| ports(e) && from(e)).or_else(|| (0..2).find(|&e| ports(e)))
+        // Picked up mid-flight, the receiver's tag not seen yet: the
+        // reverse of a direction already seen (same ports and addresses).
+        (0..2).find(|&e| {
+            w.ends[1 - e].tag.is_none()
+                && (w.ends[e].port, w.ends[1 - e].port) == (p.sport, p.dport)
+                && w.ends[e].addrs.contains(&p.src)
+                && w.ends[1 - e].addrs.contains(&p.dst)
+        })
     };
     for p in pkts {
         let mut src_params: BTreeSet<IpAddr> = p.addr_params.iter().copied().collect();
