@@ -16,6 +16,13 @@
 //! - mutated copies of the files (a deterministic mutator) never crash the
 //!   replay, and the damage it can see is a clear error or a counter.
 //!
+//! Left out on purpose, because issue 15 (the `replay` branch) changes it:
+//! the final state of a gracefully closed association (`Closed`); how it
+//! ended (shutdown or abort) is compared. None of these captures has the
+//! other issue-15 shapes (any-interface duplicates, stray closing chunks
+//! after an ABORT, other pcap magics, gzip, Set-Primary, colliding tags):
+//! their SCTP packet counts equal tshark's.
+//!
 //! tshark is needed: the test skips with a message without it, and fails
 //! under CI (`CI` set), where `cargo xtask setup --tests` installs it.
 
@@ -29,7 +36,7 @@ use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
 use pcap_file::{DataLink, Endianness, TsResolution};
 
 use sctp_monitor::craft::XorShift;
-use sctp_monitor::event::{EventKind, PathRef, Role};
+use sctp_monitor::event::{DownReason, EventKind, PathRef, Role};
 use sctp_monitor::replay::{ReplayError, ReplayOptions, ReplayOutcome, replay, replay_bytes};
 use sctp_monitor::tracker::AssocView;
 
@@ -498,6 +505,18 @@ fn every_link_type_gives_tsharks_associations_address_sets_and_no_false_failover
                 panic!("{name}: tshark's association {w:#?} is not in the replay's {:#?}", o.associations)
             };
             assert_eq!(a.handshake_seen, w.handshake, "{name}: {w:?}");
+            // How it ended, from the closing chunks tshark saw. The state
+            // itself is NOT compared: a gracefully closed association ends
+            // in ShutdownAckSent rather than Closed (issue 15, "Closed
+            // state", fixed on the replay branch, not here).
+            let ended = if w.chunks.contains_key(&6) {
+                Some(DownReason::Abort)
+            } else if w.chunks.contains_key(&14) {
+                Some(DownReason::Shutdown)
+            } else {
+                None
+            };
+            assert_eq!(a.ended, ended, "{name}: association {} ended", a.id);
             // Chunks by type, as tshark counts them.
             let counts = &o.chunk_counts.get(&a.id).expect("chunks counted").total;
             assert_eq!(counts, &w.chunks, "{name}: chunks of association {}", a.id);
