@@ -105,16 +105,14 @@ fn frames() -> Vec<(String, Vec<u8>)> {
                 }
                 f.sctp(sp, dp, tag).chunk(chunk).build()
             };
-            let init = craft::init(&InitSpec::new(ta, 1000).addrs(&[a2]));
-            let mut init_frame = {
+            let init = {
                 let mut f = FrameBuilder::ip(a, b);
                 for &t in tags {
                     f = f.vlan(t, 100 + n);
                 }
-                f.sctp(pa, pb, 0).chunk(init).build()
+                f.sctp(pa, pb, 0).chunk(craft::init(&InitSpec::new(ta, 1000).addrs(&[a2]))).build()
             };
-            let cut = init_frame.clone();
-            out.push((format!("{name} INIT"), std::mem::take(&mut init_frame)));
+            out.push((format!("{name} INIT"), init.clone()));
             let seq: Vec<(&str, bool, Vec<u8>)> = vec![
                 (
                     "INIT-ACK",
@@ -134,12 +132,11 @@ fn frames() -> Vec<(String, Vec<u8>)> {
             for (what, from_a, chunk) in seq {
                 out.push((format!("{name} {what}"), frame(from_a, chunk)));
             }
-            // Cut two bytes into the innermost tag's EtherType (or, with no
-            // tag, into the Ethernet header's): a truncated header for both,
-            // or, past the tag limit, a TPID and so not SCTP.
+            // The INIT cut one byte into the EtherType after the last tag
+            // the rule walks: a truncated header for both parsers.
             if !v6 && !tags.is_empty() {
                 let at = l2::ETH_HLEN + l2::VLAN_TAG_LEN * tags.len().min(l2::MAX_VLAN_TAGS) - 1;
-                out.push((format!("{name} cut at {at}"), cut[..at].to_vec()));
+                out.push((format!("{name} cut at {at}"), init[..at].to_vec()));
             }
         }
     }
