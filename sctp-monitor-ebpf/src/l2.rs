@@ -17,6 +17,10 @@ pub use sctp_monitor_common::l2::{ETH_HLEN, ETH_P_IP, ETH_P_IPV6};
 pub fn parse<P: Packet>(p: &P, cur: &mut Cursor) -> Result<u16, u32> {
     let mut proto = read::<[u8; 2], P>(p, l2::ETH_TYPE_OFFSET).ok_or(counters::MALFORMED_TRUNCATED)?;
     cur.off = ETH_HLEN;
+    // Untagged IP, the common frame: one comparison, not one per TPID.
+    if l2::is_ip(u16::from_be_bytes(proto)) {
+        return Ok(u16::from_be_bytes(proto));
+    }
     for _ in 0..l2::MAX_VLAN_TAGS {
         if !l2::is_vlan_tpid(u16::from_be_bytes(proto)) {
             break;
