@@ -2,6 +2,9 @@
 //! in the same run (issue 3: at least 50x faster than
 //! `tshark -r FILE -T fields -e sctp.verification_tag -e sctp.data_tsn -e sctp.data_sid`).
 //!
+//! Then the same comparison on the largest committed third-party capture
+//! (`tests/fixtures/thirdparty`, issue 13), reported as a ratio, no floor.
+//!
 //! `cargo xtask bench` (or `cargo bench -p sctp-monitor --bench replay`).
 //! Options (env): `SCTP_BENCH_PACKETS` (default 200,000; the floor needs at
 //! least that), `SCTP_BENCH_ROUNDS` (default 5 replay rounds, median), and
@@ -192,7 +195,83 @@ fn main() -> anyhow::Result<()> {
     let file = dir.join("generated.pcap");
     let result = run(&file, target, rounds, ts_rounds);
     let _ = std::fs::remove_dir_all(&dir);
-    result
+    result?;
+    run_thirdparty(env("SCTP_BENCH_THIRDPARTY_ROUNDS", 20).max(1), ts_rounds)
+}
+
+/// tshark on `file` with the three fields, output to /dev/null; `None`
+/// when tshark is not installed.
+fn time_tshark(file: &Path, rounds: u64) -> anyhow::Result<Option<f64>> {
+    let ok = Command::new("tshark")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        return Ok(None);
+    }
+    let mut v = Vec::new();
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let st = Command::new("tshark")
+            .arg("-r")
+            .arg(file)
+            .args(["-T", "fields", "-e", "sctp.verification_tag", "-e", "sctp.data_tsn", "-e", "sctp.data_sid"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        v.push(t.elapsed().as_secs_f64());
+        anyhow::ensure!(st.success(), "tshark failed: {st}");
+    }
+    Ok(Some(median(&mut v)))
+}
+
+/// The largest committed third-party capture (`tests/fixtures/thirdparty`,
+/// real SCTP from the Linux kernel under Open5GS) through `replay()` and
+/// through tshark, in the same run. No floor: on a file this size tshark's
+/// start-up is most of its time, and the ratio says what a user waits.
+fn run_thirdparty(rounds: u64, ts_rounds: u64) -> anyhow::Result<()> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/thirdparty");
+    let mut files: Vec<(u64, std::path::PathBuf)> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+        .filter_map(|p| std::fs::metadata(&p).ok().map(|m| (m.len(), p)))
+        .collect();
+    files.sort();
+    let Some((bytes, file)) = files.pop() else { anyhow::bail!("no capture in {}", dir.display()) };
+    let opts = ReplayOptions::default();
+    let mut ours = Vec::new();
+    let mut seen = (0, 0, 0);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let o = replay(&file, &opts)?;
+        ours.push(t.elapsed().as_secs_f64());
+        anyhow::ensure!(o.error.is_none(), "{}: {:?}", file.display(), o.error);
+        seen = (o.packets, o.sctp_packets, o.associations.len());
+    }
+    let ours = median(&mut ours);
+    let (packets, sctp, assocs) = seen;
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    println!("\n### Replay against tshark on the largest third-party capture\n");
+    println!(
+        "`tests/fixtures/thirdparty/{name}` ({:.2} MB, {packets} packets of which {sctp} SCTP, {assocs} associations). \
+         Replay: median of {rounds} rounds; tshark: median of {ts_rounds}.\n",
+        bytes as f64 / 1e6
+    );
+    println!("| reader | seconds | packets/s | ratio |");
+    println!("|---|---:|---:|---:|");
+    println!("| `sctp-monitor` replay (decode + track + events) | {ours:.4} | {:.0} | 1 |", packets as f64 / ours);
+    match time_tshark(&file, ts_rounds)? {
+        Some(t) => println!(
+            "| `tshark -r FILE -T fields -e sctp.verification_tag -e sctp.data_tsn -e sctp.data_sid` | {t:.3} | {:.0} | {:.1}x slower |",
+            packets as f64 / t,
+            t / ours
+        ),
+        None => println!("| tshark | not installed (cargo xtask setup --tests) | | |"),
+    }
+    println!("\nReproduce: `cargo bench -p sctp-monitor --bench replay` (`SCTP_BENCH_THIRDPARTY_ROUNDS`, default 20).");
+    Ok(())
 }
 
 fn run(file: &Path, target: u64, rounds: u64, ts_rounds: u64) -> anyhow::Result<()> {

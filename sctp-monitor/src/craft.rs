@@ -446,6 +446,8 @@ pub mod ethertype {
     pub const IPV6: u16 = 0x86DD;
     pub const VLAN: u16 = 0x8100;
     pub const QINQ: u16 = 0x88A8;
+    /// The pre-standard QinQ outer TPID.
+    pub const QINQ_9100: u16 = 0x9100;
 }
 
 /// An IPv6 extension header for [`FrameBuilder::ext_header`].
@@ -562,7 +564,9 @@ impl FrameBuilder {
         }
     }
 
-    /// Adds a VLAN tag (outermost first): `tpid` 0x8100 or 0x88a8.
+    /// Adds a VLAN tag (outermost first): `tpid` 0x8100, 0x88a8 or 0x9100
+    /// (or any other value, to build a frame the parsers must not take as
+    /// tagged).
     pub fn vlan(mut self, tpid: u16, vid: u16) -> FrameBuilder {
         self.vlans.push((tpid, vid & 0x0fff));
         self

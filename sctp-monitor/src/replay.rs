@@ -531,12 +531,61 @@ fn pcapng_block<'a>(parser: &mut PcapNgParser, rest: &'a [u8]) -> Result<(&'a [u
         if trailer != len {
             return Err(format!("block trailer length {trailer} differs from its total length {len}"));
         }
-        if kind != SIMPLE_PACKET && kind != ENHANCED_PACKET && kind != 1 {
+        if kind != SIMPLE_PACKET && kind != ENHANCED_PACKET && kind != INTERFACE_DESCRIPTION {
+            return Ok((&rest[len..], None));
+        }
+        if kind == INTERFACE_DESCRIPTION
+            && let Some(fixed) = unterminated_options(block, IDB_FIXED_LEN, big)
+        {
+            // Options without the closing opt_endofopt (written so by some
+            // capture tools; tshark reads them): pcap-file refuses the list,
+            // so it gets this block with the terminator added. It keeps its
+            // own copy of the interface; the block is not handed on.
+            parser.next_block(&fixed).map_err(|e| e.to_string())?;
             return Ok((&rest[len..], None));
         }
     }
     let (r, b) = parser.next_block(rest).map_err(|e| e.to_string())?;
     Ok((r, Some(b)))
+}
+
+/// Interface description block type.
+const INTERFACE_DESCRIPTION: u32 = 1;
+/// Link type, reserved, snap length.
+const IDB_FIXED_LEN: usize = 8;
+
+/// `block` (a whole pcapng block: type, length, body, length) with an
+/// opt_endofopt added when its options after `fixed` bytes of body run to
+/// the end of the block without one; `None` when they end properly, there
+/// are none, or they do not parse (pcap-file then says what is wrong).
+fn unterminated_options(block: &[u8], fixed: usize, big: bool) -> Option<Vec<u8>> {
+    let u16_at = |i: usize| {
+        let w = [block[i], block[i + 1]];
+        if big { u16::from_be_bytes(w) } else { u16::from_le_bytes(w) }
+    };
+    let end = block.len() - 4;
+    let mut at = 8 + fixed;
+    if at >= end {
+        return None;
+    }
+    while at + 4 <= end {
+        if u16_at(at) == 0 {
+            return None;
+        }
+        at += 4 + usize::from(u16_at(at + 2)).div_ceil(4) * 4;
+    }
+    if at != end {
+        return None;
+    }
+    let len = block.len() + 4;
+    let len_bytes = if big { (len as u32).to_be_bytes() } else { (len as u32).to_le_bytes() };
+    let mut v = Vec::with_capacity(len);
+    v.extend_from_slice(&block[..4]);
+    v.extend_from_slice(&len_bytes);
+    v.extend_from_slice(&block[8..end]);
+    v.extend_from_slice(&[0; 4]);
+    v.extend_from_slice(&len_bytes);
+    Some(v)
 }
 
 /// `sctp-monitor replay FILE [--json]`: events as JSON Lines (`json`, then

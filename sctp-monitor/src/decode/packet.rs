@@ -6,6 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use sctp_monitor_common::RecordKind;
+use sctp_monitor_common::l2;
 use sctp_monitor_common::sctp::{COMMON_HEADER_LEN, IPPROTO_SCTP};
 
 use super::chunk::{Chunk, walk_chunks};
@@ -85,12 +86,14 @@ pub fn parse_frame(
             }
         }
         LinkType::Ethernet => {
-            let mut off = 12;
-            let mut et = get16(frame, off).ok_or(short("Ethernet header", frame.len(), 14))?;
-            let mut tags = 0;
-            while matches!(et, 0x8100 | 0x88A8 | 0x9100) && tags < 3 {
-                off += 4;
-                tags += 1;
+            // The kernel programs' rule (`sctp_monitor_common::l2`).
+            let mut off = l2::ETH_TYPE_OFFSET;
+            let mut et = get16(frame, off).ok_or(short("Ethernet header", frame.len(), l2::ETH_HLEN))?;
+            for _ in 0..l2::MAX_VLAN_TAGS {
+                if !l2::is_vlan_tpid(et) {
+                    break;
+                }
+                off += l2::VLAN_TAG_LEN;
                 et = get16(frame, off).ok_or(short("VLAN tag", frame.len(), off + 2))?;
             }
             match ip_ethertype(et) {
@@ -103,7 +106,7 @@ pub fn parse_frame(
 }
 
 fn ip_ethertype(et: u16) -> Option<()> {
-    matches!(et, 0x0800 | 0x86DD).then_some(())
+    l2::is_ip(et).then_some(())
 }
 
 fn short(what: &'static str, have: usize, need: usize) -> DecodeError {

@@ -223,3 +223,54 @@ fn pcapng_blocks_out_of_time_order_are_sorted() {
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].ts, T0 + 3000 * MS);
 }
+
+/// Interface options that run to the end of the block without the closing
+/// opt_endofopt (magma's captures have them; tshark reads them): the file
+/// is read, with the interface's name and time resolution taken into
+/// account, not refused at the interface block.
+#[test]
+fn pcapng_interface_options_without_end_of_options_are_read() {
+    let le32 = |v: u32| v.to_le_bytes();
+    let mut f = Vec::new();
+    // Section header: no options.
+    f.extend_from_slice(&le32(0x0A0D_0D0A));
+    f.extend_from_slice(&le32(28));
+    f.extend_from_slice(&le32(0x1A2B_3C4D));
+    f.extend_from_slice(&[1, 0, 0, 0]);
+    f.extend_from_slice(&[0xff; 8]);
+    f.extend_from_slice(&le32(28));
+    // Interface: Ethernet, if_name "eth1" and if_tsresol 9, no opt_endofopt.
+    let opts = [&[2u8, 0, 4, 0][..], b"eth1", &[9, 0, 1, 0, 9, 0, 0, 0]].concat();
+    let idb_len = 8 + 8 + opts.len() as u32 + 4;
+    f.extend_from_slice(&le32(1));
+    f.extend_from_slice(&le32(idb_len));
+    f.extend_from_slice(&[1, 0, 0, 0]);
+    f.extend_from_slice(&le32(65535));
+    f.extend_from_slice(&opts);
+    f.extend_from_slice(&le32(idb_len));
+    // One enhanced packet per frame of the scenario, in nanoseconds.
+    for (t, b) in scenario() {
+        let frame = b.build();
+        let pad = (4 - frame.len() % 4) % 4;
+        let len = 32 + (frame.len() + pad) as u32;
+        let ts = T0 + t * MS;
+        f.extend_from_slice(&le32(6));
+        f.extend_from_slice(&le32(len));
+        f.extend_from_slice(&le32(0));
+        f.extend_from_slice(&le32((ts >> 32) as u32));
+        f.extend_from_slice(&le32(ts as u32));
+        f.extend_from_slice(&le32(frame.len() as u32));
+        f.extend_from_slice(&le32(frame.len() as u32));
+        f.extend_from_slice(&frame);
+        f.extend_from_slice(&vec![0; pad]);
+        f.extend_from_slice(&le32(len));
+    }
+    let o = replay_bytes(&f, Path::new("unterminated.pcapng"), &ReplayOptions::default()).expect("a pcapng");
+    assert!(o.error.is_none(), "{:?}", o.error);
+    assert_eq!(o.sctp_packets as usize, scenario().len());
+    assert_eq!(o.associations.len(), 1);
+    let fo: Vec<_> = o.events.iter().filter(|e| e.event == EventKind::Failover).collect();
+    assert_eq!(fo.len(), 1);
+    // Nanosecond timestamps: the failover's first new DATA at 3000 ms.
+    assert_eq!(fo[0].first_new_data, Some(T0 + 3000 * MS));
+}

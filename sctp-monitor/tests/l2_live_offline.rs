@@ -1,0 +1,290 @@
+//! One link-layer rule live and offline (`sctp_monitor_common::l2`): the
+//! same Ethernet frames, with 0 to 4 VLAN tags of every TPID, QinQ, and cut
+//! inside their tags, go through the real compiled programs
+//! (BPF_PROG_TEST_RUN, XDP ingress and TC egress) and, written into a pcap,
+//! through `replay`. Per frame, the kernel's outcome (not SCTP / SCTP /
+//! truncated) and its records must be what the userspace decoder makes of the
+//! frame; and the tracker fed with the kernel's records (as the agent feeds
+//! it) must give the same events and address sets as the replay.
+//!
+//! Needs root (BPF_PROG_TEST_RUN). Under CI (`CI` set) a missing privilege
+//! fails the test; elsewhere the test says it skipped. Run under the shared
+//! lock: `flock /tmp/sctpmon-kernel.lock cargo test -p sctp-monitor --test
+//! l2_live_offline`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pcap_file::DataLink;
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+
+use sctp_monitor::craft::{self, CookiePos, FrameBuilder, InitSpec, ethertype};
+use sctp_monitor::decode::{DecodeError, DecodeStats, LinkType, decode_record, parse_frame};
+use sctp_monitor::event::Event;
+use sctp_monitor::kernel::{
+    LoadOptions, paths,
+    testrun::{Prog, TestBed},
+};
+use sctp_monitor::replay::{ReplayOptions, replay};
+use sctp_monitor::tracker::Tracker;
+use sctp_monitor_common::{
+    ChunkRecord,
+    counters::{self as c},
+    l2,
+};
+
+fn bed() -> Option<TestBed> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        if std::env::var_os("CI").is_some() {
+            panic!("kernel tests need root (BPF_PROG_TEST_RUN); CI must run them as root");
+        }
+        eprintln!("SKIPPED: kernel tests need root");
+        return None;
+    }
+    Some(TestBed::new(LoadOptions::default()).expect("load the eBPF object"))
+}
+
+/// What a parser made of a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    NotSctp,
+    Sctp,
+    Truncated,
+}
+
+/// The tag stacks sent, outermost first: none, one of each TPID, QinQ in
+/// its three spellings, three tags (the limit), and four (past it: the
+/// EtherType left is a TPID, so not SCTP for either parser).
+fn tag_stacks() -> Vec<Vec<u16>> {
+    use ethertype::{QINQ, QINQ_9100, VLAN};
+    let mut v = vec![vec![]];
+    for t in l2::VLAN_TPIDS {
+        v.push(vec![t]);
+    }
+    v.extend([
+        vec![QINQ, VLAN],
+        vec![QINQ_9100, VLAN],
+        vec![VLAN, VLAN],
+        vec![QINQ, VLAN, VLAN],
+        vec![QINQ_9100, QINQ, VLAN],
+        vec![QINQ, QINQ, VLAN, VLAN],
+        vec![QINQ_9100; 4],
+    ]);
+    assert!(v.iter().any(|s| s.len() == l2::MAX_VLAN_TAGS));
+    assert!(v.iter().any(|s| s.len() > l2::MAX_VLAN_TAGS));
+    v
+}
+
+/// One short association per (tag stack, IP version), on its own ports and
+/// tags: INIT and INIT-ACK with an extra address each, COOKIE-ECHO/ACK,
+/// DATA, SACK, HEARTBEAT/ACK, SHUTDOWN, SHUTDOWN-ACK, SHUTDOWN-COMPLETE.
+/// Then each tag stack's first frame cut inside its tags.
+fn frames() -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (i, tags) in tag_stacks().iter().enumerate() {
+        for v6 in [false, true] {
+            let n = (i * 2 + v6 as usize) as u16;
+            let addr = |host: u16, net: u16| -> IpAddr {
+                if v6 {
+                    IpAddr::V6(Ipv6Addr::new(0xfd00, n, net, 0, 0, 0, 0, host))
+                } else {
+                    IpAddr::V4(Ipv4Addr::new(10, n as u8, net as u8, host as u8))
+                }
+            };
+            let (a, b, a2, b2) = (addr(1, 1), addr(2, 1), addr(1, 2), addr(2, 2));
+            let (pa, pb) = (5000 + n, 6000 + n);
+            let (ta, tb) = (0x1000_0000 + n as u32, 0x2000_0000 + n as u32);
+            let name = format!("tags {:04x?} {}", tags, if v6 { "IPv6" } else { "IPv4" });
+            let frame = |from_a: bool, chunk: Vec<u8>| {
+                let (s, d, sp, dp, tag) = if from_a { (a, b, pa, pb, tb) } else { (b, a, pb, pa, ta) };
+                let mut f = FrameBuilder::ip(s, d);
+                for &t in tags {
+                    f = f.vlan(t, 100 + n);
+                }
+                f.sctp(sp, dp, tag).chunk(chunk).build()
+            };
+            let init = {
+                let mut f = FrameBuilder::ip(a, b);
+                for &t in tags {
+                    f = f.vlan(t, 100 + n);
+                }
+                f.sctp(pa, pb, 0).chunk(craft::init(&InitSpec::new(ta, 1000).addrs(&[a2]))).build()
+            };
+            out.push((format!("{name} INIT"), init.clone()));
+            let seq: Vec<(&str, bool, Vec<u8>)> = vec![
+                (
+                    "INIT-ACK",
+                    false,
+                    craft::init_ack(&InitSpec::new(tb, 5000).addrs(&[b2]).cookie(40, CookiePos::After)),
+                ),
+                ("COOKIE-ECHO", true, craft::cookie_echo(&[7; 40])),
+                ("COOKIE-ACK", false, craft::cookie_ack()),
+                ("DATA", true, craft::data(1000, 0, 0, 60, b"payload")),
+                ("SACK", false, craft::sack(1000, 65536, &[], &[])),
+                ("HEARTBEAT", false, craft::heartbeat(&[n as u8; 12])),
+                ("HEARTBEAT-ACK", true, craft::heartbeat_ack(&[n as u8; 12])),
+                ("SHUTDOWN", true, craft::shutdown(4999)),
+                ("SHUTDOWN-ACK", false, craft::shutdown_ack()),
+                ("SHUTDOWN-COMPLETE", true, craft::shutdown_complete(false)),
+            ];
+            for (what, from_a, chunk) in seq {
+                out.push((format!("{name} {what}"), frame(from_a, chunk)));
+            }
+            // The INIT cut one byte into the EtherType after the last tag
+            // the rule walks: a truncated header for both parsers.
+            if !v6 && !tags.is_empty() {
+                let at = l2::ETH_HLEN + l2::VLAN_TAG_LEN * tags.len().min(l2::MAX_VLAN_TAGS) - 1;
+                out.push((format!("{name} cut at {at}"), init[..at].to_vec()));
+            }
+        }
+    }
+    out
+}
+
+/// The userspace decoder's outcome for a frame.
+fn offline_outcome(frame: &[u8]) -> Outcome {
+    let mut st = DecodeStats::default();
+    match parse_frame(LinkType::Ethernet, frame, 0, 9899, &mut st) {
+        Ok(Some(_)) => Outcome::Sctp,
+        Ok(None) => Outcome::NotSctp,
+        Err(DecodeError::TooShort { .. }) => Outcome::Truncated,
+        Err(e) => panic!("unexpected decode error {e}"),
+    }
+}
+
+/// The kernel's outcome, from the counter that moved.
+fn kernel_outcome(before: &[u64; 3], after: &[u64; 3]) -> Outcome {
+    let moved: Vec<usize> = (0..3).filter(|&i| after[i] != before[i]).collect();
+    assert_eq!(moved.len(), 1, "exactly one outcome per frame: {before:?} -> {after:?}");
+    [Outcome::NotSctp, Outcome::Sctp, Outcome::Truncated][moved[0]]
+}
+
+fn outcome_counters(bed: &TestBed, dir: usize) -> [u64; 3] {
+    let k = &bed.counters().expect("counters")[dir];
+    [k.get(c::NOT_SCTP), k.get(c::SCTP_PACKETS), k.get(c::MALFORMED_TRUNCATED)]
+}
+
+/// A record reduced to what both directions and the decoder must agree on.
+fn key(r: &ChunkRecord) -> (u8, IpAddr, IpAddr, u16, u16, u32, Vec<u8>) {
+    let (a, b) = r.segments();
+    let mut st = DecodeStats::default();
+    let (m, _) = decode_record(r, 0, &mut st).expect("a kernel record decodes");
+    (r.kind, m.src, m.dst, m.src_port, m.dst_port, m.vtag, [a, b].concat())
+}
+
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+const T0: u64 = 1_700_000_000_000_000_000;
+/// Frames 100 µs apart: the whole run stays under the replay's first
+/// tracker tick (100 ms), so neither side ticks.
+const STEP: u64 = 100_000;
+
+#[test]
+fn the_same_frames_live_and_from_a_capture_give_the_same_records_and_events() {
+    let Some(mut bed) = bed() else { return };
+    let frames = frames();
+    let opts = ReplayOptions::default();
+    let mut live = Tracker::new(opts.tracker.clone());
+    let mut live_events: Vec<Event> = Vec::new();
+    let mut seen = [0usize; 3];
+    for (i, (name, f)) in frames.iter().enumerate() {
+        let ts = T0 + i as u64 * STEP;
+        let want = offline_outcome(f);
+        let before = [outcome_counters(&bed, 0), outcome_counters(&bed, 1)];
+        bed.pass(Prog::Ingress, f).expect("ingress run");
+        let ing = bed.drain();
+        // BPF_PROG_TEST_RUN builds no skb shorter than an Ethernet header
+        // plus what it takes as L3; a cut frame runs on ingress only.
+        let egress_ran = bed.pass(Prog::Egress, f).is_ok();
+        let eg = bed.drain();
+        let after = [outcome_counters(&bed, 0), outcome_counters(&bed, 1)];
+        assert_eq!(kernel_outcome(&before[0], &after[0]), want, "{name}: XDP ingress against the decoder");
+        if egress_ran {
+            assert_eq!(kernel_outcome(&before[1], &after[1]), want, "{name}: TC egress against the decoder");
+            assert_eq!(
+                ing.iter().map(key).collect::<Vec<_>>(),
+                eg.iter().map(key).collect::<Vec<_>>(),
+                "{name}: ingress and egress records"
+            );
+        } else {
+            assert!(f.len() < l2::ETH_HLEN + 2 * l2::MAX_VLAN_TAGS * l2::VLAN_TAG_LEN, "{name}: egress refused");
+        }
+        seen[want as usize] += 1;
+        // The records against the decoder's packet: same addresses, ports
+        // and tag, and one record per control chunk (DATA: the first on
+        // its path; SACK: summarised in the per-path map).
+        let mut st = DecodeStats::default();
+        match parse_frame(LinkType::Ethernet, f, ts, 9899, &mut st) {
+            Ok(Some(p)) => {
+                let types: Vec<u8> = p.chunks.iter().map(|c| c.chunk_type()).filter(|&t| t != 3).collect();
+                let mut got = Vec::new();
+                for r in &ing {
+                    let (m, chunk) = decode_record(r, ts, &mut st).expect("record decodes");
+                    assert_eq!(
+                        (m.src, m.dst, m.src_port, m.dst_port, m.vtag),
+                        (p.meta.src, p.meta.dst, p.meta.src_port, p.meta.dst_port, p.meta.vtag),
+                        "{name}"
+                    );
+                    got.push(chunk.chunk_type());
+                    live.process(&m, std::slice::from_ref(&chunk), &mut live_events);
+                }
+                assert_eq!(got, types, "{name}: chunk types live against offline");
+            }
+            _ => assert!(ing.is_empty(), "{name}: records from a frame that is not SCTP offline: {}", ing.len()),
+        }
+        // SACK (and DATA after the first) live in the per-path map: the
+        // agent hands them to the tracker from there.
+        for (k, st) in paths::read_all(&bed.ebpf).expect("read the per-path map") {
+            live.observe_path_stats(&k, &st, ts, &mut live_events);
+        }
+    }
+    assert!(seen.iter().all(|&n| n > 0), "every outcome exercised: {seen:?}");
+
+    // The same frames as a capture, through replay.
+    let file = TempFile(std::env::temp_dir().join(format!("sctp-monitor-l2-{}.pcap", std::process::id())));
+    let header = PcapHeader {
+        datalink: DataLink::ETHERNET,
+        ts_resolution: pcap_file::TsResolution::NanoSecond,
+        ..PcapHeader::default()
+    };
+    let mut w = PcapWriter::with_header(Vec::new(), header).expect("pcap header");
+    for (i, (_, f)) in frames.iter().enumerate() {
+        let ts = T0 + i as u64 * STEP;
+        w.write_packet(&PcapPacket::new(Duration::from_nanos(ts), f.len() as u32, f)).expect("pcap packet");
+    }
+    std::fs::write(&file.0, w.into_writer()).expect("write pcap");
+    let o = replay(&file.0, &opts).expect("replay");
+    assert!(o.error.is_none(), "{:?}", o.error);
+    assert_eq!(o.sctp_packets as usize, seen[Outcome::Sctp as usize]);
+    assert_eq!(o.malformed_packets as usize, seen[Outcome::Truncated as usize]);
+
+    // Events: the same, in the same order, with the same times.
+    assert!(!o.events.is_empty());
+    if let Some(i) = (0..live_events.len().max(o.events.len())).find(|&i| live_events.get(i) != o.events.get(i)) {
+        panic!(
+            "event {i} of {} live / {} replayed differs:\n live {:?}\n replay {:?}",
+            live_events.len(),
+            o.events.len(),
+            live_events.get(i),
+            o.events.get(i)
+        );
+    }
+    // Address sets, ports, tags and state of every association.
+    let view = |v: Vec<sctp_monitor::tracker::AssocView>| {
+        let mut v: Vec<_> = v.into_iter().map(|a| (a.initiator, a.responder, a.state, a.ended)).collect();
+        v.sort_by_key(|x| format!("{x:?}"));
+        v
+    };
+    let live_assocs: Vec<_> = live.associations().chain(live.closed().cloned()).collect();
+    let want_assocs = tag_stacks().iter().filter(|s| s.len() <= l2::MAX_VLAN_TAGS).count() * 2;
+    assert_eq!(o.associations.len(), want_assocs, "one association per tag stack the rule reads, per IP version");
+    assert_eq!(view(live_assocs), view(o.associations.clone()));
+}
