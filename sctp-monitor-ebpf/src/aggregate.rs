@@ -14,8 +14,9 @@ use crate::{
     ctx::Packet,
     cursor::load,
     emit,
-    maps::{ASSOC_DIRS, PATHS, config},
+    maps::{ASSOC_DIRS, config},
     packet::{Meta, Scratch},
+    paths,
     zero::zero,
 };
 
@@ -97,15 +98,7 @@ fn assoc_at(slot: u32) -> *mut AssocDirState {
 }
 
 #[inline(always)]
-pub fn on_data<P: Packet>(
-    p: &P,
-    meta: &Meta,
-    assoc_slot: &mut u32,
-    pd: &mut PacketData,
-    off: usize,
-    t: u8,
-    len: u16,
-) {
+pub fn on_data<P: Packet>(p: &P, meta: &Meta, assoc_slot: &mut u32, pd: &mut PacketData, off: usize, t: u8, len: u16) {
     let hlen = if t == chunk::I_DATA { I_DATA_HEADER_LEN } else { DATA_HEADER_LEN };
     if (len as usize) < hlen {
         bump::<P>(counters::MALFORMED_CHUNK_LEN);
@@ -181,21 +174,10 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch) {
     key.direction = P::DIRECTION;
     key.ip_version = meta.ip_version;
     key._pad = [0; 2];
-    let stats = match PATHS.get_ptr_mut(&*key) {
-        Some(s) => s,
-        None => {
-            // zero_stats is never written but for first_ns.
-            scratch.zero_stats.first_ns = meta.ts;
-            if PATHS.insert(&*key, &scratch.zero_stats, 0).is_err() {
-                bump::<P>(counters::PATH_UPDATE_FAILED);
-                return;
-            }
-            match PATHS.get_ptr_mut(&*key) {
-                Some(s) => s,
-                None => return,
-            }
-        }
-    };
+    let stats = paths::entry::<P>(key, &mut scratch.zero_stats, meta.ts);
+    if stats.is_null() {
+        return;
+    }
     let mut kind: Option<RecordKind> = None;
     // SAFETY: this CPU's copy of a live per-CPU map value.
     unsafe {

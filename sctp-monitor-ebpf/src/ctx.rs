@@ -11,6 +11,9 @@ use sctp_monitor_common::direction;
 pub trait Packet {
     /// Direction of the attach point.
     const DIRECTION: u8;
+    /// Per-path summaries in the `PATHS` LRU map alone instead of
+    /// `PATH_SLOTS` (the benchmark's `sctp_ingress_lru`; see `paths`).
+    const PATHS_LRU: bool = false;
     /// The program context (for aya-log).
     type Ctx: EbpfContext;
     fn ctx(&self) -> &Self::Ctx;

@@ -17,6 +17,7 @@ mod l2;
 mod l3;
 mod maps;
 mod packet;
+mod paths;
 mod probes;
 mod sctp;
 mod zero;

@@ -19,7 +19,9 @@ pub struct LoadOptions {
     pub config: Config,
     /// Ring buffer size in bytes (a power of two, multiple of the page size).
     pub ring_bytes: u32,
-    /// Entries of the per-path LRU map.
+    /// Entries of the per-path direct-mapped array `PATH_SLOTS` (rounded up
+    /// to a power of two) and of the `PATHS` LRU map that takes the totals
+    /// of a path whose slot another path takes over.
     pub path_entries: u32,
     /// Entries of the per-association-direction array (rounded up to a
     /// power of two).
@@ -47,7 +49,8 @@ pub fn load(opts: &LoadOptions) -> anyhow::Result<Ebpf> {
     let tc: &mut SchedClassifier = program(&mut ebpf, programs::TC_EGRESS)?.try_into()?;
     tc.load().map_err(|e| Rejected::from_error(programs::TC_EGRESS, e))?;
     if opts.load_baseline {
-        for name in std::iter::once(programs::XDP_BASELINE).chain(programs::PROBES) {
+        let bench_only = [programs::XDP_BASELINE, programs::XDP_INGRESS_LRU];
+        for name in bench_only.into_iter().chain(programs::PROBES) {
             load_xdp(&mut ebpf, name)?;
         }
     }
@@ -116,7 +119,9 @@ fn open(opts: &LoadOptions) -> anyhow::Result<Ebpf> {
     raise_memlock_limit();
     // ASSOC_DIRS is direct-mapped: a power of two of entries, slot = hash & mask.
     let assoc_dirs = opts.assoc_dir_entries.max(1).next_power_of_two();
-    let config = Config { assoc_dir_mask: assoc_dirs - 1, ..opts.config };
+    // PATH_SLOTS likewise.
+    let path_slots = opts.path_entries.max(1).next_power_of_two();
+    let config = Config { assoc_dir_mask: assoc_dirs - 1, path_slot_mask: path_slots - 1, ..opts.config };
     let mut loader = EbpfLoader::new();
     // For kernel-program work: the verifier's full log on a rejection.
     if std::env::var_os("SCTP_MONITOR_VERIFIER_LOG").is_some() {
@@ -125,6 +130,7 @@ fn open(opts: &LoadOptions) -> anyhow::Result<Ebpf> {
     loader
         .override_global(maps::CONFIG, &config, true)
         .map_max_entries(maps::EVENTS, opts.ring_bytes)
+        .map_max_entries(maps::PATH_SLOTS, path_slots)
         .map_max_entries(maps::PATHS, opts.path_entries.max(1))
         .map_max_entries(maps::ASSOC_DIRS, assoc_dirs);
     loader.load(OBJECT).context(
