@@ -105,6 +105,7 @@ pub fn load_options(o: &AgentOptions) -> LoadOptions {
         },
         ring_bytes: o.ring_bytes,
         path_entries: o.path_entries,
+        path_slots: 0,
         assoc_dir_entries: o.assoc_dir_entries,
         load_baseline: false,
     }

@@ -23,6 +23,9 @@ pub struct LoadOptions {
     /// to a power of two) and of the `PATHS` LRU map that takes the totals
     /// of a path whose slot another path takes over.
     pub path_entries: u32,
+    /// Entries of `PATH_SLOTS` when not `path_entries` (0: the same; tests
+    /// shrink the slots alone to force takeovers).
+    pub path_slots: u32,
     /// Entries of the per-association-direction array (rounded up to a
     /// power of two).
     pub assoc_dir_entries: u32,
@@ -36,6 +39,7 @@ impl Default for LoadOptions {
             config: Config::default(),
             ring_bytes: 4 << 20,
             path_entries: 65536,
+            path_slots: 0,
             assoc_dir_entries: 65536,
             load_baseline: false,
         }
@@ -120,7 +124,8 @@ fn open(opts: &LoadOptions) -> anyhow::Result<Ebpf> {
     // ASSOC_DIRS is direct-mapped: a power of two of entries, slot = hash & mask.
     let assoc_dirs = opts.assoc_dir_entries.max(1).next_power_of_two();
     // PATH_SLOTS likewise.
-    let path_slots = opts.path_entries.max(1).next_power_of_two();
+    let path_slots = if opts.path_slots != 0 { opts.path_slots } else { opts.path_entries };
+    let path_slots = path_slots.max(1).next_power_of_two();
     let config = Config { assoc_dir_mask: assoc_dirs - 1, path_slot_mask: path_slots - 1, ..opts.config };
     let mut loader = EbpfLoader::new();
     // For kernel-program work: the verifier's full log on a rejection.
