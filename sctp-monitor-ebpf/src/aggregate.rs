@@ -2,6 +2,7 @@
 //! ring-buffer record only when the tracker must know now (first DATA on a
 //! path, new DATA moving to another path, DATA resuming after idle).
 
+use aya_ebpf::helpers::generated::bpf_ktime_get_coarse_ns;
 use sctp_monitor_common::{
     AssocDirKey, AssocDirState, RecordKind, counters,
     sctp::{DATA_HEADER_LEN, I_DATA_HEADER_LEN, SACK_HEADER_LEN, chunk, tsn_gt},
@@ -160,11 +161,13 @@ pub fn on_sack<P: Packet>(p: &P, pd: &mut PacketData, off: usize, len: u16) {
 #[inline(always)]
 pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch) {
     let assoc = assoc_at(scratch.walk.assoc_slot);
-    let meta = &scratch.meta;
     let pd = &scratch.pd;
     if pd.data_chunks == 0 && pd.sacks == 0 {
         return;
     }
+    // SAFETY: helper without arguments.
+    scratch.meta.ts = unsafe { bpf_ktime_get_coarse_ns() };
+    let meta = &scratch.meta;
     let key = &mut scratch.key;
     addr::copy(&mut key.src_addr, &meta.src);
     addr::copy(&mut key.dst_addr, &meta.dst);
