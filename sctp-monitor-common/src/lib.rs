@@ -45,6 +45,8 @@ pub mod maps {
 pub mod programs {
     pub const XDP_INGRESS: &str = "sctp_ingress";
     pub const TC_EGRESS: &str = "sctp_egress";
+    /// Ingress as a TC classifier (`--xdp-mode tc`), instead of XDP.
+    pub const TC_INGRESS: &str = "sctp_ingress_tc";
     /// An XDP program that only returns XDP_PASS: the benchmark baseline.
     pub const XDP_BASELINE: &str = "xdp_pass_baseline";
     /// Benchmark probes: the cost of one requirement each (see the eBPF
@@ -58,8 +60,8 @@ pub mod programs {
     /// kernel test of the agent's rejection message. Never loaded otherwise.
     pub const MUST_REJECT: &str = "probe_rejected";
     /// Every program of the object that the kernel must accept.
-    pub const ALL: [&str; 8] =
-        [XDP_INGRESS, TC_EGRESS, XDP_BASELINE, PROBES[0], PROBES[1], PROBES[2], PROBES[3], XDP_INGRESS_LRU];
+    pub const ALL: [&str; 9] =
+        [XDP_INGRESS, TC_EGRESS, TC_INGRESS, XDP_BASELINE, PROBES[0], PROBES[1], PROBES[2], PROBES[3], XDP_INGRESS_LRU];
 }
 
 #[cfg(feature = "user")]

@@ -22,11 +22,14 @@ use crate::{
     addr,
     counters::{bump, ringbuf_lost},
     ctx::Packet,
-    cursor::copy,
+    cursor::{WORDS_LEN, copy, copy_words},
     maps::{EVENTS, SCRATCH_RECORD},
     packet::{Meta, Scratch},
     zero::zero,
 };
+
+// `copy_words` stores 8-byte words into a record's data.
+const _: () = assert!(core::mem::offset_of!(ChunkRecord, data) % 8 == 0 && core::mem::align_of::<ChunkRecord>() >= 8);
 
 #[inline(always)]
 fn fill(r: &mut ChunkRecord, meta: &Meta, kind: RecordKind, dir: u8, t: u8, flags: u8, len: u16, index: u8) {
@@ -216,8 +219,13 @@ pub fn control<P: Packet>(p: &P, scratch: &mut Scratch, off: u32, t: u8, flags: 
                 n = RECORD_DATA_LEN;
                 r.flags |= RECORD_FLAG_PARAMS_TRUNCATED;
             }
-            // SAFETY: at most RECORD_DATA_LEN bytes into data.
-            if unsafe { p.load(off as u32, data, sized(n, RECORD_DATA_LEN)) } {
+            // A short chunk by direct access, else the helper.
+            // SAFETY: data is 8-byte aligned (RECORD_HEADER_LEN into an
+            // 8-byte aligned record) with RECORD_DATA_LEN >= WORDS_LEN bytes;
+            // at most RECORD_DATA_LEN bytes into data.
+            if (n <= WORDS_LEN && copy_words(p, off, data.cast()))
+                || unsafe { p.load(off as u32, data, sized(n, RECORD_DATA_LEN)) }
+            {
                 r.seg1_len = n as u16;
             }
         }

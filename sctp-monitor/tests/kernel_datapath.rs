@@ -651,3 +651,47 @@ fn a_path_slot_taken_over_hands_its_totals_on_and_none_is_lost() {
     each.sort_by_key(key);
     assert_eq!(all, each);
 }
+
+#[test]
+fn the_tc_ingress_program_reports_what_the_xdp_program_reports() {
+    let Some(mut bed) = bed() else { return };
+    let hb_info = craft::param(param::HEARTBEAT_INFO, &[9u8; 20]);
+    let frames = [
+        v4().chunk(craft::init(&InitSpec::new(0x1111, 100).addrs(&[A4.into(), B4.into()]))).build(),
+        v4().chunk(craft::heartbeat(&hb_info)).build(),
+        v6().chunk(craft::data(5, 0, 0, 18, &[1; 30])).chunk(craft::sack(4, 9000, &[], &[])).build(),
+        v4().chunk(craft::cookie_echo(&[0; 40])).chunk(craft::data(77, 0, 0, 18, &[2; 10])).build(),
+    ];
+    // Without the timestamps, which differ from run to run.
+    let strip = |mut v: Vec<ChunkRecord>| {
+        for r in v.iter_mut() {
+            r.ts_ns = 0;
+        }
+        v
+    };
+    for f in &frames {
+        bed.pass(Prog::Ingress, f).unwrap();
+        let xdp = strip(bed.drain());
+        assert!(!xdp.is_empty());
+        assert!(xdp.iter().all(|r| r.direction == direction::INGRESS));
+        // The same records again (new paths: the XDP run made them known).
+        let mut fresh = TestBed::new(LoadOptions::default()).unwrap();
+        fresh.pass(Prog::IngressTc, f).unwrap();
+        let tc = strip(fresh.drain());
+        assert_eq!(tc.len(), xdp.len());
+        for (a, b) in xdp.iter().zip(&tc) {
+            assert_eq!(bytemuck::bytes_of(a), bytemuck::bytes_of(b), "record of {:?}", a.kind());
+        }
+        let counts = |bed: &TestBed| bed.counters().unwrap()[0].get(c::SCTP_PACKETS);
+        assert_eq!(counts(&fresh), 1, "counted as ingress");
+        assert_eq!(fresh.counters().unwrap()[1].get(c::SCTP_PACKETS), 0, "nothing counted as egress");
+    }
+    // The per-path summary of the DATA + SACK frame, from the TC program.
+    let fresh = TestBed::new(LoadOptions::default()).unwrap();
+    fresh.pass(Prog::IngressTc, &frames[2]).unwrap();
+    let all = paths::read_all(&fresh.ebpf).unwrap();
+    assert_eq!(all.len(), 1);
+    let (k, s) = all[0];
+    assert_eq!(k.direction, direction::INGRESS);
+    assert_eq!((s.packets, s.data_chunks, s.payload_bytes, s.sacks, s.highest_tsn), (1, 1, 30, 1, 5));
+}

@@ -183,7 +183,7 @@ impl Agent {
             .iter()
             .flat_map(|a| {
                 [
-                    (a.name.clone(), sctp_monitor_common::programs::XDP_INGRESS, a.xdp_mode.to_string()),
+                    (a.name.clone(), a.ingress_program(), a.xdp_mode.to_string()),
                     (a.name.clone(), sctp_monitor_common::programs::TC_EGRESS, "tcx".to_string()),
                 ]
             })

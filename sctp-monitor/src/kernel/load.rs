@@ -50,15 +50,17 @@ impl Default for LoadOptions {
 pub fn load(opts: &LoadOptions) -> anyhow::Result<Ebpf> {
     let mut ebpf = open(opts)?;
     load_xdp(&mut ebpf, programs::XDP_INGRESS)?;
-    let tc: &mut SchedClassifier = program(&mut ebpf, programs::TC_EGRESS)?.try_into()?;
-    tc.load().map_err(|e| Rejected::from_error(programs::TC_EGRESS, e))?;
+    for name in [programs::TC_EGRESS, programs::TC_INGRESS] {
+        let tc: &mut SchedClassifier = program(&mut ebpf, name)?.try_into()?;
+        tc.load().map_err(|e| Rejected::from_error(name, e))?;
+    }
     if opts.load_baseline {
         let bench_only = [programs::XDP_BASELINE, programs::XDP_INGRESS_LRU];
         for name in bench_only.into_iter().chain(programs::PROBES) {
             load_xdp(&mut ebpf, name)?;
         }
     }
-    for name in [programs::XDP_INGRESS, programs::TC_EGRESS] {
+    for name in [programs::XDP_INGRESS, programs::TC_EGRESS, programs::TC_INGRESS] {
         match processed_insns(&ebpf, name) {
             Some(n) => log::info!(
                 "{name}: the verifier processed {n} instructions ({:.1}% of its {VERIFIER_INSN_LIMIT} limit; \
@@ -86,7 +88,7 @@ pub fn verifier_report(opts: &LoadOptions) -> anyhow::Result<Vec<ProgramCost>> {
     let mut ebpf = open(opts)?;
     let mut out = Vec::new();
     for name in programs::ALL {
-        let verdict = if name == programs::TC_EGRESS {
+        let verdict = if name == programs::TC_EGRESS || name == programs::TC_INGRESS {
             let tc: &mut SchedClassifier = program(&mut ebpf, name)?.try_into()?;
             tc.load().map_err(|e| Rejected::from_error(name, e))
         } else {
