@@ -63,38 +63,6 @@ pub fn load<T: Copy, P: Packet>(p: &P, off: usize) -> Option<T> {
     Some(unsafe { (ptr as *const T).read_unaligned() })
 }
 
-/// Bytes [`copy_words`] copies.
-pub const WORDS_LEN: usize = 64;
-
-/// Copies [`WORDS_LEN`] bytes at a variable offset into `dst` (8-byte
-/// aligned) with direct packet access, as eight 8-byte loads: for a short
-/// chunk (a HEARTBEAT's record) this is cheaper than the load-bytes helper.
-/// False when the packet has fewer bytes from `off`. What lies past the
-/// chunk is copied too, but only the chunk's length is ever sent.
-#[inline(always)]
-pub fn copy_words<P: Packet>(p: &P, off: usize, dst: *mut u64) -> bool {
-    if off > MAX_OFFSET {
-        return false;
-    }
-    let ptr = p.start() + opaque(off);
-    let last = opaque(ptr + WORDS_LEN);
-    if last > p.end() {
-        return false;
-    }
-    for i in 0..WORDS_LEN / 8 {
-        let v: u64;
-        // SAFETY: the check above proved the 64 bytes are in the packet; an
-        // 8-byte load at any alignment (the verifier allows it for packet
-        // data on this architecture; LLVM would split an unaligned read
-        // into single bytes).
-        unsafe {
-            core::arch::asm!("{0} = *(u64 *)({1} + 0)", out(reg) v, in(reg) ptr + i * 8, options(readonly, nostack, preserves_flags));
-            dst.add(i).write(v);
-        }
-    }
-    true
-}
-
 /// Copies a `T` at a variable offset with the kernel's load-bytes helper:
 /// for loops over packet contents outside the per-packet hot path (the
 /// INIT-ACK parameter walk), where direct access would multiply the

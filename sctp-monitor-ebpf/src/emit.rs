@@ -22,7 +22,7 @@ use crate::{
     addr,
     counters::{bump, ringbuf_lost},
     ctx::Packet,
-    cursor::{WORDS_LEN, copy, copy_words},
+    cursor::copy,
     maps::{EVENTS, SCRATCH_RECORD},
     packet::{Meta, Scratch},
     zero::zero,
@@ -219,13 +219,8 @@ pub fn control<P: Packet>(p: &P, scratch: &mut Scratch, off: u32, t: u8, flags: 
                 n = RECORD_DATA_LEN;
                 r.flags |= RECORD_FLAG_PARAMS_TRUNCATED;
             }
-            // A short chunk by direct access, else the helper.
-            // SAFETY: data is 8-byte aligned (RECORD_HEADER_LEN into an
-            // 8-byte aligned record) with RECORD_DATA_LEN >= WORDS_LEN bytes;
-            // at most RECORD_DATA_LEN bytes into data.
-            if (n <= WORDS_LEN && copy_words(p, off, data.cast()))
-                || unsafe { p.load(off as u32, data, sized(n, RECORD_DATA_LEN)) }
-            {
+            // SAFETY: at most RECORD_DATA_LEN bytes into data.
+            if unsafe { p.load(off as u32, data, sized(n, RECORD_DATA_LEN)) } {
                 r.seg1_len = n as u16;
             }
         }
