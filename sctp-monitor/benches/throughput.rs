@@ -130,7 +130,9 @@ fn main() -> anyhow::Result<()> {
         .collect();
     let med: Vec<f64> = rates.clone().iter_mut().map(|r| median(r)).collect();
     println!("### Throughput: DATA frames per second across a veth pair\n");
-    println!("{secs} s per phase, {rounds} rounds, the phases alternating; medians of the rates and of the per-round ratios.\n");
+    println!(
+        "{secs} s per phase, {rounds} rounds, the phases alternating; medians of the rates and of the per-round ratios.\n"
+    );
     println!("| on {IF_B} | frames/s received | x detached (same round) | x empty XDP program, same mode and round |");
     println!("|---|---:|---:|---:|");
     for (i, (name, _)) in phases.iter().enumerate() {

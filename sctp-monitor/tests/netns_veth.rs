@@ -78,10 +78,10 @@ fn sees_frames_and_detaches(mode: &str, ns: [&str; 2], ifs: [&'static str; 2]) {
     let wait_for = |pred: &dyn Fn(&str) -> bool, what: &str| -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
-                if pred(&l) {
-                    return l;
-                }
+            if let Ok(l) = rx.recv_timeout(Duration::from_millis(200))
+                && pred(&l)
+            {
+                return l;
             }
         }
         panic!("timed out waiting for {what}");
