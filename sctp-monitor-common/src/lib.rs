@@ -34,6 +34,8 @@ pub mod maps {
     pub const CHUNK_COUNTERS: &str = "CHUNK_COUNTERS";
     /// Per-path DATA/SACK summaries, direct-mapped per CPU (the hot path).
     pub const PATH_SLOTS: &str = "PATH_SLOTS";
+    /// One byte per `PATH_SLOTS` slot: 1 once a path has taken it.
+    pub const PATH_SLOTS_USED: &str = "PATH_SLOTS_USED";
     /// Per-path totals handed over by `PATH_SLOTS` takeovers (LRU).
     pub const PATHS: &str = "PATHS";
     pub const ASSOC_DIRS: &str = "ASSOC_DIRS";

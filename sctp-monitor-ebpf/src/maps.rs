@@ -29,6 +29,14 @@ pub static CHUNK_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(CHUN
 #[map]
 pub static PATH_SLOTS: PerCpuArray<PathSlot> = PerCpuArray::with_max_entries(DEFAULT_PATH_SLOTS, 0);
 
+/// One byte per `PATH_SLOTS` slot, set to 1 when a path first takes the
+/// slot on any CPU (never cleared), so the agent reads only the slots in
+/// use instead of the whole array every poll. A byte, not a bit: a plain
+/// store, so two CPUs marking neighbouring slots at once cannot undo each
+/// other's mark.
+#[map]
+pub static PATH_SLOTS_USED: Array<[u8; 64]> = Array::with_max_entries(DEFAULT_PATH_SLOTS / 64, 0);
+
 /// The totals of paths whose `PATH_SLOTS` slot another path took over (LRU:
 /// the least recently used path goes first when full).
 #[map]

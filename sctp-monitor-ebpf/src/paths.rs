@@ -12,14 +12,15 @@
 //! else its `PATHS` entry; both only grow, and userspace takes, per CPU, the
 //! one with more packets, then sums the CPUs: no total is lost to a
 //! takeover, and a takeover between the agent's reads of the two maps is
-//! seen at worst one poll late.
+//! seen at worst one poll late. A slot's first path marks it in
+//! `PATH_SLOTS_USED`, so the agent reads only marked slots.
 
 use sctp_monitor_common::{PathKey, PathSlot, PathStats, counters};
 
 use crate::{
     counters::bump,
     ctx::Packet,
-    maps::{PATH_SLOTS, PATHS, config},
+    maps::{PATH_SLOTS, PATH_SLOTS_USED, PATHS, config},
     zero::zero,
 };
 
@@ -33,15 +34,28 @@ pub fn entry<P: Packet>(key: &PathKey, zero: &mut PathStats, ts: u64) -> *mut Pa
 
 #[inline(always)]
 fn slot_entry<P: Packet>(key: &PathKey, ts: u64) -> *mut PathStats {
-    let Some(s) = PATH_SLOTS.get_ptr_mut(key.slot(config().path_slot_mask)) else {
+    let index = key.slot(config().path_slot_mask);
+    let Some(s) = PATH_SLOTS.get_ptr_mut(index) else {
         return core::ptr::null_mut();
     };
     // SAFETY: this CPU's copy of a live per-CPU array element.
     let s = unsafe { &mut *s };
     if !same(&s.key, key) {
+        if s.stats.packets == 0 {
+            mark_used(index);
+        }
         take_over::<P>(s, key, ts);
     }
     &mut s.stats
+}
+
+/// Marks a slot as used in `PATH_SLOTS_USED` (its first path on this CPU).
+#[inline(always)]
+fn mark_used(index: u32) {
+    if let Some(m) = PATH_SLOTS_USED.get_ptr_mut(index / 64) {
+        // SAFETY: a live array element of 64 bytes; index % 64 < 64.
+        unsafe { (*m)[(index % 64) as usize] = 1 };
+    }
 }
 
 /// Word compare of two keys (no `memcmp` subprogram).

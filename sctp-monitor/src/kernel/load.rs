@@ -138,6 +138,7 @@ fn open(opts: &LoadOptions) -> anyhow::Result<Ebpf> {
         .override_global(maps::CONFIG, &config, true)
         .map_max_entries(maps::EVENTS, opts.ring_bytes)
         .map_max_entries(maps::PATH_SLOTS, path_slots)
+        .map_max_entries(maps::PATH_SLOTS_USED, path_slots.div_ceil(64))
         .map_max_entries(maps::PATHS, opts.path_entries.max(1))
         .map_max_entries(maps::ASSOC_DIRS, assoc_dirs);
     loader.load(OBJECT).context(
