@@ -28,9 +28,6 @@ use crate::{
     zero::zero,
 };
 
-// `copy_words` stores 8-byte words into a record's data.
-const _: () = assert!(core::mem::offset_of!(ChunkRecord, data) % 8 == 0 && core::mem::align_of::<ChunkRecord>() >= 8);
-
 #[inline(always)]
 fn fill(r: &mut ChunkRecord, meta: &Meta, kind: RecordKind, dir: u8, t: u8, flags: u8, len: u16, index: u8) {
     // The precise clock, only for what reaches userspace one by one: RTTs
