@@ -9,6 +9,8 @@ pub const DEFAULT_DATA_IDLE_NS: u64 = 1_000_000_000;
 
 /// Default entries of the `ASSOC_DIRS` array (a power of two).
 pub const DEFAULT_ASSOC_DIR_ENTRIES: u32 = 65536;
+/// Default entries of the `PATH_SLOTS` array (a power of two).
+pub const DEFAULT_PATH_SLOTS: u32 = 65536;
 
 /// Bit in [`Config::flags`]: parse SCTP over UDP at all.
 pub const CONFIG_FLAG_UDP_ENCAP: u32 = 1;
@@ -26,7 +28,9 @@ pub struct Config {
     /// Entries of the `ASSOC_DIRS` array minus one (the entries are a power
     /// of two; the loader sets both).
     pub assoc_dir_mask: u32,
-    pub _pad1: u32,
+    /// Entries of the `PATH_SLOTS` array minus one (a power of two, as
+    /// above).
+    pub path_slot_mask: u32,
 }
 const _: () = assert!(core::mem::size_of::<Config>() == 24);
 
@@ -37,7 +41,7 @@ impl Config {
         flags: CONFIG_FLAG_UDP_ENCAP,
         data_idle_ns: DEFAULT_DATA_IDLE_NS,
         assoc_dir_mask: DEFAULT_ASSOC_DIR_ENTRIES - 1,
-        _pad1: 0,
+        path_slot_mask: DEFAULT_PATH_SLOTS - 1,
     };
 }
 

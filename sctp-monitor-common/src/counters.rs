@@ -46,18 +46,22 @@ pub const PARAMS_TRUNCATED: u32 = 14;
 /// direct-mapped array's evictions; the new owner starts with "every TSN is
 /// new").
 pub const ASSOC_DIR_REPLACED: u32 = 15;
+/// `PATH_SLOTS` slots taken over by another path (the direct-mapped array's
+/// evictions; the old path's totals are handed to the `PATHS` overflow map,
+/// so none is lost).
+pub const PATH_SLOT_TAKEOVERS: u32 = 16;
 
 /// The outcomes of which every frame has exactly one.
 pub const PACKET_OUTCOMES: [u32; 6] =
     [NOT_SCTP, SCTP_PACKETS, NON_FIRST_FRAGMENT, MALFORMED_TRUNCATED, MALFORMED_IP_HEADER, MALFORMED_EXT_HDR_LIMIT];
 
 /// Slots per direction.
-pub const COUNT: u32 = 16;
+pub const COUNT: u32 = 17;
 /// Total slots in the `COUNTERS` array.
 pub const SLOTS: u32 = COUNT * 2;
 
 /// Names for the agent and tests, indexed by counter.
-pub const NAMES: [&str; 16] = [
+pub const NAMES: [&str; 17] = [
     "packets",
     "not_sctp",
     "sctp_packets",
@@ -74,6 +78,7 @@ pub const NAMES: [&str; 16] = [
     "path_update_failed",
     "params_truncated",
     "assoc_dir_replaced",
+    "path_slot_takeovers",
 ];
 
 /// Interfaces the chunk-type counters can tell apart (slot 0 = unknown).
@@ -94,7 +99,7 @@ mod tests {
 
     #[test]
     fn names_cover_every_counter() {
-        assert_eq!(NAMES.len() as u32, ASSOC_DIR_REPLACED + 1);
+        assert_eq!(NAMES.len() as u32, PATH_SLOT_TAKEOVERS + 1);
         assert!(NAMES.len() as u32 <= COUNT);
     }
 

@@ -19,6 +19,30 @@ pub struct PathKey {
 }
 const _: () = assert!(core::mem::size_of::<PathKey>() == 44);
 
+impl PathKey {
+    /// The key's slot in a `PATH_SLOTS` array of `mask + 1` entries (a
+    /// power of two): the tag and ports (as `AssocDirKey::slot`), then the
+    /// addresses' first and last words, so an association's paths spread
+    /// over different slots.
+    #[inline(always)]
+    pub fn slot(&self, mask: u32) -> u32 {
+        let w = self.words();
+        let ports = ((self.src_port as u32) << 16) | self.dst_port as u32;
+        let mut h = self.vtag ^ ports.wrapping_mul(0x9e37_79b1) ^ self.direction as u32;
+        h = (h ^ w[0] ^ w[3]).wrapping_mul(0x85eb_ca6b);
+        h = (h ^ w[4] ^ w[7]).wrapping_mul(0xc2b2_ae35);
+        (h ^ (h >> 16)) & mask
+    }
+
+    /// The key as 11 words (word loads in the kernel, not byte loads).
+    #[inline(always)]
+    pub fn words(&self) -> &[u32; 11] {
+        // SAFETY: PathKey is repr(C), 4-byte aligned and 44 bytes without
+        // padding (asserted above and by bytemuck), so it is 11 words.
+        unsafe { &*(self as *const PathKey).cast::<[u32; 11]>() }
+    }
+}
+
 /// DATA/I-DATA and SACK counters of one path, per CPU. Userspace sums the
 /// counters over CPUs and takes the highest TSN / latest times.
 #[repr(C)]
@@ -55,6 +79,21 @@ pub struct PathStats {
     pub sack_a_rwnd: u32,
 }
 const _: () = assert!(core::mem::size_of::<PathStats>() == 104);
+
+/// One slot of the kernel's direct-mapped per-CPU `PATH_SLOTS` array: the
+/// path it holds and that path's counters since it took the slot. A path
+/// hashing to a taken slot takes it over; the old path's counters are then
+/// added to its entry of the `PATHS` LRU map, so a path's totals are the sum
+/// of its slots (one per CPU) and its `PATHS` entry. `stats.packets == 0`:
+/// the slot is free.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct PathSlot {
+    pub key: PathKey,
+    pub _pad: u32,
+    pub stats: PathStats,
+}
+const _: () = assert!(core::mem::size_of::<PathSlot>() == 152);
 
 pub const PATH_FLAG_HAS_TSN: u32 = 1;
 pub const PATH_FLAG_HAS_SACK: u32 = 2;

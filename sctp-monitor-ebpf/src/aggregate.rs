@@ -2,6 +2,7 @@
 //! ring-buffer record only when the tracker must know now (first DATA on a
 //! path, new DATA moving to another path, DATA resuming after idle).
 
+use aya_ebpf::helpers::generated::bpf_ktime_get_coarse_ns;
 use sctp_monitor_common::{
     AssocDirKey, AssocDirState, RecordKind, counters,
     sctp::{DATA_HEADER_LEN, I_DATA_HEADER_LEN, SACK_HEADER_LEN, chunk, tsn_gt},
@@ -14,8 +15,9 @@ use crate::{
     ctx::Packet,
     cursor::load,
     emit,
-    maps::{ASSOC_DIRS, PATHS, config},
+    maps::{ASSOC_DIRS, config},
     packet::{Meta, Scratch},
+    paths,
     zero::zero,
 };
 
@@ -159,11 +161,13 @@ pub fn on_sack<P: Packet>(p: &P, pd: &mut PacketData, off: usize, len: u16) {
 #[inline(always)]
 pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch) {
     let assoc = assoc_at(scratch.walk.assoc_slot);
-    let meta = &scratch.meta;
     let pd = &scratch.pd;
     if pd.data_chunks == 0 && pd.sacks == 0 {
         return;
     }
+    // SAFETY: helper without arguments.
+    scratch.meta.ts = unsafe { bpf_ktime_get_coarse_ns() };
+    let meta = &scratch.meta;
     let key = &mut scratch.key;
     addr::copy(&mut key.src_addr, &meta.src);
     addr::copy(&mut key.dst_addr, &meta.dst);
@@ -173,21 +177,10 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch) {
     key.direction = P::DIRECTION;
     key.ip_version = meta.ip_version;
     key._pad = [0; 2];
-    let stats = match PATHS.get_ptr_mut(&*key) {
-        Some(s) => s,
-        None => {
-            // zero_stats is never written but for first_ns.
-            scratch.zero_stats.first_ns = meta.ts;
-            if PATHS.insert(&*key, &scratch.zero_stats, 0).is_err() {
-                bump::<P>(counters::PATH_UPDATE_FAILED);
-                return;
-            }
-            match PATHS.get_ptr_mut(&*key) {
-                Some(s) => s,
-                None => return,
-            }
-        }
-    };
+    let stats = paths::entry::<P>(key, &mut scratch.zero_stats, meta.ts);
+    if stats.is_null() {
+        return;
+    }
     let mut kind: Option<RecordKind> = None;
     // SAFETY: this CPU's copy of a live per-CPU map value.
     unsafe {

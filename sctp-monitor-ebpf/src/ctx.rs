@@ -11,6 +11,9 @@ use sctp_monitor_common::direction;
 pub trait Packet {
     /// Direction of the attach point.
     const DIRECTION: u8;
+    /// Per-path summaries in the `PATHS` LRU map alone instead of
+    /// `PATH_SLOTS` (the benchmark's `sctp_ingress_lru`; see `paths`).
+    const PATHS_LRU: bool = false;
     /// The program context (for aya-log).
     type Ctx: EbpfContext;
     fn ctx(&self) -> &Self::Ctx;
@@ -59,10 +62,17 @@ impl Packet for Ingress {
     }
 }
 
-/// TC egress.
-pub struct Egress(pub TcContext);
+/// A TC (tcx) classifier: egress always; ingress where XDP costs more than
+/// the classifier (`--xdp-mode tc`: veth and other virtual devices, whose
+/// XDP path converts every frame).
+pub struct Tc<const DIR: u8>(pub TcContext);
 
-impl Egress {
+/// TC egress.
+pub type Egress = Tc<{ direction::EGRESS }>;
+/// TC ingress.
+pub type IngressTc = Tc<{ direction::INGRESS }>;
+
+impl<const DIR: u8> Tc<DIR> {
     /// Makes the whole packet linear when it is not, so direct access sees
     /// every chunk. This moves no byte of the packet's content.
     #[inline(always)]
@@ -72,12 +82,12 @@ impl Egress {
         if (linear as u32) < len {
             let _ = ctx.pull_data(len);
         }
-        Egress(ctx)
+        Tc(ctx)
     }
 }
 
-impl Packet for Egress {
-    const DIRECTION: u8 = direction::EGRESS;
+impl<const DIR: u8> Packet for Tc<DIR> {
+    const DIRECTION: u8 = DIR;
     type Ctx = TcContext;
     #[inline(always)]
     fn ctx(&self) -> &TcContext {

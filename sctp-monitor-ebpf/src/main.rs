@@ -17,6 +17,7 @@ mod l2;
 mod l3;
 mod maps;
 mod packet;
+mod paths;
 mod probes;
 mod sctp;
 mod zero;
@@ -27,7 +28,7 @@ use aya_ebpf::{
     programs::{TcContext, XdpContext},
 };
 
-use crate::ctx::{Egress, Ingress};
+use crate::ctx::{Egress, Ingress, IngressTc};
 
 /// Ingress: every received frame of the interface.
 #[xdp]
@@ -40,6 +41,13 @@ pub fn sctp_ingress(ctx: XdpContext) -> u32 {
 #[classifier]
 pub fn sctp_egress(ctx: TcContext) -> i32 {
     packet::process(&Egress::new(ctx));
+    TC_ACT_UNSPEC
+}
+
+/// Ingress as a TC (tcx) classifier, instead of XDP (`--xdp-mode tc`).
+#[classifier]
+pub fn sctp_ingress_tc(ctx: TcContext) -> i32 {
+    packet::process(&IngressTc::new(ctx));
     TC_ACT_UNSPEC
 }
 

@@ -7,8 +7,8 @@ use aya_ebpf::{
     maps::{Array, LruPerCpuHashMap, PerCpuArray, RingBuf},
 };
 use sctp_monitor_common::{
-    AssocDirState, ChunkRecord, Config, PathKey, PathStats,
-    config::DEFAULT_ASSOC_DIR_ENTRIES,
+    AssocDirState, ChunkRecord, Config, PathKey, PathSlot, PathStats,
+    config::{DEFAULT_ASSOC_DIR_ENTRIES, DEFAULT_PATH_SLOTS},
     counters::{CHUNK_COUNTER_SLOTS, SLOTS},
 };
 
@@ -24,8 +24,21 @@ pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(SLOTS, 0);
 #[map]
 pub static CHUNK_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(CHUNK_COUNTER_SLOTS, 0);
 
-/// DATA / SACK summaries per path (LRU: the least recently used path goes
-/// first when full).
+/// DATA / SACK summaries per path, direct-mapped per CPU (slot =
+/// `PathKey::slot`, the key in the slot): see `paths`.
+#[map]
+pub static PATH_SLOTS: PerCpuArray<PathSlot> = PerCpuArray::with_max_entries(DEFAULT_PATH_SLOTS, 0);
+
+/// One byte per `PATH_SLOTS` slot, set to 1 when a path first takes the
+/// slot on any CPU (never cleared), so the agent reads only the slots in
+/// use instead of the whole array every poll. A byte, not a bit: a plain
+/// store, so two CPUs marking neighbouring slots at once cannot undo each
+/// other's mark.
+#[map]
+pub static PATH_SLOTS_USED: Array<[u8; 64]> = Array::with_max_entries(DEFAULT_PATH_SLOTS / 64, 0);
+
+/// The totals of paths whose `PATH_SLOTS` slot another path took over (LRU:
+/// the least recently used path goes first when full).
 #[map]
 pub static PATHS: LruPerCpuHashMap<PathKey, PathStats> = LruPerCpuHashMap::with_max_entries(65536, 0);
 

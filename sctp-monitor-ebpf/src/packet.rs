@@ -1,6 +1,5 @@
 //! One frame's way through the parser: Ethernet -> IP -> (UDP) -> SCTP.
 
-use aya_ebpf::helpers::generated::bpf_ktime_get_coarse_ns;
 use sctp_monitor_common::{
     config::CONFIG_FLAG_UDP_ENCAP,
     counters,
@@ -43,8 +42,9 @@ pub struct Meta {
     pub src: [u8; 16],
     pub dst: [u8; 16],
     /// CLOCK_MONOTONIC_COARSE (one tick's resolution, a few ns to read):
-    /// the per-path summaries' times and the idle test. Records carry the
-    /// precise clock, read when one is written.
+    /// the per-path summaries' times and the idle test, read by
+    /// `aggregate::finish` only for packets with DATA or SACK. Records carry
+    /// the precise clock, read when one is written.
     pub ts: u64,
     pub ifindex: u32,
     pub vtag: u32,
@@ -148,8 +148,6 @@ pub fn process<P: Packet>(p: &P) {
         Ok(Some(s)) => {
             bump::<P>(counters::SCTP_PACKETS);
             meta.ifindex = p.ifindex();
-            // SAFETY: helper without arguments.
-            meta.ts = unsafe { bpf_ktime_get_coarse_ns() };
             scratch.pd.reset();
             sctp::walk(p, scratch, &s);
         }

@@ -11,7 +11,11 @@ use aya_ebpf::{
 };
 use sctp_monitor_common::{PathStats, record::RECORD_HEADER_LEN};
 
-use crate::maps::{EVENTS, PATHS, SCRATCH, SCRATCH_RECORD};
+use crate::{
+    ctx::{Ingress, Packet},
+    maps::{EVENTS, PATH_SLOTS, PATHS, SCRATCH, SCRATCH_RECORD, config},
+    packet,
+};
 
 /// The precise clock every record carries (`bpf_ktime_get_ns`), kept so it
 /// cannot be optimised away.
@@ -60,6 +64,73 @@ pub fn probe_path_lookup(_ctx: XdpContext) -> u32 {
             let _ = PATHS.insert(&s.key, &PathStats { packets: 1, ..s.zero_stats }, 0);
         }
     }
+    XDP_PASS
+}
+
+/// One access of the per-path direct-mapped per-CPU array with a path key,
+/// the key compared with the slot's: the floor of summarising DATA per path
+/// in `PATH_SLOTS`.
+#[xdp]
+pub fn probe_path_slot(_ctx: XdpContext) -> u32 {
+    let Some(s) = SCRATCH.get_ptr_mut(0) else { return XDP_PASS };
+    // SAFETY: this CPU's scratch entry.
+    let s = unsafe { &mut *s };
+    s.key.vtag = 0xabcd;
+    s.key.src_port = 36412;
+    s.key.dst_port = 36412;
+    let Some(slot) = PATH_SLOTS.get_ptr_mut(s.key.slot(config().path_slot_mask)) else { return XDP_PASS };
+    // SAFETY: this CPU's copy of a live array element.
+    let slot = unsafe { &mut *slot };
+    let (a, b) = (slot.key.words(), s.key.words());
+    let mut d = 0;
+    for i in 0..a.len() {
+        d |= a[i] ^ b[i];
+    }
+    if d == 0 {
+        slot.stats.packets += 1;
+    } else {
+        slot.key = s.key;
+        slot.stats.packets = 1;
+    }
+    XDP_PASS
+}
+
+/// XDP ingress with every path summary in the `PATHS` LRU map (the design
+/// before `PATH_SLOTS`).
+struct IngressLru(Ingress);
+
+impl Packet for IngressLru {
+    const DIRECTION: u8 = Ingress::DIRECTION;
+    const PATHS_LRU: bool = true;
+    type Ctx = XdpContext;
+    #[inline(always)]
+    fn ctx(&self) -> &XdpContext {
+        self.0.ctx()
+    }
+    #[inline(always)]
+    fn start(&self) -> usize {
+        self.0.start()
+    }
+    #[inline(always)]
+    fn end(&self) -> usize {
+        self.0.end()
+    }
+    #[inline(always)]
+    fn ifindex(&self) -> u32 {
+        self.0.ifindex()
+    }
+    #[inline(always)]
+    unsafe fn load(&self, off: u32, dst: *mut u8, len: u32) -> bool {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { self.0.load(off, dst, len) }
+    }
+}
+
+/// The whole ingress program on the LRU design, for the benchmark's
+/// comparison in one run (never attached).
+#[xdp]
+pub fn sctp_ingress_lru(ctx: XdpContext) -> u32 {
+    packet::process(&IngressLru(Ingress(ctx)));
     XDP_PASS
 }
 

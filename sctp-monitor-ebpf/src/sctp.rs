@@ -77,16 +77,29 @@ struct Ctx<P: Packet> {
     p: *const P,
     scratch: *mut Scratch,
     end: u64,
+    /// Chunks walked (or records sent) inline before the `bpf_loop`: its
+    /// first index is this one.
+    base: u64,
 }
 
 const CONTINUE: i64 = 0;
 const BREAK: i64 = 1;
 
-/// One chunk. Returns BREAK when the walk is over.
+/// The walk's `bpf_loop` body: the chunks after the inline ones.
 unsafe extern "C" fn chunk_step<P: Packet>(index: u64, ctx: *mut c_void) -> i64 {
-    // SAFETY: ctx is the Ctx that `walk` passed to bpf_loop; p and scratch
-    // point to the caller's packet wrapper and this CPU's scratch entry.
+    // SAFETY: ctx is the Ctx that `walk` passed to bpf_loop.
     let c = unsafe { &*(ctx as *const Ctx<P>) };
+    // SAFETY: as above.
+    unsafe { chunk_at::<P>(index + c.base, c) }
+}
+
+/// One chunk. Returns BREAK when the walk is over.
+///
+/// # Safety
+/// `c.p` and `c.scratch` point to the caller's packet wrapper and this CPU's
+/// scratch entry.
+#[inline(always)]
+unsafe fn chunk_at<P: Packet>(index: u64, c: &Ctx<P>) -> i64 {
     let p = unsafe { &*c.p };
     let scratch = unsafe { &mut *c.scratch };
     // A plain number from map memory, bounded by the checks below on every
@@ -144,10 +157,20 @@ unsafe extern "C" fn chunk_step<P: Packet>(index: u64, ctx: *mut c_void) -> i64 
     CONTINUE
 }
 
-/// The record of the `i`-th control chunk noted by the walk.
+/// The record loop's `bpf_loop` body: the records after the inline ones.
 unsafe extern "C" fn record_step<P: Packet>(i: u64, ctx: *mut c_void) -> i64 {
-    // SAFETY: as in chunk_step.
+    // SAFETY: ctx is the Ctx that `walk` passed to bpf_loop.
     let c = unsafe { &*(ctx as *const Ctx<P>) };
+    // SAFETY: as above.
+    unsafe { record::<P>(i + c.base, c) }
+}
+
+/// The record of the `i`-th control chunk noted by the walk.
+///
+/// # Safety
+/// As for [`chunk_at`].
+#[inline(always)]
+unsafe fn record<P: Packet>(i: u64, c: &Ctx<P>) -> i64 {
     let p = unsafe { &*c.p };
     let scratch = unsafe { &mut *c.scratch };
     let w = &scratch.walk;
@@ -177,10 +200,20 @@ pub fn walk<P: Packet>(p: &P, scratch: &mut Scratch, s: &Sctp) {
     w.first_heartbeat = NO_HEARTBEAT;
     w.has_pad = zero() as u32;
     w.done = zero() as u32;
-    let mut c = Ctx::<P> { p, scratch, end: s.end as u64 };
+    let mut c = Ctx::<P> { p, scratch, end: s.end as u64, base: INLINE_CHUNKS };
     let ctx = (&mut c as *mut Ctx<P>).cast();
-    // SAFETY: the callbacks and their context follow bpf_loop's contract.
-    unsafe { bpf_loop(MAX_CHUNKS, chunk_step::<P> as *mut c_void, ctx, 0) };
+    // The first chunks inline: a packet of one or two chunks (most DATA and
+    // SACK packets, a HEARTBEAT) does not pay for the `bpf_loop` callback.
+    // SAFETY: c points to the packet wrapper and this CPU's scratch entry.
+    let mut more = unsafe { chunk_at::<P>(0, &c) } == CONTINUE && unsafe { walk_on(&c) };
+    if more {
+        // SAFETY: as above.
+        more = unsafe { chunk_at::<P>(1, &c) } == CONTINUE && unsafe { walk_on(&c) };
+    }
+    if more {
+        // SAFETY: the callbacks and their context follow bpf_loop's contract.
+        unsafe { bpf_loop(MAX_CHUNKS - INLINE_CHUNKS as u32, chunk_step::<P> as *mut c_void, ctx, 0) };
+    }
     // SAFETY: scratch is still this CPU's entry.
     let scratch = unsafe { &mut *c.scratch };
     let w = &scratch.walk;
@@ -190,8 +223,29 @@ pub fn walk<P: Packet>(p: &P, scratch: &mut Scratch, s: &Sctp) {
     add::<P>(counters::CHUNKS, w.walked);
     let controls = w.controls_len;
     if controls != 0 {
+        // The first record inline, the rest in the loop.
+        c.base = 1;
         // SAFETY: as above.
-        unsafe { bpf_loop(controls, record_step::<P> as *mut c_void, ctx, 0) };
+        unsafe { record::<P>(0, &c) };
+        if controls > 1 {
+            // SAFETY: as above.
+            unsafe { bpf_loop(controls - 1, record_step::<P> as *mut c_void, ctx, 0) };
+        }
     }
-    aggregate::finish(p, scratch);
+    // SAFETY: as above.
+    aggregate::finish(p, unsafe { &mut *c.scratch });
+}
+
+/// Chunks the walk takes inline before its `bpf_loop`.
+const INLINE_CHUNKS: u64 = 2;
+
+/// Whether a chunk may follow: the walk's offset is before the end.
+///
+/// # Safety
+/// As for [`chunk_at`].
+#[inline(always)]
+unsafe fn walk_on<P: Packet>(c: &Ctx<P>) -> bool {
+    // SAFETY: this CPU's scratch entry.
+    let off = unsafe { core::ptr::read_volatile(&(*c.scratch).walk.off) };
+    off < c.end
 }

@@ -368,14 +368,22 @@ fn main() -> anyhow::Result<()> {
     let elapsed = t0.elapsed().as_secs_f64();
     let st = status(&a).unwrap_or_default();
     let (written, lost) = ring_counts(&a)?;
-    let maps_mem: Vec<String> = [maps::EVENTS, maps::PATHS, maps::ASSOC_DIRS, maps::COUNTERS, maps::CHUNK_COUNTERS]
-        .iter()
-        .map(|n| {
-            let m = kernel_map(&a, n).ok();
-            let size = m.as_ref().and_then(|m| m.info().ok()).map_or(0, |i| i.max_entries());
-            format!("{n} {} bytes ({size} entries)", m.as_ref().map_or(0, memlock))
-        })
-        .collect();
+    let maps_mem: Vec<String> = [
+        maps::EVENTS,
+        maps::PATH_SLOTS,
+        maps::PATH_SLOTS_USED,
+        maps::PATHS,
+        maps::ASSOC_DIRS,
+        maps::COUNTERS,
+        maps::CHUNK_COUNTERS,
+    ]
+    .iter()
+    .map(|n| {
+        let m = kernel_map(&a, n).ok();
+        let size = m.as_ref().and_then(|m| m.info().ok()).map_or(0, |i| i.max_entries());
+        format!("{n} {} bytes ({size} entries)", m.as_ref().map_or(0, memlock))
+    })
+    .collect();
     let rss_end = rss_kib(pid)?;
     // SAFETY: signalling our child.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };

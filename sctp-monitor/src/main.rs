@@ -91,7 +91,8 @@ struct AgentArgs {
     /// Ring buffer size in bytes (power of two).
     #[arg(long, default_value_t = 4 << 20, env = "SCTP_MONITOR_RING_BYTES")]
     ring_bytes: u32,
-    /// Entries of the kernel per-path map (LRU).
+    /// Entries of the kernel per-path slot array (rounded up to a power of
+    /// two) and of its overflow map (LRU).
     #[arg(long, default_value_t = 65536, env = "SCTP_MONITOR_PATH_ENTRIES")]
     path_entries: u32,
     /// Entries of the kernel per-association-direction array (direct-mapped,

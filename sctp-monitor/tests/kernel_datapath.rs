@@ -590,3 +590,108 @@ fn an_association_slot_taken_over_is_counted_and_starts_again() {
     bed.pass(Prog::Ingress, &x(12, 2)).unwrap();
     assert_eq!(bed.drain().iter().map(|r| r.kind()).collect::<Vec<_>>(), vec![Some(RecordKind::DataPathChange)]);
 }
+
+/// Pins the calling thread to CPU 0: the per-path slots are per CPU, so a
+/// takeover is only certain when every run is on the same CPU.
+fn pin_to_cpu0() {
+    // SAFETY: cpu_set_t is plain data; sched_setaffinity on this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        assert_eq!(libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set), 0);
+    }
+}
+
+#[test]
+fn a_path_slot_taken_over_hands_its_totals_on_and_none_is_lost() {
+    if bed().is_none() {
+        return;
+    }
+    pin_to_cpu0();
+    // One PATH_SLOTS slot: the two paths take it from each other.
+    let mut bed = TestBed::new(LoadOptions { path_slots: 1, ..LoadOptions::default() }).unwrap();
+    let x =
+        |tsn| FrameBuilder::ipv4(A4, B4).sctp(5000, 5000, 0x1111).chunk(craft::data(tsn, 0, 0, 18, &[0; 40])).build();
+    let y = |tsn| {
+        FrameBuilder::ipv4(B4, A4)
+            .sctp(6000, 6000, 0x2222)
+            .chunk(craft::data(tsn, 0, 0, 18, &[0; 8]))
+            .chunk(craft::sack(tsn, 4000, &[(2, 3)], &[]))
+            .build()
+    };
+    let takeovers = |bed: &TestBed| bed.counters().unwrap()[0].get(c::PATH_SLOT_TAKEOVERS);
+    for tsn in 10..13 {
+        bed.pass(Prog::Ingress, &x(tsn)).unwrap();
+    }
+    assert_eq!(takeovers(&bed), 0, "the first path in an empty slot takes nothing over");
+    for tsn in 500..502 {
+        bed.pass(Prog::Ingress, &y(tsn)).unwrap();
+    }
+    bed.pass(Prog::Ingress, &x(10)).unwrap(); // a retransmission, after x came back
+    bed.pass(Prog::Ingress, &x(13)).unwrap();
+    bed.pass(Prog::Ingress, &y(502)).unwrap();
+    assert_eq!(takeovers(&bed), 3);
+    assert_eq!(bed.counters().unwrap()[0].get(c::PATH_UPDATE_FAILED), 0);
+    // A path coming back into the slot starts from its totals: its DATA is
+    // not "first on the path" again.
+    let kinds: Vec<_> = bed.drain().iter().map(|r| r.kind()).collect();
+    assert_eq!(kinds, vec![Some(RecordKind::DataFirst), Some(RecordKind::DataFirst)]);
+    let all = paths::read_all(&bed.ebpf).unwrap();
+    assert_eq!(all.len(), 2, "{all:?}");
+    let get = |vtag| all.iter().find(|(k, _)| k.vtag == vtag).map(|p| p.1).unwrap();
+    let (sx, sy) = (get(0x1111), get(0x2222));
+    assert_eq!((sx.packets, sx.data_chunks, sx.payload_bytes, sx.retransmissions, sx.highest_tsn), (5, 5, 200, 1, 13));
+    assert_eq!((sy.packets, sy.data_chunks, sy.payload_bytes, sy.sacks, sy.gap_blocks), (3, 3, 24, 3, 3));
+    assert_eq!((sy.highest_tsn, sy.sack_cum_tsn), (502, 502));
+    // The same totals with the slots and the overflow read key by key.
+    let mut each = paths::read_each(&bed.ebpf).unwrap();
+    let mut all = all;
+    let key = |p: &(sctp_monitor_common::PathKey, sctp_monitor_common::PathStats)| p.0.vtag;
+    all.sort_by_key(key);
+    each.sort_by_key(key);
+    assert_eq!(all, each);
+}
+
+#[test]
+fn the_tc_ingress_program_reports_what_the_xdp_program_reports() {
+    let Some(mut bed) = bed() else { return };
+    let hb_info = craft::param(param::HEARTBEAT_INFO, &[9u8; 20]);
+    let frames = [
+        v4().chunk(craft::init(&InitSpec::new(0x1111, 100).addrs(&[A4.into(), B4.into()]))).build(),
+        v4().chunk(craft::heartbeat(&hb_info)).build(),
+        v6().chunk(craft::data(5, 0, 0, 18, &[1; 30])).chunk(craft::sack(4, 9000, &[], &[])).build(),
+        v4().chunk(craft::cookie_echo(&[0; 40])).chunk(craft::data(77, 0, 0, 18, &[2; 10])).build(),
+    ];
+    // Without the timestamps, which differ from run to run.
+    let strip = |mut v: Vec<ChunkRecord>| {
+        for r in v.iter_mut() {
+            r.ts_ns = 0;
+        }
+        v
+    };
+    for f in &frames {
+        bed.pass(Prog::Ingress, f).unwrap();
+        let xdp = strip(bed.drain());
+        assert!(!xdp.is_empty());
+        assert!(xdp.iter().all(|r| r.direction == direction::INGRESS));
+        // The same records again (new paths: the XDP run made them known).
+        let mut fresh = TestBed::new(LoadOptions::default()).unwrap();
+        fresh.pass(Prog::IngressTc, f).unwrap();
+        let tc = strip(fresh.drain());
+        assert_eq!(tc.len(), xdp.len());
+        for (a, b) in xdp.iter().zip(&tc) {
+            assert_eq!(bytemuck::bytes_of(a), bytemuck::bytes_of(b), "record of {:?}", a.kind());
+        }
+        let counts = |bed: &TestBed| bed.counters().unwrap()[0].get(c::SCTP_PACKETS);
+        assert_eq!(counts(&fresh), 1, "counted as ingress");
+        assert_eq!(fresh.counters().unwrap()[1].get(c::SCTP_PACKETS), 0, "nothing counted as egress");
+    }
+    // The per-path summary of the DATA + SACK frame, from the TC program.
+    let fresh = TestBed::new(LoadOptions::default()).unwrap();
+    fresh.pass(Prog::IngressTc, &frames[2]).unwrap();
+    let all = paths::read_all(&fresh.ebpf).unwrap();
+    assert_eq!(all.len(), 1);
+    let (k, s) = all[0];
+    assert_eq!(k.direction, direction::INGRESS);
+    assert_eq!((s.packets, s.data_chunks, s.payload_bytes, s.sacks, s.highest_tsn), (1, 1, 30, 1, 5));
+}

@@ -1,6 +1,7 @@
-//! The agent attached to a veth in a network namespace: SCTP frames sent
-//! across the pair with a raw socket arrive as records; SIGTERM detaches
-//! every program and exits 0.
+//! The agent attached to a veth in a network namespace (XDP, or with
+//! `--xdp-mode tc` a TC ingress classifier): SCTP frames sent across the
+//! pair with a raw socket arrive as records; SIGTERM detaches every program
+//! and exits 0.
 
 mod support;
 
@@ -30,18 +31,39 @@ fn tcx_egress_programs(ns: &NetNs, iface: &'static str) -> Vec<String> {
     })
 }
 
+/// Names of the programs attached to the interface's tcx ingress hook.
+fn tcx_ingress_programs(ns: &NetNs, iface: &'static str) -> Vec<String> {
+    ns.run(move || {
+        let (_, progs) = aya::programs::SchedClassifier::query_tcx(iface, aya::programs::TcAttachType::Ingress)
+            .expect("query tcx ingress");
+        progs.iter().map(|p| p.name_as_str().unwrap_or("?").to_string()).collect()
+    })
+}
+
 #[test]
 fn agent_sees_frames_on_a_veth_and_detaches_on_sigterm() {
     if !privileged("agent_sees_frames_on_a_veth_and_detaches_on_sigterm") {
         return;
     }
-    let a = NetNs::new("smtest-veth-a");
-    let b = NetNs::new("smtest-veth-b");
-    veth(&a, "smt0", &b, "smt1");
+    sees_frames_and_detaches("auto", ["smtest-veth-a", "smtest-veth-b"], ["smt0", "smt1"]);
+}
+
+#[test]
+fn agent_with_tc_ingress_sees_frames_on_a_veth_and_detaches_on_sigterm() {
+    if !privileged("agent_with_tc_ingress_sees_frames_on_a_veth_and_detaches_on_sigterm") {
+        return;
+    }
+    sees_frames_and_detaches("tc", ["smtest-veth-c", "smtest-veth-d"], ["smt2", "smt3"]);
+}
+
+fn sees_frames_and_detaches(mode: &str, ns: [&str; 2], ifs: [&'static str; 2]) {
+    let a = NetNs::new(ns[0]);
+    let b = NetNs::new(ns[1]);
+    veth(&a, ifs[0], &b, ifs[1]);
 
     let mut agent = a
         .cmd(env!("CARGO_BIN_EXE_sctp-monitor"))
-        .args(["run", "-i", "smt0", "--print-records", "--xdp-mode", "auto"])
+        .args(["run", "-i", ifs[0], "--print-records", "--xdp-mode", mode])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -56,18 +78,25 @@ fn agent_sees_frames_on_a_veth_and_detaches_on_sigterm() {
     let wait_for = |pred: &dyn Fn(&str) -> bool, what: &str| -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
-                if pred(&l) {
-                    return l;
-                }
+            if let Ok(l) = rx.recv_timeout(Duration::from_millis(200))
+                && pred(&l)
+            {
+                return l;
             }
         }
         panic!("timed out waiting for {what}");
     };
-    let attached = wait_for(&|l| l.contains("attached to smt0"), "the agent to attach");
-    assert!(attached.contains("XDP native mode") || attached.contains("XDP skb mode"), "{attached}");
-    assert!(xdp_attached(&a, "smt0"), "XDP program on smt0");
-    assert_eq!(tcx_egress_programs(&a, "smt0"), vec!["sctp_egress".to_string()]);
+    let attached = wait_for(&|l| l.contains(&format!("attached to {}", ifs[0])), "the agent to attach");
+    if mode == "tc" {
+        assert!(attached.contains("TC ingress, TC egress"), "{attached}");
+        assert!(!xdp_attached(&a, ifs[0]), "no XDP program with --xdp-mode tc");
+        assert_eq!(tcx_ingress_programs(&a, ifs[0]), vec!["sctp_ingress_tc".to_string()]);
+    } else {
+        assert!(attached.contains("XDP native mode") || attached.contains("XDP skb mode"), "{attached}");
+        assert!(xdp_attached(&a, ifs[0]), "XDP program on {}", ifs[0]);
+        assert!(tcx_ingress_programs(&a, ifs[0]).is_empty());
+    }
+    assert_eq!(tcx_egress_programs(&a, ifs[0]), vec!["sctp_egress".to_string()]);
 
     let src = Ipv4Addr::new(10, 77, 0, 2);
     let dst = Ipv4Addr::new(10, 77, 0, 1);
@@ -82,10 +111,12 @@ fn agent_sees_frames_on_a_veth_and_detaches_on_sigterm() {
             .build(),
         FrameBuilder::ipv4(src, dst).sctp(2905, 2905, 0x1234_5678).chunk(craft::data(7, 0, 0, 3, b"m3ua")).build(),
     ];
-    b.run(move || send_frames("smt1", &frames));
+    let peer = ifs[1];
+    b.run(move || send_frames(peer, &frames));
 
     let init = wait_for(&|l| l.contains(" INIT "), "the INIT record");
-    assert!(init.starts_with("smt0 in  10.77.0.2:2905 -> 10.77.0.1:2905 vtag=0x00000000 INIT"), "{init}");
+    let want = format!("{} in  10.77.0.2:2905 -> 10.77.0.1:2905 vtag=0x00000000 INIT", ifs[0]);
+    assert!(init.starts_with(&want), "{init}");
     let hb = wait_for(&|l| l.contains("HEARTBEAT"), "the HEARTBEAT record");
     assert!(hb.contains("vtag=0x12345678"), "{hb}");
     let data = wait_for(&|l| l.contains("DATA first-on-path"), "the first-DATA record");
@@ -96,6 +127,7 @@ fn agent_sees_frames_on_a_veth_and_detaches_on_sigterm() {
     unsafe { libc::kill(agent.id() as i32, libc::SIGTERM) };
     let status = agent.wait().unwrap();
     assert!(status.success(), "agent exit status {status}");
-    assert!(!xdp_attached(&a, "smt0"), "XDP program left on smt0 after SIGTERM");
-    assert!(tcx_egress_programs(&a, "smt0").is_empty(), "TC program left on smt0 after SIGTERM");
+    assert!(!xdp_attached(&a, ifs[0]), "XDP program left after SIGTERM");
+    assert!(tcx_egress_programs(&a, ifs[0]).is_empty(), "TC program left after SIGTERM");
+    assert!(tcx_ingress_programs(&a, ifs[0]).is_empty(), "TC ingress program left after SIGTERM");
 }

@@ -169,7 +169,11 @@ impl Interfaces {
             Some(i) => format!("; it is back (it was ifindex {})", self.gone.remove(i).1),
             None => String::new(),
         };
-        log::info!("attached to {} (ifindex {}): XDP {} mode, TC egress{back}; {note}", a.name, a.ifindex, a.xdp_mode);
+        let ingress = match a.xdp_mode {
+            kattach::AttachedMode::Tc => "TC ingress".to_string(),
+            mode => format!("XDP {mode} mode"),
+        };
+        log::info!("attached to {} (ifindex {}): {ingress}, TC egress{back}; {note}", a.name, a.ifindex);
         self.attached.push(a);
         Ok(())
     }

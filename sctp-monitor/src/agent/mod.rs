@@ -105,6 +105,7 @@ pub fn load_options(o: &AgentOptions) -> LoadOptions {
         },
         ring_bytes: o.ring_bytes,
         path_entries: o.path_entries,
+        path_slots: 0,
         assoc_dir_entries: o.assoc_dir_entries,
         load_baseline: false,
     }
@@ -182,7 +183,7 @@ impl Agent {
             .iter()
             .flat_map(|a| {
                 [
-                    (a.name.clone(), sctp_monitor_common::programs::XDP_INGRESS, a.xdp_mode.to_string()),
+                    (a.name.clone(), a.ingress_program(), a.xdp_mode.to_string()),
                     (a.name.clone(), sctp_monitor_common::programs::TC_EGRESS, "tcx".to_string()),
                 ]
             })

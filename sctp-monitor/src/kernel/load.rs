@@ -19,8 +19,13 @@ pub struct LoadOptions {
     pub config: Config,
     /// Ring buffer size in bytes (a power of two, multiple of the page size).
     pub ring_bytes: u32,
-    /// Entries of the per-path LRU map.
+    /// Entries of the per-path direct-mapped array `PATH_SLOTS` (rounded up
+    /// to a power of two) and of the `PATHS` LRU map that takes the totals
+    /// of a path whose slot another path takes over.
     pub path_entries: u32,
+    /// Entries of `PATH_SLOTS` when not `path_entries` (0: the same; tests
+    /// shrink the slots alone to force takeovers).
+    pub path_slots: u32,
     /// Entries of the per-association-direction array (rounded up to a
     /// power of two).
     pub assoc_dir_entries: u32,
@@ -34,6 +39,7 @@ impl Default for LoadOptions {
             config: Config::default(),
             ring_bytes: 4 << 20,
             path_entries: 65536,
+            path_slots: 0,
             assoc_dir_entries: 65536,
             load_baseline: false,
         }
@@ -44,14 +50,17 @@ impl Default for LoadOptions {
 pub fn load(opts: &LoadOptions) -> anyhow::Result<Ebpf> {
     let mut ebpf = open(opts)?;
     load_xdp(&mut ebpf, programs::XDP_INGRESS)?;
-    let tc: &mut SchedClassifier = program(&mut ebpf, programs::TC_EGRESS)?.try_into()?;
-    tc.load().map_err(|e| Rejected::from_error(programs::TC_EGRESS, e))?;
+    for name in [programs::TC_EGRESS, programs::TC_INGRESS] {
+        let tc: &mut SchedClassifier = program(&mut ebpf, name)?.try_into()?;
+        tc.load().map_err(|e| Rejected::from_error(name, e))?;
+    }
     if opts.load_baseline {
-        for name in std::iter::once(programs::XDP_BASELINE).chain(programs::PROBES) {
+        let bench_only = [programs::XDP_BASELINE, programs::XDP_INGRESS_LRU];
+        for name in bench_only.into_iter().chain(programs::PROBES) {
             load_xdp(&mut ebpf, name)?;
         }
     }
-    for name in [programs::XDP_INGRESS, programs::TC_EGRESS] {
+    for name in [programs::XDP_INGRESS, programs::TC_EGRESS, programs::TC_INGRESS] {
         match processed_insns(&ebpf, name) {
             Some(n) => log::info!(
                 "{name}: the verifier processed {n} instructions ({:.1}% of its {VERIFIER_INSN_LIMIT} limit; \
@@ -79,7 +88,7 @@ pub fn verifier_report(opts: &LoadOptions) -> anyhow::Result<Vec<ProgramCost>> {
     let mut ebpf = open(opts)?;
     let mut out = Vec::new();
     for name in programs::ALL {
-        let verdict = if name == programs::TC_EGRESS {
+        let verdict = if name == programs::TC_EGRESS || name == programs::TC_INGRESS {
             let tc: &mut SchedClassifier = program(&mut ebpf, name)?.try_into()?;
             tc.load().map_err(|e| Rejected::from_error(name, e))
         } else {
@@ -116,7 +125,10 @@ fn open(opts: &LoadOptions) -> anyhow::Result<Ebpf> {
     raise_memlock_limit();
     // ASSOC_DIRS is direct-mapped: a power of two of entries, slot = hash & mask.
     let assoc_dirs = opts.assoc_dir_entries.max(1).next_power_of_two();
-    let config = Config { assoc_dir_mask: assoc_dirs - 1, ..opts.config };
+    // PATH_SLOTS likewise.
+    let path_slots = if opts.path_slots != 0 { opts.path_slots } else { opts.path_entries };
+    let path_slots = path_slots.max(1).next_power_of_two();
+    let config = Config { assoc_dir_mask: assoc_dirs - 1, path_slot_mask: path_slots - 1, ..opts.config };
     let mut loader = EbpfLoader::new();
     // For kernel-program work: the verifier's full log on a rejection.
     if std::env::var_os("SCTP_MONITOR_VERIFIER_LOG").is_some() {
@@ -125,6 +137,8 @@ fn open(opts: &LoadOptions) -> anyhow::Result<Ebpf> {
     loader
         .override_global(maps::CONFIG, &config, true)
         .map_max_entries(maps::EVENTS, opts.ring_bytes)
+        .map_max_entries(maps::PATH_SLOTS, path_slots)
+        .map_max_entries(maps::PATH_SLOTS_USED, path_slots.div_ceil(64))
         .map_max_entries(maps::PATHS, opts.path_entries.max(1))
         .map_max_entries(maps::ASSOC_DIRS, assoc_dirs);
     loader.load(OBJECT).context(

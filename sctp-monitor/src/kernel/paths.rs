@@ -1,15 +1,19 @@
-//! Reading the per-path DATA/SACK summaries, merged over CPUs.
+//! Reading the per-path DATA/SACK summaries (the `PATH_SLOTS` array and
+//! the `PATHS` overflow map), merged over CPUs.
 
 use std::os::fd::{AsFd as _, AsRawFd as _};
 
 use anyhow::Context as _;
+
+use crate::fasthash::Seeded;
+use std::collections::HashMap;
+
 use aya::{
     Ebpf,
-    maps::{Map, MapData, PerCpuHashMap},
+    maps::{Map, MapData, PerCpuArray, PerCpuHashMap},
 };
-use bytemuck::Zeroable as _;
 use sctp_monitor_common::{
-    PathKey, PathStats, maps,
+    PathKey, PathSlot, PathStats, maps,
     sctp::tsn_gt,
     stats::{PATH_FLAG_HAS_SACK, PATH_FLAG_HAS_TSN},
 };
@@ -54,38 +58,113 @@ pub fn merge<'a>(per_cpu: impl IntoIterator<Item = &'a PathStats>) -> PathStats 
     m
 }
 
-/// Every path in the map with its merged counters.
+/// Of two summaries of one path on one CPU (its `PATH_SLOTS` slot and its
+/// `PATHS` entry), the later: both only grow, and the slot starts from the
+/// entry (see the eBPF crate's `paths.rs`).
+fn later(a: &mut PathStats, b: &PathStats) {
+    if b.packets > a.packets || (b.packets == a.packets && b.last_ns > a.last_ns) {
+        *a = *b;
+    }
+}
+
+/// A path's summary per CPU, gathered from both maps.
+type PerCpu = HashMap<PathKey, Vec<PathStats>, Seeded>;
+
+/// Every path with its counters merged over CPUs: per CPU the later of its
+/// `PATH_SLOTS` slot and its `PATHS` entry, then [`merge`]d.
 ///
-/// Read with `BPF_MAP_LOOKUP_BATCH`, [`BATCH`] keys per syscall: with the
-/// map full (65,536 paths), reading it key by key took two syscalls and an
-/// allocation per path, over a second of the agent's loop every poll (and
-/// the ring overflowed meanwhile). Kernels without batch lookups (before
-/// 5.6) are read key by key.
+/// Both maps are read with `BPF_MAP_LOOKUP_BATCH`, [`BATCH`] keys per
+/// syscall: with the map full (65,536 paths), reading it key by key took two
+/// syscalls and an allocation per path, over a second of the agent's loop
+/// every poll (and the ring overflowed meanwhile). Kernels without batch
+/// lookups (before 5.6) are read key by key.
+///
+/// Only the slots marked in `PATH_SLOTS_USED` are read (the whole array in
+/// batches when more than an eighth are): reading all of them took 15 ms
+/// per poll at the default size, used or not. The slots are read before
+/// `PATHS`: a path taken out of its slot between the two reads is then in
+/// `PATHS` with at least what the slot showed, so no counter goes back.
 pub fn read_all(ebpf: &Ebpf) -> anyhow::Result<Vec<(PathKey, PathStats)>> {
     read_all_by(ebpf, BATCH)
 }
 
 /// [`read_all`] with `batch` keys per syscall.
 pub fn read_all_by(ebpf: &Ebpf, batch: usize) -> anyhow::Result<Vec<(PathKey, PathStats)>> {
-    let map = ebpf.map(maps::PATHS).context("PATHS map missing")?;
-    if let Map::PerCpuLruHashMap(data) | Map::PerCpuHashMap(data) = map
-        && let Some(out) = read_batched(data, batch.max(1))?
-    {
-        return Ok(out);
+    let cpus = cpus()?;
+    let batch = batch.max(1);
+    let mut per = PerCpu::with_hasher(Seeded::random());
+    let slots = ebpf.map(maps::PATH_SLOTS).context("PATH_SLOTS map missing")?;
+    let used = ebpf.map(maps::PATH_SLOTS_USED).context("PATH_SLOTS_USED map missing")?;
+    let paths = ebpf.map(maps::PATHS).context("PATHS map missing")?;
+    let (Map::PerCpuArray(slots_data), Map::Array(used), Map::PerCpuLruHashMap(paths) | Map::PerCpuHashMap(paths)) =
+        (slots, used, paths)
+    else {
+        return read_each(ebpf);
+    };
+    // The slots some path has taken (on any CPU).
+    let mut marked = Vec::new();
+    if !lookup_batch::<u32, [u8; 64]>(used, batch, 1, |&k, v| {
+        let base = k as usize * 64;
+        marked.extend(v[0].iter().enumerate().filter(|(_, b)| **b != 0).map(|(i, _)| (base + i) as u32));
+    })? {
+        return read_each(ebpf);
     }
-    read_each(ebpf)
+    let total = slots_data.info()?.max_entries() as usize;
+    if marked.len() * 8 > total {
+        // Many: the whole array in batches costs fewer syscalls.
+        lookup_batch::<u32, PathSlot>(slots_data, batch, cpus, |_, v| add_slots(&mut per, v))?;
+    } else {
+        // Few: one lookup each.
+        let slots: PerCpuArray<_, PathSlot> = PerCpuArray::try_from(slots)?;
+        for i in marked {
+            add_slots(&mut per, &slots.get(&i, 0)?);
+        }
+    }
+    lookup_batch::<PathKey, PathStats>(paths, batch, cpus, |k, v| add_entry(&mut per, k, v))?;
+    Ok(merged(per))
 }
 
-/// [`read_all`] key by key (two syscalls per path).
+/// [`read_all`] key by key (a syscall per slot, every slot, marked or not;
+/// two per `PATHS` entry).
 pub fn read_each(ebpf: &Ebpf) -> anyhow::Result<Vec<(PathKey, PathStats)>> {
+    let mut per = PerCpu::with_hasher(Seeded::random());
+    let slots: PerCpuArray<_, PathSlot> =
+        PerCpuArray::try_from(ebpf.map(maps::PATH_SLOTS).context("PATH_SLOTS map missing")?)?;
+    for i in 0..slots.len() {
+        add_slots(&mut per, &slots.get(&i, 0)?);
+    }
     let map: PerCpuHashMap<_, PathKey, PathStats> =
         PerCpuHashMap::try_from(ebpf.map(maps::PATHS).context("PATHS map missing")?)?;
-    let mut out = Vec::new();
     for entry in map.iter() {
         let (k, v) = entry?;
-        out.push((k, merge(v.iter())));
+        add_entry(&mut per, &k, &v);
     }
-    Ok(out)
+    Ok(merged(per))
+}
+
+fn add_slots(per: &mut PerCpu, per_cpu: &[PathSlot]) {
+    let cpus = per_cpu.len();
+    for (c, s) in per_cpu.iter().enumerate() {
+        if s.stats.packets != 0 {
+            later(&mut per.entry(s.key).or_insert_with(|| vec![PathStats::default(); cpus])[c], &s.stats);
+        }
+    }
+}
+
+fn add_entry(per: &mut PerCpu, key: &PathKey, per_cpu: &[PathStats]) {
+    let cpus = per_cpu.len();
+    let v = per.entry(*key).or_insert_with(|| vec![PathStats::default(); cpus]);
+    for (c, s) in per_cpu.iter().enumerate() {
+        later(&mut v[c], s);
+    }
+}
+
+fn merged(per: PerCpu) -> Vec<(PathKey, PathStats)> {
+    per.into_iter().map(|(k, v)| (k, merge(v.iter()))).collect()
+}
+
+fn cpus() -> anyhow::Result<usize> {
+    aya::util::nr_cpus().map_err(|(what, e)| anyhow::anyhow!("{what}: {e}"))
 }
 
 /// Keys per `BPF_MAP_LOOKUP_BATCH` call.
@@ -107,17 +186,21 @@ struct BatchAttr {
 
 const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
 
-/// The whole map by batches; `None` when the kernel has no batch lookup.
-fn read_batched(map: &MapData, mut batch: usize) -> anyhow::Result<Option<Vec<(PathKey, PathStats)>>> {
-    let cpus = aya::util::nr_cpus().map_err(|(what, e)| anyhow::anyhow!("{what}: {e}"))?;
+/// A whole per-CPU map by batches: `f(key, values of every CPU)` for each
+/// key; false when the kernel has no batch lookup.
+fn lookup_batch<K: bytemuck::Pod, V: bytemuck::Pod>(
+    map: &MapData,
+    mut batch: usize,
+    cpus: usize,
+    mut f: impl FnMut(&K, &[V]),
+) -> anyhow::Result<bool> {
     // Per-CPU values come each rounded up to 8 bytes, all CPUs of a key together.
-    let stride = size_of::<PathStats>().next_multiple_of(8);
-    let mut keys = vec![PathKey::zeroed(); batch];
+    let stride = size_of::<V>().next_multiple_of(8);
+    let mut keys = vec![K::zeroed(); batch];
     let mut values = vec![0u8; batch * cpus * stride];
-    let mut per_cpu = vec![PathStats::default(); cpus];
-    let (mut token_in, mut token_out) = (0u32, 0u32);
+    let mut per_cpu = vec![V::zeroed(); cpus];
+    let (mut token_in, mut token_out) = (0u64, 0u64);
     let mut first = true;
-    let mut out = Vec::new();
     loop {
         let mut attr = BatchAttr {
             in_batch: if first { 0 } else { &raw mut token_in as u64 },
@@ -129,7 +212,8 @@ fn read_batched(map: &MapData, mut batch: usize) -> anyhow::Result<Option<Vec<(P
             ..BatchAttr::default()
         };
         // SAFETY: the attr points at buffers of `count` keys and values
-        // that outlive the call.
+        // that outlive the call; the tokens have room for a key of either
+        // map (a u32 index or the hash map's bucket number).
         let r = unsafe {
             libc::syscall(libc::SYS_bpf, BPF_MAP_LOOKUP_BATCH, &raw mut attr, size_of::<BatchAttr>() as libc::c_uint)
         };
@@ -139,26 +223,26 @@ fn read_batched(map: &MapData, mut batch: usize) -> anyhow::Result<Option<Vec<(P
             // A hash bucket holds more keys than fit: again, with room for more.
             Some(libc::ENOSPC) if batch < 1 << 20 => {
                 batch *= 2;
-                keys.resize(batch, PathKey::zeroed());
+                keys.resize(batch, K::zeroed());
                 values.resize(batch * cpus * stride, 0);
                 continue;
             }
-            Some(libc::EINVAL | libc::ENOTSUP | libc::EOPNOTSUPP) if first => return Ok(None),
+            Some(libc::EINVAL | libc::ENOTSUP | libc::EOPNOTSUPP) if first => return Ok(false),
             Some(_) => {
-                return Err(anyhow::anyhow!("BPF_MAP_LOOKUP_BATCH on PATHS: {}", err.expect("an error")));
+                return Err(anyhow::anyhow!("BPF_MAP_LOOKUP_BATCH: {}", err.expect("an error")));
             }
         }
         let n = (attr.count as usize).min(batch);
         for (i, key) in keys.iter().enumerate().take(n) {
             for (c, v) in per_cpu.iter_mut().enumerate() {
                 let at = (i * cpus + c) * stride;
-                *v = bytemuck::pod_read_unaligned(&values[at..at + size_of::<PathStats>()]);
+                *v = bytemuck::pod_read_unaligned(&values[at..at + size_of::<V>()]);
             }
-            out.push((*key, merge(per_cpu.iter())));
+            f(key, &per_cpu);
         }
         if err.is_some() {
             // ENOENT: the end of the map.
-            return Ok(Some(out));
+            return Ok(true);
         }
         token_in = token_out;
         first = false;

@@ -21,6 +21,8 @@ pub enum Prog {
     Ingress,
     /// `sctp_egress` (TC).
     Egress,
+    /// `sctp_ingress_tc` (TC on ingress, `--xdp-mode tc`).
+    IngressTc,
     /// `xdp_pass_baseline`: returns XDP_PASS and nothing else.
     Baseline,
     /// A benchmark probe (`programs::PROBES`).
@@ -55,7 +57,7 @@ impl TestBed {
         let opts = TestRunOptions { data_in: Some(frame), repeat, ..TestRunOptions::new() };
         let mut runs = self.runs.get();
         match prog {
-            Prog::Ingress => runs[0] += repeat as u64,
+            Prog::Ingress | Prog::IngressTc => runs[0] += repeat as u64,
             Prog::Egress => runs[1] += repeat as u64,
             Prog::Baseline | Prog::Probe(_) => {}
         }
@@ -69,9 +71,9 @@ impl TestBed {
                 let p: &Xdp = self.ebpf.program(name).context("program missing")?.try_into()?;
                 p.test_run(opts)?
             }
-            Prog::Egress => {
-                let p: &SchedClassifier =
-                    self.ebpf.program(programs::TC_EGRESS).context("program missing")?.try_into()?;
+            Prog::Egress | Prog::IngressTc => {
+                let name = if prog == Prog::Egress { programs::TC_EGRESS } else { programs::TC_INGRESS };
+                let p: &SchedClassifier = self.ebpf.program(name).context("program missing")?.try_into()?;
                 p.test_run(opts)?
             }
         };
@@ -82,7 +84,7 @@ impl TestBed {
     /// Runs once and checks the packet was let through untouched.
     pub fn pass(&self, prog: Prog, frame: &[u8]) -> anyhow::Result<()> {
         let (ret, _) = self.run(prog, frame, 1)?;
-        let want = if prog == Prog::Egress { TC_ACT_UNSPEC } else { XDP_PASS };
+        let want = if matches!(prog, Prog::Egress | Prog::IngressTc) { TC_ACT_UNSPEC } else { XDP_PASS };
         anyhow::ensure!(ret == want, "{prog:?} returned {ret:#x}, expected {want:#x}");
         Ok(())
     }

@@ -24,6 +24,7 @@
 //! | `ring_buffer_records_lost_total` | counter | |
 //! | `programs_attached` | gauge | `interface`, `program`, `mode` |
 //! | `kernel_assoc_slots_replaced_total` | counter | (kernel `ASSOC_DIRS` slot takeovers) |
+//! | `kernel_path_slots_taken_over_total` | counter | (kernel `PATH_SLOTS` takeovers; no total is lost) |
 //! | `tracker_evictions_total` | counter | |
 //! | `tracker_expired_total`, `tracker_unmatched_packets_total` | counter | |
 //! | `tracker_associations_created_total` | counter | |
@@ -116,6 +117,7 @@ pub struct Metrics {
     ring_records: Counter,
     ring_lost: Counter,
     assoc_slots_replaced: Counter,
+    path_slots_taken_over: Counter,
     programs: Family<Labels, Gauge>,
     evictions: Counter,
     expired: Counter,
@@ -165,6 +167,7 @@ impl Metrics {
             ring_records: Counter::default(),
             ring_lost: Counter::default(),
             assoc_slots_replaced: Counter::default(),
+            path_slots_taken_over: Counter::default(),
             programs: Family::default(),
             evictions: Counter::default(),
             expired: Counter::default(),
@@ -213,6 +216,11 @@ impl Metrics {
             "kernel_assoc_slots_replaced",
             "Kernel association-direction slots taken over by another association (its TSN history restarts)",
             m.assoc_slots_replaced.clone(),
+        );
+        r.register(
+            "kernel_path_slots_taken_over",
+            "Kernel per-path slots taken over by another path (the old path's totals move to the overflow map)",
+            m.path_slots_taken_over.clone(),
         );
         r.register("programs_attached", "eBPF programs attached, by interface, program and mode", m.programs.clone());
         r.register("tracker_evictions", "Associations evicted to respect the cap", m.evictions.clone());
@@ -297,6 +305,7 @@ impl Metrics {
         let mut records = 0;
         let mut lost = 0;
         let mut replaced = 0;
+        let mut taken_over = 0;
         for (d, c) in counters.iter().enumerate() {
             let dir = direction_name(d as u8);
             for (idx, reason) in MALFORMED {
@@ -310,8 +319,10 @@ impl Metrics {
             records += c.get(kc::RINGBUF_RECORDS);
             lost += c.get(kc::RINGBUF_LOST);
             replaced += c.get(kc::ASSOC_DIR_REPLACED);
+            taken_over += c.get(kc::PATH_SLOT_TAKEOVERS);
         }
         set_counter(&self.assoc_slots_replaced, replaced);
+        set_counter(&self.path_slots_taken_over, taken_over);
         set_counter(&self.ring_records, records);
         set_counter(&self.ring_lost, lost);
         for &((slot, dir, t), n) in chunks {
