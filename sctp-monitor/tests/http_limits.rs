@@ -107,7 +107,7 @@ fn slowloris_headers_are_cut_at_the_header_read_timeout() {
             closed = true;
             break;
         }
-        if matches!(peek, Ok(_)) {
+        if peek.is_ok() {
             // An answer (hyper's 408) before the close.
             closed = read_to_close(&mut s).is_some();
             break;

@@ -86,3 +86,19 @@ pub fn image(tag: &str, builder: Option<&str>, runtime: Option<&str>) -> anyhow:
     }
     Ok(())
 }
+
+/// tests/image.rs, which builds and starts the image (it skips unless
+/// SCTP_MONITOR_IMAGE_TEST=1), under the lock the namespace tests share.
+pub fn image_test() -> anyhow::Result<()> {
+    let ok = Command::new("flock")
+        .arg("/tmp/sctpmon-kernel.lock")
+        .arg(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["test", "--package", "sctp-monitor", "--test", "image", "--", "--nocapture"])
+        .env("SCTP_MONITOR_IMAGE_TEST", "1")
+        .current_dir(workspace_root())
+        .status()?;
+    if !ok.success() {
+        bail!("the image test failed");
+    }
+    Ok(())
+}

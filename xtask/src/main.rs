@@ -115,6 +115,10 @@ enum Cmd {
         /// Runtime base (default: the Dockerfile's, debian:bookworm-slim).
         #[arg(long)]
         runtime_image: Option<String>,
+        /// Instead: run tests/image.rs (makes Debian bases with debootstrap,
+        /// builds, starts the image in a namespace; root, under the kernel lock).
+        #[arg(long)]
+        test: bool,
     },
     /// Run the benchmarks and print the tables for BENCHMARKS.md.
     Bench {
@@ -172,7 +176,11 @@ fn main() -> anyhow::Result<()> {
             setup::setup(setup::Scope::Tests)?;
             deploy::manifests()
         }
-        Cmd::Image { tag, builder_image, runtime_image } => {
+        Cmd::Image { test: true, .. } => {
+            setup::setup(setup::Scope::Tests)?;
+            deploy::image_test()
+        }
+        Cmd::Image { tag, builder_image, runtime_image, .. } => {
             deploy::image(&tag, builder_image.as_deref(), runtime_image.as_deref())
         }
         Cmd::Bench { repeat, runs } => {
