@@ -14,9 +14,11 @@
 //!   it is given, `/readyz` says so, `/metrics` carries the build's commit,
 //!   and its process has exactly those three effective capabilities as uid
 //!   65532; `podman stop` (SIGTERM) ends it with exit 0;
-//! - with `no-new-privileges` the file capabilities do not apply and the
-//!   agent exits 3 naming the missing capabilities (what the Helm chart's
-//!   allowPrivilegeEscalation comment says).
+//! - started as Docker and containerd (Kubernetes) start a non-root user,
+//!   with nothing in its permitted set (setpriv from root to 65532), the
+//!   file capabilities give the agent exactly the three; with no_new_privs
+//!   they do not, and the agent exits 3 naming the missing capabilities
+//!   (why the Helm chart sets allowPrivilegeEscalation: true).
 //!
 //! The build compiles the agent in release mode (minutes on two cores), so
 //! the test runs only with SCTP_MONITOR_IMAGE_TEST=1 (`cargo xtask image
@@ -177,15 +179,65 @@ fn image_builds_and_runs_the_agent_with_three_file_capabilities() {
     let code = must(podman().args(["inspect", "-f", "{{.State.ExitCode}}", CONTAINER]));
     assert_eq!(code.trim(), "0", "exit status after SIGTERM");
 
-    // no_new_privs: the file capabilities are not granted; exit 3.
-    let o = podman_run(
-        &["--rm", "--network", &netns, "--security-opt", "no-new-privileges"],
-        &["run", "-i", "smimg0", "--metrics", "off", "--events", "off"],
-    )
-    .stdin(Stdio::null())
-    .output()
-    .expect("podman run");
+    // Podman hands a non-root container user the added capabilities in its
+    // permitted set already; Docker and containerd (Kubernetes) do not: there
+    // the binary's file capabilities are what grants them, and only without
+    // no_new_privs. The same start as there: root drops to 65532 with
+    // setpriv, a shell (nothing permitted, nothing inheritable) executes
+    // the agent; once as is, once with no_new_privs.
+    let strict = |nnp: bool, extra: &[&str], agent: &[&str]| {
+        let mut args = vec!["--reuid=65532", "--regid=65532", "--clear-groups", "--inh-caps=-all"];
+        if nnp {
+            args.push("--no-new-privs");
+        }
+        // Through a shell without file capabilities: setpriv keeps its own
+        // permitted set up to its exec, the container's first process in
+        // Docker or containerd has none.
+        args.extend_from_slice(&["/bin/sh", "-c", "exec /usr/local/bin/sctp-monitor \"$@\"", "sh"]);
+        args.extend_from_slice(agent);
+        let mut c = Command::new("timeout");
+        c.args([
+            "60",
+            "podman",
+            "--runtime",
+            "runc",
+            "run",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+        ])
+        .args(["--cap-drop", "ALL", "--cap-add", "BPF", "--cap-add", "NET_ADMIN", "--cap-add", "PERFMON"])
+        .args(["--cap-add", "SETUID", "--cap-add", "SETGID"])
+        .args(["--security-opt", "seccomp=unconfined", "--user", "0", "--entrypoint", "setpriv", "--network", &netns])
+        .args(extra)
+        .arg(IMAGE)
+        .args(&args);
+        c
+    };
+    let o = strict(true, &["--rm"], &["run", "-i", "smimg0", "--metrics", "off", "--events", "off"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("podman run");
     let text = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(3), "exit code with no-new-privileges: {text}");
+    assert_eq!(o.status.code(), Some(3), "exit code with no_new_privs: {text}");
     assert!(text.contains("missing capabilities CAP_BPF"), "{text}");
+    let _ = podman().args(["rm", "-f", CONTAINER]).output();
+    must(&mut strict(
+        false,
+        &["-d", "--name", CONTAINER],
+        &["run", "-i", "smimg0", "--metrics", &metrics, "--events", "off"],
+    ));
+    let ready = wait_until("the agent started through setpriv answers /readyz", Duration::from_secs(60), || {
+        get(&a, "127.0.0.1", PORT, "/readyz", None)
+    });
+    assert_eq!(ready.0, 200, "{}", ready.1);
+    let status = must(podman().args(["exec", CONTAINER, "cat", "/proc/1/status"]));
+    let field = |name: &str| {
+        status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or_else(|| panic!("{name} in {status}"))
+    };
+    assert!(field("Uid:").starts_with("65532"), "{status}");
+    assert_eq!(u64::from_str_radix(field("CapInh:"), 16).expect("CapInh"), 0, "{status}");
+    assert_eq!(u64::from_str_radix(field("CapEff:"), 16).expect("CapEff"), THREE_CAPS, "from the file capabilities");
+    must(podman().args(["stop", "-t", "10", CONTAINER]));
 }
