@@ -32,6 +32,7 @@ fn main() -> anyhow::Result<()> {
         let linker = bpf_linker_version()?;
         println!("cargo:rustc-env=SCTP_MONITOR_EBPF_TOOLCHAIN={NIGHTLY} ({rustc}), {linker}, LLVM {LLVM_MAJOR}");
     }
+    git_commit();
     let root = env::var("CARGO_MANIFEST_DIR")?;
     let ebpf_dir = PathBuf::from(root).join("../sctp-monitor-ebpf");
     let ebpf_dir =
@@ -44,6 +45,29 @@ fn main() -> anyhow::Result<()> {
     .with_context(|| {
         format!("building the eBPF programs with {NIGHTLY} failed; `cargo xtask setup` installs what it needs")
     })
+}
+
+/// `SCTP_MONITOR_GIT_COMMIT` for `sctp_monitor_build_info`: the variable
+/// when set (a container build from a source archive passes it), else
+/// `git rev-parse` of the checkout, rebuilt when HEAD moves; absent outside
+/// a checkout (the agent says `unknown`).
+fn git_commit() {
+    println!("cargo:rerun-if-env-changed=SCTP_MONITOR_GIT_COMMIT");
+    if let Ok(c) = env::var("SCTP_MONITOR_GIT_COMMIT") {
+        println!("cargo:rustc-env=SCTP_MONITOR_GIT_COMMIT={c}");
+        return;
+    }
+    let git = |args: &[&str]| -> Option<String> {
+        let out = Command::new("git").args(args).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let Some(commit) = git(&["rev-parse", "--short=12", "HEAD"]) else { return };
+    println!("cargo:rustc-env=SCTP_MONITOR_GIT_COMMIT={commit}");
+    for path in ["HEAD".to_string()].into_iter().chain(git(&["symbolic-ref", "-q", "HEAD"])) {
+        if let Some(p) = git(&["rev-parse", "--path-format=absolute", "--git-path", &path]) {
+            println!("cargo:rerun-if-changed={p}");
+        }
+    }
 }
 
 /// `rustc --version` of the pinned nightly; an error saying how to get it.

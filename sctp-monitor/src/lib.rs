@@ -5,9 +5,11 @@
 //! from the decoder on.
 
 pub mod agent;
+pub mod clidoc;
 pub mod craft;
 pub mod decode;
 pub mod event;
+pub mod exit;
 pub mod fasthash;
 pub mod kernel;
 pub mod replay;

@@ -3,11 +3,16 @@
 
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-use sctp_monitor::{agent, kernel::XdpModeChoice};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use sctp_monitor::{agent, exit, kernel::XdpModeChoice};
 
 #[derive(Parser)]
-#[command(name = "sctp-monitor", version, about = "Live SCTP association, path and failover monitor (eBPF/XDP)")]
+#[command(
+    name = "sctp-monitor",
+    version,
+    about = "Live SCTP association, path and failover monitor (eBPF/XDP)",
+    after_help = exit::HELP
+)]
 struct Cli {
     /// More log output: -v the agent's debug lines, -vv also its libraries' (aya's loader), -vvv trace; also RUST_LOG.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -24,6 +29,15 @@ enum Cmd {
     Replay(ReplayArgs),
     /// Live view (terminal UI) of a running agent through its HTTP API (--connect), or of one it runs itself (--iface).
     Top(TopArgs),
+    /// Write shell completions or man pages (used by `cargo xtask completions|man`).
+    #[command(hide = true)]
+    Generate {
+        #[arg(value_parser = ["completions", "man"])]
+        what: String,
+        /// Directory to write into.
+        #[arg(long)]
+        out_dir: std::path::PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -142,7 +156,10 @@ fn metrics_addr(m: &str) -> anyhow::Result<Option<std::net::SocketAddr>> {
     match m {
         "off" | "none" | "" => Ok(None),
         m => m.parse::<std::net::SocketAddr>().map(Some).map_err(|e| {
-            anyhow::anyhow!("--metrics {m:?}: {e}; give ADDR:PORT, e.g. 127.0.0.1:9108 or [::1]:9108, or off")
+            exit::with_code(
+                exit::USAGE,
+                anyhow::anyhow!("--metrics {m:?}: {e}; give ADDR:PORT, e.g. 127.0.0.1:9108 or [::1]:9108, or off"),
+            )
         }),
     }
 }
@@ -192,8 +209,19 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+/// Exit codes: `sctp_monitor::exit` (also in `--help`).
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The format `fn main() -> anyhow::Result` used.
+            eprintln!("Error: {e:?}");
+            std::process::ExitCode::from(exit::code_of(&e))
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     let level = match cli.verbose {
         0 => "info",
         // The agent's own debug lines; aya's loader logs every relocation at
@@ -215,7 +243,10 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Top(a) if !a.ifaces.is_empty() => {
             if a.events == "-" {
-                anyhow::bail!("--events -: stdout is the view; give a file, or off");
+                return Err(exit::with_code(
+                    exit::USAGE,
+                    anyhow::anyhow!("--events -: stdout is the view; give a file, or off"),
+                ));
             }
             // The agent's log goes to the view (and --log-file), not over it.
             sctp_monitor::top::logpipe::init(env_logger::Builder::from_env(env).build(), a.log_file.as_deref())?;
@@ -241,6 +272,16 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(0);
             }
             r
+        }
+        Cmd::Generate { what, out_dir } => {
+            let written = match what.as_str() {
+                "man" => sctp_monitor::clidoc::man(Cli::command(), &out_dir)?,
+                _ => sctp_monitor::clidoc::completions(Cli::command(), &out_dir)?,
+            };
+            for p in written {
+                println!("{}", p.display());
+            }
+            Ok(())
         }
     }
 }

@@ -667,11 +667,11 @@ fn least_privilege_agent_runs_with_cap_bpf_net_admin_perfmon_and_listens_on_loop
         let out = unprivileged_agent(&lab.a, &others, &["-i", &a1, "--events", "-"]).output().expect("setpriv");
         let err = String::from_utf8_lossy(&out.stderr);
         let want = format!("missing capabilities CAP_{}:", missing.to_ascii_uppercase());
-        assert_eq!(out.status.code(), Some(1), "without CAP_{missing}: {}\n{err}", out.status);
+        assert_eq!(out.status.code(), Some(3), "without CAP_{missing} (exit 3: privileges): {}\n{err}", out.status);
         let why = sctp_monitor::agent::preflight::needed_for(&format!("CAP_{}", missing.to_ascii_uppercase()));
         assert!(err.contains(&want) && err.contains(why) && err.contains("setcap"), "without CAP_{missing}: {err}");
         assert_none(&lab.a, &a1, &format!("after the refused start without CAP_{missing}"));
-        eprintln!("without CAP_{}: exit 1, {}", missing.to_ascii_uppercase(), err.lines().next().unwrap_or(""));
+        eprintln!("without CAP_{}: exit 3, {}", missing.to_ascii_uppercase(), err.lines().next().unwrap_or(""));
     }
 
     // The systemd unit grants exactly what this test runs with.

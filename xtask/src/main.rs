@@ -3,12 +3,14 @@
 //! build itself is sctp-monitor's build.rs (aya-build), not reimplemented here.
 
 mod bench;
+mod deploy;
 mod fuzz;
 mod lab;
 mod run;
 mod setup;
 mod soak;
 mod test;
+mod tools;
 
 use clap::{Parser, Subcommand};
 
@@ -91,6 +93,33 @@ enum Cmd {
         #[arg(long, default_value_t = 10.0)]
         tolerance_pct: f64,
     },
+    /// Shell completions (bash, zsh, fish) from the agent's command line.
+    Completions {
+        #[arg(long, default_value = "target/completions")]
+        out_dir: std::path::PathBuf,
+    },
+    /// Man pages (sctp-monitor.1 and one per subcommand).
+    Man {
+        #[arg(long, default_value = "target/man")]
+        out_dir: std::path::PathBuf,
+    },
+    /// Regenerate deploy/kubernetes/daemonset.yaml from the Helm chart.
+    Manifests,
+    /// Build the container image from deploy/Dockerfile (buildah, no daemon).
+    Image {
+        #[arg(long, default_value = "localhost/sctp-monitor:dev")]
+        tag: String,
+        /// Builder base (default: the Dockerfile's, rust:1-bookworm).
+        #[arg(long)]
+        builder_image: Option<String>,
+        /// Runtime base (default: the Dockerfile's, debian:bookworm-slim).
+        #[arg(long)]
+        runtime_image: Option<String>,
+        /// Instead: run tests/image.rs (makes Debian bases with debootstrap,
+        /// builds, starts the image in a namespace; root, under the kernel lock).
+        #[arg(long)]
+        test: bool,
+    },
     /// Run the benchmarks and print the tables for BENCHMARKS.md.
     Bench {
         /// Repeats per BPF_PROG_TEST_RUN call (at least 10^7 for the table).
@@ -134,6 +163,25 @@ fn main() -> anyhow::Result<()> {
         Cmd::Soak { minutes, rate, sample_secs, tolerance_pct } => {
             setup::setup(setup::Scope::Build)?;
             soak::soak(&soak::SoakArgs { minutes, rate, sample_secs, tolerance_pct })
+        }
+        Cmd::Completions { out_dir } => {
+            setup::setup(setup::Scope::Build)?;
+            deploy::generate("completions", &out_dir)
+        }
+        Cmd::Man { out_dir } => {
+            setup::setup(setup::Scope::Build)?;
+            deploy::generate("man", &out_dir)
+        }
+        Cmd::Manifests => {
+            setup::setup(setup::Scope::Tests)?;
+            deploy::manifests()
+        }
+        Cmd::Image { test: true, .. } => {
+            setup::setup(setup::Scope::Tests)?;
+            deploy::image_test()
+        }
+        Cmd::Image { tag, builder_image, runtime_image, .. } => {
+            deploy::image(&tag, builder_image.as_deref(), runtime_image.as_deref())
         }
         Cmd::Bench { repeat, runs } => {
             setup::setup(setup::Scope::Tests)?;

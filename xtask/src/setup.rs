@@ -37,6 +37,14 @@ const TEST_PACKAGES: &[&str] = &[
     "prometheus",
     "tmux",
     "procps",
+    // deploy: the man page check, the chart tools (tools.rs) and the image
+    // test (podman with runc; debootstrap makes the base image).
+    "man-db",
+    "python3-venv",
+    "podman",
+    "buildah",
+    "runc",
+    "debootstrap",
 ];
 
 pub fn setup(scope: Scope) -> anyhow::Result<()> {
@@ -48,6 +56,9 @@ pub fn setup(scope: Scope) -> anyhow::Result<()> {
     }
     debian_packages(&pkgs)?;
     bpf_linker()?;
+    if scope >= Scope::Tests {
+        crate::tools::install()?;
+    }
     Ok(())
 }
 
@@ -86,7 +97,7 @@ fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-fn debian_packages(pkgs: &[&str]) -> anyhow::Result<()> {
+pub fn debian_packages(pkgs: &[&str]) -> anyhow::Result<()> {
     let missing: Vec<&str> = pkgs.iter().copied().filter(|p| !installed(p)).collect();
     if missing.is_empty() {
         return Ok(());

@@ -19,7 +19,10 @@ use aya::{
 };
 use sctp_monitor_common::{counters::MAX_IFACE_SLOTS, programs};
 
-use super::{ifaces, netlink};
+use super::{
+    ifaces, netlink,
+    readiness::{self, ReadyDoc, Seen},
+};
 use crate::kernel::{
     AttachedIface, XdpModeChoice,
     attach::{self as kattach, ifindex},
@@ -129,8 +132,8 @@ pub struct Interfaces {
     mode: XdpModeChoice,
     pub attached: Vec<AttachedIface>,
     /// Interfaces that could not be attached, not retried while they keep
-    /// their ifindex.
-    refused: Vec<(String, u32)>,
+    /// their ifindex: (name, ifindex, why).
+    refused: Vec<(String, u32, String)>,
     /// Interfaces that went away: (name, ifindex it had, counter slot), so
     /// one that comes back is said to be back and keeps its counter slot.
     gone: Vec<(String, u32, u32)>,
@@ -235,18 +238,19 @@ impl Interfaces {
             changed = true;
         }
         // A refused interface is retried once it is another device.
-        self.refused.retain(|(name, idx)| ifindex(name).ok() == Some(*idx));
+        self.refused.retain(|(name, idx, _)| ifindex(name).ok() == Some(*idx));
         let candidates = if self.automatic() { ifaces::all_up_except_loopback()? } else { self.explicit.clone() };
         for name in candidates {
             let Ok(idx) = ifindex(&name) else { continue };
-            if self.attached.iter().any(|a| a.ifindex == idx) || self.refused.contains(&(name.clone(), idx)) {
+            if self.attached.iter().any(|a| a.ifindex == idx) || self.refused.iter().any(|r| r.0 == name && r.1 == idx)
+            {
                 continue;
             }
             match self.attach_one(ebpf, &name) {
                 Ok(()) => changed = true,
                 Err(e) => {
                     log::warn!("not monitoring {name}: {e:#}");
-                    self.refused.push((name, idx));
+                    self.refused.push((name, idx, format!("{e:#}")));
                 }
             }
         }
@@ -260,6 +264,38 @@ impl Interfaces {
                 Err(e) => log::warn!("detaching from {}: {e:#}", a.name),
             }
         }
+    }
+
+    /// `/readyz`: every requested interface (see `readiness.rs`) as the
+    /// kernel shows it now.
+    pub fn readiness(&self, ebpf: &Ebpf) -> ReadyDoc {
+        let ours = ebpf.program(programs::XDP_INGRESS).and_then(|p| p.info().ok()).map(|i| i.id());
+        let mut names: Vec<String> =
+            if self.automatic() { ifaces::all_up_except_loopback().unwrap_or_default() } else { self.explicit.clone() };
+        for a in &self.attached {
+            if !names.contains(&a.name) {
+                names.push(a.name.clone());
+            }
+        }
+        let seen: Vec<Seen> = names
+            .into_iter()
+            .map(|name| {
+                let attached = self.attached.iter().find(|a| a.name == name);
+                let current = ifindex(&name).ok();
+                let xdp_ours = attached.is_some_and(|a| {
+                    netlink::xdp_state(a.ifindex).is_ok_and(|st| st.programs().iter().any(|p| Some(p.0) == ours))
+                });
+                let refused = self.refused.iter().find(|r| r.0 == name && Some(r.1) == current).map(|r| r.2.clone());
+                Seen {
+                    attached_ifindex: attached.map(|a| a.ifindex),
+                    current_ifindex: current,
+                    xdp_ours,
+                    refused,
+                    name,
+                }
+            })
+            .collect();
+        readiness::evaluate(!self.automatic(), &seen)
     }
 
     /// The interface name of a chunk-counter slot.

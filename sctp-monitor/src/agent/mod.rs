@@ -14,6 +14,7 @@ pub mod ifaces;
 pub mod netlink;
 pub mod pipeline;
 pub mod preflight;
+pub mod readiness;
 pub mod ring;
 
 use std::{net::SocketAddr, time::Duration};
@@ -197,7 +198,9 @@ impl Agent {
         match q {
             Query::Metrics { openmetrics } => {
                 self.refresh_metrics();
-                (200, http::metrics_content_type(openmetrics), self.pipeline.metrics.encode(openmetrics))
+                let mut doc = self.pipeline.metrics.encode(openmetrics);
+                crate::sinks::process::append(&mut doc, openmetrics);
+                (200, http::metrics_content_type(openmetrics), doc)
             }
             Query::Associations { limit, id } => {
                 let t = &self.pipeline.tracker;
@@ -220,6 +223,10 @@ impl Agent {
                 (200, JSON, serde_json::to_string(&doc).unwrap_or_default())
             }
             Query::Events { since, limit } => (200, JSON, self.pipeline.log.page_json(since, limit)),
+            Query::Ready => {
+                let doc = self.ifaces.readiness(&self.ebpf);
+                (doc.status(), JSON, serde_json::to_string(&doc).unwrap_or_default())
+            }
             Query::Status => {
                 let doc = StatusDoc {
                     version: env!("CARGO_PKG_VERSION"),
@@ -299,7 +306,9 @@ pub async fn run_embedded(o: AgentOptions, embedding: Option<Embedding>) -> anyh
     };
     preflight::check_privileges()?;
     for name in &o.ifaces {
-        kernel::attach::ifindex(name).with_context(|| format!("-i {name}: check the name with `ip -br link`"))?;
+        kernel::attach::ifindex(name)
+            .with_context(|| format!("-i {name}: check the name with `ip -br link`"))
+            .map_err(|e| crate::exit::with_code(crate::exit::USAGE, e))?;
     }
     let writer = EventWriter::open(&o.events)?;
     let listener = match o.metrics {

@@ -1,7 +1,5 @@
 //! Checks before touching the kernel, each failing with what to do.
 
-use anyhow::bail;
-
 /// Capability numbers (linux/capability.h).
 const CAP_NET_ADMIN: u32 = 12;
 const CAP_SYS_ADMIN: u32 = 21;
@@ -55,13 +53,16 @@ pub fn check_privileges() -> anyhow::Result<()> {
         return Ok(());
     }
     let why: Vec<&str> = missing.iter().map(|c| needed_for(c)).collect();
-    bail!(
-        "missing capabilities {}: the agent needs {}. Run it as root, or grant exactly CAP_BPF, CAP_PERFMON and \
+    Err(crate::exit::with_code(
+        crate::exit::PRIVILEGES,
+        anyhow::anyhow!(
+            "missing capabilities {}: the agent needs {}. Run it as root, or grant exactly CAP_BPF, CAP_PERFMON and \
          CAP_NET_ADMIN: `sudo setcap cap_bpf,cap_perfmon,cap_net_admin+ep $(command -v sctp-monitor)`, or use \
          deploy/systemd/sctp-monitor.service (AmbientCapabilities=)",
-        missing.join(", "),
-        why.join("; ")
-    )
+            missing.join(", "),
+            why.join("; ")
+        ),
+    ))
 }
 
 /// Why loading may have failed, for the error message: BTF and BPF ring
