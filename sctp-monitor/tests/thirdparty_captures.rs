@@ -16,9 +16,8 @@
 //! - mutated copies of the files (a deterministic mutator) never crash the
 //!   replay, and the damage it can see is a clear error or a counter.
 //!
-//! Left out on purpose, because issue 15 (the `replay` branch) changes it:
-//! the final state of a gracefully closed association (`Closed`); how it
-//! ended (shutdown or abort) is compared. None of these captures has the
+//! How each association ended (shutdown or abort) is compared, and one the
+//! wire ended must be in state `Closed`. None of these captures has the
 //! other issue-15 shapes (any-interface duplicates, stray closing chunks
 //! after an ABORT, other pcap magics, gzip, Set-Primary, colliding tags):
 //! their SCTP packet counts equal tshark's.
@@ -38,6 +37,7 @@ use pcap_file::{DataLink, Endianness, TsResolution};
 use sctp_monitor::craft::XorShift;
 use sctp_monitor::event::{DownReason, EventKind, PathRef, Role};
 use sctp_monitor::replay::{ReplayError, ReplayOptions, ReplayOutcome, replay, replay_bytes};
+use sctp_monitor::tracker::AssocState;
 use sctp_monitor::tracker::AssocView;
 
 /// The committed captures (file names under `tests/fixtures/thirdparty`).
@@ -505,10 +505,8 @@ fn every_link_type_gives_tsharks_associations_address_sets_and_no_false_failover
                 panic!("{name}: tshark's association {w:#?} is not in the replay's {:#?}", o.associations)
             };
             assert_eq!(a.handshake_seen, w.handshake, "{name}: {w:?}");
-            // How it ended, from the closing chunks tshark saw. The state
-            // itself is NOT compared: a gracefully closed association ends
-            // in ShutdownAckSent rather than Closed (issue 15, "Closed
-            // state", fixed on the replay branch, not here).
+            // How it ended, from the closing chunks tshark saw; one the wire
+            // ended is in state Closed.
             let ended = if w.chunks.contains_key(&6) {
                 Some(DownReason::Abort)
             } else if w.chunks.contains_key(&14) {
@@ -517,6 +515,9 @@ fn every_link_type_gives_tsharks_associations_address_sets_and_no_false_failover
                 None
             };
             assert_eq!(a.ended, ended, "{name}: association {} ended", a.id);
+            if ended.is_some() {
+                assert_eq!(a.state, AssocState::Closed, "{name}: association {} state", a.id);
+            }
             // Chunks by type, as tshark counts them.
             let counts = &o.chunk_counts.get(&a.id).expect("chunks counted").total;
             assert_eq!(counts, &w.chunks, "{name}: chunks of association {}", a.id);
