@@ -10,6 +10,7 @@ pub mod decode;
 pub mod event;
 pub mod fasthash;
 pub mod kernel;
+pub mod ppid;
 pub mod replay;
 pub mod report;
 pub mod sinks;

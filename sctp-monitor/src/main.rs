@@ -133,6 +133,15 @@ struct AgentArgs {
     /// Events kept in memory for /api/events.
     #[arg(long, default_value_t = 10_000, env = "SCTP_MONITOR_EVENT_LOG_SIZE")]
     event_log_size: usize,
+    /// The `host` field of every event (default: this host's name).
+    #[arg(long, env = "SCTP_MONITOR_HOST")]
+    host: Option<String>,
+    /// Rotate the --events FILE before it grows past this many bytes (0: never).
+    #[arg(long, default_value_t = 0, env = "SCTP_MONITOR_EVENTS_MAX_BYTES")]
+    events_max_bytes: u64,
+    /// Rotated event files kept (FILE.1 newest .. FILE.N); 0 keeps none.
+    #[arg(long, default_value_t = 5, env = "SCTP_MONITOR_EVENTS_KEEP")]
+    events_keep: usize,
 }
 
 /// `--metrics ADDR:PORT|off`.
@@ -165,7 +174,12 @@ impl AgentArgs {
             data_idle: Duration::from_millis(a.data_idle_ms),
             debug: a.debug || verbose > 0,
             print_records,
+            events_rotation: (a.events_max_bytes > 0).then_some(sctp_monitor::sinks::events::Rotation {
+                max_bytes: a.events_max_bytes,
+                keep: a.events_keep,
+            }),
             events,
+            host: a.host.unwrap_or_else(agent::hostname),
             metrics: metrics_addr(metrics)?,
             poll_interval: Duration::from_millis(a.poll_interval_ms),
             tick_interval: Duration::from_millis(a.tick_interval_ms),
