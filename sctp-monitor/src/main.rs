@@ -142,6 +142,13 @@ struct AgentArgs {
     /// Rotated event files kept (FILE.1 newest .. FILE.N); 0 keeps none.
     #[arg(long, default_value_t = 5, env = "SCTP_MONITOR_EVENTS_KEEP")]
     events_keep: usize,
+    /// Also export events (logs) and counts (metrics) over OTLP/gRPC to this collector, e.g.
+    /// http://127.0.0.1:4317 (needs a build with `--features otlp`).
+    #[arg(long, env = "SCTP_MONITOR_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
+    /// Export OTLP metrics this often, in milliseconds.
+    #[arg(long, default_value_t = 10_000, env = "SCTP_MONITOR_OTLP_INTERVAL_MS")]
+    otlp_interval_ms: u64,
 }
 
 /// `--metrics ADDR:PORT|off`.
@@ -180,6 +187,8 @@ impl AgentArgs {
             }),
             events,
             host: a.host.unwrap_or_else(agent::hostname),
+            otlp_endpoint: a.otlp_endpoint,
+            otlp_interval: Duration::from_millis(a.otlp_interval_ms.max(100)),
             metrics: metrics_addr(metrics)?,
             poll_interval: Duration::from_millis(a.poll_interval_ms),
             tick_interval: Duration::from_millis(a.tick_interval_ms),

@@ -244,7 +244,8 @@ fn the_schema_refuses_broken_events() {
     let good = r#"{"ts":"2026-11-26T10:58:43.426062Z","event":"path_down","schema":1,"host":"h","ifname":"eth0","assoc":1,"path":{"src":"10.0.0.1","dst":"fd00::2"},"endpoint":"initiator"}"#;
     check(&v, good, "a good event");
     let doc: Value = serde_json::from_str(good).expect("JSON");
-    let broken: [(&str, Box<dyn Fn(&mut Value)>); 8] = [
+    type Break = Box<dyn Fn(&mut Value)>;
+    let broken: [(&str, Break); 8] = [
         ("no assoc", Box::new(|d| drop(d.as_object_mut().map(|o| o.remove("assoc"))))),
         ("another schema version", Box::new(|d| d["schema"] = 2.into())),
         ("a bad address", Box::new(|d| d["path"]["src"] = "10.0.0.256".into())),

@@ -61,6 +61,10 @@ pub struct AgentOptions {
     pub events_rotation: Option<crate::sinks::events::Rotation>,
     /// The `host` of every event.
     pub host: String,
+    /// OTLP/gRPC collector to export events and counts to (feature `otlp`).
+    pub otlp_endpoint: Option<String>,
+    /// OTLP metrics are exported this often.
+    pub otlp_interval: Duration,
     /// Where `/metrics` and the API listen; `None`: nowhere.
     pub metrics: Option<SocketAddr>,
     /// Per-path maps and the interface list (interfaces gone, back or new)
@@ -90,6 +94,8 @@ impl Default for AgentOptions {
             events: "-".into(),
             events_rotation: None,
             host: hostname(),
+            otlp_endpoint: None,
+            otlp_interval: Duration::from_secs(10),
             metrics: Some(SocketAddr::from(([127, 0, 0, 1], 9108))),
             poll_interval: Duration::from_secs(1),
             tick_interval: Duration::from_secs(1),
@@ -98,6 +104,24 @@ impl Default for AgentOptions {
             series_cap: 500,
         }
     }
+}
+
+/// `--otlp-endpoint`: the OTLP exporter on the pipeline.
+#[cfg(feature = "otlp")]
+fn start_otlp(pipeline: &mut Pipeline, endpoint: &str, o: &AgentOptions) -> anyhow::Result<()> {
+    let opts = crate::sinks::otlp::OtlpOptions {
+        endpoint: endpoint.to_string(),
+        host: o.host.clone(),
+        metrics_interval: o.otlp_interval,
+    };
+    pipeline.set_otlp(crate::sinks::otlp::OtlpExporter::start(&opts)?);
+    log::info!("exporting events and counts over OTLP/gRPC to {endpoint}");
+    Ok(())
+}
+
+#[cfg(not(feature = "otlp"))]
+fn start_otlp(_: &mut Pipeline, _: &str, _: &AgentOptions) -> anyhow::Result<()> {
+    anyhow::bail!("--otlp-endpoint: this sctp-monitor was built without OTLP; build it with `--features otlp`")
 }
 
 /// This host's name (`gethostname`), the default `--host`.
@@ -333,6 +357,9 @@ pub async fn run_embedded(o: AgentOptions, embedding: Option<Embedding>) -> anyh
         writer,
     );
     pipeline.set_host(&o.host);
+    if let Some(endpoint) = &o.otlp_endpoint {
+        start_otlp(&mut pipeline, endpoint, &o)?;
+    }
     pipeline.set_ifnames(ifaces.attached.iter().map(|a| (a.ifindex, a.name.as_str())));
     let mut agent = Agent { ebpf, ifaces, pipeline, series_cap: o.series_cap, started: clock::wall_now(), lost: 0 };
 
@@ -410,6 +437,7 @@ pub async fn run_embedded(o: AgentOptions, embedding: Option<Embedding>) -> anyh
         s.abort();
     }
     agent.ifaces.detach_all(&mut agent.ebpf);
+    agent.pipeline.shutdown_exporters();
     log::info!(
         "stopped after {} records, {} events, {} records lost",
         agent.pipeline.records,

@@ -87,6 +87,9 @@ pub struct Pipeline {
     host: Option<String>,
     /// Interface names by ifindex (attached now or before), for `ifname`.
     ifnames: Vec<(u32, String)>,
+    /// OTLP logs and metrics (`--otlp-endpoint`).
+    #[cfg(feature = "otlp")]
+    otlp: Option<crate::sinks::otlp::OtlpExporter>,
 }
 
 impl Pipeline {
@@ -108,6 +111,24 @@ impl Pipeline {
             record_delays: opts.record_delays,
             host: None,
             ifnames: Vec::new(),
+            #[cfg(feature = "otlp")]
+            otlp: None,
+        }
+    }
+
+    /// Exports events and counts over OTLP from now on.
+    #[cfg(feature = "otlp")]
+    pub fn set_otlp(&mut self, exporter: crate::sinks::otlp::OtlpExporter) {
+        self.otlp = Some(exporter);
+    }
+
+    /// Flushes and stops the exporters that send in the background (OTLP);
+    /// the agent calls it when it stops.
+    pub fn shutdown_exporters(&mut self) {
+        #[cfg(feature = "otlp")]
+        if let Some(o) = self.otlp.take() {
+            o.set_census(&self.tracker.census());
+            o.shutdown();
         }
     }
 
@@ -255,6 +276,10 @@ impl Pipeline {
         self.metrics.heartbeat_unanswered(stats.heartbeats_unanswered - self.unanswered_seen);
         self.unanswered_seen = stats.heartbeats_unanswered;
         self.metrics.set_tracker_stats(&stats);
+        #[cfg(feature = "otlp")]
+        if let Some(o) = &self.otlp {
+            o.set_census(&self.tracker.census());
+        }
         if !self.scratch.is_empty() {
             self.emit(None, None);
         }
@@ -273,6 +298,10 @@ impl Pipeline {
         for ev in events.iter() {
             let line = self.writer.queue_event(ev);
             self.metrics.on_event(ev);
+            #[cfg(feature = "otlp")]
+            if let Some(o) = &self.otlp {
+                o.on_event(ev, &line);
+            }
             self.log.push(line);
         }
         self.writer.flush();
