@@ -186,7 +186,7 @@ impl AgentArgs {
                 keep: a.events_keep,
             }),
             events,
-            host: a.host.unwrap_or_else(agent::hostname),
+            host: a.host.filter(|h| !h.is_empty()).unwrap_or_else(agent::hostname),
             otlp_endpoint: a.otlp_endpoint,
             otlp_interval: Duration::from_millis(a.otlp_interval_ms.max(100)),
             metrics: metrics_addr(metrics)?,

@@ -38,6 +38,11 @@ pub fn from_mask(mask: u16) -> impl Iterator<Item = u32> {
     BITS.into_iter().enumerate().filter(move |&(i, _)| mask & (1 << i) != 0).map(|(_, p)| p)
 }
 
+/// The `ppid` label of a set bit: the name of its PPID, or `other`.
+pub fn bit_label(bit_index: usize) -> String {
+    BITS.get(bit_index).map_or_else(|| "other".to_string(), |&p| label(p))
+}
+
 /// The IANA name of a PPID, where we know it. 0 is "no protocol given".
 pub fn name(ppid: u32) -> Option<&'static str> {
     Some(match ppid {

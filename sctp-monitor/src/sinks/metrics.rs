@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `associations` | gauge | `state` |
 //! | `paths` | gauge | `state` |
+//! | `associations_by_protocol` | gauge | `ppid` (name; `other` for the rest; an association in each of its own) |
 //! | `events_total` | counter | `event` (every kind, from 0: failovers, path down/up, restarts...) |
 //! | `heartbeat_rtt_seconds` | histogram | |
 //! | `heartbeats_unanswered_total` | counter | |
@@ -108,6 +109,7 @@ const CLASSES: [(&[u32], &str); 4] = [
 pub struct Metrics {
     registry: Registry,
     associations: Family<Labels, Gauge>,
+    by_protocol: Family<Labels, Gauge>,
     paths: Family<Labels, Gauge>,
     events: Family<Labels, Counter>,
     /// `events` series by `EventKind as usize`, each created at start (a
@@ -153,6 +155,7 @@ impl Metrics {
         let m = Metrics {
             registry: Registry::default(),
             associations: Family::default(),
+            by_protocol: Family::default(),
             paths: Family::default(),
             events: events.clone(),
             event_counters: EventKind::ALL.map(|k| events.get_or_create(&l1("event", k.name())).clone()),
@@ -187,6 +190,11 @@ impl Metrics {
             series: AssocSeries::default(),
         };
         r.register("associations", "SCTP associations tracked, by state", m.associations.clone());
+        r.register(
+            "associations_by_protocol",
+            "Associations whose DATA carried each upper-layer protocol (PPID), every association counted",
+            m.by_protocol.clone(),
+        );
         r.register("paths", "Paths of tracked associations, by state", m.paths.clone());
         r.register(
             "events",
@@ -356,6 +364,9 @@ impl Metrics {
         }
         for s in PATH_STATES {
             self.paths.get_or_create(&l1("state", path_state_name(s))).set(census.paths_in(s) as i64);
+        }
+        for (i, n) in census.by_ppid_bit.iter().enumerate() {
+            self.by_protocol.get_or_create(&l1("ppid", crate::ppid::bit_label(i))).set(*n as i64);
         }
         self.paths_unanswered.set(census.unanswered_heartbeats as i64);
         self.capped.set(total.saturating_sub(detailed.len()) as i64);

@@ -256,6 +256,10 @@ mod tests {
             r#"sctp_monitor_path_data_packets_total{{{id},sender="initiator",src="10.0.0.1",dst="10.0.0.2"}} 2"#
         ));
         assert!(!om.contains("assoc=\""), "no per-run association number in labels:\n{om}");
+        // Not capped: associations by protocol.
+        has(r#"sctp_monitor_associations_by_protocol{ppid="S1AP"} 1"#);
+        has(r#"sctp_monitor_associations_by_protocol{ppid="other"} 1"#);
+        has(r#"sctp_monitor_associations_by_protocol{ppid="NGAP"} 0"#);
         has("# TYPE sctp_monitor_path_rtt_seconds gauge");
         has("# UNIT sctp_monitor_path_rtt_seconds seconds");
         has("# TYPE sctp_monitor_association_failovers counter");

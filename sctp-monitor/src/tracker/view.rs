@@ -130,6 +130,9 @@ pub struct Census {
     pub paths: [u64; 4],
     /// Consecutive unanswered heartbeats, summed over all paths.
     pub unanswered_heartbeats: u64,
+    /// Associations whose DATA carried each PPID, indexed by bit of
+    /// `crate::ppid::bit` (bit 15: any PPID without a bit of its own).
+    pub by_ppid_bit: [u64; 16],
 }
 
 impl Census {
@@ -146,6 +149,11 @@ pub(super) fn census<'a>(assocs: impl Iterator<Item = &'a Assoc>) -> Census {
     let mut c = Census::default();
     for a in assocs {
         c.associations[a.state as usize] += 1;
+        let mut m = a.ppids;
+        while m != 0 {
+            c.by_ppid_bit[m.trailing_zeros() as usize] += 1;
+            m &= m - 1;
+        }
         for p in a.paths.iter() {
             c.paths[p.state as usize] += 1;
             c.unanswered_heartbeats += p.hb_unacked as u64;
