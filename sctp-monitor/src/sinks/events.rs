@@ -306,6 +306,9 @@ mod tests {
         assert_eq!(read(&dir.join("burst.2")), burst[160..200]);
         assert_eq!(read(&dir.join("burst.5")), burst[40..80], "the oldest (lines 0, 1) went");
         assert_eq!(f.rotations, 6);
+        // Rotation is of a file: stdout with a size is refused, and said so.
+        let e = EventWriter::open("-", Some(rot)).err().expect("refused").to_string();
+        assert!(e.contains("--events-max-bytes") && e.contains("--events FILE"), "{e}");
         // keep 0: the full file is started over.
         let mut z = RotatingFile::open(&dir.join("zero"), Rotation { max_bytes: 10, keep: 0 }).expect("open");
         z.write_all(b"0123456\nabcdef\n").expect("write");
