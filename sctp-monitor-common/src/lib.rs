@@ -51,8 +51,7 @@ pub mod programs {
     /// kernel test of the agent's rejection message. Never loaded otherwise.
     pub const MUST_REJECT: &str = "probe_rejected";
     /// Every program of the object that the kernel must accept.
-    pub const ALL: [&str; 6] =
-        [XDP_INGRESS, TC_EGRESS, XDP_BASELINE, PROBES[0], PROBES[1], PROBES[2]];
+    pub const ALL: [&str; 6] = [XDP_INGRESS, TC_EGRESS, XDP_BASELINE, PROBES[0], PROBES[1], PROBES[2]];
 }
 
 #[cfg(feature = "user")]

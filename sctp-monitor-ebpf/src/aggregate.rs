@@ -97,15 +97,7 @@ fn assoc_at(slot: u32) -> *mut AssocDirState {
 }
 
 #[inline(always)]
-pub fn on_data<P: Packet>(
-    p: &P,
-    meta: &Meta,
-    assoc_slot: &mut u32,
-    pd: &mut PacketData,
-    off: usize,
-    t: u8,
-    len: u16,
-) {
+pub fn on_data<P: Packet>(p: &P, meta: &Meta, assoc_slot: &mut u32, pd: &mut PacketData, off: usize, t: u8, len: u16) {
     let hlen = if t == chunk::I_DATA { I_DATA_HEADER_LEN } else { DATA_HEADER_LEN };
     if (len as usize) < hlen {
         bump::<P>(counters::MALFORMED_CHUNK_LEN);

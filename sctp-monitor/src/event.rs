@@ -32,11 +32,12 @@ pub enum EventKind {
     Failover,
     Stalled,
     ProtocolSeen,
+    PrimaryRequested,
 }
 
 impl EventKind {
     /// Every kind, in declaration order (`kind as usize` indexes it).
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::AssociationUp,
         EventKind::AssociationDown,
         EventKind::Restart,
@@ -48,6 +49,7 @@ impl EventKind {
         EventKind::Failover,
         EventKind::Stalled,
         EventKind::ProtocolSeen,
+        EventKind::PrimaryRequested,
     ];
 
     /// The `event` field's value.
@@ -64,6 +66,7 @@ impl EventKind {
             EventKind::Failover => "failover",
             EventKind::Stalled => "stalled",
             EventKind::ProtocolSeen => "protocol_seen",
+            EventKind::PrimaryRequested => "primary_requested",
         }
     }
 }
@@ -188,6 +191,20 @@ pub struct Event {
     /// Association events: the PPIDs seen so far, ascending.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ppids: Option<Vec<Ppid>>,
+    /// primary_changed: the acknowledged ASCONF request that asked for the
+    /// move (then it is not a failover).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asconf: Option<AsconfCause>,
+}
+
+/// The ASCONF request (RFC 5061) behind a move of new DATA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AsconfCause {
+    /// The receiver asked for the new destination (Set Primary Address).
+    SetPrimary,
+    /// The old path's address was deleted (Delete IP Address).
+    DeleteIp,
 }
 
 impl Event {
@@ -217,6 +234,7 @@ impl Event {
             stalled_ms: None,
             ppid: None,
             ppids: None,
+            asconf: None,
         }
     }
 

@@ -9,7 +9,7 @@ use sctp_monitor::{agent, kernel::XdpModeChoice};
 #[derive(Parser)]
 #[command(name = "sctp-monitor", version, about = "Live SCTP association, path and failover monitor (eBPF/XDP)")]
 struct Cli {
-    /// More log output (-v debug, -vv trace); also RUST_LOG.
+    /// More log output: -v the agent's debug lines, -vv also its libraries' (aya's loader), -vvv trace; also RUST_LOG.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     #[command(subcommand)]
@@ -52,9 +52,10 @@ struct TopArgs {
 
 #[derive(Args)]
 struct ReplayArgs {
-    /// The capture file (pcap or pcapng; Ethernet, Linux SLL/SLL2 or raw IP).
+    /// The capture file (pcap or pcapng, either gzip-compressed; Ethernet, Linux SLL/SLL2 or raw IP); `-` reads
+    /// standard input.
     file: std::path::PathBuf,
-    /// Write the events as JSON Lines instead of the readable report.
+    /// Write the events as JSON Lines (then one `{"summary": ...}` line) instead of the readable report.
     #[arg(long)]
     json: bool,
 }
@@ -208,11 +209,19 @@ impl AgentArgs {
     }
 }
 
+/// Whether `e` is a write to a closed pipe.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let level = match cli.verbose {
         0 => "info",
-        1 => "debug",
+        // The agent's own debug lines; aya's loader logs every relocation at
+        // debug, which would bury them.
+        1 => "info,sctp_monitor=debug",
+        2 => "debug",
         _ => "trace",
     };
     let env = env_logger::Env::default().default_filter_or(level);
@@ -246,7 +255,14 @@ fn main() -> anyhow::Result<()> {
             env_logger::Builder::from_env(env).init();
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            sctp_monitor::replay::run_replay_cli(&a.file, a.json, &mut out)
+            let r = sctp_monitor::replay::run_replay_cli(&a.file, a.json, &mut out);
+            // A reader that went away (`replay F | head`) ends the output,
+            // quietly, as Unix tools do; what would not fit is dropped.
+            if r.as_ref().is_err_and(is_broken_pipe) {
+                std::mem::forget(out);
+                std::process::exit(0);
+            }
+            r
         }
     }
 }

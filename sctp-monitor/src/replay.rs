@@ -1,5 +1,11 @@
-//! Offline replay: a pcap or pcapng file through the decoder and the tracker,
-//! on the capture's own timestamps.
+//! Offline replay: a pcap or pcapng file (or standard input, either of them
+//! gzip-compressed) through the decoder and the tracker, on the capture's
+//! own timestamps. The capture is read as a stream (`replay/source.rs`):
+//! memory is bounded by the reorder window below, not by the file.
+//!
+//! Copies of one packet that a Linux "any" capture holds (outgoing and
+//! host copies, a bridge's ports) are folded into one and counted
+//! (`replay/dedup.rs`).
 //!
 //! Link types: Ethernet, Linux cooked SLL / SLL2, raw IP (DLT_RAW, IPv4,
 //! IPv6), BSD loopback; a pcapng may hold several interfaces with different
@@ -16,19 +22,22 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use pcap_file::pcap::{PcapHeader, PcapParser};
-use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgParser};
-use pcap_file::{DataLink, Endianness, TsResolution};
+use pcap_file::{DataLink, Endianness};
 use sctp_monitor_common::config::DEFAULT_UDP_ENCAP_PORT;
 
 use crate::decode::{DecodeError, DecodeStats, LinkType, parse_frame};
 use crate::event::{Event, Role};
 use crate::tracker::{AssocView, Config, Tracker, TrackerStats};
+use source::ReadError;
+
+mod arena;
+mod dedup;
+mod source;
 
 /// A packet is handed to the tracker once the capture has reached this much
 /// later time: packets written out of order by up to this much are sorted.
@@ -36,6 +45,8 @@ pub const REORDER_WINDOW_NS: u64 = 2_000_000_000;
 /// At most this many packets wait in the reorder buffer (memory bound);
 /// beyond, the earliest goes on regardless of the window.
 pub const REORDER_MAX: usize = 1 << 16;
+/// At most this many packet bytes wait in the reorder buffer.
+pub const REORDER_MAX_BYTES: usize = 64 << 20;
 
 /// Largest captured length of one pcap record: libpcap's bound for every
 /// link type we read. A bigger one is damage, whatever the file header's
@@ -50,6 +61,9 @@ pub struct ReplayOptions {
     pub tracker: Config,
     /// `Tracker::tick` every this much capture time.
     pub tick_ns: u64,
+    /// Fold copies of one packet (`replay/dedup.rs`); off only to show
+    /// what counting every copy does.
+    pub fold_copies: bool,
 }
 
 impl Default for ReplayOptions {
@@ -58,6 +72,7 @@ impl Default for ReplayOptions {
             udp_port: DEFAULT_UDP_ENCAP_PORT,
             tracker: Config { keep_closed: 100_000, ..Config::default() },
             tick_ns: 100_000_000,
+            fold_copies: true,
         }
     }
 }
@@ -89,6 +104,9 @@ pub struct ReplayOutcome {
     pub fragments: u64,
     /// Packets on interfaces with a link type we do not read.
     pub unsupported_link: u64,
+    /// Copies of a packet already seen, folded into it (a Linux "any"
+    /// capture: see `replay/dedup.rs`); counted in `packets` only.
+    pub duplicates_folded: u64,
     pub decode: DecodeStats,
     pub tracker: TrackerStats,
     /// Chunks per association id, by chunk type, in total and per path.
@@ -140,25 +158,29 @@ pub fn chunk_name(t: u8) -> Cow<'static, str> {
 }
 
 /// A packet waiting in the reorder buffer.
-struct Pending<'a> {
+struct Pending {
     ts: u64,
     link: Option<LinkType>,
     interface: u32,
-    data: Cow<'a, [u8]>,
+    pkt_type: u8,
+    data: arena::Span,
 }
 
 /// Sorts packets by timestamp within [`REORDER_WINDOW_NS`] (stable: equal
 /// times keep file order). In-order input costs a push and a pop.
 #[derive(Default)]
-struct Reorder<'a> {
-    q: VecDeque<Pending<'a>>,
+struct Reorder {
+    q: VecDeque<Pending>,
     max_ts: u64,
+    /// Packet bytes waiting.
+    bytes: usize,
 }
 
-impl<'a> Reorder<'a> {
+impl Reorder {
     /// Adds a packet; returns whether it went before an earlier one.
-    fn push(&mut self, p: Pending<'a>) -> bool {
+    fn push(&mut self, p: Pending) -> bool {
         self.max_ts = self.max_ts.max(p.ts);
+        self.bytes += p.data.len();
         match self.q.back() {
             Some(b) if b.ts > p.ts => {
                 let at = self.q.partition_point(|x| x.ts <= p.ts);
@@ -173,10 +195,16 @@ impl<'a> Reorder<'a> {
     }
 
     /// The next packet due (all of them with `flush`).
-    fn pop(&mut self, flush: bool) -> Option<Pending<'a>> {
+    fn pop(&mut self, flush: bool) -> Option<Pending> {
         let f = self.q.front()?;
-        if flush || self.q.len() > REORDER_MAX || f.ts.saturating_add(REORDER_WINDOW_NS) < self.max_ts {
-            self.q.pop_front()
+        if flush
+            || self.q.len() > REORDER_MAX
+            || self.bytes > REORDER_MAX_BYTES
+            || f.ts.saturating_add(REORDER_WINDOW_NS) < self.max_ts
+        {
+            let p = self.q.pop_front()?;
+            self.bytes -= p.data.len();
+            Some(p)
         } else {
             None
         }
@@ -205,6 +233,10 @@ struct Run {
     counts: Vec<(PathKey, PathChunks)>,
     /// The last packet's path: runs of one path skip the hash.
     last: Option<(PathKey, u32)>,
+    dedup: dedup::Dedup,
+    /// The bytes of the packets held: in a steady state nothing is
+    /// allocated per packet.
+    arena: arena::Arena,
 }
 
 type PathKey = (u64, Role, IpAddr, IpAddr);
@@ -274,19 +306,42 @@ impl Hasher for Fx {
 
 impl Run {
     /// Sorts `p` in and processes the packets now due.
-    fn push<'a>(&mut self, q: &mut Reorder<'a>, p: Pending<'a>) {
+    fn push(&mut self, q: &mut Reorder, p: Pending) {
         if q.push(p) {
             self.out.reordered += 1;
         }
         while let Some(p) = q.pop(false) {
-            self.packet(p.link, &p.data, p.ts, p.interface);
+            self.due(p);
         }
     }
 
-    fn flush(&mut self, q: &mut Reorder<'_>) {
+    fn flush(&mut self, q: &mut Reorder) {
         while let Some(p) = q.pop(true) {
-            self.packet(p.link, &p.data, p.ts, p.interface);
+            self.due(p);
         }
+        self.dedup.drain(&mut self.arena);
+    }
+
+    /// A packet in time order: folded when a copy, else processed; its
+    /// bytes held while copies may match them, then let go.
+    fn due(&mut self, p: Pending) {
+        let data = self.arena.get(p.data);
+        if self.opts.fold_copies
+            && let Some(link) = p.link
+            && let Some((l3, origin)) = dedup::locate(link, data, p.interface, p.pkt_type)
+            && self.dedup.is_copy(p.ts, l3, origin, p.data, &mut self.arena)
+        {
+            self.out.packets += 1;
+            self.out.duplicates_folded += 1;
+            self.arena.release(p.data);
+            return;
+        }
+        // Processed from a copy of the bytes' place: the arena stays free
+        // to hold and release.
+        let arena = std::mem::take(&mut self.arena);
+        self.packet(p.link, arena.get(p.data), p.ts, p.interface);
+        self.arena = arena;
+        self.dedup.keep(p.data, &mut self.arena);
     }
 
     fn count_chunks(&mut self, key: PathKey, chunks: &[crate::decode::Chunk]) {
@@ -343,21 +398,44 @@ impl Run {
     }
 }
 
-/// Replays `path`. `Err` only when nothing could be read (missing file, not
-/// a capture); a damaged file gives `Ok` with `error` set.
+/// Replays `path` (`-`: standard input), read as a stream: plain or
+/// gzip-compressed pcap or pcapng. `Err` only when nothing could be read
+/// (missing file, not a capture); a damaged file gives `Ok` with `error`
+/// set.
 pub fn replay(path: &Path, opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
-    let bytes = std::fs::read(path).map_err(|source| ReplayError::Io { file: path.to_path_buf(), source })?;
-    replay_bytes(&bytes, path, opts)
+    let io = |source| ReplayError::Io { file: path.to_path_buf(), source };
+    if path.as_os_str() == "-" {
+        return replay_reader(std::io::stdin().lock(), path, opts);
+    }
+    let f = std::fs::File::open(path).map_err(io)?;
+    replay_reader(std::io::BufReader::with_capacity(64 << 10, f), path, opts)
 }
 
 /// [`replay`] on a capture already in memory; `path` names it in errors.
-/// Memory: the packets are borrowed from `bytes`; nothing is allocated from
-/// a length field of the file.
 pub fn replay_bytes(bytes: &[u8], path: &Path, opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
+    replay_reader(bytes, path, opts)
+}
+
+/// [`replay`] on any byte source; `path` names it in errors. Memory: the
+/// packets of the reorder window and the tracker's state, whatever the
+/// capture's length; nothing is allocated from a length field of the file.
+pub fn replay_reader(r: impl Read, path: &Path, opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
+    let file = || path.to_path_buf();
+    let error = |e: ReadError, gzip: bool| match e {
+        ReadError::Format => ReplayError::Format { file: file() },
+        ReadError::Io(source) => ReplayError::Io { file: file(), source },
+        ReadError::Damaged { offset, what } => {
+            let what = if gzip { format!("{what} (offset in the decompressed capture)") } else { what };
+            ReplayError::Damaged { file: file(), offset: offset as usize, what }
+        }
+    };
+    let mut reader = source::Reader::open(r).map_err(|e| error(e, false))?;
+    // Copies need two origins; a capture with one never holds any.
+    let opts = &ReplayOptions { fold_copies: opts.fold_copies && reader.origins_vary(), ..opts.clone() };
     let mut run = Run {
         tracker: Tracker::new(opts.tracker.clone()),
         out: ReplayOutcome {
-            file: path.to_path_buf(),
+            file: file(),
             events: Vec::new(),
             associations: Vec::new(),
             packets: 0,
@@ -366,6 +444,7 @@ pub fn replay_bytes(bytes: &[u8], path: &Path, opts: &ReplayOptions) -> Result<R
             malformed_packets: 0,
             fragments: 0,
             unsupported_link: 0,
+            duplicates_folded: 0,
             decode: DecodeStats::default(),
             tracker: TrackerStats::default(),
             chunk_counts: BTreeMap::new(),
@@ -378,65 +457,26 @@ pub fn replay_bytes(bytes: &[u8], path: &Path, opts: &ReplayOptions) -> Result<R
         chunk_index: HashMap::default(),
         counts: Vec::new(),
         last: None,
+        dedup: dedup::Dedup::default(),
+        arena: arena::Arena::default(),
     };
     let mut q = Reorder::default();
-    let damaged = |offset: usize, what: String| ReplayError::Damaged { file: path.to_path_buf(), offset, what };
-    let magic = bytes.get(..4).map(|m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]));
-    match magic {
-        Some(0x0A0D_0D0A) => {
-            let (mut rest, mut parser) = PcapNgParser::new(bytes).map_err(|e| damaged(0, e.to_string()))?;
-            // Per interface: link type and nanoseconds per timestamp unit.
-            while !rest.is_empty() {
-                let offset = bytes.len() - rest.len();
-                match pcapng_block(&mut parser, rest) {
-                    Ok((r, block)) => {
-                        rest = r;
-                        match block {
-                            Some(Block::EnhancedPacket(p)) => {
-                                let (link, scale) = iface(&parser, p.interface_id);
-                                let ts = scale.ns(p.timestamp.as_nanos() as u64);
-                                let p = Pending { ts, link, interface: p.interface_id, data: p.data };
-                                run.push(&mut q, p);
-                            }
-                            Some(Block::SimplePacket(p)) => {
-                                // No timestamp: handed on at the time of
-                                // the packet before it.
-                                let (link, _) = iface(&parser, 0);
-                                let ts = q.max_ts;
-                                let p = Pending { ts, link, interface: 0, data: p.data };
-                                run.push(&mut q, p);
-                            }
-                            _ => {}
-                        }
-                    }
-                    Err(what) => {
-                        run.out.error = Some(damaged(offset, what));
-                        break;
-                    }
-                }
+    let mut scratch = Vec::new();
+    loop {
+        match reader.next(&mut scratch) {
+            Ok(Some(rec)) => {
+                // A simple packet has no timestamp: handed on at the time
+                // of the packet before it.
+                let ts = rec.ts.unwrap_or(q.max_ts);
+                let data = run.arena.push(&scratch);
+                let p = Pending { ts, link: rec.link, interface: rec.interface, pkt_type: rec.pkt_type, data };
+                run.push(&mut q, p);
             }
-        }
-        Some(0xA1B2_C3D4 | 0xD4C3_B2A1 | 0xA1B2_3C4D | 0x4D3C_B2A1) => {
-            let (mut rest, parser) = PcapParser::new(bytes).map_err(|e| damaged(0, e.to_string()))?;
-            let header = parser.header();
-            let link = link_type(header.datalink);
-            while !rest.is_empty() {
-                let offset = bytes.len() - rest.len();
-                match pcap_record(rest, &header) {
-                    Ok((r, ts, data)) => {
-                        rest = r;
-                        let p = Pending { ts, link, interface: 0, data: Cow::Borrowed(data) };
-                        run.push(&mut q, p);
-                    }
-                    Err(what) => {
-                        run.out.error = Some(damaged(offset, what));
-                        break;
-                    }
-                }
+            Ok(None) => break,
+            Err(e) => {
+                run.out.error = Some(error(e, reader.gzip));
+                break;
             }
-        }
-        _ => {
-            return Err(ReplayError::Format { file: path.to_path_buf() });
         }
     }
     run.flush(&mut q);
@@ -456,39 +496,6 @@ pub fn replay_bytes(bytes: &[u8], path: &Path, opts: &ReplayOptions) -> Result<R
     out.associations.extend(run.tracker.closed().cloned());
     out.associations.sort_by_key(|a| a.id);
     Ok(out)
-}
-
-/// One pcap record at the start of `rest`: (the rest, timestamp in ns, the
-/// captured bytes, borrowed). Neither the file header's snap length nor the
-/// record's original length is held against the record: files with a snap
-/// length of 0 exist, and a record shorter than its packet is what a snap
-/// length makes. Only the captured length is checked, against
-/// [`MAX_RECORD_LEN`] and the bytes left.
-fn pcap_record<'a>(rest: &'a [u8], h: &PcapHeader) -> Result<(&'a [u8], u64, &'a [u8]), String> {
-    let Some(hdr) = rest.get(..16) else {
-        return Err(format!("truncated: record header has {} of 16 bytes", rest.len()));
-    };
-    let field = |i: usize| {
-        let b = [hdr[i], hdr[i + 1], hdr[i + 2], hdr[i + 3]];
-        match h.endianness {
-            Endianness::Big => u32::from_be_bytes(b),
-            Endianness::Little => u32::from_le_bytes(b),
-        }
-    };
-    let caplen = field(8) as usize;
-    if caplen > MAX_RECORD_LEN {
-        return Err(format!("captured length {caplen} is over the largest a capture holds ({MAX_RECORD_LEN})"));
-    }
-    let Some(data) = rest.get(16..16 + caplen) else {
-        return Err(format!("truncated: record of {caplen} captured bytes, {} left in the file", rest.len() - 16));
-    };
-    let frac = field(4) as u64;
-    let frac_ns = match h.ts_resolution {
-        TsResolution::MicroSecond => frac * 1000,
-        TsResolution::NanoSecond => frac,
-    };
-    let ts = field(0) as u64 * 1_000_000_000 + frac_ns;
-    Ok((&rest[16 + caplen..], ts, data))
 }
 
 /// The next pcapng block: the framing checked here (with messages that say
@@ -532,52 +539,48 @@ fn pcapng_block<'a>(parser: &mut PcapNgParser, rest: &'a [u8]) -> Result<(&'a [u
     Ok((r, Some(b)))
 }
 
-/// Timestamp units of a pcapng interface.
-#[derive(Clone, Copy)]
-enum Scale {
-    Pow10(u8),
-    Pow2(u8),
-}
-
-impl Scale {
-    fn ns(self, raw: u64) -> u64 {
-        match self {
-            Scale::Pow10(r) if r <= 9 => raw.saturating_mul(10u64.pow(9 - r as u32)),
-            Scale::Pow10(r) => raw / 10u64.saturating_pow(r as u32 - 9),
-            Scale::Pow2(r) => ((raw as u128 * 1_000_000_000) >> r.min(127)) as u64,
-        }
-    }
-}
-
-fn iface(parser: &PcapNgParser, id: u32) -> (Option<LinkType>, Scale) {
-    let Some(idb) = parser.interfaces().get(id as usize) else {
-        return (None, Scale::Pow10(6));
-    };
-    let mut scale = Scale::Pow10(6);
-    for o in &idb.options {
-        if let InterfaceDescriptionOption::IfTsResol(r) = o {
-            scale = if r & 0x80 != 0 { Scale::Pow2(r & 0x7f) } else { Scale::Pow10(*r) };
-        }
-    }
-    (link_type(idb.linktype), scale)
-}
-
-/// `sctp-monitor replay FILE [--json]`: events as JSON Lines (`json`) or the
-/// readable report. A damaged file is reported after what was read and
-/// turns into an error at the end.
+/// `sctp-monitor replay FILE [--json]`: events as JSON Lines (`json`, then
+/// one summary line) or the readable report. A damaged file is reported
+/// after what was read and turns into an error at the end. A closed output
+/// (`replay F | head`) is the error `std::io::ErrorKind::BrokenPipe`, which
+/// the CLI ends on quietly.
 pub fn run_replay_cli(path: &Path, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
     let outcome = replay(path, &ReplayOptions::default())?;
     if json {
         for e in &outcome.events {
             writeln!(out, "{}", e.to_json_line())?;
         }
+        writeln!(out, "{}", summary_json(&outcome))?;
     } else {
         crate::report::write_report(&outcome, out)?;
     }
+    out.flush()?;
     match outcome.error {
         Some(e) => Err(e.into()),
         None => Ok(()),
     }
+}
+
+/// The last line of `replay --json`: `{"summary": {...}}`, the report's
+/// counts (no `event` field, so it is never taken for an event).
+pub fn summary_json(o: &ReplayOutcome) -> String {
+    let v = serde_json::json!({
+        "summary": {
+            "file": o.file.display().to_string(),
+            "packets": o.packets,
+            "sctp_packets": o.sctp_packets,
+            "other_packets": o.other_packets,
+            "malformed_packets": o.malformed_packets,
+            "fragments": o.fragments,
+            "unsupported_link": o.unsupported_link,
+            "duplicates_folded": o.duplicates_folded,
+            "reordered": o.reordered,
+            "associations": o.associations.len(),
+            "events": o.events.len(),
+            "error": o.error.as_ref().map(|e| e.to_string()),
+        }
+    });
+    v.to_string()
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ pub fn write_report(o: &ReplayOutcome, out: &mut impl Write) -> io::Result<()> {
         "packets {} (SCTP {}, other {}, malformed {}, fragments {}, unsupported link {})",
         o.packets, o.sctp_packets, o.other_packets, o.malformed_packets, o.fragments, o.unsupported_link
     )?;
+    // Copies of one packet (a Linux "any" capture) counted once.
+    writeln!(out, "duplicate copies folded {}", o.duplicates_folded)?;
     let d = &o.decode;
     writeln!(
         out,

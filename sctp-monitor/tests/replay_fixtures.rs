@@ -538,7 +538,15 @@ fn replay_json_is_json_lines_with_the_issue_field_names() {
         // The PPID the peer sent (`params.ppid`): reported once, by number
         // and name, and listed by the association's end.
         let sent = f.x["params"]["ppid"].as_u64().expect("params.ppid");
-        for line in out.lines() {
+        let (events, last) = out.trim_end().rsplit_once('\n').expect("events and a summary");
+        let summary: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{}: {e}: {last}", f.name));
+        let o = f.replay();
+        assert_eq!(summary["summary"]["packets"], o.packets, "{last}");
+        assert_eq!(summary["summary"]["sctp_packets"], o.sctp_packets, "{last}");
+        assert_eq!(summary["summary"]["duplicates_folded"], 0, "{last}");
+        assert_eq!(summary["summary"]["events"], events.lines().count(), "{last}");
+        assert!(summary.get("event").is_none(), "the summary is not an event: {last}");
+        for line in events.lines() {
             let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{}: {e}: {line}", f.name));
             let ts = v["ts"].as_str().expect("ts");
             assert!(is_rfc3339_micros(ts), "{ts}");

@@ -75,8 +75,11 @@ fn a_refused_program_is_named_with_the_verifiers_count_last_lines_kernel_and_too
     assert!(msg.contains(&format!("bpf-linker {}", sctp_monitor_common::toolchain::BPF_LINKER)), "{msg}");
     // The verifier's own words on the refusal are among the last lines.
     assert!(
-        rejected.tail.iter().any(|l| l.contains("unbounded") || l.contains("invalid access") || l.contains("out of bounds")
-            || l.contains("min value is negative") || l.contains("max value is outside")),
+        rejected.tail.iter().any(|l| l.contains("unbounded")
+            || l.contains("invalid access")
+            || l.contains("out of bounds")
+            || l.contains("min value is negative")
+            || l.contains("max value is outside")),
         "{msg}"
     );
 }

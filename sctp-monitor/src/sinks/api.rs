@@ -97,9 +97,12 @@ pub fn assoc_state_name(s: AssocState) -> &'static str {
         AssocState::Established => "established",
         AssocState::ShutdownPending => "shutdown_pending",
         AssocState::ShutdownAckSent => "shutdown_ack_sent",
+        AssocState::Closed => "closed",
     }
 }
 
+/// The states of tracked associations (`Closed` is for reports of ended
+/// ones only).
 pub const ASSOC_STATES: [AssocState; 5] = [
     AssocState::CookieWait,
     AssocState::CookieEchoed,

@@ -398,8 +398,14 @@ pub fn event_line(e: &serde_json::Value) -> String {
         }
         "primary_changed" => match e["addr"].as_str() {
             Some(a) => format!("{} requested {a}", role(&e["endpoint"])),
-            None => format!("{} {}", role(&e["endpoint"]), pathref(&e["path"])),
+            None => match e["asconf"].as_str() {
+                Some(c) => format!("{} {} (asconf {c})", role(&e["endpoint"]), pathref(&e["path"])),
+                None => format!("{} {}", role(&e["endpoint"]), pathref(&e["path"])),
+            },
         },
+        "primary_requested" => {
+            format!("{} asks for {}", role(&e["endpoint"]), e["addr"].as_str().unwrap_or("?"))
+        }
         "address_added" | "address_removed" => {
             format!("{} {}", role(&e["endpoint"]), e["addr"].as_str().unwrap_or("?"))
         }

@@ -4,9 +4,17 @@
 //! the first failed one, and failed after it (RFC 5061 §5.3). Wildcards: Add
 //! 0.0.0.0/:: means the ASCONF's source address; Delete wildcard means all
 //! but the source address.
+//!
+//! An acknowledged Set Primary is reported (`primary_requested`: who asked,
+//! for which of its addresses). The rule for what follows (`data.rs`,
+//! [`Tracker::asconf_cause`]): new DATA that moves because an acknowledged
+//! ASCONF asked for it (to the address a Set Primary named, or away from an
+//! address a Delete IP removed) is `primary_changed` with `asconf` saying
+//! which request, never a `failover`: a failover is a move of new DATA to
+//! another destination that nobody asked for.
 
 use crate::decode::{Asconf, AsconfAck, AsconfRequestKind, PacketMeta};
-use crate::event::{Event, EventKind, Role};
+use crate::event::{AsconfCause, Event, EventKind, Role};
 
 use super::Tracker;
 use super::assoc::{A16, PendingAsconf, a16, ip};
@@ -82,10 +90,31 @@ impl Tracker {
                 }
                 AsconfRequestKind::SetPrimary => {
                     let addr = if is_wildcard(&addr) { p.src } else { addr };
-                    self.slab[slot].ext().requested_primary[asker] = Some(addr);
+                    let x = self.slab[slot].ext();
+                    x.requested_primary[asker] = Some(addr);
+                    x.primary_request_open[asker] = true;
+                    out.push(self.addr_event(slot, EventKind::PrimaryRequested, asker, &addr, now));
                 }
             }
         }
+    }
+
+    /// The acknowledged ASCONF request behind new DATA of direction `e`
+    /// moving from path `old` to `new`, if any: a Set Primary of the new
+    /// destination by the receiver not yet followed (it is, from now on),
+    /// or a Delete IP of the old destination (by the receiver) or of the
+    /// old source (by the sender).
+    pub(super) fn asconf_cause(&mut self, slot: usize, e: usize, old: usize, new: usize) -> Option<AsconfCause> {
+        let a = &mut self.slab[slot];
+        let (po, pn) = (&a.paths[old], &a.paths[new]);
+        let (old_src, old_dst, new_dst) = (po.src as usize, po.dst as usize, a.addrs[pn.dst as usize]);
+        let deleted = a.gone & (1 << old_dst | 1 << old_src) != 0;
+        let x = a.ext.as_mut()?;
+        if x.primary_request_open[1 - e] && x.requested_primary[1 - e] == Some(new_dst) {
+            x.primary_request_open[1 - e] = false;
+            return Some(AsconfCause::SetPrimary);
+        }
+        deleted.then_some(AsconfCause::DeleteIp)
     }
 
     fn addr_event(&self, slot: usize, kind: EventKind, e: usize, addr: &A16, now: u64) -> Event {

@@ -52,6 +52,9 @@ pub enum AssocState {
     ShutdownPending,
     /// SHUTDOWN-ACK seen.
     ShutdownAckSent,
+    /// Ended by the wire (SHUTDOWN-COMPLETE, ABORT, or replaced by a
+    /// restart): reports of ended associations only, never a tracked one.
+    Closed,
 }
 
 /// Path state.
@@ -72,6 +75,9 @@ pub(crate) mod aflag {
     pub const TAG1: u8 = 4;
     pub const UP_REPORTED: u8 = 8;
     pub const COLLISION: u8 = 16;
+    /// Another association has the same tag and ports for some direction:
+    /// lookups check the addresses (`lookup.rs`).
+    pub const SHARED_TAG: u8 = 32;
 }
 
 pub(crate) mod pflag {
@@ -218,6 +224,9 @@ pub(crate) struct Ext {
     /// PPIDs seen without a bit of their own (`crate::ppid::OTHER`), at
     /// most `crate::ppid::MAX_OTHER`.
     pub other_ppids: Vec<u32>,
+    /// The request of endpoint i is not yet followed by a move of the
+    /// peer's new DATA to it.
+    pub primary_request_open: [bool; 2],
 }
 
 /// One association.

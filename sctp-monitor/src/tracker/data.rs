@@ -160,10 +160,20 @@ impl Tracker {
         ev.to = ev.path;
         out.push(ev);
         let (po, pn) = (&a.paths[old], &a.paths[new]);
-        if a.addrs[po.dst as usize] == a.addrs[pn.dst as usize] {
+        let same_dst = a.addrs[po.dst as usize] == a.addrs[pn.dst as usize];
+        if let Some(cause) = self.asconf_cause(slot, e, old, new) {
+            // Asked for by an ASCONF: not a failover (`asconf.rs`).
+            if let Some(ev) = out.last_mut() {
+                ev.asconf = Some(cause);
+            }
+            return;
+        }
+        if same_dst {
             // Same destination from another source address: not a failover.
             return;
         }
+        let a = &self.slab[slot];
+        let po = &a.paths[old];
         let mut f = self.path_event(slot, new, EventKind::Failover, now);
         f.path = None;
         f.endpoint = Some(Role::from_index(e));

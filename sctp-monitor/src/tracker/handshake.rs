@@ -18,7 +18,9 @@ impl Tracker {
         let (sp, dp) = (meta.src_port, meta.dst_port);
         // A retransmitted INIT (same initiate tag): the association exists,
         // indexed for the responder's packets, which carry that tag.
-        if let Some((slot, e)) = self.find_tag(init.initiate_tag, dp, sp)
+        // Another host's INIT with the same tag and ports is a new one:
+        // the addresses must be the association's.
+        if let Some((slot, e)) = self.find_tag_strict(init.initiate_tag, dp, sp, &dst, &src)
             && e == 1
             && self.slab[slot].state == AssocState::CookieWait
         {
@@ -82,7 +84,8 @@ impl Tracker {
         // if it never came up (a COOKIE-ACK seen before the INIT-ACK, as
         // out-of-order records give, reported it): one reported up ends
         // only with association_down, so it stays, without the tag.
-        if let Some((other, _)) = self.find_tag(init.initiate_tag, dp, sp)
+        let (src, dst) = addr_pair(meta);
+        if let Some((other, _)) = self.find_tag_strict(init.initiate_tag, dp, sp, &dst, &src)
             && other != slot
         {
             self.stats.init_collisions += 1;

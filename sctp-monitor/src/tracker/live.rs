@@ -30,11 +30,11 @@ impl Tracker {
     /// association has that tag and ports.
     pub fn observe_path_stats(&mut self, key: &PathKey, merged: &PathStats, now: u64, out: &mut Vec<Event>) -> bool {
         self.now_ns = self.now_ns.max(now);
-        let Some((slot, e)) = self.find_tag(key.vtag, key.src_port, key.dst_port) else {
-            return false;
-        };
         let src = key_addr(&key.src_addr, key.ip_version);
         let dst = key_addr(&key.dst_addr, key.ip_version);
+        let Some((slot, e)) = self.find_tag_at(key.vtag, key.src_port, key.dst_port, || Some((src, dst))) else {
+            return false;
+        };
         let Some(pi) = self.slab[slot].path(e, src, dst) else {
             self.stats.address_overflow += 1;
             return true;

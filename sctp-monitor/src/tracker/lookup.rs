@@ -1,12 +1,13 @@
 //! Identity: which association (and which endpoint sent it) a packet belongs
-//! to, by verification tag and ports; the reflected tag of ABORT /
+//! to, by verification tag and ports, and by addresses where the tag cannot
+//! tell two associations apart (`find_tag_at`); the reflected tag of ABORT /
 //! SHUTDOWN-COMPLETE with the T flag; mid-flight pick-up of unknown
 //! associations.
 
 use crate::decode::{Chunk, PacketMeta};
 use crate::event::{Event, EventKind};
 
-use super::assoc::{A16, Assoc, aflag};
+use super::assoc::{A16, Assoc, a16, aflag};
 use super::{Tracker, addr_pair};
 
 #[inline]
@@ -53,9 +54,20 @@ impl Tracker {
     }
 
     /// Indexes packets sent by endpoint `e` (they carry `tags[1 - e]`).
+    /// When another association already has that tag and ports (another
+    /// host's, or a stack that reuses tags), both are marked: their packets
+    /// are told apart by address from then on.
     pub(super) fn index_sender(&mut self, slot: usize, e: usize) {
         let a = &self.slab[slot];
-        let h = self.tag_hash(a.tags[1 - e], a.ports[e], a.ports[1 - e]);
+        let (tag, sp, dp) = (a.tags[1 - e], a.ports[e], a.ports[1 - e]);
+        if let Some((other, _)) = self.find_tag(tag, sp, dp)
+            && other != slot
+        {
+            self.slab[other].flags |= aflag::SHARED_TAG;
+            self.slab[slot].flags |= aflag::SHARED_TAG;
+            self.stats.shared_tags += 1;
+        }
+        let h = self.tag_hash(tag, sp, dp);
         let v = (slot as u32) << 1 | e as u32;
         let mut t = std::mem::take(&mut self.tags);
         t.insert(h, v, |x| self.tag_hash_of_entry(x));
@@ -85,13 +97,73 @@ impl Tracker {
     }
 
     /// The association whose endpoint at `sport` sends tag `vtag` to `dport`:
-    /// (slot, sender).
+    /// (slot, sender). By tag and ports alone: the first one found.
     pub(super) fn find_tag(&self, vtag: u32, sport: u16, dport: u16) -> Option<(usize, usize)> {
+        self.find_tag_at(vtag, sport, dport, || None)
+    }
+
+    /// [`Tracker::find_tag`] for a packet from `src` to `dst`, given by
+    /// `addrs` (asked only when needed): among associations that share the
+    /// tag and ports (`aflag::SHARED_TAG`), the one whose sender has `src`
+    /// and whose receiver has `dst`; the first sharing one when none has
+    /// (an address not learnt yet). An association with a tag of its own
+    /// is found by the tag alone, as before: the flag is the only cost.
+    #[inline]
+    pub(super) fn find_tag_at(
+        &self,
+        vtag: u32,
+        sport: u16,
+        dport: u16,
+        addrs: impl Fn() -> Option<(A16, A16)>,
+    ) -> Option<(usize, usize)> {
+        let h = self.tag_hash(vtag, sport, dport);
+        let mut fallback = None;
+        let v = self.tags.find(h, |v| {
+            let a = &self.slab[(v >> 1) as usize];
+            let e = (v & 1) as usize;
+            let hit = a.id != 0
+                && a.has_tag(1 - e)
+                && a.tags[1 - e] == vtag
+                && a.ports[e] == sport
+                && a.ports[1 - e] == dport;
+            if !hit || a.flags & aflag::SHARED_TAG == 0 {
+                return hit;
+            }
+            match addrs() {
+                Some((src, dst)) if a.has_addr(e, &src) && a.has_addr(1 - e, &dst) => true,
+                Some(_) => {
+                    fallback = fallback.or(Some(v));
+                    false
+                }
+                None => true,
+            }
+        });
+        let v = v.or(fallback)?;
+        Some(((v >> 1) as usize, (v & 1) as usize))
+    }
+
+    /// The association whose endpoint at `src:sport` sends tag `vtag` to
+    /// `dst:dport`, the addresses checked whatever the flags (the handshake:
+    /// a second host's INIT with the same tag is a new association).
+    pub(super) fn find_tag_strict(
+        &self,
+        vtag: u32,
+        sport: u16,
+        dport: u16,
+        src: &A16,
+        dst: &A16,
+    ) -> Option<(usize, usize)> {
         let h = self.tag_hash(vtag, sport, dport);
         let v = self.tags.find(h, |v| {
             let a = &self.slab[(v >> 1) as usize];
             let e = (v & 1) as usize;
-            a.id != 0 && a.has_tag(1 - e) && a.tags[1 - e] == vtag && a.ports[e] == sport && a.ports[1 - e] == dport
+            a.id != 0
+                && a.has_tag(1 - e)
+                && a.tags[1 - e] == vtag
+                && a.ports[e] == sport
+                && a.ports[1 - e] == dport
+                && a.has_addr(e, src)
+                && a.has_addr(1 - e, dst)
         })?;
         Some(((v >> 1) as usize, (v & 1) as usize))
     }
@@ -136,12 +208,20 @@ impl Tracker {
         if reflected {
             // The T flag: the tag is the sender's own, found under the
             // reverse direction's key.
-            return self.find_tag(meta.vtag, meta.dst_port, meta.src_port).map(|(s, e)| (s, 1 - e));
+            let reverse = || Some((a16(meta.dst), a16(meta.src)));
+            return self.find_tag_at(meta.vtag, meta.dst_port, meta.src_port, reverse).map(|(s, e)| (s, 1 - e));
         }
-        if let Some(found) = self.find_tag(meta.vtag, meta.src_port, meta.dst_port) {
+        let addrs = || Some(addr_pair(meta));
+        if let Some(found) = self.find_tag_at(meta.vtag, meta.src_port, meta.dst_port, addrs) {
             return Some(found);
         }
         if meta.vtag == 0 || chunks.is_empty() {
+            return None;
+        }
+        // A late packet of an association that closed (a retransmitted
+        // SHUTDOWN-ACK after an ABORT, ...) starts nothing.
+        if self.closed_recently(meta.vtag, meta.src_port, meta.dst_port, meta.ts_ns) {
+            self.stats.after_close_packets += 1;
             return None;
         }
         // Nothing to learn from an association's last words.

@@ -20,6 +20,7 @@
 
 mod asconf;
 mod assoc;
+mod closed;
 mod data;
 mod deadline;
 mod handshake;
@@ -105,6 +106,13 @@ pub struct TrackerStats {
     /// when the path's next heartbeat went out first (the rule that makes a
     /// path suspect and down).
     pub heartbeats_unanswered: u64,
+    /// Packets with the tag of an association the wire closed lately
+    /// (`closed.rs`): matched to nothing, starting nothing (also counted
+    /// in `unmatched_packets`).
+    pub after_close_packets: u64,
+    /// Associations found to share a tag and ports with another
+    /// (told apart by address).
+    pub shared_tags: u64,
 }
 
 /// The tracker. See the module documentation.
@@ -143,6 +151,8 @@ pub struct Tracker {
     next_id: u32,
     stats: TrackerStats,
     closed: VecDeque<AssocView>,
+    /// Tags of associations the wire closed lately (`closed.rs`).
+    recently_closed: closed::RecentlyClosed,
     now_ns: u64,
 }
 
@@ -171,6 +181,7 @@ impl Tracker {
             next_id: 1,
             stats: TrackerStats::default(),
             closed: VecDeque::new(),
+            recently_closed: closed::RecentlyClosed::default(),
             now_ns: 0,
         }
     }
@@ -440,6 +451,7 @@ impl Tracker {
             + self.hb.heap_bytes()
             + self.due.heap_bytes()
             + self.hb_due.heap_bytes()
+            + self.recently_closed.heap_bytes()
             + self.slab.iter().map(Assoc::heap_bytes).sum::<usize>()
     }
 
@@ -482,6 +494,9 @@ impl Tracker {
         let mut ev = self.assoc_event(slot, EventKind::AssociationDown, now);
         ev.reason = Some(reason);
         out.push(ev);
+        if matches!(reason, DownReason::Shutdown | DownReason::Abort | DownReason::Restart) {
+            self.remember_closed(slot, now);
+        }
         if self.cfg.keep_closed > 0 {
             if self.closed.len() >= self.cfg.keep_closed {
                 self.closed.pop_front();

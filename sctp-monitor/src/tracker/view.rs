@@ -93,7 +93,12 @@ pub(super) fn assoc_view(a: &Assoc, ended: Option<DownReason>) -> AssocView {
     let x = a.ext.as_deref();
     AssocView {
         id: a.id as u64,
-        state: a.state,
+        // The wire closed it; after a timeout or an eviction the last
+        // state seen stays.
+        state: match ended {
+            Some(DownReason::Shutdown | DownReason::Abort | DownReason::Restart) => AssocState::Closed,
+            _ => a.state,
+        },
         handshake_seen: a.flags & aflag::HANDSHAKE_SEEN != 0,
         init_collision: a.flags & aflag::COLLISION != 0,
         initiator: ep(0),
@@ -124,8 +129,9 @@ pub(super) fn ppids_of(a: &Assoc) -> Vec<u32> {
 /// Counts over every tracked association, for gauges: no view is built.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Census {
-    /// Associations by state, indexed by `AssocState as usize`.
-    pub associations: [u64; 5],
+    /// Associations by state, indexed by `AssocState as usize` (a tracked
+    /// association is never `Closed`).
+    pub associations: [u64; 6],
     /// Paths by state, indexed by `PathState as usize`.
     pub paths: [u64; 4],
     /// Consecutive unanswered heartbeats, summed over all paths.
