@@ -1,12 +1,21 @@
-//! The JSON Lines event schema (issue 3). Field names are an interface:
-//! `ts` (RFC 3339 UTC, microseconds), `event`, `assoc`, `initiator` /
-//! `responder` (`{"port","vtag","addrs"}`), `reason`, `path` (`{"src","dst"}`),
-//! `from` / `to`, `endpoint`, `addr`. Optional fields are left out when
-//! empty; more fields may be added, never renamed.
+//! The JSON Lines event schema (issue 3, issue 12). Field names are an
+//! interface: `ts` (RFC 3339 UTC, microseconds), `event`, `schema`
+//! ([`SCHEMA_VERSION`]), `host`, `ifname`, `assoc`, `initiator` /
+//! `responder` (`{"port","vtag","addrs"}`), `reason`, `path`
+//! (`{"src","dst"}`), `from` / `to`, `endpoint`, `addr`, `ppid` / `ppids`
+//! (`{"id","name"}`). Optional fields are left out when empty; more fields
+//! may be added, never renamed. The JSON Schema of every event is
+//! `sctp-monitor/schema/events.schema.json` (tested against every kind).
 
 use std::net::IpAddr;
 
 use serde::{Serialize, Serializer};
+
+use crate::ppid::Ppid;
+
+/// The `schema` field: the version of the event format. Raised when a
+/// field changes meaning or goes away (adding one does not raise it).
+pub const SCHEMA_VERSION: u32 = 1;
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -22,12 +31,13 @@ pub enum EventKind {
     PathDown,
     Failover,
     Stalled,
+    ProtocolSeen,
     PrimaryRequested,
 }
 
 impl EventKind {
     /// Every kind, in declaration order (`kind as usize` indexes it).
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::AssociationUp,
         EventKind::AssociationDown,
         EventKind::Restart,
@@ -38,6 +48,7 @@ impl EventKind {
         EventKind::PathDown,
         EventKind::Failover,
         EventKind::Stalled,
+        EventKind::ProtocolSeen,
         EventKind::PrimaryRequested,
     ];
 
@@ -54,6 +65,7 @@ impl EventKind {
             EventKind::PathDown => "path_down",
             EventKind::Failover => "failover",
             EventKind::Stalled => "stalled",
+            EventKind::ProtocolSeen => "protocol_seen",
             EventKind::PrimaryRequested => "primary_requested",
         }
     }
@@ -123,6 +135,17 @@ pub struct Event {
     #[serde(serialize_with = "ser_ts")]
     pub ts: u64,
     pub event: EventKind,
+    /// [`SCHEMA_VERSION`].
+    pub schema: u32,
+    /// The monitoring host (the agent's `--host`; left out by `replay`
+    /// unless asked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The interface the packet that decided the event was seen on (left
+    /// out for events of the passage of time: timeouts, stalls, and of the
+    /// per-path counters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ifname: Option<String>,
     pub assoc: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub initiator: Option<Endpoint>,
@@ -162,6 +185,12 @@ pub struct Event {
     /// Stalled: milliseconds without cumulative TSN ack progress.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stalled_ms: Option<u64>,
+    /// protocol_seen: the PPID first seen in the association's DATA.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ppid: Option<Ppid>,
+    /// Association events: the PPIDs seen so far, ascending.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ppids: Option<Vec<Ppid>>,
     /// primary_changed: the acknowledged ASCONF request that asked for the
     /// move (then it is not a failover).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -184,6 +213,9 @@ impl Event {
         Event {
             ts,
             event,
+            schema: SCHEMA_VERSION,
+            host: None,
+            ifname: None,
             assoc,
             initiator: None,
             responder: None,
@@ -200,6 +232,8 @@ impl Event {
             previous_assoc: None,
             rtt_us: None,
             stalled_ms: None,
+            ppid: None,
+            ppids: None,
             asconf: None,
         }
     }

@@ -12,6 +12,7 @@ pub mod event;
 pub mod exit;
 pub mod fasthash;
 pub mod kernel;
+pub mod ppid;
 pub mod replay;
 pub mod report;
 pub mod sinks;

@@ -149,6 +149,22 @@ struct AgentArgs {
     /// Events kept in memory for /api/events.
     #[arg(long, default_value_t = 10_000, env = "SCTP_MONITOR_EVENT_LOG_SIZE")]
     event_log_size: usize,
+    /// The `host` field of every event (default: this host's name).
+    #[arg(long, env = "SCTP_MONITOR_HOST")]
+    host: Option<String>,
+    /// Rotate the --events FILE before it grows past this many bytes (0: never).
+    #[arg(long, default_value_t = 0, env = "SCTP_MONITOR_EVENTS_MAX_BYTES")]
+    events_max_bytes: u64,
+    /// Rotated event files kept (FILE.1 newest .. FILE.N); 0 keeps none.
+    #[arg(long, default_value_t = 5, env = "SCTP_MONITOR_EVENTS_KEEP")]
+    events_keep: usize,
+    /// Also export events (logs) and counts (metrics) over OTLP/gRPC to this collector, e.g.
+    /// http://127.0.0.1:4317 (needs a build with `--features otlp`).
+    #[arg(long, env = "SCTP_MONITOR_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
+    /// Export OTLP metrics this often, in milliseconds.
+    #[arg(long, default_value_t = 10_000, env = "SCTP_MONITOR_OTLP_INTERVAL_MS")]
+    otlp_interval_ms: u64,
 }
 
 /// `--metrics ADDR:PORT|off`.
@@ -184,7 +200,14 @@ impl AgentArgs {
             data_idle: Duration::from_millis(a.data_idle_ms),
             debug: a.debug || verbose > 0,
             print_records,
+            events_rotation: (a.events_max_bytes > 0).then_some(sctp_monitor::sinks::events::Rotation {
+                max_bytes: a.events_max_bytes,
+                keep: a.events_keep,
+            }),
             events,
+            host: a.host.filter(|h| !h.is_empty()).unwrap_or_else(agent::hostname),
+            otlp_endpoint: a.otlp_endpoint,
+            otlp_interval: Duration::from_millis(a.otlp_interval_ms.max(100)),
             metrics: metrics_addr(metrics)?,
             poll_interval: Duration::from_millis(a.poll_interval_ms),
             tick_interval: Duration::from_millis(a.tick_interval_ms),

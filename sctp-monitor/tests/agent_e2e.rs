@@ -246,8 +246,10 @@ fn agent_end_to_end_failover_prometheus_api_restart() {
     let (st, text) = http_get(&a, METRICS_PORT, "/metrics", None).expect("GET /metrics");
     assert_eq!(st, 200);
     for needle in [
-        "sctp_monitor_failovers_total",
+        "sctp_monitor_events_total{event=\"failover\"}",
         "sctp_monitor_associations{state=\"established\"} 1",
+        // The upper-layer protocol of the peer's DATA (PPID 60).
+        "ppids=\"NGAP\"",
         "sctp_monitor_chunks_total{",
         "sctp_monitor_programs_attached{",
         "sctp_monitor_heartbeat_rtt_seconds_bucket",
@@ -272,20 +274,21 @@ fn agent_end_to_end_failover_prometheus_api_restart() {
     let (_, om) =
         http_get(&a, METRICS_PORT, "/metrics", Some("application/openmetrics-text; version=1.0.0")).expect("GET");
     assert!(
-        om.ends_with("# EOF\n") && om.contains("# TYPE sctp_monitor_failovers counter"),
+        om.ends_with("# EOF\n") && om.contains("# TYPE sctp_monitor_events counter"),
         "OpenMetrics exposition:\n{om}"
     );
 
     // 8. Prometheus has scraped the failover counter.
     let n_failovers = json_lines(&events).iter().filter(|v| v["event"] == "failover").count();
     let got = wait_until("Prometheus to return the failover counter", Duration::from_secs(20), || {
-        let (_, body) = http_get(&a, PROM_PORT, "/api/v1/query?query=sctp_monitor_failovers_total", None)?;
+        let q = "/api/v1/query?query=sctp_monitor_events_total%7Bevent%3D%22failover%22%7D";
+        let (_, body) = http_get(&a, PROM_PORT, q, None)?;
         let v: serde_json::Value = serde_json::from_str(&body).ok()?;
         let val: f64 = v["data"]["result"][0]["value"][1].as_str()?.parse().ok()?;
         let want = json_lines(&events).iter().filter(|v| v["event"] == "failover").count();
         (val as usize == want && want >= n_failovers).then_some(val)
     });
-    eprintln!("Prometheus: sctp_monitor_failovers_total = {got}");
+    eprintln!("Prometheus: sctp_monitor_events_total{{event=\"failover\"}} = {got}");
 
     // 9. SIGTERM: exit 0, nothing left attached.
     agent.signal(libc::SIGTERM);
@@ -296,6 +299,24 @@ fn agent_end_to_end_failover_prometheus_api_restart() {
         assert!(tcx_egress_programs(&a, iface).is_empty(), "tcx program left on {iface} after SIGTERM");
     }
     assert!(log.lock().unwrap().iter().any(|l| l.contains("detached from aeA1")));
+
+    // 9b. Every event the live agent wrote follows the events' JSON Schema,
+    // with this host's name, and the interface where a packet decided it.
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../schema/events.schema.json")).expect("schema JSON");
+    let v = jsonschema::options().should_validate_formats(true).build(&schema).expect("schema");
+    let host = sctp_monitor::agent::hostname();
+    let live = json_lines(&events);
+    for e in &live {
+        let errors: Vec<String> = v.iter_errors(e).map(|x| format!("{x} at {}", x.instance_path())).collect();
+        assert!(errors.is_empty(), "live event {e} does not follow the schema: {errors:?}");
+        assert_eq!(e["host"], host.as_str(), "{e}");
+        if ["association_up", "failover", "protocol_seen"].contains(&e["event"].as_str().unwrap_or("")) {
+            assert!(matches!(e["ifname"].as_str(), Some("aeA1" | "aeA2")), "ifname of {e}");
+        }
+    }
+    let proto = live.iter().find(|e| e["event"] == "protocol_seen").expect("a protocol_seen event");
+    assert_eq!(proto["ppid"], serde_json::json!({"id": 60, "name": "NGAP"}), "{proto}");
 
     // 10. kill -9, then a restart attaches cleanly. Also leave a stale
     // netlink-attached sctp_ingress on aeA2 (what an older loader leaves):

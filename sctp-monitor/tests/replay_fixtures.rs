@@ -535,6 +535,9 @@ fn replay_json_is_json_lines_with_the_issue_field_names() {
         let (ok, out, err) = cli(&["replay", "--json", file]);
         assert!(ok, "{}: {err}", f.name);
         let mut kinds = BTreeMap::new();
+        // The PPID the peer sent (`params.ppid`): reported once, by number
+        // and name, and listed by the association's end.
+        let sent = f.x["params"]["ppid"].as_u64().expect("params.ppid");
         let (events, last) = out.trim_end().rsplit_once('\n').expect("events and a summary");
         let summary: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{}: {e}: {last}", f.name));
         let o = f.replay();
@@ -548,6 +551,7 @@ fn replay_json_is_json_lines_with_the_issue_field_names() {
             let ts = v["ts"].as_str().expect("ts");
             assert!(is_rfc3339_micros(ts), "{ts}");
             assert!(v["assoc"].is_u64(), "{line}");
+            assert_eq!(v["schema"], 1, "{line}");
             let k = v["event"].as_str().expect("event").to_string();
             match k.as_str() {
                 "association_up" | "association_down" | "restart" => {
@@ -555,7 +559,14 @@ fn replay_json_is_json_lines_with_the_issue_field_names() {
                     check_endpoint(&v["responder"], "responder");
                     if k == "association_down" {
                         assert_eq!(v["reason"], "shutdown", "{line}");
+                        assert_eq!(v["ppids"][0]["id"], sent, "{line}");
+                        assert_eq!(v["ppids"].as_array().map(Vec::len), Some(1), "{line}");
                     }
+                }
+                "protocol_seen" => {
+                    check_path(&v["path"], &k);
+                    assert_eq!(v["ppid"]["id"], sent, "{line}");
+                    assert_eq!(v["ppid"]["name"], "NGAP", "{line}");
                 }
                 "path_up" | "path_down" | "primary_changed" | "stalled" => check_path(&v["path"], &k),
                 "failover" => {
@@ -573,6 +584,8 @@ fn replay_json_is_json_lines_with_the_issue_field_names() {
         assert_eq!(kinds.get("association_up"), Some(&1), "{}: {kinds:?}", f.name);
         assert_eq!(kinds.get("association_down"), Some(&1), "{}: {kinds:?}", f.name);
         assert!(kinds.get("failover").is_some_and(|&n| n >= 1), "{}: {kinds:?}", f.name);
+        // One PPID: reported once for the association.
+        assert_eq!(kinds.get("protocol_seen"), Some(&1), "{}: {kinds:?}", f.name);
     }
 }
 

@@ -245,6 +245,10 @@ fn top_in_tmux_against_the_lab() {
     assert!(pane.contains("agent 0.1.0 on smA1,smA2"), "{pane}");
     assert!(pane.lines().count() <= 24 && pane.lines().all(|l| l.chars().count() <= 80), "fits 80x24:\n{pane}");
     eprintln!("--- pane ---\n{pane}\n---");
+    // The upper-layer protocol under the state: the lab's peer sends PPID 60.
+    wait_pane(session, "the protocol (NGAP) under the association's state", Duration::from_secs(10), |p| {
+        p.lines().any(|l| l.contains("  R ") && l.contains(" NGAP "))
+    });
 
     // 2. Cut the primary path: the failover to the other family appears in the event log.
     let (cut, from, to) = l.primary_path();

@@ -47,6 +47,10 @@ const TEST_PACKAGES: &[&str] = &[
     "debootstrap",
 ];
 
+/// The OTLP receiver of `tests/otlp_export.rs` (`tests/otlp/receiver.py`):
+/// PyPI packages, pinned, in a virtualenv under `target/`.
+const OTLP_RECEIVER_PIP: &[&str] = &["grpcio==1.85.1", "opentelemetry-proto==1.45.2", "protobuf==7.36.2"];
+
 pub fn setup(scope: Scope) -> anyhow::Result<()> {
     pinned_nightly()?;
     let llvm = [format!("llvm-{LLVM_MAJOR}-dev"), format!("libpolly-{LLVM_MAJOR}-dev")];
@@ -58,6 +62,35 @@ pub fn setup(scope: Scope) -> anyhow::Result<()> {
     bpf_linker()?;
     if scope >= Scope::Tests {
         crate::tools::install()?;
+        otlp_receiver()?;
+    }
+    Ok(())
+}
+
+/// `target/otlp-receiver`: a virtualenv with [`OTLP_RECEIVER_PIP`] (the
+/// OpenTelemetry Collector is not packaged by Debian; the test's receiver
+/// is grpcio serving the official opentelemetry-proto services).
+fn otlp_receiver() -> anyhow::Result<()> {
+    let venv = crate::run::workspace_root().join("target/otlp-receiver");
+    let python = venv.join("bin/python");
+    let check = "import grpc, google.protobuf, opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc as m; \
+                 import sys; sys.exit(0 if (grpc.__version__, google.protobuf.__version__) == (sys.argv[1], sys.argv[2]) else 1)";
+    let want =
+        |name: &str| OTLP_RECEIVER_PIP.iter().find_map(|p| p.strip_prefix(name)?.strip_prefix("==")).unwrap_or("");
+    if quiet(Command::new(&python).args(["-c", check, want("grpcio"), want("protobuf")])) {
+        return Ok(());
+    }
+    eprintln!("setup: making the OTLP test receiver's virtualenv {} ({})", venv.display(), OTLP_RECEIVER_PIP.join(" "));
+    let ok = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().context("python3 not found")?;
+    if !ok.success() {
+        bail!("python3 -m venv {} failed: install python3-venv", venv.display());
+    }
+    let ok = Command::new(venv.join("bin/pip"))
+        .args(["install", "--disable-pip-version-check", "--quiet"])
+        .args(OTLP_RECEIVER_PIP)
+        .status()?;
+    if !ok.success() {
+        bail!("installing {} into {} failed (PyPI reachable?)", OTLP_RECEIVER_PIP.join(" "), venv.display());
     }
     Ok(())
 }

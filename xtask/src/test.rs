@@ -1,6 +1,8 @@
 //! `cargo xtask test`: every test of the workspace. Kernel and namespace
-//! tests need root; under CI they fail loudly without it. Ends with one
-//! summary line over every test binary: `tests: N passed, M failed`.
+//! tests need root; under CI they fail loudly without it. The agent is
+//! built with its `otlp` feature, so the OTLP exporter's test runs too
+//! (against the receiver `setup` installs). Ends with one summary line
+//! over every test binary: `tests: N passed, M failed`.
 
 use std::{
     io::{BufRead, BufReader, Write},
@@ -14,7 +16,11 @@ use crate::run::cargo;
 pub fn test(extra: &[String]) -> anyhow::Result<()> {
     // The eBPF crate is built (and checked) by sctp-monitor's build.rs; the
     // default members are the agent, the shared crate and xtask.
-    let mut child = cargo().args(["test", "--no-fail-fast"]).args(extra).stdout(Stdio::piped()).spawn()?;
+    let mut child = cargo()
+        .args(["test", "--no-fail-fast", "--features", "sctp-monitor/otlp"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .spawn()?;
     let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
     let stdout = child.stdout.take().expect("piped stdout");
     let mut out = std::io::stdout().lock();

@@ -58,6 +58,14 @@ pub struct AgentOptions {
     pub print_records: bool,
     /// `-` for stdout, or a file (appended to).
     pub events: String,
+    /// Size-based rotation of the events file.
+    pub events_rotation: Option<crate::sinks::events::Rotation>,
+    /// The `host` of every event.
+    pub host: String,
+    /// OTLP/gRPC collector to export events and counts to (feature `otlp`).
+    pub otlp_endpoint: Option<String>,
+    /// OTLP metrics are exported this often.
+    pub otlp_interval: Duration,
     /// Where `/metrics` and the API listen; `None`: nowhere.
     pub metrics: Option<SocketAddr>,
     /// Per-path maps and the interface list (interfaces gone, back or new)
@@ -85,6 +93,10 @@ impl Default for AgentOptions {
             debug: false,
             print_records: false,
             events: "-".into(),
+            events_rotation: None,
+            host: hostname(),
+            otlp_endpoint: None,
+            otlp_interval: Duration::from_secs(10),
             metrics: Some(SocketAddr::from(([127, 0, 0, 1], 9108))),
             poll_interval: Duration::from_secs(1),
             tick_interval: Duration::from_secs(1),
@@ -93,6 +105,33 @@ impl Default for AgentOptions {
             series_cap: 500,
         }
     }
+}
+
+/// `--otlp-endpoint`: the OTLP exporter on the pipeline.
+#[cfg(feature = "otlp")]
+fn start_otlp(pipeline: &mut Pipeline, endpoint: &str, o: &AgentOptions) -> anyhow::Result<()> {
+    let opts = crate::sinks::otlp::OtlpOptions {
+        endpoint: endpoint.to_string(),
+        host: o.host.clone(),
+        metrics_interval: o.otlp_interval,
+    };
+    pipeline.set_otlp(crate::sinks::otlp::OtlpExporter::start(&opts)?);
+    log::info!("exporting events and counts over OTLP/gRPC to {endpoint}");
+    Ok(())
+}
+
+#[cfg(not(feature = "otlp"))]
+fn start_otlp(_: &mut Pipeline, _: &str, _: &AgentOptions) -> anyhow::Result<()> {
+    anyhow::bail!("--otlp-endpoint: this sctp-monitor was built without OTLP; build it with `--features otlp`")
+}
+
+/// This host's name (`gethostname`), the default `--host`.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; the name is cut there.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let n = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    if rc != 0 || n == 0 { "unknown".into() } else { String::from_utf8_lossy(&buf[..n]).into_owned() }
 }
 
 pub fn load_options(o: &AgentOptions) -> LoadOptions {
@@ -310,7 +349,7 @@ pub async fn run_embedded(o: AgentOptions, embedding: Option<Embedding>) -> anyh
             .with_context(|| format!("-i {name}: check the name with `ip -br link`"))
             .map_err(|e| crate::exit::with_code(crate::exit::USAGE, e))?;
     }
-    let writer = EventWriter::open(&o.events)?;
+    let writer = EventWriter::open(&o.events, o.events_rotation)?;
     let listener = match o.metrics {
         Some(addr) => Some(bind_listener(addr).await?),
         None => None,
@@ -323,10 +362,15 @@ pub async fn run_embedded(o: AgentOptions, embedding: Option<Embedding>) -> anyh
     let mut source = ring::RingSource::new(ring)?;
     let mut ifaces = Interfaces::new(o.ifaces.clone(), o.xdp_mode);
     ifaces.start(&mut ebpf)?;
-    let pipeline = Pipeline::new(
+    let mut pipeline = Pipeline::new(
         PipelineOptions { tracker: o.tracker.clone(), event_log: o.event_log, record_delays: false },
         writer,
     );
+    pipeline.set_host(&o.host);
+    if let Some(endpoint) = &o.otlp_endpoint {
+        start_otlp(&mut pipeline, endpoint, &o)?;
+    }
+    pipeline.set_ifnames(ifaces.attached.iter().map(|a| (a.ifindex, a.name.as_str())));
     let mut agent = Agent { ebpf, ifaces, pipeline, series_cap: o.series_cap, started: clock::wall_now(), lost: 0 };
 
     let (qtx, mut qrx) = mpsc::channel::<Asked>(64);
@@ -371,6 +415,7 @@ pub async fn run_embedded(o: AgentOptions, embedding: Option<Embedding>) -> anyh
                 if let Err(e) = agent.ifaces.rescan(&mut agent.ebpf) {
                     log::warn!("scanning interfaces: {e:#}");
                 }
+                agent.pipeline.set_ifnames(agent.ifaces.attached.iter().map(|a| (a.ifindex, a.name.as_str())));
                 if let Ok(c) = kernel::counters::read(&agent.ebpf) {
                     let lost = c[0].get(kc::RINGBUF_LOST) + c[1].get(kc::RINGBUF_LOST);
                     if lost > lost_reported {
@@ -402,6 +447,7 @@ pub async fn run_embedded(o: AgentOptions, embedding: Option<Embedding>) -> anyh
         s.abort();
     }
     agent.ifaces.detach_all(&mut agent.ebpf);
+    agent.pipeline.shutdown_exporters();
     log::info!(
         "stopped after {} records, {} events, {} records lost",
         agent.pipeline.records,

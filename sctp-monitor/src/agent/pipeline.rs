@@ -83,6 +83,13 @@ pub struct Pipeline {
     /// event written), when `record_delays`.
     pub failover_delays: Vec<u64>,
     record_delays: bool,
+    /// Every event's `host`.
+    host: Option<String>,
+    /// Interface names by ifindex (attached now or before), for `ifname`.
+    ifnames: Vec<(u32, String)>,
+    /// OTLP logs and metrics (`--otlp-endpoint`).
+    #[cfg(feature = "otlp")]
+    otlp: Option<crate::sinks::otlp::OtlpExporter>,
 }
 
 impl Pipeline {
@@ -102,6 +109,43 @@ impl Pipeline {
             decode_errors: 0,
             failover_delays: Vec::new(),
             record_delays: opts.record_delays,
+            host: None,
+            ifnames: Vec::new(),
+            #[cfg(feature = "otlp")]
+            otlp: None,
+        }
+    }
+
+    /// Exports events and counts over OTLP from now on.
+    #[cfg(feature = "otlp")]
+    pub fn set_otlp(&mut self, exporter: crate::sinks::otlp::OtlpExporter) {
+        self.otlp = Some(exporter);
+    }
+
+    /// Flushes and stops the exporters that send in the background (OTLP);
+    /// the agent calls it when it stops.
+    pub fn shutdown_exporters(&mut self) {
+        #[cfg(feature = "otlp")]
+        if let Some(o) = self.otlp.take() {
+            o.set_census(&self.tracker.census());
+            o.shutdown();
+        }
+    }
+
+    /// The `host` of every event from now on.
+    pub fn set_host(&mut self, host: &str) {
+        self.host = Some(host.to_string());
+    }
+
+    /// Interfaces (ifindex, name) the records come from; one seen before
+    /// keeps its name until its ifindex is given another.
+    pub fn set_ifnames<'a>(&mut self, attached: impl Iterator<Item = (u32, &'a str)>) {
+        for (idx, name) in attached {
+            match self.ifnames.iter_mut().find(|(i, _)| *i == idx) {
+                Some((_, n)) if n == name => {}
+                Some((_, n)) => *n = name.to_string(),
+                None => self.ifnames.push((idx, name.to_string())),
+            }
         }
     }
 
@@ -173,7 +217,7 @@ impl Pipeline {
     fn track(&mut self, meta: &PacketMeta, chunk: Chunk, ts: u64) {
         self.tracker.process(meta, std::slice::from_ref(&chunk), &mut self.scratch);
         if !self.scratch.is_empty() {
-            self.emit(Some(ts));
+            self.emit(Some(ts), Some(meta.interface));
         }
         chunk.discard();
     }
@@ -220,7 +264,7 @@ impl Pipeline {
         }
         self.metrics.add_data(dp, dc, db, dr);
         if !self.scratch.is_empty() {
-            self.emit(None);
+            self.emit(None, None);
         }
     }
 
@@ -232,18 +276,32 @@ impl Pipeline {
         self.metrics.heartbeat_unanswered(stats.heartbeats_unanswered - self.unanswered_seen);
         self.unanswered_seen = stats.heartbeats_unanswered;
         self.metrics.set_tracker_stats(&stats);
+        #[cfg(feature = "otlp")]
+        if let Some(o) = &self.otlp {
+            o.set_census(&self.tracker.census());
+        }
         if !self.scratch.is_empty() {
-            self.emit(None);
+            self.emit(None, None);
         }
     }
 
     /// Writes the pending events to every sink. `trigger` is the kernel
-    /// timestamp of the record that caused them.
-    fn emit(&mut self, trigger: Option<u64>) {
+    /// timestamp of the record that caused them, `ifindex` the interface it
+    /// was seen on.
+    fn emit(&mut self, trigger: Option<u64>, ifindex: Option<u32>) {
         let mut events = std::mem::take(&mut self.scratch);
+        let ifname = ifindex.and_then(|i| self.ifnames.iter().find(|(x, _)| *x == i)).map(|(_, n)| n);
+        for ev in events.iter_mut() {
+            ev.host.clone_from(&self.host);
+            ev.ifname = ifname.cloned();
+        }
         for ev in events.iter() {
             let line = self.writer.queue_event(ev);
             self.metrics.on_event(ev);
+            #[cfg(feature = "otlp")]
+            if let Some(o) = &self.otlp {
+                o.on_event(ev, &line);
+            }
             self.log.push(line);
         }
         self.writer.flush();

@@ -29,6 +29,9 @@
 //!     "cum_ack": {"initiator": 1230, "responder": null},
 //!     "requested_primary": {"initiator": null, "responder": null},  // ASCONF Set Primary
 //!     "restart_of": null,      // id of the association this one restarted
+//!     "ppids": [{"id": 18, "name": "S1AP"}, {"id": 4242}],
+//!                              // PPIDs of the DATA seen (upper-layer protocols), ascending;
+//!                              // name left out when unknown (`crate::ppid`)
 //!     "last_seen": "2026-11-26T11:00:00.100000Z",
 //!     "paths": [{
 //!       "sender": "initiator", // the endpoint sending on this path
@@ -78,6 +81,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use crate::event::{PathRef, Role, rfc3339_micros};
+use crate::ppid::Ppid;
 use crate::tracker::{AssocState, AssocView, EndpointView, PathState, PathView};
 
 /// Default and largest `limit` of `/api/associations`.
@@ -176,6 +180,7 @@ pub struct AssociationJson {
     pub cum_ack: PerEndpoint<Option<u32>>,
     pub requested_primary: PerEndpoint<Option<IpAddr>>,
     pub restart_of: Option<u64>,
+    pub ppids: Vec<Ppid>,
     pub last_seen: String,
     pub paths: Vec<PathJson>,
 }
@@ -215,6 +220,7 @@ impl From<&AssocView> for AssociationJson {
             cum_ack: PerEndpoint::of(&a.cum_ack),
             requested_primary: PerEndpoint::of(&a.requested_primary),
             restart_of: a.restart_of,
+            ppids: a.ppids.iter().copied().map(Ppid).collect(),
             last_seen: rfc3339_micros(a.last_seen_ns),
             paths: a.paths.iter().map(path).collect(),
         }

@@ -1,8 +1,11 @@
-//! Events out: JSON Lines to stdout or a file, and a bounded in-memory log
-//! with sequence numbers for `/api/events?since=N`.
+//! Events out: JSON Lines to stdout or a file (rotated by size when asked,
+//! [`RotatingFile`]), and a bounded in-memory log with sequence numbers for
+//! `/api/events?since=N`.
 
 use std::collections::VecDeque;
-use std::io::Write;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 use crate::event::Event;
 
@@ -98,18 +101,23 @@ impl EventWriter {
         EventWriter { out, pending: Vec::new(), errors: 0 }
     }
 
-    /// Stdout (`-`), nowhere (`off`) or a file, appended to.
-    pub fn open(target: &str) -> anyhow::Result<EventWriter> {
+    /// Stdout (`-`), nowhere (`off`) or a file, appended to; with
+    /// `rotate`, the file is rotated by size ([`RotatingFile`]).
+    pub fn open(target: &str, rotate: Option<Rotation>) -> anyhow::Result<EventWriter> {
         use anyhow::Context as _;
         if target == "off" {
             return Ok(EventWriter::new(None));
         }
         if target == "-" || target.is_empty() {
+            anyhow::ensure!(rotate.is_none(), "--events-max-bytes rotates a file: give --events FILE, not stdout");
             return Ok(EventWriter::new(Some(Box::new(std::io::stdout()))));
         }
-        let f = std::fs::OpenOptions::new().create(true).append(true).open(target).with_context(|| {
-            format!("cannot open the events file {target} (--events); check the directory exists and is writable")
-        })?;
+        let hint =
+            || format!("cannot open the events file {target} (--events); check the directory exists and is writable");
+        if let Some(r) = rotate {
+            return Ok(EventWriter::new(Some(Box::new(RotatingFile::open(Path::new(target), r).with_context(hint)?))));
+        }
+        let f = OpenOptions::new().create(true).append(true).open(target).with_context(hint)?;
         Ok(EventWriter::new(Some(Box::new(f))))
     }
 
@@ -161,9 +169,153 @@ impl EventWriter {
     }
 }
 
+/// Size-based rotation of the events file (`--events-max-bytes`,
+/// `--events-keep`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// A file is rotated before it would grow past this many bytes.
+    pub max_bytes: u64,
+    /// Rotated files kept: `FILE.1` (newest) .. `FILE.keep`; 0 keeps none.
+    pub keep: usize,
+}
+
+/// The events file, rotated by size the way logrotate names files: when
+/// the next lines would take `FILE` past `max_bytes`, `FILE.(keep-1)`
+/// becomes `FILE.keep` (the oldest goes), ..., `FILE` becomes `FILE.1`, and
+/// a new `FILE` is started. Files are cut between lines only, so each holds
+/// whole JSON lines (a line longer than `max_bytes` gets a file to itself).
+#[derive(Debug)]
+pub struct RotatingFile {
+    path: PathBuf,
+    rot: Rotation,
+    file: File,
+    size: u64,
+    /// Rotations done.
+    pub rotations: u64,
+}
+
+impl RotatingFile {
+    /// Opens (appends to) `path`; its present size counts.
+    pub fn open(path: &Path, rot: Rotation) -> io::Result<RotatingFile> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let size = file.metadata()?.len();
+        Ok(RotatingFile { path: path.to_path_buf(), rot, file, size, rotations: 0 })
+    }
+
+    fn numbered(&self, n: usize) -> PathBuf {
+        let mut p = self.path.clone().into_os_string();
+        p.push(format!(".{n}"));
+        PathBuf::from(p)
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        let ignore_missing = |r: io::Result<()>| match r {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            r => r,
+        };
+        if self.rot.keep == 0 {
+            ignore_missing(std::fs::remove_file(&self.path))?;
+        } else {
+            for n in (1..self.rot.keep).rev() {
+                ignore_missing(std::fs::rename(self.numbered(n), self.numbered(n + 1)))?;
+            }
+            ignore_missing(std::fs::rename(&self.path, self.numbered(1)))?;
+        }
+        self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+        self.size = self.file.metadata()?.len();
+        self.rotations += 1;
+        Ok(())
+    }
+}
+
+impl Write for RotatingFile {
+    /// Writes all of `buf` (whole lines, as the writer hands them over),
+    /// rotating between lines where the next would not fit.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut rest = buf;
+        while !rest.is_empty() {
+            let room = self.rot.max_bytes.saturating_sub(self.size) as usize;
+            let take = if rest.len() <= room {
+                rest.len()
+            } else {
+                match rest[..room].iter().rposition(|&b| b == b'\n') {
+                    Some(i) => i + 1,
+                    // Not even one line fits: a fresh file, or a line
+                    // longer than a whole file, alone in one.
+                    None if self.size == 0 => rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| i + 1),
+                    None => 0,
+                }
+            };
+            if take == 0 {
+                self.rotate()?;
+                continue;
+            }
+            self.file.write_all(&rest[..take])?;
+            self.size += take as u64;
+            rest = &rest[take..];
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rotation_by_size_keeps_whole_lines_and_n_files() {
+        let dir = std::env::temp_dir().join(format!("sctpmon-rot-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("events.jsonl");
+        let rot = Rotation { max_bytes: 100, keep: 2 };
+        let mut w = EventWriter::new(Some(Box::new(RotatingFile::open(&path, rot).expect("open"))));
+        // 30 lines of 20 bytes: 5 per file (100 bytes), 6 files' worth.
+        for i in 0..30 {
+            w.write_line(&format!("{{\"n\":{i:05},\"pad\":0}}")[..19]);
+        }
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        let cur = read(&path);
+        let one = read(&dir.join("events.jsonl.1"));
+        let two = read(&dir.join("events.jsonl.2"));
+        assert!(!dir.join("events.jsonl.3").exists(), "only --events-keep 2 rotated files");
+        for (name, f) in [("current", &cur), (".1", &one), (".2", &two)] {
+            assert!(f.len() <= 100, "{name} is {} bytes", f.len());
+            assert!(f.ends_with('\n') && f.lines().all(|l| l.len() == 19), "{name}: whole lines: {f:?}");
+        }
+        // The newest lines are in FILE, the ones before in FILE.1, FILE.2.
+        let nums = |f: &str| f.lines().map(|l| l[5..10].parse::<u32>().expect("n")).collect::<Vec<_>>();
+        assert_eq!(nums(&cur), (25..30).collect::<Vec<_>>());
+        assert_eq!(nums(&one), (20..25).collect::<Vec<_>>());
+        assert_eq!(nums(&two), (15..20).collect::<Vec<_>>());
+        assert_eq!(w.errors, 0);
+        // A burst larger than a file is cut between lines too, and a line
+        // longer than a file gets one of its own.
+        let mut f = RotatingFile::open(&dir.join("burst"), Rotation { max_bytes: 50, keep: 5 }).expect("open");
+        let burst: String = (0..10).map(|i| format!("{i:019}\n")).collect();
+        f.write_all(burst.as_bytes()).expect("write");
+        let long = format!("{}\n", "x".repeat(120));
+        f.write_all(long.as_bytes()).expect("write");
+        f.write_all(b"after\n").expect("write");
+        assert_eq!(read(&dir.join("burst")), "after\n");
+        assert_eq!(read(&dir.join("burst.1")), long);
+        assert_eq!(read(&dir.join("burst.2")), burst[160..200]);
+        assert_eq!(read(&dir.join("burst.5")), burst[40..80], "the oldest (lines 0, 1) went");
+        assert_eq!(f.rotations, 6);
+        // Rotation is of a file: stdout with a size is refused, and said so.
+        let e = EventWriter::open("-", Some(rot)).err().expect("refused").to_string();
+        assert!(e.contains("--events-max-bytes") && e.contains("--events FILE"), "{e}");
+        // keep 0: the full file is started over.
+        let mut z = RotatingFile::open(&dir.join("zero"), Rotation { max_bytes: 10, keep: 0 }).expect("open");
+        z.write_all(b"0123456\nabcdef\n").expect("write");
+        assert_eq!(read(&dir.join("zero")), "abcdef\n");
+        assert!(!dir.join("zero.1").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn log_is_bounded_and_pages_by_sequence() {

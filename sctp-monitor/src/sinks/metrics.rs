@@ -7,17 +7,16 @@
 //! |---|---|---|
 //! | `associations` | gauge | `state` |
 //! | `paths` | gauge | `state` |
-//! | `failovers_total` | counter | |
-//! | `path_down_total`, `path_up_total` | counter | |
-//! | `restarts_total` | counter | |
-//! | `events_total` | counter | `event` |
+//! | `associations_by_protocol` | gauge | `ppid` (name; `other` for the rest; an association in each of its own) |
+//! | `events_total` | counter | `event` (every kind, from 0: failovers, path down/up, restarts...) |
 //! | `heartbeat_rtt_seconds` | histogram | |
 //! | `heartbeats_unanswered_total` | counter | |
 //! | `paths_unanswered_heartbeats` | gauge | (sum over paths now) |
 //! | `chunks_total` | counter | `interface`, `direction`, `type` |
 //! | `data_packets_total`, `data_chunks_total`, `data_bytes_total` | counter | |
 //! | `retransmissions_total` | counter | |
-//! | `kernel_packets_total` | counter | `direction`, `class` |
+//! | `kernel_packets_total` | counter | `direction`, `class` (each frame in exactly one) |
+//! | `kernel_sctp_over_udp_packets_total` | counter | `direction` (part of `class="sctp"`) |
 //! | `malformed_packets_total` | counter | `direction`, `reason` |
 //! | `decode_errors_total` | counter | `reason` |
 //! | `ring_buffer_records_total` | counter | |
@@ -30,15 +29,31 @@
 //! | `tracker_associations_created_total` | counter | |
 //! | `failover_report_delay_seconds` | histogram | kernel record -> event written |
 //! | `series_capped_associations` | gauge | associations left out of per-association series |
-//! | `association_info` | gauge (1) | `assoc`, `state`, `initiator`, `responder` |
-//! | `association_failovers_total` | counter | `assoc` |
-//! | `path_state` | gauge (1) | `assoc`, `sender`, `src`, `dst`, `state` |
-//! | `path_rtt_seconds` | gauge | `assoc`, `sender`, `src`, `dst` |
-//! | `path_data_packets_total` | counter | `assoc`, `sender`, `src`, `dst` |
+//! | `association_info` | gauge (1) | identity, `state`, `initiator_addrs`, `responder_addrs`, `ppids` |
+//! | `association_failovers_total` | counter | identity |
+//! | `path_state` | gauge (1) | identity, `sender`, `src`, `dst`, `state` |
+//! | `path_rtt_seconds` | gauge | identity, `sender`, `src`, `dst` |
+//! | `path_data_packets_total` | counter | identity, `sender`, `src`, `dst` |
 //!
 //! The per-association and per-path series exist for at most
 //! `--metrics-series-cap` associations (lowest ids first), so a host with
-//! 100,000 associations cannot flood a Prometheus server.
+//! 100,000 associations cannot flood a Prometheus server. An association's
+//! identity is what the wire gives it, the same after an agent restart:
+//! `initiator_port`, `initiator_vtag`, `responder_port`, `responder_vtag`
+//! (tags in decimal, as in the events; empty while not seen). Addresses
+//! are labels of their own (a port is never appended to an address, so
+//! IPv6 reads unambiguously); `ppids` is the association's upper-layer
+//! protocols by name (`crate::ppid`), comma-separated.
+//!
+//! Changed in issue 12 (migration): `failovers_total`, `path_down_total`,
+//! `path_up_total`, `restarts_total` are gone, they were
+//! `events_total{event="failover|path_down|path_up|restart"}`;
+//! `kernel_packets_total{class="all"}` is gone (`sum without (class)` of the
+//! others), `class="sctp_over_udp"` is now
+//! `kernel_sctp_over_udp_packets_total`, and the header-level malformed
+//! frames are `class="malformed"`; the per-association series lost `assoc`
+//! (a per-run number) and `initiator` / `responder` (`ADDRS:PORT`) for the
+//! identity labels and `*_addrs`.
 
 use std::sync::atomic::Ordering;
 
@@ -83,26 +98,24 @@ const MALFORMED: [(u32, &str); 5] = [
     (kc::TOO_MANY_CHUNKS, "too_many_chunks"),
 ];
 
-/// Kernel `COUNTERS` of packet classes.
-const CLASSES: [(u32, &str); 5] = [
-    (kc::PACKETS, "all"),
-    (kc::NOT_SCTP, "not_sctp"),
-    (kc::SCTP_PACKETS, "sctp"),
-    (kc::NON_FIRST_FRAGMENT, "non_first_fragment"),
-    (kc::UDP_ENCAP_PACKETS, "sctp_over_udp"),
+/// Kernel `COUNTERS` of packet classes: every frame is in exactly one
+/// (`counters::PACKET_OUTCOMES`), the header-level malformed ones together.
+const CLASSES: [(&[u32], &str); 4] = [
+    (&[kc::NOT_SCTP], "not_sctp"),
+    (&[kc::SCTP_PACKETS], "sctp"),
+    (&[kc::NON_FIRST_FRAGMENT], "non_first_fragment"),
+    (&[kc::MALFORMED_TRUNCATED, kc::MALFORMED_IP_HEADER, kc::MALFORMED_EXT_HDR_LIMIT], "malformed"),
 ];
 
 pub struct Metrics {
     registry: Registry,
     associations: Family<Labels, Gauge>,
+    by_protocol: Family<Labels, Gauge>,
     paths: Family<Labels, Gauge>,
-    failovers: Counter,
-    path_down: Counter,
-    path_up: Counter,
-    restarts: Counter,
     events: Family<Labels, Counter>,
-    /// `events` series by `EventKind as usize`.
-    event_counters: [std::sync::OnceLock<Counter>; EventKind::ALL.len()],
+    /// `events` series by `EventKind as usize`, each created at start (a
+    /// kind never seen reads 0, so `rate()` and alerts work from the start).
+    event_counters: [Counter; EventKind::ALL.len()],
     hb_rtt: Histogram,
     hb_unanswered: Counter,
     paths_unanswered: Gauge,
@@ -112,6 +125,7 @@ pub struct Metrics {
     data_bytes: Counter,
     retransmissions: Counter,
     kernel_packets: Family<Labels, Counter>,
+    udp_encap: Family<Labels, Counter>,
     malformed: Family<Labels, Counter>,
     decode_errors: Family<Labels, Counter>,
     ring_records: Counter,
@@ -139,16 +153,14 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let mut r = Registry::with_prefix("sctp_monitor");
+        let events: Family<Labels, Counter> = Family::default();
         let m = Metrics {
             registry: Registry::default(),
             associations: Family::default(),
+            by_protocol: Family::default(),
             paths: Family::default(),
-            failovers: Counter::default(),
-            path_down: Counter::default(),
-            path_up: Counter::default(),
-            restarts: Counter::default(),
-            events: Family::default(),
-            event_counters: Default::default(),
+            events: events.clone(),
+            event_counters: EventKind::ALL.map(|k| events.get_or_create(&l1("event", k.name())).clone()),
             // 50 us .. ~13 s
             hb_rtt: Histogram::new([
                 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -162,6 +174,7 @@ impl Metrics {
             data_bytes: Counter::default(),
             retransmissions: Counter::default(),
             kernel_packets: Family::default(),
+            udp_encap: Family::default(),
             malformed: Family::default(),
             decode_errors: Family::default(),
             ring_records: Counter::default(),
@@ -180,12 +193,18 @@ impl Metrics {
             series: AssocSeries::default(),
         };
         r.register("associations", "SCTP associations tracked, by state", m.associations.clone());
+        r.register(
+            "associations_by_protocol",
+            "Associations whose DATA carried each upper-layer protocol (PPID), every association counted",
+            m.by_protocol.clone(),
+        );
         r.register("paths", "Paths of tracked associations, by state", m.paths.clone());
-        r.register("failovers", "Failovers seen (new DATA moved to another destination)", m.failovers.clone());
-        r.register("path_down", "Paths declared down", m.path_down.clone());
-        r.register("path_up", "Paths declared up again", m.path_up.clone());
-        r.register("restarts", "Association restarts (new INIT between the same endpoints)", m.restarts.clone());
-        r.register("events", "Events emitted, by kind", m.events.clone());
+        r.register(
+            "events",
+            "Events emitted, by kind (failover: new DATA moved to another destination; restart: new INIT between \
+             the same endpoints; ...)",
+            m.events.clone(),
+        );
         r.register_with_unit(
             "heartbeat_rtt",
             "HEARTBEAT to HEARTBEAT-ACK round-trip time",
@@ -207,7 +226,16 @@ impl Metrics {
         r.register("data_chunks", "DATA/I-DATA chunks, all paths", m.data_chunks.clone());
         r.register_with_unit("data", "User data bytes in DATA/I-DATA, all paths", Unit::Bytes, m.data_bytes.clone());
         r.register("retransmissions", "DATA chunks retransmitted (TSN not new)", m.retransmissions.clone());
-        r.register("kernel_packets", "Frames seen by the kernel programs, by class", m.kernel_packets.clone());
+        r.register(
+            "kernel_packets",
+            "Frames seen by the kernel programs, by class (each frame in one)",
+            m.kernel_packets.clone(),
+        );
+        r.register(
+            "kernel_sctp_over_udp_packets",
+            "SCTP packets carried over UDP (RFC 6951), part of kernel_packets class sctp",
+            m.udp_encap.clone(),
+        );
         r.register("malformed_packets", "Malformed frames or chunks, by reason", m.malformed.clone());
         r.register("decode_errors", "Kernel records the userspace decoder rejected", m.decode_errors.clone());
         r.register("ring_buffer_records", "Records written to the ring buffer", m.ring_records.clone());
@@ -250,24 +278,7 @@ impl Metrics {
     pub fn on_event(&self, ev: &Event) {
         // The series of each kind, looked up once (label vector, lock and
         // hash per event before).
-        self.event_counters[ev.event as usize]
-            .get_or_init(|| self.events.get_or_create(&l1("event", ev.event.name())).clone())
-            .inc();
-        match ev.event {
-            EventKind::Failover => {
-                self.failovers.inc();
-            }
-            EventKind::PathDown => {
-                self.path_down.inc();
-            }
-            EventKind::PathUp => {
-                self.path_up.inc();
-            }
-            EventKind::Restart => {
-                self.restarts.inc();
-            }
-            _ => {}
-        }
+        self.event_counters[ev.event as usize].inc();
     }
 
     pub fn observe_rtt(&self, secs: f64) {
@@ -312,10 +323,11 @@ impl Metrics {
                 let l = vec![("direction", dir.to_string()), ("reason", reason.to_string())];
                 set_counter(&self.malformed.get_or_create(&l), c.get(idx));
             }
-            for (idx, class) in CLASSES {
+            for (idxs, class) in CLASSES {
                 let l = vec![("direction", dir.to_string()), ("class", class.to_string())];
-                set_counter(&self.kernel_packets.get_or_create(&l), c.get(idx));
+                set_counter(&self.kernel_packets.get_or_create(&l), idxs.iter().map(|&i| c.get(i)).sum());
             }
+            set_counter(&self.udp_encap.get_or_create(&l1("direction", dir)), c.get(kc::UDP_ENCAP_PACKETS));
             records += c.get(kc::RINGBUF_RECORDS);
             lost += c.get(kc::RINGBUF_LOST);
             replaced += c.get(kc::ASSOC_DIR_REPLACED);
@@ -364,6 +376,9 @@ impl Metrics {
         for s in PATH_STATES {
             self.paths.get_or_create(&l1("state", path_state_name(s))).set(census.paths_in(s) as i64);
         }
+        for (i, n) in census.by_ppid_bit.iter().enumerate() {
+            self.by_protocol.get_or_create(&l1("ppid", crate::ppid::bit_label(i))).set(*n as i64);
+        }
         self.paths_unanswered.set(census.unanswered_heartbeats as i64);
         self.capped.set(total.saturating_sub(detailed.len()) as i64);
         self.series.set(detailed);
@@ -377,8 +392,9 @@ impl Metrics {
         if openmetrics { s } else { openmetrics_to_text(&s) }
     }
 
+    /// Failover events counted.
     pub fn failovers(&self) -> u64 {
-        self.failovers.get()
+        self.event_counters[EventKind::Failover as usize].get()
     }
 }
 
@@ -430,14 +446,54 @@ mod tests {
         m.on_event(&ev);
         m.observe_rtt(0.002);
         let om = m.encode(true);
-        assert!(om.contains("# TYPE sctp_monitor_failovers counter"), "{om}");
-        assert!(om.contains("sctp_monitor_failovers_total 1"), "{om}");
+        assert!(om.contains("# TYPE sctp_monitor_events counter"), "{om}");
+        assert!(om.contains("sctp_monitor_events_total{event=\"failover\"} 1"), "{om}");
         assert!(om.ends_with("# EOF\n"));
         let t = m.encode(false);
-        assert!(t.contains("# TYPE sctp_monitor_failovers_total counter"), "{t}");
-        assert!(t.contains("# HELP sctp_monitor_failovers_total "), "{t}");
+        assert!(t.contains("# TYPE sctp_monitor_events_total counter"), "{t}");
+        assert!(t.contains("# HELP sctp_monitor_events_total "), "{t}");
         assert!(t.contains("sctp_monitor_heartbeat_rtt_seconds_bucket{le=\"0.0025\"} 1"), "{t}");
         assert!(!t.contains("# EOF") && !t.contains("# UNIT"));
+    }
+
+    #[test]
+    fn no_total_beside_its_parts_and_no_counter_twice() {
+        let m = Metrics::new();
+        let mut c = [Counters::default(), Counters::default()];
+        let set = [
+            (kc::NOT_SCTP, 7),
+            (kc::SCTP_PACKETS, 5),
+            (kc::NON_FIRST_FRAGMENT, 1),
+            (kc::MALFORMED_TRUNCATED, 2),
+            (kc::MALFORMED_IP_HEADER, 1),
+            (kc::UDP_ENCAP_PACKETS, 3),
+            (kc::PACKETS, 16),
+        ];
+        for (i, v) in set {
+            c[0].values[i as usize] = v;
+        }
+        m.set_kernel(&c, &[], |_| String::new());
+        let om = m.encode(true);
+        let value = |series: &str| {
+            om.lines()
+                .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no {series} in\n{om}"))
+        };
+        assert!(!om.contains("class=\"all\""), "{om}");
+        let classes = ["not_sctp", "sctp", "non_first_fragment", "malformed"];
+        let sum: u64 = classes
+            .iter()
+            .map(|c| value(&format!("sctp_monitor_kernel_packets_total{{direction=\"ingress\",class=\"{c}\"}}")))
+            .sum();
+        assert_eq!(sum, 16, "the classes add up to every frame");
+        assert_eq!(value("sctp_monitor_kernel_sctp_over_udp_packets_total{direction=\"ingress\"}"), 3);
+        // Every event kind from 0, and no second counter of any of them.
+        for k in EventKind::ALL {
+            assert_eq!(value(&format!("sctp_monitor_events_total{{event=\"{}\"}}", k.name())), 0);
+        }
+        for gone in ["sctp_monitor_failovers_total", "sctp_monitor_path_down_total", "sctp_monitor_restarts_total"] {
+            assert!(!om.contains(gone), "{gone} duplicates events_total");
+        }
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! Where the tracker's output goes: JSON Lines events and the event log
 //! (`events`), Prometheus / OpenMetrics (`metrics`, with the capped
 //! per-association series in `series`), the HTTP JSON API
-//! documents (`api`), build and process metrics (`process`) and the HTTP
-//! listener serving them (`http`).
+//! documents (`api`), build and process metrics (`process`), the HTTP
+//! listener serving them (`http`); with the `otlp` feature, OTLP logs and
+//! metrics (`otlp`).
 
 pub mod api;
 pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod process;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod series;

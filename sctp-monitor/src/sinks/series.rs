@@ -22,23 +22,41 @@ pub struct AssocSeries {
     views: Arc<Mutex<Vec<AssocView>>>,
 }
 
-fn endpoint(e: &EndpointView) -> String {
-    let addrs: Vec<String> = e.addrs.iter().map(|a| a.to_string()).collect();
-    format!("{}:{}", addrs.join(","), e.port)
+/// An endpoint's addresses, comma-separated (no port: IPv6 stays
+/// unambiguous).
+fn addrs(e: &EndpointView) -> String {
+    e.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(",")
+}
+
+/// An association's identity labels: what the wire gives it (ports and
+/// tags), the same after an agent restart; a tag not seen yet is empty.
+struct Identity([String; 4]);
+
+impl Identity {
+    fn of(v: &AssocView) -> Identity {
+        let tag = |e: &EndpointView| e.vtag.map_or_else(String::new, |t| t.to_string());
+        Identity([v.initiator.port.to_string(), tag(&v.initiator), v.responder.port.to_string(), tag(&v.responder)])
+    }
+
+    fn labels(&self) -> [(&'static str, &str); 4] {
+        let [ip, it, rp, rt] = &self.0;
+        [("initiator_port", ip), ("initiator_vtag", it), ("responder_port", rp), ("responder_vtag", rt)]
+    }
 }
 
 /// The labels shared by the per-path series of one path.
 struct PathLabels<'a> {
     path: &'a PathView,
-    assoc: &'a str,
+    id: &'a Identity,
     sender: &'static str,
     src: String,
     dst: String,
 }
 
 impl PathLabels<'_> {
-    fn base(&self) -> [(&'static str, &str); 4] {
-        [("assoc", self.assoc), ("sender", self.sender), ("src", &self.src), ("dst", &self.dst)]
+    fn base(&self) -> [(&'static str, &str); 7] {
+        let [a, b, c, d] = self.id.labels();
+        [a, b, c, d, ("sender", self.sender), ("src", &self.src), ("dst", &self.dst)]
     }
 }
 
@@ -52,7 +70,7 @@ impl AssocSeries {
 impl Collector for AssocSeries {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let views = self.views.lock().unwrap_or_else(|e| e.into_inner());
-        let ids: Vec<String> = views.iter().map(|v| v.id.to_string()).collect();
+        let ids: Vec<Identity> = views.iter().map(Identity::of).collect();
         let sender = |i: usize| if i == 0 { "initiator" } else { "responder" };
 
         let mut m = enc.encode_descriptor(
@@ -62,9 +80,18 @@ impl Collector for AssocSeries {
             MetricType::Gauge,
         )?;
         for (v, id) in views.iter().zip(&ids) {
-            let (i, r) = (endpoint(&v.initiator), endpoint(&v.responder));
-            let l =
-                [("assoc", id.as_str()), ("state", assoc_state_name(v.state)), ("initiator", &i), ("responder", &r)];
+            let (i, r, p) = (addrs(&v.initiator), addrs(&v.responder), crate::ppid::labels(&v.ppids));
+            let [a, b, c, d] = id.labels();
+            let l = [
+                a,
+                b,
+                c,
+                d,
+                ("state", assoc_state_name(v.state)),
+                ("initiator_addrs", &i),
+                ("responder_addrs", &r),
+                ("ppids", &p),
+            ];
             ConstGauge::new(1i64).encode(m.encode_family(&l)?)?;
         }
 
@@ -76,7 +103,7 @@ impl Collector for AssocSeries {
         )?;
         for (v, id) in views.iter().zip(&ids) {
             let n = v.failovers[0] as u64 + v.failovers[1] as u64;
-            ConstCounter::new(n).encode(m.encode_family(&[("assoc", id.as_str())])?)?;
+            ConstCounter::new(n).encode(m.encode_family(&id.labels())?)?;
         }
 
         // Path labels, once for the three per-path metrics.
@@ -86,7 +113,7 @@ impl Collector for AssocSeries {
             .flat_map(|(v, id)| {
                 v.paths.iter().map(move |p| PathLabels {
                     path: p,
-                    assoc: id,
+                    id,
                     sender: sender(p.sender.index()),
                     src: p.src.to_string(),
                     dst: p.dst.to_string(),
@@ -101,8 +128,8 @@ impl Collector for AssocSeries {
             MetricType::Gauge,
         )?;
         for x in &paths {
-            let [a, s, src, dst] = x.base();
-            let l = [a, s, src, dst, ("state", path_state_name(x.path.state))];
+            let [a, b, c, d, s, src, dst] = x.base();
+            let l = [a, b, c, d, s, src, dst, ("state", path_state_name(x.path.state))];
             ConstGauge::new(1i64).encode(m.encode_family(&l)?)?;
         }
 
@@ -157,7 +184,54 @@ mod tests {
         send(3, b, a, 6000, 5000, 0x11, craft::cookie_ack());
         send(10, a2, b2, 5000, 6000, 0x22, craft::heartbeat(b"x"));
         send(14, b2, a2, 6000, 5000, 0x11, craft::heartbeat_ack(b"x"));
+        send(20, a, b, 5000, 6000, 0x22, craft::data(1, 0, 0, 4242, b"abc"));
+        send(21, a, b, 5000, 6000, 0x22, craft::data(2, 0, 1, 18, b"abc"));
         t
+    }
+
+    #[test]
+    fn ipv6_addresses_and_identity_survive_an_agent_restart() {
+        // The same association seen by two trackers (an agent restarted:
+        // the second picks it up mid-flight, its per-run number differs).
+        let (a, b) = (ip("fd00:1::1"), ip("fd00:2::2"));
+        let frame = |s: IpAddr, d: IpAddr, sp: u16, dp: u16, tag: u32, c: Vec<u8>| {
+            FrameBuilder::ip(s, d).sctp(sp, dp, tag).chunk(c).build()
+        };
+        let series = |skip: u32| {
+            let mut t = Tracker::new(Config::default());
+            let mut ev = Vec::new();
+            let mut st = DecodeStats::default();
+            for _ in 0..skip {
+                // Another association first, so the numbers differ.
+                let f = frame(ip("fd00::9"), b, 9, 9, 0, craft::init(&InitSpec::new(0x99, 1)));
+                let p = parse_frame(LinkType::Ethernet, &f, 1, 9899, &mut st).expect("parses").expect("SCTP");
+                t.process(&p.meta, &p.chunks, &mut ev);
+            }
+            for (ms, f) in [
+                (1, frame(a, b, 36412, 36412, 0xbeef, craft::data(5, 0, 0, 18, b"x"))),
+                (2, frame(b, a, 36412, 36412, 0xcafe, craft::sack(5, 1000, &[], &[]))),
+            ] {
+                let p =
+                    parse_frame(LinkType::Ethernet, &f, ms * 1_000_000, 9899, &mut st).expect("parses").expect("SCTP");
+                t.process(&p.meta, &p.chunks, &mut ev);
+            }
+            let m = Metrics::new();
+            m.set_associations(&t, 10);
+            m.encode(true)
+                .lines()
+                .filter(|l| l.contains("fd00:1::1") && !l.contains("fd00::9"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        let (first, second) = (series(0), series(3));
+        assert!(!first.is_empty());
+        assert_eq!(first, second, "the same series after a restart");
+        let info = first.iter().find(|l| l.starts_with("sctp_monitor_association_info")).expect("info");
+        assert!(
+            info.contains(r#"initiator_addrs="fd00:1::1""#) && info.contains(r#"initiator_port="36412""#),
+            "{info}"
+        );
+        assert!(info.contains(r#"ppids="S1AP""#), "{info}");
     }
 
     #[test]
@@ -167,13 +241,25 @@ mod tests {
         m.set_associations(&t, 10);
         let om = m.encode(true);
         let has = |line: &str| assert!(om.lines().any(|l| l == line), "missing {line:?} in\n{om}");
-        has(
-            r#"sctp_monitor_association_info{assoc="1",state="established",initiator="10.0.0.1,10.0.1.1:5000",responder="10.0.0.2,10.0.1.2:6000"} 1"#,
-        );
-        has(r#"sctp_monitor_association_failovers_total{assoc="1"} 0"#);
-        has(r#"sctp_monitor_path_state{assoc="1",sender="initiator",src="10.0.1.1",dst="10.0.1.2",state="active"} 1"#);
-        has(r#"sctp_monitor_path_rtt_seconds{assoc="1",sender="initiator",src="10.0.1.1",dst="10.0.1.2"} 0.004"#);
-        has(r#"sctp_monitor_path_data_packets_total{assoc="1",sender="initiator",src="10.0.1.1",dst="10.0.1.2"} 0"#);
+        let id = r#"initiator_port="5000",initiator_vtag="17",responder_port="6000",responder_vtag="34""#;
+        has(&format!(
+            r#"sctp_monitor_association_info{{{id},state="established",initiator_addrs="10.0.0.1,10.0.1.1",responder_addrs="10.0.0.2,10.0.1.2",ppids="S1AP,4242"}} 1"#
+        ));
+        has(&format!(r#"sctp_monitor_association_failovers_total{{{id}}} 0"#));
+        has(&format!(
+            r#"sctp_monitor_path_state{{{id},sender="initiator",src="10.0.1.1",dst="10.0.1.2",state="active"}} 1"#
+        ));
+        has(&format!(
+            r#"sctp_monitor_path_rtt_seconds{{{id},sender="initiator",src="10.0.1.1",dst="10.0.1.2"}} 0.004"#
+        ));
+        has(&format!(
+            r#"sctp_monitor_path_data_packets_total{{{id},sender="initiator",src="10.0.0.1",dst="10.0.0.2"}} 2"#
+        ));
+        assert!(!om.contains("assoc=\""), "no per-run association number in labels:\n{om}");
+        // Not capped: associations by protocol.
+        has(r#"sctp_monitor_associations_by_protocol{ppid="S1AP"} 1"#);
+        has(r#"sctp_monitor_associations_by_protocol{ppid="other"} 1"#);
+        has(r#"sctp_monitor_associations_by_protocol{ppid="NGAP"} 0"#);
         has("# TYPE sctp_monitor_path_rtt_seconds gauge");
         has("# UNIT sctp_monitor_path_rtt_seconds seconds");
         has("# TYPE sctp_monitor_association_failovers counter");

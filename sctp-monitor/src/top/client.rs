@@ -160,10 +160,38 @@ pub struct Assoc {
     pub cum_ack: PerEndpoint<Option<u32>>,
     #[serde(default)]
     pub restart_of: Option<u64>,
+    /// Upper-layer protocols (PPIDs) seen in the association's DATA.
+    #[serde(default)]
+    pub ppids: Vec<Ppid>,
     #[serde(default)]
     pub last_seen: String,
     #[serde(default)]
     pub paths: Vec<Path>,
+}
+
+/// A PPID as the API gives it: number, and name when known.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
+pub struct Ppid {
+    pub id: u32,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl Ppid {
+    /// The name, or the number when it has none.
+    pub fn label(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.id.to_string())
+    }
+}
+
+impl Assoc {
+    /// The protocols, comma-separated (`-` for none yet).
+    pub fn protocols(&self) -> String {
+        if self.ppids.is_empty() {
+            return "-".into();
+        }
+        self.ppids.iter().map(Ppid::label).collect::<Vec<_>>().join(",")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -293,6 +293,7 @@ fn matches(a: &Assoc, f: &str) -> bool {
         || a.responder.port.to_string() == f
         || a.initiator.addrs.iter().chain(a.responder.addrs.iter()).any(|x| x.to_ascii_lowercase().contains(f))
         || a.paths.iter().any(|p| p.state == f)
+        || a.ppids.iter().any(|p| p.label().to_ascii_lowercase() == f || p.id.to_string() == f)
 }
 
 /// The RTT shown for an association: the initiator's primary path's, else the
@@ -409,6 +410,14 @@ pub fn event_line(e: &serde_json::Value) -> String {
             format!("{} {}", role(&e["endpoint"]), e["addr"].as_str().unwrap_or("?"))
         }
         "stalled" => format!("{} ms without ack progress", e["stalled_ms"]),
+        "protocol_seen" => {
+            let p = &e["ppid"];
+            let proto = match p["name"].as_str() {
+                Some(n) => format!("{n} ({})", p["id"]),
+                None => format!("PPID {}", p["id"]),
+            };
+            format!("{} {} {proto}", role(&e["endpoint"]), pathref(&e["path"]))
+        }
         _ => String::new(),
     };
     format!("{ts} {id} {kind} {detail}").trim_end().to_string()
@@ -532,6 +541,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(event_line(&e), "11:00:00 #7 failover I 10.0.0.1>10.0.0.2 -> 10.0.1.1>10.0.1.2 (hb 2 rtx 3)");
+        let p: serde_json::Value = serde_json::from_str(
+            r#"{"ts":"2026-11-26T11:00:01.1Z","event":"protocol_seen","assoc":7,"endpoint":"responder",
+                "path":{"src":"10.0.0.2","dst":"10.0.0.1"},"ppid":{"id":18,"name":"S1AP"}}"#,
+        )
+        .expect("json");
+        assert_eq!(event_line(&p), "11:00:01 #7 protocol_seen R 10.0.0.2>10.0.0.1 S1AP (18)");
     }
 
     #[test]

@@ -165,7 +165,8 @@ fn draw_assocs(f: &mut Frame, app: &App, area: Rect) {
                 Cell::from(format!("{}", a.id)),
                 two(a.initiator.port.to_string(), a.responder.port.to_string()),
                 Cell::from(Text::from(addrs)),
-                Cell::from(state_short(&a.state).to_string()),
+                // the state, and under it the upper-layer protocols (PPIDs)
+                two(state_short(&a.state).to_string(), a.protocols()),
                 two(prim(&a.primary.initiator), prim(&a.primary.responder)),
                 Cell::from(assoc_rtt(a).map_or("-".into(), fmt_rtt)),
                 Cell::from(fmt_rate(app.assoc_rate(a))),
@@ -301,7 +302,7 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
     };
     let npaths = a.paths.len().max(1) as u16;
     let [info, paths, log] =
-        Layout::vertical([Constraint::Length(7), Constraint::Length((npaths + 2).min(10)), Constraint::Fill(1)])
+        Layout::vertical([Constraint::Length(8), Constraint::Length((npaths + 2).min(10)), Constraint::Fill(1)])
             .areas(area);
     let vtag = |v: Option<u32>| v.map_or("-".into(), |v| format!("0x{v:08x}"));
     let opt = |v: Option<u32>| v.map_or("-".into(), |v| v.to_string());
@@ -337,6 +338,14 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
             opt(a.cum_ack.initiator),
             opt(a.highest_tsn.responder),
             opt(a.cum_ack.responder)
+        )),
+        Line::raw(format!(
+            "protocols (PPID) {}",
+            if a.ppids.is_empty() {
+                "none seen yet".to_string()
+            } else {
+                a.ppids.iter().map(|p| format!("{} {}", p.label(), p.id)).collect::<Vec<_>>().join(", ")
+            }
         )),
     ];
     f.render_widget(

@@ -221,6 +221,9 @@ pub(crate) struct Ext {
     pub restart_of: Option<u64>,
     /// Set Primary requested by endpoint i (address of endpoint i), confirmed.
     pub requested_primary: [Option<A16>; 2],
+    /// PPIDs seen without a bit of their own (`crate::ppid::OTHER`), at
+    /// most `crate::ppid::MAX_OTHER`.
+    pub other_ppids: Vec<u32>,
     /// The request of endpoint i is not yet followed by a move of the
     /// peer's new DATA to it.
     pub primary_request_open: [bool; 2],
@@ -240,6 +243,9 @@ pub(crate) struct Assoc {
     pub owner: u16,
     /// Bit i: address slot i was removed (ASCONF Delete IP).
     pub gone: u16,
+    /// PPIDs of the DATA seen (`crate::ppid::bit`; it fits in what was
+    /// padding).
+    pub ppids: u16,
     pub last_seen_ns: u64,
     pub addrs: Box<[A16]>,
     pub paths: Box<[Path]>,
@@ -258,6 +264,7 @@ impl Assoc {
             flags: 0,
             owner: 0b10,
             gone: 0,
+            ppids: 0,
             last_seen_ns: now,
             addrs: vec![a0, a1].into_boxed_slice(),
             paths: Box::new([]),
@@ -387,6 +394,7 @@ impl Assoc {
                 size_of::<Ext>()
                     + x.pending_asconf.capacity() * size_of::<PendingAsconf>()
                     + x.pending_asconf.iter().map(|p| p.requests.capacity() * 24).sum::<usize>()
+                    + x.other_ppids.capacity() * 4
             })
     }
 }

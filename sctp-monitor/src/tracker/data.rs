@@ -9,6 +9,7 @@ use sctp_monitor_common::sctp::tsn_gt;
 
 use crate::decode::{DataHeader, PacketMeta};
 use crate::event::{Event, EventKind, Evidence, Role};
+use crate::ppid::{self, Ppid};
 
 use super::Tracker;
 use super::assoc::{NO_PATH, PathState, age_ms, dflag, ms, pflag};
@@ -21,6 +22,9 @@ pub(super) struct DataInPacket {
     /// The path last charged a retransmission event in this packet.
     pub rtx_origin: u8,
 }
+
+/// DATA / I-DATA flag B: the first fragment of a message.
+const B_FLAG: u8 = 0x02;
 
 impl DataInPacket {
     pub const NEW: DataInPacket = DataInPacket { counted: false, rtx_origin: NO_PATH };
@@ -39,6 +43,13 @@ impl Tracker {
         out: &mut Vec<Event>,
     ) {
         let now = meta.ts_ns;
+        // I-DATA carries the PPID only in a message's first fragment (B).
+        if !d.i_data || d.flags & B_FLAG != 0 {
+            let bit = ppid::bit(d.ppid);
+            if self.slab[slot].ppids & bit == 0 || bit == ppid::OTHER {
+                self.ppid_seen(slot, pi, d.ppid, bit, now, out);
+            }
+        }
         let from_kernel = meta.record.is_some();
         let dir = self.slab[slot].dirs[e];
         let new = match meta.record {
@@ -90,6 +101,25 @@ impl Tracker {
             }
         }
         p.last_data_ns = now;
+    }
+
+    /// A PPID the association's set may not hold yet (`bit` is its
+    /// `ppid::bit`): added, and reported once (`protocol_seen`). Out of
+    /// line: an association meets its PPIDs a few times in its life.
+    #[inline(never)]
+    fn ppid_seen(&mut self, slot: usize, pi: usize, id: u32, bit: u16, now: u64, out: &mut Vec<Event>) {
+        let a = &mut self.slab[slot];
+        if bit == ppid::OTHER {
+            let others = &mut a.ext().other_ppids;
+            if others.contains(&id) || others.len() >= ppid::MAX_OTHER {
+                return;
+            }
+            others.push(id);
+        }
+        a.ppids |= bit;
+        let mut ev = self.path_event(slot, pi, EventKind::ProtocolSeen, now);
+        ev.ppid = Some(Ppid(id));
+        out.push(ev);
     }
 
     /// The path DATA `tsn` of direction `e` was first sent on: the primary

@@ -467,6 +467,9 @@ impl Tracker {
         ev.initiator = Some(Self::endpoint(a, 0));
         ev.responder = Some(Self::endpoint(a, 1));
         ev.handshake_seen = Some(a.flags & assoc::aflag::HANDSHAKE_SEEN != 0);
+        if a.ppids != 0 {
+            ev.ppids = Some(view::ppids_of(a).into_iter().map(crate::ppid::Ppid).collect());
+        }
         ev
     }
 

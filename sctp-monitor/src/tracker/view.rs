@@ -56,6 +56,8 @@ pub struct AssocView {
     /// Address requested as primary by each endpoint (ASCONF Set Primary).
     pub requested_primary: [Option<IpAddr>; 2],
     pub restart_of: Option<u64>,
+    /// PPIDs of the DATA seen (the upper-layer protocols), ascending.
+    pub ppids: Vec<u32>,
     pub last_seen_ns: u64,
     /// Why it ended (closed associations only).
     pub ended: Option<DownReason>,
@@ -108,9 +110,20 @@ pub(super) fn assoc_view(a: &Assoc, ended: Option<DownReason>) -> AssocView {
         cum_ack: [0, 1].map(|e| (a.dirs[e].flags & dflag::HAS_ACK != 0).then_some(a.dirs[e].cum_ack)),
         requested_primary: [0, 1].map(|e| x.and_then(|x| x.requested_primary[e]).map(|a| ip(&a))),
         restart_of: x.and_then(|x| x.restart_of),
+        ppids: ppids_of(a),
         last_seen_ns: a.last_seen_ns,
         ended,
     }
+}
+
+/// The association's PPIDs, ascending.
+pub(super) fn ppids_of(a: &Assoc) -> Vec<u32> {
+    let mut v: Vec<u32> = crate::ppid::from_mask(a.ppids).collect();
+    if a.ppids & crate::ppid::OTHER != 0 {
+        v.extend(a.ext.as_deref().map_or(&[][..], |x| &x.other_ppids[..]));
+        v.sort_unstable();
+    }
+    v
 }
 
 /// Counts over every tracked association, for gauges: no view is built.
@@ -123,6 +136,9 @@ pub struct Census {
     pub paths: [u64; 4],
     /// Consecutive unanswered heartbeats, summed over all paths.
     pub unanswered_heartbeats: u64,
+    /// Associations whose DATA carried each PPID, indexed by bit of
+    /// `crate::ppid::bit` (bit 15: any PPID without a bit of its own).
+    pub by_ppid_bit: [u64; 16],
 }
 
 impl Census {
@@ -139,6 +155,11 @@ pub(super) fn census<'a>(assocs: impl Iterator<Item = &'a Assoc>) -> Census {
     let mut c = Census::default();
     for a in assocs {
         c.associations[a.state as usize] += 1;
+        let mut m = a.ppids;
+        while m != 0 {
+            c.by_ppid_bit[m.trailing_zeros() as usize] += 1;
+            m &= m - 1;
+        }
         for p in a.paths.iter() {
             c.paths[p.state as usize] += 1;
             c.unanswered_heartbeats += p.hb_unacked as u64;

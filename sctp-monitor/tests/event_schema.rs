@@ -1,0 +1,266 @@
+//! Every event kind against the JSON Schema of the events,
+//! `sctp-monitor/schema/events.schema.json` (issue 12), validated with the
+//! `jsonschema` crate (draft 2020-12, formats checked: date-time, IPv4/IPv6).
+//!
+//! The events are made by the code that makes them for users, never
+//! written by hand: `replay --json` of every real capture in
+//! `tests/fixtures/` (association up/down, path up/down, primary changes,
+//! failovers, protocol_seen), wire scenarios through the decoder and the
+//! tracker for what those captures do not hold (restart, ASCONF address
+//! changes and Set Primary, stalled, abort, idle timeout, eviction, an
+//! unknown PPID), and the agent's own pipeline fed kernel records, which
+//! stamps `host` and `ifname` (the live agent's events file is validated
+//! too, by `agent_e2e`). The test fails if a kind of `EventKind::ALL` was
+//! not produced, and checks that the schema does refuse broken events.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::process::Command;
+
+use bytemuck::Zeroable;
+use sctp_monitor::agent::pipeline::{Pipeline, PipelineOptions};
+use sctp_monitor::craft::{self, AsconfReq, CookiePos, FrameBuilder, InitSpec};
+use sctp_monitor::decode::{DecodeStats, LinkType, parse_frame};
+use sctp_monitor::event::{Event, EventKind};
+use sctp_monitor::sinks::events::EventWriter;
+use sctp_monitor::tracker::{Config, Tracker};
+use sctp_monitor_common::{ChunkRecord, RecordKind};
+use serde_json::Value;
+
+const MS: u64 = 1_000_000;
+const T0: u64 = 1_700_000_000_000_000_000;
+const TA: u32 = 0xA0A0_A0A0;
+const TB: u32 = 0xB0B0_B0B0;
+const PA: u16 = 36412;
+const PB: u16 = 36412;
+
+fn validator() -> jsonschema::Validator {
+    let text = include_str!("../schema/events.schema.json");
+    let schema: Value = serde_json::from_str(text).expect("the schema is JSON");
+    jsonschema::options().should_validate_formats(true).build(&schema).expect("the schema compiles")
+}
+
+/// Validates one JSON line; returns its `event`.
+fn check(v: &jsonschema::Validator, line: &str, source: &str) -> String {
+    let doc: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{source}: not JSON ({e}): {line}"));
+    let errors: Vec<String> = v.iter_errors(&doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{source}: {line}\ndoes not follow the schema:\n{}", errors.join("\n"));
+    doc["event"].as_str().expect("event").to_string()
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().expect("address")
+}
+
+/// Two multihomed endpoints through the decoder and the tracker.
+struct Wire {
+    t: Tracker,
+    ev: Vec<Event>,
+    a: [IpAddr; 2],
+    b: [IpAddr; 2],
+}
+
+impl Wire {
+    fn new(cfg: Config) -> Wire {
+        Wire {
+            t: Tracker::new(cfg),
+            ev: Vec::new(),
+            a: [ip("10.0.0.1"), ip("fd00:1::1")],
+            b: [ip("10.0.0.2"), ip("fd00:1::2")],
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn send(&mut self, ms: u64, src: IpAddr, dst: IpAddr, sport: u16, dport: u16, vtag: u32, chunks: Vec<Vec<u8>>) {
+        let f = FrameBuilder::ip(src, dst).sctp(sport, dport, vtag).chunks(chunks).build();
+        let mut st = DecodeStats::default();
+        let p = parse_frame(LinkType::Ethernet, &f, T0 + ms * MS, 9899, &mut st).expect("parses").expect("SCTP");
+        self.t.process(&p.meta, &p.chunks, &mut self.ev);
+    }
+
+    fn a2b(&mut self, ms: u64, chunks: Vec<Vec<u8>>) {
+        self.send(ms, self.a[0], self.b[0], PA, PB, TB, chunks);
+    }
+
+    fn b2a(&mut self, ms: u64, chunks: Vec<Vec<u8>>) {
+        self.send(ms, self.b[0], self.a[0], PB, PA, TA, chunks);
+    }
+
+    fn handshake(&mut self) {
+        let (a, b) = (self.a, self.b);
+        self.send(0, a[0], b[0], PA, PB, 0, vec![craft::init(&InitSpec::new(TA, 100).addrs(&[a[1]]))]);
+        let ack = craft::init_ack(&InitSpec::new(TB, 500).addrs(&[b[1]]).cookie(64, CookiePos::Before));
+        self.send(1, b[0], a[0], PB, PA, TA, vec![ack]);
+        self.a2b(2, vec![craft::cookie_echo(&[7; 64])]);
+        self.b2a(3, vec![craft::cookie_ack()]);
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.ev.iter().map(Event::to_json_line).collect()
+    }
+}
+
+/// What the captures do not hold, through the decoder and the tracker.
+fn wire_scenarios() -> Vec<String> {
+    let mut out = Vec::new();
+    // S1AP and an unknown PPID; ASCONF add, delete, Set Primary; stalled;
+    // abort.
+    let mut w = Wire::new(Config { stall_after_ns: 2_000 * MS, ..Config::default() });
+    w.handshake();
+    w.a2b(10, vec![craft::data(100, 0, 0, 18, b"s1ap")]);
+    w.b2a(11, vec![craft::sack(100, 1000, &[], &[])]);
+    w.a2b(12, vec![craft::data(101, 0, 1, 4242, b"other")]);
+    w.b2a(13, vec![craft::sack(101, 1000, &[], &[])]);
+    let new = ip("10.0.9.1");
+    w.a2b(20, vec![craft::asconf(1, w.a[0], &[AsconfReq::Add { corr_id: 1, addr: new }])]);
+    w.b2a(21, vec![craft::asconf_ack(1, &[])]);
+    w.a2b(30, vec![craft::asconf(2, w.a[0], &[AsconfReq::Delete { corr_id: 2, addr: new }])]);
+    w.b2a(31, vec![craft::asconf_ack(2, &[])]);
+    w.a2b(40, vec![craft::asconf(3, w.a[0], &[AsconfReq::SetPrimary { corr_id: 3, addr: w.b[1] }])]);
+    w.b2a(41, vec![craft::asconf_ack(3, &[])]);
+    w.a2b(100, vec![craft::data(102, 0, 2, 18, b"x")]);
+    w.a2b(500, vec![craft::heartbeat(b"h")]);
+    w.b2a(510, vec![craft::heartbeat_ack(b"h")]);
+    w.t.tick(T0 + 2300 * MS, &mut w.ev);
+    w.b2a(3000, vec![craft::abort(false, &[craft::error_cause(12, b"bye")])]);
+    out.extend(w.lines());
+    // Restart: a new INIT between the same endpoints.
+    let mut w = Wire::new(Config::default());
+    w.handshake();
+    let (a, b) = (w.a, w.b);
+    w.send(100, a[0], b[0], PA, PB, 0, vec![craft::init(&InitSpec::new(0x1111, 9).addrs(&[a[1]]))]);
+    w.send(101, b[0], a[0], PB, PA, 0x1111, vec![craft::init_ack(&InitSpec::new(0x2222, 9))]);
+    w.send(102, a[0], b[0], PA, PB, 0x2222, vec![craft::cookie_echo(&[1; 40])]);
+    w.send(103, b[0], a[0], PB, PA, 0x1111, vec![craft::cookie_ack()]);
+    out.extend(w.lines());
+    // Idle timeout, and eviction past the cap.
+    let mut w = Wire::new(Config { idle_timeout_ns: 1_000 * MS, max_assocs: 1, ..Config::default() });
+    w.handshake();
+    w.t.tick(T0 + 5_000 * MS, &mut w.ev);
+    w.handshake();
+    w.send(6_000, ip("10.0.5.1"), ip("10.0.5.2"), 7, 7, 0, vec![craft::init(&InitSpec::new(0x77, 1))]);
+    w.send(6_001, ip("10.0.5.2"), ip("10.0.5.1"), 7, 7, 0x77, vec![craft::init_ack(&InitSpec::new(0x78, 1))]);
+    w.send(6_002, ip("10.0.5.1"), ip("10.0.5.2"), 7, 7, 0x78, vec![craft::cookie_echo(&[1; 8])]);
+    w.send(6_003, ip("10.0.5.2"), ip("10.0.5.1"), 7, 7, 0x77, vec![craft::cookie_ack()]);
+    out.extend(w.lines());
+    out
+}
+
+/// A kernel record of one chunk, as the programs write it.
+fn record(chunk: &[u8], src: [u8; 4], dst: [u8; 4], vtag: u32, ifindex: u32, ts: u64) -> ChunkRecord {
+    let mut r = ChunkRecord::zeroed();
+    r.kind = if chunk[0] == 0 { RecordKind::DataFirst as u8 } else { RecordKind::Control as u8 };
+    r.ts_ns = ts;
+    r.ifindex = ifindex;
+    r.ip_version = 4;
+    r.src_addr[..4].copy_from_slice(&src);
+    r.dst_addr[..4].copy_from_slice(&dst);
+    r.src_port = PA;
+    r.dst_port = PB;
+    r.vtag = vtag;
+    r.chunk_type = chunk[0];
+    r.chunk_len = u16::from_be_bytes([chunk[2], chunk[3]]);
+    let n = chunk.len().min(r.data.len());
+    r.data[..n].copy_from_slice(&chunk[..n]);
+    r.seg1_len = n as u16;
+    r
+}
+
+/// The agent's pipeline fed kernel records from two interfaces: its
+/// events carry `host` and the interface's name.
+fn pipeline_events() -> (Vec<String>, String) {
+    let mut p = Pipeline::new(PipelineOptions::default(), EventWriter::new(None));
+    p.set_host("mme-7.example");
+    p.set_ifnames([(7, "s1-a"), (9, "s1-b")].into_iter());
+    let (a, b) = ([10, 1, 0, 1], [10, 1, 0, 2]);
+    p.on_record(&record(&craft::init(&InitSpec::new(TA, 1)), a, b, 0, 7, 1_000));
+    p.on_record(&record(&craft::init_ack(&InitSpec::new(TB, 1)), b, a, TA, 9, 2_000));
+    p.on_record(&record(&craft::cookie_echo(&[0; 8]), a, b, TB, 7, 3_000));
+    p.on_record(&record(&craft::cookie_ack(), b, a, TA, 9, 4_000));
+    p.on_record(&record(&craft::data(1, 0, 0, 3, b"m3ua"), a, b, TB, 7, 5_000));
+    p.tick();
+    let lines = p.log.since(0, 100).events.into_iter().map(|(_, l)| l).collect();
+    (lines, p.log.page_json(0, 100))
+}
+
+#[test]
+fn every_event_kind_follows_the_schema() {
+    let v = validator();
+    let mut kinds = BTreeSet::new();
+    // 1. Real captures, through `replay --json`.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut captures: Vec<_> = std::fs::read_dir(&dir)
+        .expect("fixtures")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+        .collect();
+    captures.sort();
+    assert!(captures.len() >= 5, "{captures:?}");
+    for c in &captures {
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_sctp-monitor")).arg("replay").arg("--json").arg(c).output().expect("run");
+        assert!(out.status.success(), "{}: {}", c.display(), String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).expect("UTF-8");
+        assert!(text.lines().count() > 3, "{}: {text}", c.display());
+        // The last line is the replay's summary, not an event.
+        let (events, summary) = text.trim_end().rsplit_once('\n').expect("events and a summary");
+        assert!(summary.starts_with("{\"summary\":"), "{}: {summary}", c.display());
+        for line in events.lines() {
+            kinds.insert(check(&v, line, &c.display().to_string()));
+        }
+    }
+    // 2. Wire scenarios the captures do not hold.
+    for line in wire_scenarios() {
+        kinds.insert(check(&v, &line, "wire scenario"));
+    }
+    // 3. The agent's pipeline: host and ifname stamped.
+    let (lines, page) = pipeline_events();
+    for line in &lines {
+        let k = check(&v, line, "pipeline");
+        let doc: Value = serde_json::from_str(line).expect("JSON");
+        assert_eq!(doc["host"], "mme-7.example", "{line}");
+        match k.as_str() {
+            // Decided by the COOKIE-ACK seen on s1-b, the DATA on s1-a.
+            "association_up" => assert_eq!(doc["ifname"], "s1-b", "{line}"),
+            "protocol_seen" => {
+                assert_eq!(doc["ifname"], "s1-a", "{line}");
+                assert_eq!(doc["ppid"]["name"], "M3UA", "{line}");
+            }
+            _ => {}
+        }
+        kinds.insert(k);
+    }
+    assert!(lines.iter().any(|l| l.contains("\"protocol_seen\"")), "{lines:?}");
+    // /api/events: the same objects with `seq`.
+    let page: Value = serde_json::from_str(&page).expect("page JSON");
+    for e in page["events"].as_array().expect("events") {
+        check(&v, &e.to_string(), "/api/events");
+    }
+    let want: BTreeSet<String> = EventKind::ALL.iter().map(|k| k.name().to_string()).collect();
+    let missing: Vec<_> = want.difference(&kinds).collect();
+    assert!(missing.is_empty(), "kinds never produced, so never checked: {missing:?}");
+}
+
+#[test]
+fn the_schema_refuses_broken_events() {
+    let v = validator();
+    let good = r#"{"ts":"2026-11-26T10:58:43.426062Z","event":"path_down","schema":1,"host":"h","ifname":"eth0","assoc":1,"path":{"src":"10.0.0.1","dst":"fd00::2"},"endpoint":"initiator"}"#;
+    check(&v, good, "a good event");
+    let doc: Value = serde_json::from_str(good).expect("JSON");
+    type Break = Box<dyn Fn(&mut Value)>;
+    let broken: [(&str, Break); 8] = [
+        ("no assoc", Box::new(|d| drop(d.as_object_mut().map(|o| o.remove("assoc"))))),
+        ("another schema version", Box::new(|d| d["schema"] = 2.into())),
+        ("a bad address", Box::new(|d| d["path"]["src"] = "10.0.0.256".into())),
+        ("a time without microseconds", Box::new(|d| d["ts"] = "2026-11-26T10:58:43Z".into())),
+        ("an unknown kind", Box::new(|d| d["event"] = "path_sideways".into())),
+        ("a path event without its path", Box::new(|d| drop(d.as_object_mut().map(|o| o.remove("path"))))),
+        ("an empty ifname", Box::new(|d| d["ifname"] = "".into())),
+        ("an unknown field", Box::new(|d| d["color"] = "red".into())),
+    ];
+    for (what, f) in broken {
+        let mut d = doc.clone();
+        f(&mut d);
+        assert!(!v.is_valid(&d), "the schema accepts {what}: {d}");
+    }
+}
