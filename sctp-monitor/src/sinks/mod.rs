@@ -9,7 +9,7 @@ pub mod api;
 pub mod events;
 pub mod http;
 pub mod metrics;
-pub mod process;
 #[cfg(feature = "otlp")]
 pub mod otlp;
+pub mod process;
 pub mod series;
