@@ -258,6 +258,8 @@ const _: () = assert!(core::mem::size_of::<ChunkHeader>() == CHUNK_HEADER_LEN);
 
 impl ChunkHeader {
     pub const LEN: usize = CHUNK_HEADER_LEN;
+    /// The chunk's length field (header and value, not the padding).
+    #[allow(clippy::len_without_is_empty)] // a wire field, not a container
     #[inline(always)]
     pub const fn len(&self) -> u16 {
         u16::from_be_bytes(self.len)

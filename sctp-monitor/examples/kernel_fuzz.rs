@@ -113,11 +113,11 @@ fn main() -> anyhow::Result<()> {
          counters add up; {:.1} s; seed {seed:#x}",
         t0.elapsed().as_secs_f64()
     );
-    for dir in 0..2 {
+    for (dir, kd) in k.iter().enumerate() {
         let names: Vec<String> = c::PACKET_OUTCOMES
             .iter()
             .chain([c::MALFORMED_CHUNK_LEN, c::TOO_MANY_CHUNKS, c::RINGBUF_RECORDS, c::RINGBUF_LOST].iter())
-            .map(|&o| format!("{}={}", c::NAMES[o as usize], k[dir].get(o)))
+            .map(|&o| format!("{}={}", c::NAMES[o as usize], kd.get(o)))
             .collect();
         println!("  {}: {}", if dir == 0 { "ingress" } else { "egress" }, names.join(" "));
     }

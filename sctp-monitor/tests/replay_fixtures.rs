@@ -704,7 +704,9 @@ fn tshark_chunk_counts_per_association_and_path() {
     for (f, file) in files {
         let opts = f.options();
         let o = replay_file(&file, &opts);
-        let mut want: BTreeMap<u64, (Counts, BTreeMap<(Role, IpAddr, IpAddr), Counts>)> = BTreeMap::new();
+        // Per association: its counts, and per (direction, src, dst) path.
+        type PathCounts = BTreeMap<(Role, IpAddr, IpAddr), Counts>;
+        let mut want: BTreeMap<u64, (Counts, PathCounts)> = BTreeMap::new();
         let mut unmatched = 0;
         for (src, dst, vtag, init_tag, chunks) in tshark_packets(ts, &file, opts.udp_port) {
             // Packets to the responder carry the responder's tag; an INIT

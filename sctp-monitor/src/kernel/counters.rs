@@ -30,9 +30,11 @@ pub fn read(ebpf: &Ebpf) -> anyhow::Result<[Counters; 2]> {
     Ok(out)
 }
 
-/// Chunk counts by (interface slot, direction, chunk type), summed over CPUs;
-/// only non-zero entries.
-pub fn read_chunks(ebpf: &Ebpf) -> anyhow::Result<Vec<((u32, u8, u8), u64)>> {
+/// (interface slot, direction, chunk type).
+pub type ChunkKey = (u32, u8, u8);
+
+/// Chunk counts by [`ChunkKey`], summed over CPUs; only non-zero entries.
+pub fn read_chunks(ebpf: &Ebpf) -> anyhow::Result<Vec<(ChunkKey, u64)>> {
     let map: PerCpuArray<_, u64> =
         PerCpuArray::try_from(ebpf.map(maps::CHUNK_COUNTERS).context("CHUNK_COUNTERS map missing")?)?;
     let mut out = Vec::new();
