@@ -25,10 +25,13 @@
 //! skips with a message when tshark is missing, and fails under CI (`CI` set)
 //! where `cargo xtask setup --tests` installs it.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use support::process::TempDir;
 
 use serde_json::Value;
 
@@ -742,22 +745,6 @@ fn tshark_chunk_counts_per_association_and_path() {
 }
 
 // ----------------------------------------------------------- robustness
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!("sctp-monitor-fixtures-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&d).expect("temp dir");
-        TempDir(d)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Offsets where a pcap record or a pcapng block ends: a file cut there is
 /// shorter, not damaged.

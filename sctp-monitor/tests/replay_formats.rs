@@ -11,10 +11,13 @@
 //! own writers), `gzip`; the swapped byte orders (no tool writes them on a
 //! little-endian machine) by swapping every header field here.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use support::process::TempDir;
 
 use sctp_monitor::replay::{ReplayOptions, ReplayOutcome, replay};
 
@@ -23,26 +26,6 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 const FIXTURE: &str = "usrsctp-multihomed-failover";
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!("sctp-monitor-formats-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&d).expect("temp dir");
-        TempDir(d)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The tool, or `None` (skip with a message) outside CI; under CI a
 /// missing tool fails (`cargo xtask setup --tests` installs them).

@@ -78,6 +78,13 @@ impl TempDir {
     pub fn path(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
+
+    /// Writes `bytes` to the file `name` in the directory; its path.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.path(name);
+        fs::write(&p, bytes).expect("write temp file");
+        p
+    }
 }
 
 impl Drop for TempDir {
