@@ -523,6 +523,16 @@ fn xtask_lab_leaves_nothing_behind() {
             "the lab's association over IPv4 and IPv6: {up}"
         );
     };
+    // What the lab builds first, built here outside the time allowed for
+    // it to come up: `cargo xtask test` builds the agent with the `otlp`
+    // feature, the lab without, so the lab's own build is a rebuild.
+    for pkg in ["sctp-monitor", "xtask"] {
+        let st = Command::new(&cargo).current_dir(&root).args(["build", "--quiet", "--package", pkg]).status();
+        assert!(st.is_ok_and(|s| s.success()), "cargo build --package {pkg}");
+    }
+    // A failed assertion must not leave the lab running: its processes
+    // would keep the namespaces (and the lock the kernel tests share).
+    let _cleanup = LabCleanup { cargo: &cargo, root: &root };
     // 1. Ctrl-C (SIGINT to the xtask process) removes everything.
     let mut c = start();
     wait_up(&mut c);
@@ -547,6 +557,30 @@ fn xtask_lab_leaves_nothing_behind() {
         .unwrap();
     assert!(st.success());
     assert_eq!(leftovers(), Vec::<String>::new(), "left behind after a killed run and `cargo xtask lab --clean`");
+}
+
+/// On a panic, stops the lab a test started (SIGINT to `xtask lab`, then
+/// `xtask lab --clean` for what a killed one left).
+struct LabCleanup<'a> {
+    cargo: &'a str,
+    root: &'a Path,
+}
+
+impl Drop for LabCleanup<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        if let Some(pid) = find_xtask_pid() {
+            let _ = Command::new("kill").args(["-INT", &pid.to_string()]).status();
+            std::thread::sleep(Duration::from_secs(5));
+        }
+        let _ = Command::new(self.cargo)
+            .current_dir(self.root)
+            .args(["run", "--quiet", "--package", "xtask", "--", "lab", "--clean"])
+            .stdin(Stdio::null())
+            .status();
+    }
 }
 
 fn find_xtask_pid() -> Option<u32> {
