@@ -11,7 +11,10 @@
 #     that must end in ONE association.
 #   asconf: the client binds 10.201.1.1 only, then (seconds after COMM_UP,
 #     DATA flowing at 20/s) adds 10.201.2.1 (ASCONF Add IP), asks the server
-#     to send to it (Set Primary Address), deletes 10.201.1.1 (Delete IP).
+#     to send to it (Set Primary Address), deletes it again (Delete IP; so
+#     the server's DATA moves back to 10.201.1.1). Deleting 10.201.1.1
+#     instead made usrsctp 0.9.5 drop the association on both ends at once
+#     (COMM_LOST right after the bindx).
 #
 # Usage (root): make_collide_asconf.sh OUTDIR   -> OUTDIR/{usrsctp-init-collision,usrsctp-asconf}.pcap
 # and the peers' JSON Lines next to them. Run under /tmp/sctpmon-kernel.lock.
@@ -28,12 +31,12 @@ NS_B=${SCTPMON_NS_B:-sctpmon-b}
 OPTS=(--port 5000 --hb-interval 500 --rto-min 100 --rto-max 400 --path-max-retrans 2 --stats-interval 0 --size 64)
 
 capture_start() { # $1 = file
-	ip netns exec "$NS_A" tcpdump -i any -s 256 -U -w "$1" sctp 2>"$1.tcpdump.err" &
+	ip netns exec "$NS_A" tcpdump -i any -s 256 -U --immediate-mode -w "$1" sctp 2>"$1.tcpdump.err" &
 	TCPDUMP=$!
 	sleep 1
 }
 capture_stop() {
-	sleep 0.5
+	sleep 1
 	kill -INT "$TCPDUMP"; wait "$TCPDUMP" || true
 }
 trap '"$LAB" down >/dev/null 2>&1 || true' EXIT
@@ -75,7 +78,7 @@ ip netns exec "$NS_B" "$PEER" server --once --bind 10.201.1.2,10.201.2.2 "${OPTS
 PS=$!
 sleep 0.3
 ip netns exec "$NS_A" "$PEER" client --bind 10.201.1.1 --connect 10.201.1.2,10.201.2.2 --rate 20 --duration 5 \
-	--at 1:add:10.201.2.1 --at 2:peer-primary:10.201.2.1 --at 3:del:10.201.1.1 "${OPTS[@]}" \
+	--at 1:add:10.201.2.1 --at 2:peer-primary:10.201.2.1 --at 3:del:10.201.2.1 "${OPTS[@]}" \
 	>"$OUT/asconf-client.jsonl" 2>"$OUT/asconf-client.err" || echo "asconf: client exited $?"
 for _ in $(seq 1 50); do kill -0 "$PS" 2>/dev/null || break; sleep 0.1; done
 kill "$PS" 2>/dev/null || true # no association (client failed): do not wait forever
