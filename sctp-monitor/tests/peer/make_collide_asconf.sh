@@ -31,7 +31,7 @@ NS_B=${SCTPMON_NS_B:-sctpmon-b}
 OPTS=(--port 5000 --hb-interval 500 --rto-min 100 --rto-max 400 --path-max-retrans 2 --stats-interval 0 --size 64)
 
 capture_start() { # $1 = file
-	ip netns exec "$NS_A" tcpdump -i any -s 256 -U --immediate-mode -w "$1" sctp 2>"$1.tcpdump.err" &
+	ip netns exec "$NS_A" tcpdump -i any -s 1500 -U --immediate-mode -w "$1" sctp 2>"$1.tcpdump.err" &
 	TCPDUMP=$!
 	sleep 1
 }
