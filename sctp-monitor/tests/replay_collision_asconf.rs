@@ -222,11 +222,8 @@ fn init_collision_is_one_association_with_tsharks_addresses_and_surviving_tags()
             moves[e]
         );
     }
-    let fo: BTreeMap<Role, usize> = o
-        .events
-        .iter()
-        .filter(|e| e.event == EventKind::Failover)
-        .fold(BTreeMap::new(), |mut m, e| {
+    let fo: BTreeMap<Role, usize> =
+        o.events.iter().filter(|e| e.event == EventKind::Failover).fold(BTreeMap::new(), |mut m, e| {
             *m.entry(e.endpoint.expect("failover names its endpoint")).or_default() += 1;
             m
         });
@@ -334,7 +331,8 @@ fn asconf_changes_match_tsharks_acknowledged_requests_and_moves_are_no_failover(
     let mut open: Vec<(usize, &AsconfPkt)> = Vec::new();
     let mut requested: [Option<IpAddr>; 2] = [None; 2];
     let mut removed: BTreeSet<IpAddr> = BTreeSet::new();
-    let (mut last, mut high): ([Option<(IpAddr, IpAddr)>; 2], [Option<u32>; 2]) = ([None; 2], [None; 2]);
+    let mut last: [Option<(IpAddr, IpAddr)>; 2] = [None; 2];
+    let mut high: [Option<u32>; 2] = [None; 2];
     let (mut asked_moves, mut other_moves) = ([0u32; 2], [0u32; 2]);
     let mut acked = 0;
     for (at, p) in pkts.iter().enumerate() {
@@ -427,7 +425,10 @@ fn asconf_changes_match_tsharks_acknowledged_requests_and_moves_are_no_failover(
             .iter()
             .filter(|v| v.event == EventKind::PrimaryChanged && v.asconf.is_some() && v.endpoint == Some(role))
             .count();
-        assert_eq!(asked as u32, asked_moves[e], "{role:?}: primary_changed with asconf, against tshark's asked-for moves");
+        assert_eq!(
+            asked as u32, asked_moves[e],
+            "{role:?}: primary_changed with asconf, against tshark's asked-for moves"
+        );
         assert!(
             u32::from(a.failovers[e]) <= other_moves[e],
             "{role:?}: {} failovers, tshark's unasked moves {}",

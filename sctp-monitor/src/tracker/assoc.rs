@@ -350,7 +350,11 @@ impl Assoc {
     /// ones, `Ext::stray`).
     pub fn addrs_of(&self, e: usize) -> impl Iterator<Item = &A16> + '_ {
         let hidden = self.gone | self.ext.as_ref().map_or(0, |x| x.stray);
-        self.addrs.iter().enumerate().filter(move |(i, _)| self.owned_by(*i, e) && hidden & (1 << i) == 0).map(|(_, a)| a)
+        self.addrs
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| self.owned_by(*i, e) && hidden & (1 << i) == 0)
+            .map(|(_, a)| a)
     }
 
     /// Whether `a` is an announced, current address of endpoint `e`: false
