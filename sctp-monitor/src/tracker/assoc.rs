@@ -231,8 +231,9 @@ pub(crate) struct Ext {
     /// announced (INIT, INIT-ACK, ASCONF Add IP), in an association whose
     /// handshake was seen: not one of the endpoint's addresses (RFC 9260
     /// 5.1.2), so the peer's stack treats packets from or to it as out of
-    /// the blue. Such a source shows up when a stack sends from an address
-    /// it has not added yet (usrsctp with the lab's source rewrite).
+    /// the blue (an ABORT to it ends nothing), and an ASCONF Add of it is
+    /// an addition. Such a source shows up when a stack sends from an
+    /// address it has not added yet (usrsctp with the lab's source rewrite).
     pub stray: u16,
 }
 
@@ -346,14 +347,15 @@ impl Assoc {
         }
     }
 
-    /// Current addresses of endpoint `e`, in slot order (not the stray
-    /// ones, `Ext::stray`).
+    /// Current addresses of endpoint `e`, in slot order. Stray ones
+    /// (`Ext::stray`) are listed: a capture cut short (small snap length)
+    /// loses the INIT's address parameters, and traffic is then the only
+    /// source of the set.
     pub fn addrs_of(&self, e: usize) -> impl Iterator<Item = &A16> + '_ {
-        let hidden = self.gone | self.ext.as_ref().map_or(0, |x| x.stray);
         self.addrs
             .iter()
             .enumerate()
-            .filter(move |(i, _)| self.owned_by(*i, e) && hidden & (1 << i) == 0)
+            .filter(move |(i, _)| self.owned_by(*i, e) && self.gone & (1 << i) == 0)
             .map(|(_, a)| a)
     }
 
