@@ -1,16 +1,25 @@
-//! Replay of real usrsctp captures of an INIT collision (RFC 9260 5.2.1)
-//! against tshark's reading of the same files, run in the test.
+//! Replay of real usrsctp captures of an INIT collision (RFC 9260 5.2.1) and
+//! of ADD-IP (RFC 5061 ASCONF) against tshark's reading of the same files,
+//! run in the test (nothing expected is written down here).
 //!
 //! The captures were made with `tests/peer/make_collide_asconf.sh OUTDIR`
-//! (root, under /tmp/sctpmon-kernel.lock): the lab of `tests/peer/lab.sh`,
-//! tcpdump `-i any` in ns sctpmon-a (Linux cooked capture, both veths).
-//! - `usrsctp-init-collision.pcap`: both ends run `sctp_peer client --listen`
-//!   and connect to each other at once; an nftables input drop in both
-//!   namespaces eats both first INITs (they are still on the capture, which
-//!   is taken before nftables), so each end is in COOKIE-WAIT when the
-//!   other's retransmitted INIT arrives. Both answer with an INIT-ACK, both
-//!   send a COOKIE-ECHO, and the stacks end with ONE association (each
-//!   printed one COMM_UP), whose DATA then flows both ways.
+//! (root; the lab of `tests/peer/lab.sh`, tcpdump `-i any -s 1500` in
+//! ns a: Linux cooked capture v2 of both veths):
+//! - `usrsctp-init-collision.pcap`: both ends run `sctp_peer client
+//!   --listen` and connect to each other at once; an nftables input drop in
+//!   both namespaces for 0.3 s eats both first INITs (they are on the
+//!   capture, taken before nftables). Each end is in COOKIE-WAIT when the
+//!   other's retransmitted INIT (sent to the peer's second address)
+//!   arrives: both answer with an INIT-ACK carrying their own tag, the first
+//!   COOKIE-ECHO is answered, and each stack printed ONE COMM_UP; DATA then
+//!   flows both ways.
+//! - `usrsctp-asconf.pcap`: the client binds 10.201.1.1 only and, with DATA
+//!   at 20/s, 1 s / 2 s / 3 s after COMM_UP adds 10.201.2.1 (ASCONF Add IP),
+//!   asks the server to send to it (Set Primary Address), deletes it again
+//!   (Delete IP), each ASCONF with AUTH and answered by an ASCONF-ACK. The
+//!   lab's IPv4 source rewrite makes the client's heartbeats on path 2 leave
+//!   from 10.201.2.1 while it is not an address of the association: the
+//!   server answers them with ABORTs (T bit) that the client's stack drops.
 //!
 //! tshark is needed: the test skips with a message without it, and fails
 //! under CI (`CI` set).

@@ -17,7 +17,10 @@
 #     (COMM_LOST right after the bindx).
 #
 # Usage (root): make_collide_asconf.sh OUTDIR   -> OUTDIR/{usrsctp-init-collision,usrsctp-asconf}.pcap
-# and the peers' JSON Lines next to them. Run under /tmp/sctpmon-kernel.lock.
+# and the peers' JSON Lines next to them. Run under /tmp/sctpmon-kernel.lock
+# with the lab's default names, or give private ones (the fixtures were made
+# with SCTPMON_NS_A=collide-a SCTPMON_NS_B=collide-b). ONLY=collision or
+# ONLY=asconf makes one of the two.
 set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/../../.." && pwd)
@@ -41,7 +44,6 @@ capture_stop() {
 }
 trap '"$LAB" down >/dev/null 2>&1 || true' EXIT
 
-# ONLY=collision or ONLY=asconf makes one of the two
 if [ "${ONLY:-collision}" = collision ]; then
 # --- INIT collision ---
 "$LAB" up >/dev/null
