@@ -227,6 +227,14 @@ pub(crate) struct Ext {
     /// The request of endpoint i is not yet followed by a move of the
     /// peer's new DATA to it.
     pub primary_request_open: [bool; 2],
+    /// Bit i: address slot i was only ever a packet's address, never
+    /// announced (INIT, INIT-ACK, ASCONF Add IP), in an association whose
+    /// handshake was seen: not one of the endpoint's addresses (RFC 9260
+    /// 5.1.2), so the peer's stack treats packets from or to it as out of
+    /// the blue (an ABORT to it ends nothing), and an ASCONF Add of it is
+    /// an addition. Such a source shows up when a stack sends from an
+    /// address it has not added yet (usrsctp with the lab's source rewrite).
+    pub stray: u16,
 }
 
 /// One association.
@@ -302,9 +310,16 @@ impl Assoc {
 
     /// Slot of `a` for endpoint `e`, adding it when new (`None` when the
     /// slots are full). Returns (slot, newly added or re-added).
+    /// An address only seen on packets before (`Ext::stray`) counts as
+    /// newly added.
     pub fn add_addr(&mut self, e: usize, a: A16) -> Option<(usize, bool)> {
         if let Some(i) = self.find_addr(e, &a) {
-            let was_gone = self.gone & (1 << i) != 0;
+            let stray = self.ext.as_mut().is_some_and(|x| {
+                let was = x.stray & (1 << i) != 0;
+                x.stray &= !(1 << i);
+                was
+            });
+            let was_gone = self.gone & (1 << i) != 0 || stray;
             self.gone &= !(1 << i);
             return Some((i, was_gone));
         }
@@ -332,7 +347,10 @@ impl Assoc {
         }
     }
 
-    /// Current addresses of endpoint `e`, in slot order.
+    /// Current addresses of endpoint `e`, in slot order. Stray ones
+    /// (`Ext::stray`) are listed: a capture cut short (small snap length)
+    /// loses the INIT's address parameters, and traffic is then the only
+    /// source of the set.
     pub fn addrs_of(&self, e: usize) -> impl Iterator<Item = &A16> + '_ {
         self.addrs
             .iter()
@@ -341,12 +359,25 @@ impl Assoc {
             .map(|(_, a)| a)
     }
 
+    /// Whether `a` is an announced, current address of endpoint `e`: false
+    /// for one only seen on packets (`Ext::stray`) and for one never seen.
+    pub fn announced(&self, e: usize, a: &A16) -> bool {
+        let stray = self.ext.as_ref().map_or(0, |x| x.stray);
+        self.find_addr(e, a).is_some_and(|i| (self.gone | stray) & (1 << i) == 0)
+    }
+
     /// Slot of `a` for endpoint `e` (a removed one stays removed), added
     /// when never seen.
     fn slot_for(&mut self, e: usize, a: A16) -> Option<usize> {
         match self.find_addr(e, &a) {
             Some(i) => Some(i),
-            None => self.add_addr(e, a).map(|(i, _)| i),
+            None => {
+                let i = self.add_addr(e, a).map(|(i, _)| i)?;
+                if self.flags & aflag::HANDSHAKE_SEEN != 0 {
+                    self.ext().stray |= 1 << i;
+                }
+                Some(i)
+            }
         }
     }
 

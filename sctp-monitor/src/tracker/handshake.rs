@@ -20,12 +20,25 @@ impl Tracker {
         // indexed for the responder's packets, which carry that tag.
         // Another host's INIT with the same tag and ports is a new one:
         // the addresses must be the association's.
-        if let Some((slot, e)) = self.find_tag_strict(init.initiate_tag, dp, sp, &dst, &src)
+        // Before the INIT-ACK the responder's addresses are only the INIT's
+        // destinations: a retransmission to another of its addresses (to
+        // the next address given to connectx) is the same INIT, from one of
+        // the initiator's addresses.
+        let retransmit = self.find_tag_strict(init.initiate_tag, dp, sp, &dst, &src).or_else(|| {
+            self.find_tag_at(init.initiate_tag, dp, sp, || Some((dst, src))).filter(|&(slot, e)| {
+                let a = &self.slab[slot];
+                e == 1 && !a.has_tag(1) && a.has_addr(0, &src)
+            })
+        });
+        if let Some((slot, e)) = retransmit
             && e == 1
             && self.slab[slot].state == AssocState::CookieWait
         {
             let a = &mut self.slab[slot];
             a.last_seen_ns = now;
+            if a.add_addr(1, dst).is_none() {
+                self.stats.address_overflow += 1;
+            }
             for x in &init.addrs {
                 if a.add_addr(0, a16(*x)).is_none() {
                     self.stats.address_overflow += 1;
@@ -85,11 +98,35 @@ impl Tracker {
         // out-of-order records give, reported it): one reported up ends
         // only with association_down, so it stays, without the tag.
         let (src, dst) = addr_pair(meta);
-        if let Some((other, _)) = self.find_tag_strict(init.initiate_tag, dp, sp, &dst, &src)
+        if let Some((other, s)) = self.find_tag_strict(init.initiate_tag, dp, sp, &dst, &src)
             && other != slot
         {
             self.stats.init_collisions += 1;
             self.slab[other].flags |= aflag::COLLISION;
+            // Each side keeps its Initiate Tag through a collision (RFC 9260
+            // 5.2.1: the INIT-ACK repeats the INIT's tag), so the kept
+            // association learns the INIT sender's tag (endpoint `s` of
+            // `other`) and both address sets from this one: the COOKIE-ACK
+            // that may follow carries that tag.
+            if !self.slab[other].has_tag(s) {
+                let (tag, peer_addrs): (u32, Vec<_>) = {
+                    let x = &self.slab[slot];
+                    (x.tags[0], x.addrs_of(0).copied().collect())
+                };
+                let o = &mut self.slab[other];
+                o.set_tag(s, tag);
+                let mut full = false;
+                for x in peer_addrs {
+                    full |= o.add_addr(s, x).is_none();
+                }
+                for x in init.addrs.iter().map(|x| a16(*x)).chain([src]) {
+                    full |= o.add_addr(1 - s, x).is_none();
+                }
+                if full {
+                    self.stats.address_overflow += 1;
+                }
+                self.index_sender(other, 1 - s);
+            }
             if self.slab[slot].flags & aflag::UP_REPORTED == 0 {
                 self.free_slot(slot);
             }

@@ -102,6 +102,10 @@ pub struct TrackerStats {
     pub unmatched_asconf_acks: u64,
     /// INIT collisions seen.
     pub init_collisions: u64,
+    /// ABORTs sent to an address the receiver never announced, in an
+    /// association whose handshake was seen: out of the blue for the
+    /// receiver's stack (RFC 9260 8.4), which drops them; not an end.
+    pub stray_aborts: u64,
     /// Liveness heartbeats found unanswered: by their answer timeout, or
     /// when the path's next heartbeat went out first (the rule that makes a
     /// path suspect and down).
@@ -302,6 +306,7 @@ impl Tracker {
             Chunk::InitAck(init) => self.on_init_ack(slot, e, meta, init),
             Chunk::CookieEcho { .. } => self.on_cookie_echo(slot),
             Chunk::CookieAck => self.on_cookie_ack(slot, now, out),
+            Chunk::Abort { .. } if self.stray_destination(slot, e, meta) => self.stats.stray_aborts += 1,
             Chunk::Abort { .. } => self.close(slot, DownReason::Abort, now, out),
             Chunk::ShutdownAck => self.on_shutdown_ack(slot),
             Chunk::ShutdownComplete { .. } => self.close(slot, DownReason::Shutdown, now, out),
@@ -487,6 +492,13 @@ impl Tracker {
     }
 
     /// Ends an association: event, optional snapshot, index cleanup.
+    /// Whether a packet of endpoint `e` goes to an address its receiver
+    /// never announced, the handshake having been seen (`Ext::stray`).
+    fn stray_destination(&self, slot: usize, e: usize, meta: &PacketMeta) -> bool {
+        let a = &self.slab[slot];
+        a.flags & assoc::aflag::HANDSHAKE_SEEN != 0 && !a.announced(1 - e, &assoc::a16(meta.dst))
+    }
+
     fn close(&mut self, slot: usize, reason: DownReason, now: u64, out: &mut Vec<Event>) {
         if self.slab[slot].id == 0 {
             return;

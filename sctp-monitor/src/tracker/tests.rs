@@ -559,6 +559,55 @@ fn init_collision_yields_one_association() {
 }
 
 #[test]
+fn init_collision_with_an_init_retransmitted_to_another_address_and_one_init_ack_is_one_association() {
+    // As usrsctp does it (tests/fixtures/usrsctp-init-collision.pcap): both
+    // INITs lost, B's retransmission goes to A's other address, A answers
+    // it from COOKIE-WAIT with its own tag, B's COOKIE-ECHO gets A's
+    // COOKIE-ACK; A's INIT-ACK to B's INIT comes before B answers A's.
+    let mut s = Sim::new(Config::default());
+    let (a, b) = (s.a, s.b);
+    let spec = |tag, mine: IpAddr| InitSpec::new(tag, 1).addrs(&[mine]);
+    s.send(0, b[0], a[0], PB, PA, 0, vec![craft::init(&spec(TB, b[1]))]);
+    s.send(1, a[0], b[0], PA, PB, 0, vec![craft::init(&spec(TA, a[1]))]);
+    s.send(400, b[1], a[1], PB, PA, 0, vec![craft::init(&spec(TB, b[1]))]);
+    s.send(401, a[0], b[0], PA, PB, TB, vec![craft::init_ack(&spec(TA, a[1]).cookie(8, CookiePos::After))]);
+    s.send(402, a[1], b[1], PA, PB, 0, vec![craft::init(&spec(TA, a[1]))]);
+    s.b2a(403, 0, vec![craft::cookie_echo(&[0; 8])]);
+    s.a2b(404, 0, vec![craft::cookie_ack()]);
+    s.send(405, b[1], a[1], PB, PA, TA, vec![craft::init_ack(&spec(TB, b[1]).cookie(8, CookiePos::After))]);
+    s.a2b(406, 1, vec![data(1)]);
+    s.b2a(407, 1, vec![data(1)]);
+    assert_eq!(s.t.len(), 1, "one association");
+    assert_eq!(s.of(EventKind::AssociationUp).len(), 1);
+    let v = s.t.associations().next().expect("the association");
+    assert!(v.init_collision);
+    let mut tags = [v.initiator.vtag, v.responder.vtag];
+    tags.sort();
+    assert_eq!(tags, [Some(TA.min(TB)), Some(TA.max(TB))], "each side keeps its own tag");
+    assert_eq!(v.highest_tsn, [Some(1), Some(1)], "DATA both ways on it");
+}
+
+#[test]
+fn abort_to_an_address_never_announced_ends_nothing() {
+    // A sends from an address it has not added (a source rewritten on the
+    // way); B's stack answers out of the blue with an ABORT (T bit, its own
+    // tag), which A's stack drops: the association goes on.
+    let mut s = Sim::new(Config::default());
+    let (a, b) = (s.a, s.b);
+    s.send(0, a[0], b[0], PA, PB, 0, vec![craft::init(&InitSpec::new(TA, 100))]);
+    s.send(1, b[0], a[0], PB, PA, TA, vec![craft::init_ack(&InitSpec::new(TB, 500).cookie(8, CookiePos::After))]);
+    s.a2b(2, 0, vec![craft::cookie_echo(&[0; 8])]);
+    s.b2a(3, 0, vec![craft::cookie_ack()]);
+    s.send(4, a[1], b[0], PA, PB, TB, vec![data(100)]);
+    s.send(5, b[0], a[1], PB, PA, TB, vec![craft::abort(true, &[])]);
+    assert!(s.of(EventKind::AssociationDown).is_empty(), "{:?}", s.kinds());
+    assert_eq!(s.t.stats().stray_aborts, 1);
+    // An ABORT to an announced address still ends it.
+    s.b2a(6, 0, vec![craft::abort(false, &[])]);
+    assert_eq!(s.of(EventKind::AssociationDown).len(), 1);
+}
+
+#[test]
 fn live_path_counters_update_paths() {
     use sctp_monitor_common::stats::{PATH_FLAG_HAS_SACK, PATH_FLAG_HAS_TSN};
     use sctp_monitor_common::{PathKey, PathStats};

@@ -75,7 +75,17 @@ static struct {
 	int debug;
 	struct sockaddr_storage primary;
 	int have_primary;
+	int listen_too;       /* client: also listen (simultaneous open, INIT collision) */
+	struct {              /* client: --at S:ACTION:ADDR, S seconds after COMM_UP */
+		double t;
+		int action;   /* AT_ADD, AT_DEL, AT_PEERPRIM */
+		struct sockaddr_storage addr;
+		int done;
+	} at[8];
+	int nat;
 } cfg;
+
+enum { AT_ADD = 1, AT_DEL, AT_PEERPRIM };
 
 /* ---------- shared state ---------- */
 static volatile sig_atomic_t stop_signal = 0;
@@ -354,6 +364,9 @@ static void usage(FILE *f)
 "  --assoc-max-retrans N    Association.Max.Retrans (default 10)\n"
 "  --init-max-attempts N    INIT retransmissions before giving up (default 8)\n"
 "  --primary ADDR           client: set this peer address as primary after COMM_UP\n"
+"  --listen                 client: also listen (simultaneous open: INIT collision)\n"
+"  --at S:ACTION:ADDR       client, repeatable: S s after COMM_UP, ACTION add|del|peer-primary\n"
+"                           on local ADDR (usrsctp_bindx / SCTP_SET_PEER_PRIMARY_ADDR: ASCONF)\n"
 "  --udp-encap L:R          SCTP over UDP (RFC 6951): local UDP port L, remote UDP port R\n"
 "  --no-echo                server: do not echo DATA back (default: echo)\n"
 "  --once                   server: exit when the association ends\n"
@@ -644,7 +657,7 @@ int main(int argc, char **argv)
 {
 	enum { O_BIND = 1, O_CONNECT, O_PORT, O_RATE, O_DURATION, O_SIZE, O_PPID, O_STREAM,
 	       O_HB, O_RTOMIN, O_RTOMAX, O_RTOINIT, O_PMR, O_AMR, O_INITMAX, O_PRIMARY, O_UDP,
-	       O_NOECHO, O_ONCE, O_STATS, O_CTIMEOUT, O_DEBUG, O_HELP };
+	       O_NOECHO, O_ONCE, O_STATS, O_CTIMEOUT, O_DEBUG, O_HELP, O_LISTEN, O_AT };
 	static const struct option opts[] = {
 		{ "bind", required_argument, 0, O_BIND },
 		{ "connect", required_argument, 0, O_CONNECT },
@@ -668,6 +681,8 @@ int main(int argc, char **argv)
 		{ "stats-interval", required_argument, 0, O_STATS },
 		{ "connect-timeout", required_argument, 0, O_CTIMEOUT },
 		{ "debug", no_argument, 0, O_DEBUG },
+		{ "listen", no_argument, 0, O_LISTEN },
+		{ "at", required_argument, 0, O_AT },
 		{ "help", no_argument, 0, O_HELP },
 		{ 0, 0, 0, 0 }
 	};
@@ -740,6 +755,28 @@ int main(int argc, char **argv)
 		case O_STATS: cfg.stats_interval = parse_num("--stats-interval", optarg); break;
 		case O_CTIMEOUT: cfg.connect_timeout = parse_num("--connect-timeout", optarg); break;
 		case O_DEBUG: cfg.debug = 1; break;
+		case O_LISTEN: cfg.listen_too = 1; break;
+		case O_AT: {
+			char *c1 = strchr(optarg, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+			if (cfg.nat == 8 || !c1 || !c2) {
+				fprintf(stderr, "sctp_peer: --at wants S:add|del|peer-primary:ADDR (at most 8)\n");
+				return 1;
+			}
+			*c1 = *c2 = '\0';
+			cfg.at[cfg.nat].t = parse_num("--at", optarg);
+			if (!strcmp(c1 + 1, "add"))
+				cfg.at[cfg.nat].action = AT_ADD;
+			else if (!strcmp(c1 + 1, "del"))
+				cfg.at[cfg.nat].action = AT_DEL;
+			else if (!strcmp(c1 + 1, "peer-primary"))
+				cfg.at[cfg.nat].action = AT_PEERPRIM;
+			if (!cfg.at[cfg.nat].action || parse_addr(c2 + 1, &cfg.at[cfg.nat].addr) < 0) {
+				fprintf(stderr, "sctp_peer: bad --at action or address\n");
+				return 1;
+			}
+			cfg.nat++;
+			break;
+		}
 		case O_HELP: usage(stdout); return 0;
 		default: usage(stderr); return 1;
 		}
@@ -778,6 +815,8 @@ int main(int argc, char **argv)
 		set_port(&cfg.bind[i], cfg.port);
 	for (int i = 0; i < cfg.nconn; i++)
 		set_port(&cfg.conn[i], cfg.port);
+	for (int i = 0; i < cfg.nat; i++)
+		set_port(&cfg.at[i].addr, cfg.port);
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -808,6 +847,9 @@ int main(int argc, char **argv)
 	usrsctp_sysctl_set_sctp_assoc_rtx_max_default(cfg.assoc_max_retrans);
 	/* Real checksums on the wire: the monitor and tshark verify them. */
 	usrsctp_sysctl_set_sctp_no_csum_on_loopback(0);
+	/* ADD-IP (RFC 5061): on by default in usrsctp; said explicitly for --at */
+	usrsctp_sysctl_set_sctp_asconf_enable(1);
+	usrsctp_sysctl_set_sctp_auto_asconf(1);
 
 	{
 		char bj[1024], cj[1024] = "[]";
@@ -853,6 +895,10 @@ int main(int argc, char **argv)
 		emit("listening", NULL);
 	} else {
 		sctp_assoc_t id = 0;
+		if (cfg.listen_too && usrsctp_listen(sock, 1) < 0) {
+			logerr("usrsctp_listen: %s", strerror(errno));
+			return 1;
+		}
 		pack_addrs(cfg.conn, cfg.nconn, buf);
 		if (usrsctp_set_non_blocking(sock, 1) < 0)
 			logerr("usrsctp_set_non_blocking: %s", strerror(errno));
@@ -948,6 +994,29 @@ int main(int argc, char **argv)
 			emit("connect_timeout", "\"after_s\":%g", cfg.connect_timeout);
 			code = 3;
 			break;
+		}
+
+		/* client: scheduled address changes (ASCONF) */
+		for (int i = 0; i < cfg.nat && established && !shutting_down; i++) {
+			char a[INET6_ADDRSTRLEN];
+			int r;
+			if (cfg.at[i].done || now - send_start < cfg.at[i].t)
+				continue;
+			cfg.at[i].done = 1;
+			addr_str((struct sockaddr *)&cfg.at[i].addr, a, sizeof(a));
+			if (cfg.at[i].action == AT_PEERPRIM) {
+				struct sctp_setpeerprim sp;
+				memset(&sp, 0, sizeof(sp));
+				sp.sspp_assoc_id = id;
+				memcpy(&sp.sspp_addr, &cfg.at[i].addr, sa_len((struct sockaddr *)&cfg.at[i].addr));
+				r = usrsctp_setsockopt(sock, IPPROTO_SCTP, SCTP_SET_PEER_PRIMARY_ADDR, &sp, sizeof(sp));
+			} else {
+				r = usrsctp_bindx(sock, (struct sockaddr *)&cfg.at[i].addr, 1,
+				                  cfg.at[i].action == AT_ADD ? SCTP_BINDX_ADD_ADDR : SCTP_BINDX_REM_ADDR);
+			}
+			emit("asconf_request", "\"action\":\"%s\",\"addr\":\"%s\",\"error\":%d",
+			     cfg.at[i].action == AT_ADD ? "add" : cfg.at[i].action == AT_DEL ? "del" : "peer-primary",
+			     a, r < 0 ? errno : 0);
 		}
 
 		/* client: paced DATA */
