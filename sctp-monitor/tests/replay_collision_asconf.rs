@@ -24,10 +24,12 @@
 //! tshark is needed: the test skips with a message without it, and fails
 //! under CI (`CI` set).
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use support::tshark::{list, num};
 
 use sctp_monitor::event::{EventKind, Role};
 use sctp_monitor::replay::{ReplayOptions, ReplayOutcome, replay};
@@ -35,19 +37,6 @@ use sctp_monitor::tracker::EndpointView;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
-}
-
-/// tshark, or `None` (skip) outside CI. Under CI a missing tshark fails.
-fn tshark() -> Option<&'static str> {
-    let ok = Command::new("tshark").arg("--version").output().is_ok_and(|o| o.status.success());
-    if ok {
-        return Some("tshark");
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("tshark is missing: CI must have it (cargo xtask setup --tests installs it)");
-    }
-    eprintln!("SKIPPED tshark cross-check: tshark not installed (cargo xtask setup --tests)");
-    None
 }
 
 /// One SCTP packet as tshark decodes it.
@@ -65,17 +54,6 @@ struct Pkt {
     tsns: Vec<u32>,
 }
 
-fn list(s: &str) -> Vec<&str> {
-    s.split(',').filter(|x| !x.is_empty()).collect()
-}
-
-fn num(s: &str) -> u64 {
-    match s.strip_prefix("0x") {
-        Some(h) => u64::from_str_radix(h, 16).expect("hex"),
-        None => s.parse().unwrap_or_else(|_| panic!("number: {s:?}")),
-    }
-}
-
 fn tshark_packets(ts: &str, file: &Path) -> Vec<Pkt> {
     let fields = [
         "ip.src",
@@ -90,17 +68,8 @@ fn tshark_packets(ts: &str, file: &Path) -> Vec<Pkt> {
         "sctp.parameter_ipv6_address",
         "sctp.data_tsn_raw",
     ];
-    let mut cmd = Command::new(ts);
-    cmd.arg("-r").arg(file).arg("-n");
-    cmd.args(["-Y", "sctp && !icmp && !icmpv6", "-T", "fields", "-E", "separator=\t"]);
-    cmd.args(["-E", "occurrence=a", "-E", "aggregator=,"]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().expect("run tshark");
-    assert!(out.status.success(), "tshark on {}: {}", file.display(), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
+    let out = support::tshark::sctp_fields(ts, file, &fields);
+    out.lines()
         .map(|l| {
             let v: Vec<&str> = l.split('\t').collect();
             assert_eq!(v.len(), fields.len(), "tshark line: {l:?}");
@@ -166,7 +135,7 @@ fn tsn_moves(pkts: &[Pkt], ends: &[End]) -> Vec<u32> {
 
 #[test]
 fn init_collision_is_one_association_with_tsharks_addresses_and_surviving_tags() {
-    let Some(ts) = tshark() else { return };
+    let Some(ts) = support::tshark::find() else { return };
     let file = fixture("usrsctp-init-collision.pcap");
     let pkts = tshark_packets(ts, &file);
     let o = replay_ok(&file);
@@ -266,17 +235,9 @@ fn tshark_asconf(ts: &str, file: &Path) -> Vec<AsconfPkt> {
         "sctp.parameter_ipv4_address",
         "sctp.parameter_ipv6_address",
     ];
-    let mut cmd = Command::new(ts);
-    cmd.arg("-r").arg(file).arg("-n");
-    cmd.args(["-Y", "sctp && !icmp && !icmpv6", "-T", "fields", "-E", "separator=\t"]);
-    cmd.args(["-E", "occurrence=a", "-E", "aggregator=,"]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().expect("run tshark");
-    assert!(out.status.success(), "tshark on {}: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+    let out = support::tshark::sctp_fields(ts, file, &fields);
     let mut v = Vec::new();
-    for (at, l) in String::from_utf8_lossy(&out.stdout).lines().enumerate() {
+    for (at, l) in out.lines().enumerate() {
         let f: Vec<&str> = l.split('\t').collect();
         assert_eq!(f.len(), fields.len(), "tshark line: {l:?}");
         let chunks: Vec<u8> = list(f[2]).iter().map(|x| num(x) as u8).collect();
@@ -317,7 +278,7 @@ fn tshark_asconf(ts: &str, file: &Path) -> Vec<AsconfPkt> {
 
 #[test]
 fn asconf_changes_match_tsharks_acknowledged_requests_and_moves_are_no_failover() {
-    let Some(ts) = tshark() else { return };
+    let Some(ts) = support::tshark::find() else { return };
     let file = fixture("usrsctp-asconf.pcap");
     let pkts = tshark_packets(ts, &file);
     let asconf = tshark_asconf(ts, &file);

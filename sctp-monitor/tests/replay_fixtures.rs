@@ -628,19 +628,6 @@ fn readable_report_lists_address_sets_paths_and_failover() {
 
 // ----------------------------------------------------------- tshark, live
 
-/// tshark, or `None` (skip) outside CI. Under CI a missing tshark fails.
-fn tshark() -> Option<&'static str> {
-    let ok = Command::new("tshark").arg("--version").output().is_ok_and(|o| o.status.success());
-    if ok {
-        return Some("tshark");
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("tshark is missing: CI must have it (cargo xtask setup --tests installs it)");
-    }
-    eprintln!("SKIPPED tshark cross-check: tshark not installed (cargo xtask setup --tests)");
-    None
-}
-
 /// Chunk type -> count.
 type Counts = BTreeMap<u8, u64>;
 
@@ -694,7 +681,7 @@ fn tshark_packets(tshark: &str, file: &Path, udp_port: u16) -> Vec<TsharkPacket>
 /// must be the same.
 #[test]
 fn tshark_chunk_counts_per_association_and_path() {
-    let Some(ts) = tshark() else { return };
+    let Some(ts) = support::tshark::find() else { return };
     let mut files: Vec<(Fixture, PathBuf)> = Vec::new();
     for f in Fixture::all() {
         let ng = f.pcapng();

@@ -30,9 +30,9 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 use support::process::TempDir;
+use support::tshark::{list, num};
 
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
 use pcap_file::{DataLink, Endianness, TsResolution};
@@ -55,19 +55,6 @@ const FILES: &[&str] = &[
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/thirdparty").join(name)
-}
-
-/// tshark, or `None` (skip) outside CI. Under CI a missing tshark fails.
-fn tshark() -> Option<&'static str> {
-    let ok = Command::new("tshark").arg("--version").output().is_ok_and(|o| o.status.success());
-    if ok {
-        return Some("tshark");
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("tshark is missing: CI must have it (cargo xtask setup --tests installs it)");
-    }
-    eprintln!("SKIPPED tshark cross-check: tshark not installed (cargo xtask setup --tests)");
-    None
 }
 
 // ------------------------------------------------------------- rewrapping
@@ -252,11 +239,6 @@ struct Pkt {
     reflected: bool,
 }
 
-/// A tshark aggregate (`a,b,c`) as its items.
-fn list(s: &str) -> Vec<&str> {
-    s.split(',').filter(|x| !x.is_empty()).collect()
-}
-
 fn tshark_packets(ts: &str, file: &Path) -> Vec<Pkt> {
     let fields = [
         "ip.src",
@@ -275,23 +257,8 @@ fn tshark_packets(ts: &str, file: &Path) -> Vec<Pkt> {
         "sctp.abort_t_bit",
         "sctp.shutdown_complete_t_bit",
     ];
-    let mut cmd = Command::new(ts);
-    cmd.arg("-r").arg(file).arg("-n");
-    cmd.args(["-Y", "sctp && !icmp && !icmpv6", "-T", "fields", "-E", "separator=\t"]);
-    cmd.args(["-E", "occurrence=a", "-E", "aggregator=,"]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().expect("run tshark");
-    assert!(out.status.success(), "tshark on {}: {}", file.display(), String::from_utf8_lossy(&out.stderr));
-    let num = |s: &str| -> u64 {
-        match s.strip_prefix("0x") {
-            Some(h) => u64::from_str_radix(h, 16).expect("hex"),
-            None => s.parse().unwrap_or_else(|_| panic!("number: {s:?}")),
-        }
-    };
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
+    let out = support::tshark::sctp_fields(ts, file, &fields);
+    out.lines()
         .map(|l| {
             let v: Vec<&str> = l.split('\t').collect();
             assert_eq!(v.len(), fields.len(), "tshark line: {l:?}");
@@ -463,7 +430,7 @@ fn matching<'a>(o: &'a ReplayOutcome, w: &Want) -> Option<(&'a AssocView, bool)>
 /// failovers and primaries.
 #[test]
 fn every_link_type_gives_tsharks_associations_address_sets_and_no_false_failover() {
-    let Some(ts) = tshark() else { return };
+    let Some(ts) = support::tshark::find() else { return };
     let tmp = TempDir::new("wraps");
     let mut checked = 0;
     for file in all_files(&tmp) {
@@ -526,7 +493,7 @@ fn every_link_type_gives_tsharks_associations_address_sets_and_no_false_failover
 /// hard-coded one), and nothing else.
 #[test]
 fn the_linux_init_with_seven_addresses_gives_the_whole_set() {
-    let Some(ts) = tshark() else { return };
+    let Some(ts) = support::tshark::find() else { return };
     let file = fixture("open5gs-5g-roaming-lbo.pcapng");
     let pkts = tshark_packets(ts, &file);
     let init = pkts.iter().find(|p| p.chunks == [1] && p.addr_params.len() > 1).expect("a multi-address INIT");

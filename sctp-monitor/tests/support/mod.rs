@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod process;
+pub mod tshark;
 
 use std::{
     ffi::CString,
