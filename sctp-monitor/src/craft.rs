@@ -765,6 +765,34 @@ pub fn inet_checksum(bytes: &[u8], initial: u32) -> u16 {
     !(sum as u16)
 }
 
+/// The ring-buffer record the kernel programs write for one chunk of an
+/// IPv4 packet (a DATA chunk as the first DATA of its path), for feeding
+/// the agent's pipeline without the kernel.
+pub fn record_v4(
+    chunk: &[u8],
+    (src, dst): ([u8; 4], [u8; 4]),
+    (src_port, dst_port): (u16, u16),
+    vtag: u32,
+    ifindex: u32,
+    ts_ns: u64,
+) -> sctp_monitor_common::ChunkRecord {
+    use sctp_monitor_common::{ChunkRecord, RecordKind};
+    let mut r = <ChunkRecord as bytemuck::Zeroable>::zeroed();
+    r.kind = if chunk[0] == chunk::DATA { RecordKind::DataFirst as u8 } else { RecordKind::Control as u8 };
+    r.ts_ns = ts_ns;
+    r.ifindex = ifindex;
+    r.ip_version = 4;
+    r.src_addr[..4].copy_from_slice(&src);
+    r.dst_addr[..4].copy_from_slice(&dst);
+    (r.src_port, r.dst_port, r.vtag) = (src_port, dst_port, vtag);
+    r.chunk_type = chunk[0];
+    r.chunk_len = u16::from_be_bytes([chunk[2], chunk[3]]);
+    let n = chunk.len().min(r.data.len());
+    r.data[..n].copy_from_slice(&chunk[..n]);
+    r.seg1_len = n as u16;
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

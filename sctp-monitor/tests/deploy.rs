@@ -25,14 +25,13 @@ use std::{
     process::{Command, Stdio},
 };
 
-use bytemuck::Zeroable;
 use sctp_monitor::{
     agent::pipeline::{Pipeline, PipelineOptions},
     craft::{self, InitSpec},
     kernel::counters::Counters,
     sinks::events::EventWriter,
 };
-use sctp_monitor_common::{ChunkRecord, RecordKind};
+use sctp_monitor_common::ChunkRecord;
 use serde_json::Value;
 
 fn repo() -> PathBuf {
@@ -292,19 +291,7 @@ fn alert_rules_pass_promtool_check_and_their_unit_tests() {
 
 /// A control-chunk record as the kernel writes it (IPv4).
 fn record(chunk: &[u8], src: [u8; 4], dst: [u8; 4], ports: (u16, u16), vtag: u32, ts: u64) -> ChunkRecord {
-    let mut r = ChunkRecord::zeroed();
-    r.kind = RecordKind::Control as u8;
-    r.ts_ns = ts;
-    r.ip_version = 4;
-    r.src_addr[..4].copy_from_slice(&src);
-    r.dst_addr[..4].copy_from_slice(&dst);
-    (r.src_port, r.dst_port, r.vtag) = (ports.0, ports.1, vtag);
-    r.chunk_type = chunk[0];
-    r.chunk_len = u16::from_be_bytes([chunk[2], chunk[3]]);
-    let n = chunk.len().min(r.data.len());
-    r.data[..n].copy_from_slice(&chunk[..n]);
-    r.seg1_len = n as u16;
-    r
+    craft::record_v4(chunk, (src, dst), ports, vtag, 0, ts)
 }
 
 /// Metric families the agent exposes, by every name a query may use: the

@@ -17,14 +17,13 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::process::Command;
 
-use bytemuck::Zeroable;
 use sctp_monitor::agent::pipeline::{Pipeline, PipelineOptions};
 use sctp_monitor::craft::{self, AsconfReq, CookiePos, FrameBuilder, InitSpec};
 use sctp_monitor::decode::{DecodeStats, LinkType, parse_frame};
 use sctp_monitor::event::{Event, EventKind};
 use sctp_monitor::sinks::events::EventWriter;
 use sctp_monitor::tracker::{Config, Tracker};
-use sctp_monitor_common::{ChunkRecord, RecordKind};
+use sctp_monitor_common::ChunkRecord;
 use serde_json::Value;
 
 const MS: u64 = 1_000_000;
@@ -148,22 +147,7 @@ fn wire_scenarios() -> Vec<String> {
 
 /// A kernel record of one chunk, as the programs write it.
 fn record(chunk: &[u8], src: [u8; 4], dst: [u8; 4], vtag: u32, ifindex: u32, ts: u64) -> ChunkRecord {
-    let mut r = ChunkRecord::zeroed();
-    r.kind = if chunk[0] == 0 { RecordKind::DataFirst as u8 } else { RecordKind::Control as u8 };
-    r.ts_ns = ts;
-    r.ifindex = ifindex;
-    r.ip_version = 4;
-    r.src_addr[..4].copy_from_slice(&src);
-    r.dst_addr[..4].copy_from_slice(&dst);
-    r.src_port = PA;
-    r.dst_port = PB;
-    r.vtag = vtag;
-    r.chunk_type = chunk[0];
-    r.chunk_len = u16::from_be_bytes([chunk[2], chunk[3]]);
-    let n = chunk.len().min(r.data.len());
-    r.data[..n].copy_from_slice(&chunk[..n]);
-    r.seg1_len = n as u16;
-    r
+    craft::record_v4(chunk, (src, dst), (PA, PB), vtag, ifindex, ts)
 }
 
 /// The agent's pipeline fed kernel records from two interfaces: its

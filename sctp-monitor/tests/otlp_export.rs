@@ -19,12 +19,11 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytemuck::Zeroable;
 use sctp_monitor::agent::pipeline::{Pipeline, PipelineOptions};
 use sctp_monitor::craft::{self, InitSpec};
 use sctp_monitor::sinks::events::EventWriter;
 use sctp_monitor::sinks::otlp::{OtlpExporter, OtlpOptions};
-use sctp_monitor_common::{ChunkRecord, RecordKind};
+use sctp_monitor_common::ChunkRecord;
 use serde_json::Value;
 
 fn receiver_python() -> Option<PathBuf> {
@@ -37,21 +36,7 @@ fn receiver_python() -> Option<PathBuf> {
 
 /// A kernel record of one chunk, as the programs write it.
 fn record(chunk: &[u8], src: [u8; 4], dst: [u8; 4], port: u16, vtag: u32, ifindex: u32) -> ChunkRecord {
-    let mut r = ChunkRecord::zeroed();
-    r.kind = if chunk[0] == 0 { RecordKind::DataFirst as u8 } else { RecordKind::Control as u8 };
-    r.ts_ns = sctp_monitor::agent::clock::mono_now();
-    r.ifindex = ifindex;
-    r.ip_version = 4;
-    r.src_addr[..4].copy_from_slice(&src);
-    r.dst_addr[..4].copy_from_slice(&dst);
-    (r.src_port, r.dst_port) = (port, port);
-    r.vtag = vtag;
-    r.chunk_type = chunk[0];
-    r.chunk_len = u16::from_be_bytes([chunk[2], chunk[3]]);
-    let n = chunk.len().min(r.data.len());
-    r.data[..n].copy_from_slice(&chunk[..n]);
-    r.seg1_len = n as u16;
-    r
+    craft::record_v4(chunk, (src, dst), (port, port), vtag, ifindex, sctp_monitor::agent::clock::mono_now())
 }
 
 /// `attributes` (a list of `{key, value: {stringValue|intValue}}`) as

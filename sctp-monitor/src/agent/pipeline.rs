@@ -334,25 +334,11 @@ mod tests {
     use super::*;
     use crate::craft::{self, InitSpec};
     use bytemuck::Zeroable;
-    use sctp_monitor_common::{PathKey, PathStats, RecordKind};
+    use sctp_monitor_common::{PathKey, PathStats};
     use std::net::Ipv4Addr;
 
     fn rec(chunk: &[u8], src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, vtag: u32, ts: u64) -> ChunkRecord {
-        let mut r = ChunkRecord::zeroed();
-        r.kind = if chunk[0] == 0 { RecordKind::DataFirst as u8 } else { RecordKind::Control as u8 };
-        r.ts_ns = ts;
-        r.ip_version = 4;
-        r.src_addr[..4].copy_from_slice(&src);
-        r.dst_addr[..4].copy_from_slice(&dst);
-        r.src_port = sport;
-        r.dst_port = dport;
-        r.vtag = vtag;
-        r.chunk_type = chunk[0];
-        r.chunk_len = u16::from_be_bytes([chunk[2], chunk[3]]);
-        let n = chunk.len().min(r.data.len());
-        r.data[..n].copy_from_slice(&chunk[..n]);
-        r.seg1_len = n as u16;
-        r
+        crate::craft::record_v4(chunk, (src, dst), (sport, dport), vtag, 0, ts)
     }
 
     #[test]
