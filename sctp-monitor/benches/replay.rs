@@ -295,27 +295,7 @@ fn run(file: &Path, target: u64, rounds: u64, ts_rounds: u64) -> anyhow::Result<
     anyhow::ensure!(assocs == ASSOCS as usize, "replay found {assocs} associations, expected {ASSOCS}");
     let ours = median(&mut ours);
 
-    let tshark_ok = Command::new("tshark")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    let mut theirs = Vec::new();
-    if tshark_ok {
-        for _ in 0..ts_rounds {
-            let t = Instant::now();
-            let st = Command::new("tshark")
-                .arg("-r")
-                .arg(file)
-                .args(["-T", "fields", "-e", "sctp.verification_tag", "-e", "sctp.data_tsn", "-e", "sctp.data_sid"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()?;
-            theirs.push(t.elapsed().as_secs_f64());
-            anyhow::ensure!(st.success(), "tshark failed: {st}");
-        }
-    }
+    let theirs = time_tshark(file, ts_rounds)?;
 
     println!("### Replay throughput (generated capture, same file, same run)\n");
     println!(
@@ -327,8 +307,7 @@ fn run(file: &Path, target: u64, rounds: u64, ts_rounds: u64) -> anyhow::Result<
     println!("| reader | seconds | packets/s | ratio | floor |");
     println!("|---|---:|---:|---:|---|");
     println!("| `sctp-monitor` replay (decode + track + events) | {ours:.3} | {:.0} | 1 | |", packets as f64 / ours);
-    let ok = if tshark_ok {
-        let t = median(&mut theirs);
+    let ok = if let Some(t) = theirs {
         let ratio = t / ours;
         println!(
             "| `tshark -r FILE -T fields -e sctp.verification_tag -e sctp.data_tsn -e sctp.data_sid` | {t:.3} | {:.0} | {:.1}x slower | replay ≥ {FLOOR}x faster: {} |",
