@@ -129,6 +129,16 @@ fn run(mut bed: TestBed, repeat: u32, rounds: u32, taken: Option<Arc<AtomicU64>>
         ("probe: one per-path LRU per-CPU lookup only", Prog::Probe(PROBES[2]), &one_data, NONE),
         ("LRU design (sctp_ingress_lru): 16-chunk DATA bundle", lru, &bundle, 11),
     ];
+    // `SCTP_BENCH_ONLY=N`: run case N alone, over and over (to profile it
+    // with `perf record -a`); nothing is reported.
+    if let Some(only) = std::env::var("SCTP_BENCH_ONLY").ok().and_then(|v| v.parse::<usize>().ok()) {
+        let (name, prog, frame, _) = cases.get(only).ok_or_else(|| anyhow::anyhow!("no case {only}"))?;
+        eprintln!("running {name} alone, {rounds} calls of {repeat} runs");
+        for _ in 0..rounds {
+            bed.run(*prog, frame, repeat)?;
+        }
+        return Ok(());
+    }
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
     for _ in 0..rounds {
         for (i, (_, prog, frame, _)) in cases.iter().enumerate() {
