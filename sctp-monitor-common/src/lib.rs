@@ -54,7 +54,8 @@ pub mod programs {
     pub const XDP_BASELINE: &str = "xdp_pass_baseline";
     /// Benchmark probes: the cost of one requirement each (see the eBPF
     /// crate's `probes.rs`).
-    pub const PROBES: [&str; 4] = ["probe_ktime", "probe_record", "probe_path_lookup", "probe_path_slot"];
+    pub const PROBES: [&str; 6] =
+        ["probe_ktime", "probe_record", "probe_path_lookup", "probe_path_slot", "probe_data_required", "probe_counter"];
     /// The ingress program with its per-path summaries in the `PATHS` LRU
     /// map alone (the design before `PATH_SLOTS`): loaded only by the
     /// benchmark, for the comparison in one run.

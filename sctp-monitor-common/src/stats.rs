@@ -26,9 +26,17 @@ impl PathKey {
     /// over different slots.
     #[inline(always)]
     pub fn slot(&self, mask: u32) -> u32 {
-        let w = self.words();
-        let ports = ((self.src_port as u32) << 16) | self.dst_port as u32;
-        let mut h = self.vtag ^ ports.wrapping_mul(0x9e37_79b1) ^ self.direction as u32;
+        Self::slot_of(self.words(), mask)
+    }
+
+    /// [`PathKey::slot`] of a key given as its 11 words ([`PathKey::words`]:
+    /// the kernel builds them in registers). Word 8 holds the ports (source
+    /// in the low half: little-endian, as both BPF and the hosts are), word
+    /// 9 the tag, word 10's low byte the direction.
+    #[inline(always)]
+    pub fn slot_of(w: &[u32; 11], mask: u32) -> u32 {
+        let ports = w[8].rotate_left(16);
+        let mut h = w[9] ^ ports.wrapping_mul(0x9e37_79b1) ^ (w[10] & 0xff);
         h = (h ^ w[0] ^ w[3]).wrapping_mul(0x85eb_ca6b);
         h = (h ^ w[4] ^ w[7]).wrapping_mul(0xc2b2_ae35);
         (h ^ (h >> 16)) & mask
@@ -140,6 +148,33 @@ const _: () = assert!(core::mem::size_of::<AssocDirState>() == 56);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slot_of_words_reads_the_fields_where_the_key_has_them() {
+        // The fields' own formula: the kernel hashes the words, userspace
+        // and the tests the key; both must give the same slot.
+        let field_slot = |k: &PathKey, mask: u32| {
+            let w = k.words();
+            let ports = ((k.src_port as u32) << 16) | k.dst_port as u32;
+            let mut h = k.vtag ^ ports.wrapping_mul(0x9e37_79b1) ^ k.direction as u32;
+            h = (h ^ w[0] ^ w[3]).wrapping_mul(0x85eb_ca6b);
+            h = (h ^ w[4] ^ w[7]).wrapping_mul(0xc2b2_ae35);
+            (h ^ (h >> 16)) & mask
+        };
+        for i in 0..1000u32 {
+            let k = PathKey {
+                src_addr: [i as u8, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 9, 8, 7, (i >> 3) as u8],
+                dst_addr: [10, 0, (i >> 8) as u8, i as u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                src_port: 36412u16.wrapping_add(i as u16),
+                dst_port: 38412u16.wrapping_sub(i as u16 * 7),
+                vtag: i.wrapping_mul(0x0101_0101),
+                direction: (i & 1) as u8,
+                ip_version: if i % 3 == 0 { 6 } else { 4 },
+                _pad: [0; 2],
+            };
+            assert_eq!(k.slot(0xffff), field_slot(&k, 0xffff), "{k:?}");
+        }
+    }
 
     #[test]
     fn sizes_have_no_hidden_padding() {

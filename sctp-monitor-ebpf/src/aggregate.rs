@@ -15,7 +15,7 @@ use crate::{
     ctx::Packet,
     cursor::load,
     emit,
-    maps::{ASSOC_DIRS, config},
+    maps::ASSOC_DIRS,
     packet::{Meta, Scratch},
     paths,
     zero::zero,
@@ -68,7 +68,7 @@ fn assoc_state<P: Packet>(meta: &Meta, first_tsn: u32, slot: &mut u32) -> *mut A
         return assoc_at(*slot);
     }
     let key = AssocDirKey { vtag: meta.vtag, src_port: meta.src_port, dst_port: meta.dst_port };
-    let index = key.slot(config().assoc_dir_mask);
+    let index = key.slot(crate::config!(assoc_dir_mask));
     let Some(st) = ASSOC_DIRS.get_ptr_mut(index) else {
         return core::ptr::null_mut();
     };
@@ -76,7 +76,7 @@ fn assoc_state<P: Packet>(meta: &Meta, first_tsn: u32, slot: &mut u32) -> *mut A
     // SAFETY: a live array element; CPUs may race on it, which can
     // misclassify a chunk but never corrupt memory.
     let s = unsafe { &mut *st };
-    if s.key != key {
+    if word(s.key) != word(key) {
         if s.key.vtag != 0 || s.key.src_port != 0 {
             bump::<P>(counters::ASSOC_DIR_REPLACED);
         }
@@ -87,6 +87,14 @@ fn assoc_state<P: Packet>(meta: &Meta, first_tsn: u32, slot: &mut u32) -> *mut A
         s.highest_tsn = first_tsn.wrapping_sub(1);
     }
     st
+}
+
+/// An association direction's key as one word, for a one-instruction
+/// compare (the derived `PartialEq` compares field by field).
+#[inline(always)]
+fn word(k: AssocDirKey) -> u64 {
+    // SAFETY: AssocDirKey is 8 bytes of plain integers (asserted in common).
+    unsafe { core::mem::transmute::<AssocDirKey, u64>(k) }
 }
 
 /// The `ASSOC_DIRS` entry of a slot kept by `assoc_state` (0: none).
@@ -168,16 +176,8 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch) {
     // SAFETY: helper without arguments.
     scratch.meta.ts = unsafe { bpf_ktime_get_coarse_ns() };
     let meta = &scratch.meta;
-    let key = &mut scratch.key;
-    addr::copy(&mut key.src_addr, &meta.src);
-    addr::copy(&mut key.dst_addr, &meta.dst);
-    key.src_port = meta.src_port;
-    key.dst_port = meta.dst_port;
-    key.vtag = meta.vtag;
-    key.direction = P::DIRECTION;
-    key.ip_version = meta.ip_version;
-    key._pad = [0; 2];
-    let stats = paths::entry::<P>(key, &mut scratch.zero_stats, meta.ts);
+    let k = paths::key_words::<P>(meta);
+    let stats = paths::entry::<P>(&k, &mut scratch.zero_stats, meta.ts);
     if stats.is_null() {
         return;
     }
@@ -188,7 +188,7 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch) {
         if pd.data_chunks != 0 {
             if s.flags & PATH_FLAG_HAS_TSN == 0 {
                 kind = Some(RecordKind::DataFirst);
-            } else if meta.ts.wrapping_sub(s.last_data_ns) > config().data_idle_ns {
+            } else if meta.ts.wrapping_sub(s.last_data_ns) > crate::config!(data_idle_ns) {
                 kind = Some(RecordKind::DataResumed);
             }
             if pd.new_chunks != 0 && !assoc.is_null() {

@@ -27,10 +27,10 @@ pub fn add<P: Packet>(counter: u32, n: u64) -> u64 {
     }
 }
 
-/// The interface's slot for chunk counters (0 = not registered).
+/// The slot for chunk counters of the interface `ifindex` (0 = not
+/// registered).
 #[inline(always)]
-pub fn iface_slot<P: Packet>(p: &P) -> u32 {
-    let ifindex = p.ifindex();
+pub fn iface_slot(ifindex: u32) -> u32 {
     match IFACE_SLOTS.get(ifindex % IFACE_SLOT_TABLE) {
         Some(&v) if (v >> 32) as u32 == ifindex => v as u32,
         _ => 0,

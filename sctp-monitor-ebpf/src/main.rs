@@ -23,31 +23,40 @@ mod sctp;
 mod zero;
 
 use aya_ebpf::{
-    bindings::{TC_ACT_UNSPEC, xdp_action::XDP_PASS},
-    macros::{classifier, xdp},
+    bindings::{__sk_buff, TC_ACT_UNSPEC, xdp_action::XDP_PASS, xdp_md},
+    macros::xdp,
     programs::{TcContext, XdpContext},
 };
 
 use crate::ctx::{Egress, Ingress, IngressTc};
 
+// The three programs are written out as aya's `#[xdp]` and `#[classifier]`
+// would write them (an exported function in the section), with the parser
+// in the exported function itself: the macros put the body in an inner
+// function, which LLVM leaves a BPF-to-BPF call (a frame and four saved
+// registers for every packet) when the body is this large.
+
 /// Ingress: every received frame of the interface.
-#[xdp]
-pub fn sctp_ingress(ctx: XdpContext) -> u32 {
-    packet::process(&Ingress(ctx));
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "xdp")]
+pub fn sctp_ingress(ctx: *mut xdp_md) -> u32 {
+    packet::process(&Ingress(XdpContext::new(ctx)));
     XDP_PASS
 }
 
 /// Egress: every transmitted frame of the interface (clsact egress hook).
-#[classifier]
-pub fn sctp_egress(ctx: TcContext) -> i32 {
-    packet::process(&Egress::new(ctx));
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "classifier")]
+pub fn sctp_egress(ctx: *mut __sk_buff) -> i32 {
+    packet::process(&Egress::new(TcContext::new(ctx)));
     TC_ACT_UNSPEC
 }
 
 /// Ingress as a TC (tcx) classifier, instead of XDP (`--xdp-mode tc`).
-#[classifier]
-pub fn sctp_ingress_tc(ctx: TcContext) -> i32 {
-    packet::process(&IngressTc::new(ctx));
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "classifier")]
+pub fn sctp_ingress_tc(ctx: *mut __sk_buff) -> i32 {
+    packet::process(&IngressTc::new(TcContext::new(ctx)));
     TC_ACT_UNSPEC
 }
 

@@ -66,13 +66,18 @@ pub static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 pub static SCRATCH_RECORD: PerCpuArray<ChunkRecord> = PerCpuArray::with_max_entries(1, 0);
 
-/// Load-time settings (the agent rewrites this with `set_global`).
+/// Load-time settings (the agent rewrites this with `set_global`); read
+/// with [`config!`](crate::config).
 #[unsafe(no_mangle)]
-static CONFIG: Config = Config::DEFAULT;
+pub static CONFIG: Config = Config::DEFAULT;
 
-/// The settings, read so the compiler cannot fold the default in.
-#[inline(always)]
-pub fn config() -> Config {
-    // SAFETY: CONFIG is a plain static; read_volatile keeps the load.
-    unsafe { core::ptr::read_volatile(&CONFIG) }
+/// One setting of [`CONFIG`], read so the compiler cannot fold the default
+/// in: a volatile load of that field alone (of the whole struct, it would be
+/// one load per field, on every packet that needs one setting).
+#[macro_export]
+macro_rules! config {
+    ($field:ident) => {
+        // SAFETY: CONFIG is a plain static; the volatile read keeps the load.
+        unsafe { core::ptr::read_volatile(&raw const $crate::maps::CONFIG.$field) }
+    };
 }

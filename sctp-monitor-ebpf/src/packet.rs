@@ -101,15 +101,14 @@ fn maybe_sctp<P: Packet>(p: &P) -> Result<Option<Candidate>, u32> {
     match proto {
         IPPROTO_SCTP => yes,
         IPPROTO_UDP => {
-            let cfg = maps::config();
-            if cfg.flags & CONFIG_FLAG_UDP_ENCAP == 0 {
+            if crate::config!(flags) & CONFIG_FLAG_UDP_ENCAP == 0 {
                 return Ok(None);
             }
             // Too short for the ports: the full parser counts it.
             let Some(u) = ptr_at::<[u8; 4], P>(p, l4) else { return yes };
             // SAFETY: as above.
             let u = unsafe { &*u };
-            let port = cfg.udp_encap_port.to_be_bytes();
+            let port = crate::config!(udp_encap_port).to_be_bytes();
             if u[0..2] == port || u[2..4] == port { yes } else { Ok(None) }
         }
         _ => Ok(None),
@@ -174,14 +173,14 @@ fn locate<P: Packet>(p: &P, meta: &mut Meta, cand: Candidate) -> Result<Option<S
     match l3.proto {
         IPPROTO_SCTP => {}
         IPPROTO_UDP => {
-            let cfg = maps::config();
-            if cfg.flags & CONFIG_FLAG_UDP_ENCAP == 0 {
+            if crate::config!(flags) & CONFIG_FLAG_UDP_ENCAP == 0 {
                 return Ok(None);
             }
+            let encap_port = crate::config!(udp_encap_port);
             let u = read::<[u8; 8], P>(p, cur.off).ok_or(counters::MALFORMED_TRUNCATED)?;
             let sport = u16::from_be_bytes([u[0], u[1]]);
             let dport = u16::from_be_bytes([u[2], u[3]]);
-            if sport != cfg.udp_encap_port && dport != cfg.udp_encap_port {
+            if sport != encap_port && dport != encap_port {
                 return Ok(None);
             }
             let ulen = u16::from_be_bytes([u[4], u[5]]) as usize;

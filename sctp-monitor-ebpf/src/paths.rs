@@ -15,36 +15,81 @@
 //! seen at worst one poll late. A slot's first path marks it in
 //! `PATH_SLOTS_USED`, so the agent reads only marked slots.
 
+use core::mem::MaybeUninit;
+
 use sctp_monitor_common::{PathKey, PathSlot, PathStats, counters};
 
 use crate::{
     counters::bump,
     ctx::Packet,
-    maps::{PATH_SLOTS, PATH_SLOTS_USED, PATHS, config},
+    maps::{PATH_SLOTS, PATH_SLOTS_USED, PATHS},
+    packet::Meta,
     zero::zero,
 };
 
-/// The summary of `key` on this CPU, created if needed; `ts` is the coarse
-/// clock (the first-seen time of a new entry). `zero` is a scratch value of
-/// zeroes but for `first_ns` (the LRU variant inserts it).
+/// A path's key as the 11 words of [`PathKey`] ([`PathKey::words`]), built
+/// in registers from the packet's metadata. A key written to memory field
+/// by field (2- and 1-byte stores) and read back a word at a time stalls
+/// the CPU's store-to-load forwarding on every such word: the compare with
+/// the slot's key was a fifth of a DATA packet's time.
+pub type KeyWords = [u32; 11];
+
 #[inline(always)]
-pub fn entry<P: Packet>(key: &PathKey, zero: &mut PathStats, ts: u64) -> *mut PathStats {
-    if P::PATHS_LRU { lru_entry::<P>(key, zero, ts) } else { slot_entry::<P>(key, ts) }
+pub fn key_words<P: Packet>(meta: &Meta) -> KeyWords {
+    let (s, d) = (meta.src.as_ptr().cast::<u32>(), meta.dst.as_ptr().cast::<u32>());
+    // SAFETY: 16 bytes each, 4-byte aligned (see `addr`).
+    unsafe {
+        [
+            s.read(),
+            s.add(1).read(),
+            s.add(2).read(),
+            s.add(3).read(),
+            d.read(),
+            d.add(1).read(),
+            d.add(2).read(),
+            d.add(3).read(),
+            meta.src_port as u32 | (meta.dst_port as u32) << 16,
+            meta.vtag,
+            P::DIRECTION as u32 | (meta.ip_version as u32) << 8,
+        ]
+    }
+}
+
+/// The key in memory, for map helpers (one word store each).
+#[inline(always)]
+fn key_at<'a>(k: &KeyWords, dst: &'a mut MaybeUninit<PathKey>) -> &'a PathKey {
+    let d = dst.as_mut_ptr() as *mut u32;
+    for (i, w) in k.iter().enumerate() {
+        // SAFETY: 11 words of the key (see PathKey::words).
+        unsafe { d.add(i).write(*w) };
+    }
+    // SAFETY: every byte was written above.
+    unsafe { dst.assume_init_ref() }
+}
+
+/// The summary of the path `k` on this CPU, created if needed; `ts` is the
+/// coarse clock (the first-seen time of a new entry). `zero` is a scratch
+/// value of zeroes but for `first_ns` (the LRU variant inserts it).
+#[inline(always)]
+pub fn entry<P: Packet>(k: &KeyWords, zero: &mut PathStats, ts: u64) -> *mut PathStats {
+    // Written only when a map helper needs the key.
+    let mut key = MaybeUninit::<PathKey>::uninit();
+    if P::PATHS_LRU { lru_entry::<P>(key_at(k, &mut key), zero, ts) } else { slot_entry::<P>(k, &mut key, ts) }
 }
 
 #[inline(always)]
-fn slot_entry<P: Packet>(key: &PathKey, ts: u64) -> *mut PathStats {
-    let index = key.slot(config().path_slot_mask);
+fn slot_entry<P: Packet>(k: &KeyWords, key: &mut MaybeUninit<PathKey>, ts: u64) -> *mut PathStats {
+    let index = PathKey::slot_of(k, crate::config!(path_slot_mask));
     let Some(s) = PATH_SLOTS.get_ptr_mut(index) else {
         return core::ptr::null_mut();
     };
     // SAFETY: this CPU's copy of a live per-CPU array element.
     let s = unsafe { &mut *s };
-    if !same(&s.key, key) {
+    if !same(&s.key, k) {
         if s.stats.packets == 0 {
             mark_used(index);
         }
-        take_over::<P>(s, key, ts);
+        take_over::<P>(s, key_at(k, key), ts);
     }
     &mut s.stats
 }
@@ -58,13 +103,13 @@ fn mark_used(index: u32) {
     }
 }
 
-/// Word compare of two keys (no `memcmp` subprogram).
+/// Whether the slot's key is `k` (word compares, no `memcmp` subprogram).
 #[inline(always)]
-fn same(a: &PathKey, b: &PathKey) -> bool {
-    let (a, b) = (a.words(), b.words());
+fn same(a: &PathKey, k: &KeyWords) -> bool {
+    let a = a.words();
     let mut d = 0;
     for i in 0..a.len() {
-        d |= a[i] ^ b[i];
+        d |= a[i] ^ k[i];
     }
     d == 0
 }

@@ -13,7 +13,7 @@ use sctp_monitor_common::{PathStats, record::RECORD_HEADER_LEN};
 
 use crate::{
     ctx::{Ingress, Packet},
-    maps::{EVENTS, PATH_SLOTS, PATHS, SCRATCH, SCRATCH_RECORD, config},
+    maps::{EVENTS, PATH_SLOTS, PATHS, SCRATCH, SCRATCH_RECORD},
     packet,
 };
 
@@ -78,7 +78,7 @@ pub fn probe_path_slot(_ctx: XdpContext) -> u32 {
     s.key.vtag = 0xabcd;
     s.key.src_port = 36412;
     s.key.dst_port = 36412;
-    let Some(slot) = PATH_SLOTS.get_ptr_mut(s.key.slot(config().path_slot_mask)) else { return XDP_PASS };
+    let Some(slot) = PATH_SLOTS.get_ptr_mut(s.key.slot(crate::config!(path_slot_mask))) else { return XDP_PASS };
     // SAFETY: this CPU's copy of a live array element.
     let slot = unsafe { &mut *slot };
     let (a, b) = (slot.key.words(), s.key.words());
@@ -92,6 +92,82 @@ pub fn probe_path_slot(_ctx: XdpContext) -> u32 {
         slot.key = s.key;
         slot.stats.packets = 1;
     }
+    XDP_PASS
+}
+
+/// One per-CPU counter bump, what every frame that is not SCTP costs by the
+/// accounting rule (exactly one counter per frame): the floor of the
+/// non-SCTP case.
+#[xdp]
+pub fn probe_counter(_ctx: XdpContext) -> u32 {
+    crate::counters::bump::<Ingress>(sctp_monitor_common::counters::NOT_SCTP);
+    XDP_PASS
+}
+
+/// Everything a one-DATA-chunk packet is required to update, at a fixed
+/// key and with nothing parsed: the packet and chunk counters (the
+/// interface's slot looked up), the association direction's highest TSN
+/// (`ASSOC_DIRS`, key compared), the coarse clock, and the path's summary
+/// (`PATH_SLOTS`, key compared, the DATA fields updated). The floor of the
+/// DATA case: what is left of its cost once the parsing is free.
+#[xdp]
+pub fn probe_data_required(ctx: XdpContext) -> u32 {
+    use aya_ebpf::helpers::generated::bpf_ktime_get_coarse_ns;
+    use sctp_monitor_common::{
+        AssocDirKey, counters as c,
+        sctp::{chunk, tsn_gt},
+    };
+
+    use crate::{
+        counters::{add, bump, bump_chunk, iface_slot},
+        maps::ASSOC_DIRS,
+    };
+    let p = Ingress(ctx);
+    bump::<Ingress>(c::SCTP_PACKETS);
+    bump_chunk::<Ingress>(iface_slot(p.ifindex()), chunk::DATA);
+    add::<Ingress>(c::CHUNKS, 1);
+    let tsn = core::hint::black_box(7u32);
+    let key = AssocDirKey { vtag: 0xabcd, src_port: 36412, dst_port: 36412 };
+    let mut new = false;
+    if let Some(st) = ASSOC_DIRS.get_ptr_mut(key.slot(crate::config!(assoc_dir_mask))) {
+        // SAFETY: a live array element.
+        let st = unsafe { &mut *st };
+        if st.key != key {
+            st.key = key;
+        }
+        new = tsn_gt(tsn, st.highest_tsn);
+        st.highest_tsn = tsn;
+    }
+    // SAFETY: helper without arguments.
+    let ts = unsafe { bpf_ktime_get_coarse_ns() };
+    let Some(s) = SCRATCH.get_ptr_mut(0) else { return XDP_PASS };
+    // SAFETY: this CPU's scratch entry.
+    let s = unsafe { &mut *s };
+    s.key.vtag = 0xabcd;
+    s.key.src_port = 36412;
+    s.key.dst_port = 36412;
+    let Some(slot) = PATH_SLOTS.get_ptr_mut(s.key.slot(crate::config!(path_slot_mask))) else { return XDP_PASS };
+    // SAFETY: this CPU's copy of a live array element.
+    let slot = unsafe { &mut *slot };
+    let (a, b) = (slot.key.words(), s.key.words());
+    let mut d = 0;
+    for i in 0..a.len() {
+        d |= a[i] ^ b[i];
+    }
+    if d != 0 {
+        slot.key = s.key;
+    }
+    let st = &mut slot.stats;
+    st.packets += 1;
+    st.bytes += 148;
+    st.data_chunks += 1;
+    st.payload_bytes += 100;
+    if !new {
+        st.retransmissions += 1;
+    }
+    st.highest_tsn = tsn;
+    st.last_ns = ts;
+    st.last_data_ns = ts;
     XDP_PASS
 }
 
@@ -127,10 +203,12 @@ impl Packet for IngressLru {
 }
 
 /// The whole ingress program on the LRU design, for the benchmark's
-/// comparison in one run (never attached).
-#[xdp]
-pub fn sctp_ingress_lru(ctx: XdpContext) -> u32 {
-    packet::process(&IngressLru(Ingress(ctx)));
+/// comparison in one run (never attached); written out as `sctp_ingress`
+/// is (see main.rs).
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "xdp")]
+pub fn sctp_ingress_lru(ctx: *mut aya_ebpf::bindings::xdp_md) -> u32 {
+    packet::process(&IngressLru(Ingress(XdpContext::new(ctx))));
     XDP_PASS
 }
 

@@ -189,7 +189,7 @@ unsafe fn record<P: Packet>(i: u64, c: &Ctx<P>) -> i64 {
 
 #[inline(always)]
 pub fn walk<P: Packet>(p: &P, scratch: &mut Scratch, s: &Sctp) {
-    let iface_slot = iface_slot(p);
+    let iface_slot = iface_slot(scratch.meta.ifindex);
     let w = &mut scratch.walk;
     w.iface_slot = iface_slot;
     // One store per field (not a `memset` call: see `zero`).

@@ -113,10 +113,12 @@ fn run(mut bed: TestBed, repeat: u32, rounds: u32, taken: Option<Arc<AtomicU64>>
     const NONE: usize = usize::MAX;
     const SLOT_PROBE: usize = 10;
     const RECORD_PROBE: usize = 9;
-    let cases: [(&str, Prog, &[u8], usize); 13] = [
+    const DATA_PROBE: usize = 13;
+    const COUNTER_PROBE: usize = 14;
+    let cases: [(&str, Prog, &[u8], usize); 15] = [
         ("empty XDP program (baseline)", Prog::Baseline, &udp, NONE),
-        ("non-SCTP UDP frame", Prog::Ingress, &udp, NONE),
-        ("one DATA chunk", Prog::Ingress, &one_data, SLOT_PROBE),
+        ("non-SCTP UDP frame", Prog::Ingress, &udp, COUNTER_PROBE),
+        ("one DATA chunk", Prog::Ingress, &one_data, DATA_PROBE),
         ("DATA + SACK (two chunks)", Prog::Ingress, &data_sack, SLOT_PROBE),
         ("16-chunk DATA bundle", Prog::Ingress, &bundle, SLOT_PROBE),
         ("INIT with 8 addresses", Prog::Ingress, &init, RECORD_PROBE),
@@ -128,6 +130,13 @@ fn run(mut bed: TestBed, repeat: u32, rounds: u32, taken: Option<Arc<AtomicU64>>
         ("probe: one PATH_SLOTS slot access only", Prog::Probe(PROBES[3]), &one_data, NONE),
         ("probe: one per-path LRU per-CPU lookup only", Prog::Probe(PROBES[2]), &one_data, NONE),
         ("LRU design (sctp_ingress_lru): 16-chunk DATA bundle", lru, &bundle, 11),
+        (
+            "probe: a DATA packet's required updates only (counters, TSN, clock, slot)",
+            Prog::Probe(PROBES[4]),
+            &one_data,
+            NONE,
+        ),
+        ("probe: one per-CPU counter bump only", Prog::Probe(PROBES[5]), &udp, NONE),
     ];
     // `SCTP_BENCH_ONLY=N`: run case N alone, over and over (to profile it
     // with `perf record -a`); nothing is reported.
