@@ -52,10 +52,20 @@ pub mod programs {
     pub const TC_INGRESS: &str = "sctp_ingress_tc";
     /// An XDP program that only returns XDP_PASS: the benchmark baseline.
     pub const XDP_BASELINE: &str = "xdp_pass_baseline";
+    /// A TC classifier that only returns TC_ACT_UNSPEC: the throughput
+    /// benchmark's baseline for `--xdp-mode tc` (what the hook costs).
+    pub const TC_BASELINE: &str = "tc_pass_baseline";
     /// Benchmark probes: the cost of one requirement each (see the eBPF
     /// crate's `probes.rs`).
-    pub const PROBES: [&str; 6] =
-        ["probe_ktime", "probe_record", "probe_path_lookup", "probe_path_slot", "probe_data_required", "probe_counter"];
+    pub const PROBES: [&str; 7] = [
+        "probe_ktime",
+        "probe_record",
+        "probe_path_lookup",
+        "probe_path_slot",
+        "probe_data_required",
+        "probe_counter",
+        "probe_not_sctp",
+    ];
     /// The ingress program with its per-path summaries in the `PATHS` LRU
     /// map alone (the design before `PATH_SLOTS`): loaded only by the
     /// benchmark, for the comparison in one run.
@@ -64,8 +74,21 @@ pub mod programs {
     /// kernel test of the agent's rejection message. Never loaded otherwise.
     pub const MUST_REJECT: &str = "probe_rejected";
     /// Every program of the object that the kernel must accept.
-    pub const ALL: [&str; 9] =
-        [XDP_INGRESS, TC_EGRESS, TC_INGRESS, XDP_BASELINE, PROBES[0], PROBES[1], PROBES[2], PROBES[3], XDP_INGRESS_LRU];
+    pub const ALL: [&str; 13] = [
+        XDP_INGRESS,
+        TC_EGRESS,
+        TC_INGRESS,
+        XDP_BASELINE,
+        TC_BASELINE,
+        PROBES[0],
+        PROBES[1],
+        PROBES[2],
+        PROBES[3],
+        PROBES[4],
+        PROBES[5],
+        PROBES[6],
+        XDP_INGRESS_LRU,
+    ];
 }
 
 #[cfg(feature = "user")]

@@ -66,6 +66,14 @@ pub fn xdp_pass_baseline(_ctx: XdpContext) -> u32 {
     XDP_PASS
 }
 
+/// Does nothing but continue: the throughput benchmark's baseline for a TC
+/// classifier (what the tcx hook itself costs).
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "classifier")]
+pub fn tc_pass_baseline(_ctx: *mut __sk_buff) -> i32 {
+    TC_ACT_UNSPEC
+}
+
 #[cfg(not(test))]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {

@@ -76,8 +76,11 @@ pub static CONFIG: Config = Config::DEFAULT;
 /// one load per field, on every packet that needs one setting).
 #[macro_export]
 macro_rules! config {
-    ($field:ident) => {
+    ($field:ident) => {{
+        let field = &raw const $crate::maps::CONFIG.$field;
         // SAFETY: CONFIG is a plain static; the volatile read keeps the load.
-        unsafe { core::ptr::read_volatile(&raw const $crate::maps::CONFIG.$field) }
-    };
+        #[allow(unused_unsafe)]
+        let value = unsafe { core::ptr::read_volatile(field) };
+        value
+    }};
 }

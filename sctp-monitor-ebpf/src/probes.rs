@@ -104,6 +104,23 @@ pub fn probe_counter(_ctx: XdpContext) -> u32 {
     XDP_PASS
 }
 
+/// The least any SCTP monitor does with a frame that is not SCTP: read the
+/// EtherType, read an IPv4 header's protocol, and count the frame (no VLAN
+/// tags, no IPv6, no UDP encapsulation: what `sctp_ingress` adds to this
+/// are the rules of `l2` and the RFC 6951 port check). The floor of the
+/// non-SCTP case.
+#[xdp]
+pub fn probe_not_sctp(ctx: XdpContext) -> u32 {
+    let p = Ingress(ctx);
+    if let Some(h) = crate::cursor::read::<[u8; 24], Ingress>(&p, 0)
+        && h[12..14] == [0x08, 0x00]
+        && h[23] != sctp_monitor_common::sctp::IPPROTO_SCTP
+    {
+        crate::counters::bump::<Ingress>(sctp_monitor_common::counters::NOT_SCTP);
+    }
+    XDP_PASS
+}
+
 /// Everything a one-DATA-chunk packet is required to update, at a fixed
 /// key and with nothing parsed: the packet and chunk counters (the
 /// interface's slot looked up), the association direction's highest TSN

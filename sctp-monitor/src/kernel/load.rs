@@ -59,6 +59,8 @@ pub fn load(opts: &LoadOptions) -> anyhow::Result<Ebpf> {
         for name in bench_only.into_iter().chain(programs::PROBES) {
             load_xdp(&mut ebpf, name)?;
         }
+        let tc: &mut SchedClassifier = program(&mut ebpf, programs::TC_BASELINE)?.try_into()?;
+        tc.load().map_err(|e| Rejected::from_error(programs::TC_BASELINE, e))?;
     }
     for name in [programs::XDP_INGRESS, programs::TC_EGRESS, programs::TC_INGRESS] {
         match processed_insns(&ebpf, name) {
@@ -88,7 +90,7 @@ pub fn verifier_report(opts: &LoadOptions) -> anyhow::Result<Vec<ProgramCost>> {
     let mut ebpf = open(opts)?;
     let mut out = Vec::new();
     for name in programs::ALL {
-        let verdict = if name == programs::TC_EGRESS || name == programs::TC_INGRESS {
+        let verdict = if [programs::TC_EGRESS, programs::TC_INGRESS, programs::TC_BASELINE].contains(&name) {
             let tc: &mut SchedClassifier = program(&mut ebpf, name)?.try_into()?;
             tc.load().map_err(|e| Rejected::from_error(name, e))
         } else {
