@@ -11,10 +11,15 @@
 //!
 //! Nothing here validates its input: builders are meant to make malformed
 //! frames too (see [`raw_chunk_with_len`] and [`FrameBuilder::sctp_raw`]).
+//!
+//! [`wire`] sends such frames between two endpoints through the decoder
+//! into a tracker.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use sctp_monitor_common::sctp::{chunk, param};
+
+pub mod wire;
 
 // ---------------------------------------------------------------- CRC32c
 

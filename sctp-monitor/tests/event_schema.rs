@@ -18,18 +18,14 @@ use std::net::IpAddr;
 use std::process::Command;
 
 use sctp_monitor::agent::pipeline::{Pipeline, PipelineOptions};
-use sctp_monitor::craft::{self, AsconfReq, CookiePos, FrameBuilder, InitSpec};
-use sctp_monitor::decode::{DecodeStats, LinkType, parse_frame};
-use sctp_monitor::event::{Event, EventKind};
+use sctp_monitor::craft::wire::{MS, T0, TA, TB, Wire};
+use sctp_monitor::craft::{self, AsconfReq, InitSpec};
+use sctp_monitor::event::EventKind;
 use sctp_monitor::sinks::events::EventWriter;
-use sctp_monitor::tracker::{Config, Tracker};
+use sctp_monitor::tracker::Config;
 use sctp_monitor_common::ChunkRecord;
 use serde_json::Value;
 
-const MS: u64 = 1_000_000;
-const T0: u64 = 1_700_000_000_000_000_000;
-const TA: u32 = 0xA0A0_A0A0;
-const TB: u32 = 0xB0B0_B0B0;
 const PA: u16 = 36412;
 const PB: u16 = 36412;
 
@@ -51,52 +47,10 @@ fn ip(s: &str) -> IpAddr {
     s.parse().expect("address")
 }
 
-/// Two multihomed endpoints through the decoder and the tracker.
-struct Wire {
-    t: Tracker,
-    ev: Vec<Event>,
-    a: [IpAddr; 2],
-    b: [IpAddr; 2],
-}
-
-impl Wire {
-    fn new(cfg: Config) -> Wire {
-        Wire {
-            t: Tracker::new(cfg),
-            ev: Vec::new(),
-            a: [ip("10.0.0.1"), ip("fd00:1::1")],
-            b: [ip("10.0.0.2"), ip("fd00:1::2")],
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn send(&mut self, ms: u64, src: IpAddr, dst: IpAddr, sport: u16, dport: u16, vtag: u32, chunks: Vec<Vec<u8>>) {
-        let f = FrameBuilder::ip(src, dst).sctp(sport, dport, vtag).chunks(chunks).build();
-        let mut st = DecodeStats::default();
-        let p = parse_frame(LinkType::Ethernet, &f, T0 + ms * MS, 9899, &mut st).expect("parses").expect("SCTP");
-        self.t.process(&p.meta, &p.chunks, &mut self.ev);
-    }
-
-    fn a2b(&mut self, ms: u64, chunks: Vec<Vec<u8>>) {
-        self.send(ms, self.a[0], self.b[0], PA, PB, TB, chunks);
-    }
-
-    fn b2a(&mut self, ms: u64, chunks: Vec<Vec<u8>>) {
-        self.send(ms, self.b[0], self.a[0], PB, PA, TA, chunks);
-    }
-
-    fn handshake(&mut self) {
-        let (a, b) = (self.a, self.b);
-        self.send(0, a[0], b[0], PA, PB, 0, vec![craft::init(&InitSpec::new(TA, 100).addrs(&[a[1]]))]);
-        let ack = craft::init_ack(&InitSpec::new(TB, 500).addrs(&[b[1]]).cookie(64, CookiePos::Before));
-        self.send(1, b[0], a[0], PB, PA, TA, vec![ack]);
-        self.a2b(2, vec![craft::cookie_echo(&[7; 64])]);
-        self.b2a(3, vec![craft::cookie_ack()]);
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.ev.iter().map(Event::to_json_line).collect()
-    }
+/// Two multihomed endpoints (IPv4 and IPv6) on the S1AP port, through the
+/// decoder and the tracker.
+fn wire(cfg: Config) -> Wire {
+    Wire::new(cfg).ends([ip("10.0.0.1"), ip("fd00:1::1")], [ip("10.0.0.2"), ip("fd00:1::2")]).ports(PA, PB)
 }
 
 /// What the captures do not hold, through the decoder and the tracker.
@@ -104,27 +58,27 @@ fn wire_scenarios() -> Vec<String> {
     let mut out = Vec::new();
     // S1AP and an unknown PPID; ASCONF add, delete, Set Primary; stalled;
     // abort.
-    let mut w = Wire::new(Config { stall_after_ns: 2_000 * MS, ..Config::default() });
+    let mut w = wire(Config { stall_after_ns: 2_000 * MS, ..Config::default() });
     w.handshake();
-    w.a2b(10, vec![craft::data(100, 0, 0, 18, b"s1ap")]);
-    w.b2a(11, vec![craft::sack(100, 1000, &[], &[])]);
-    w.a2b(12, vec![craft::data(101, 0, 1, 4242, b"other")]);
-    w.b2a(13, vec![craft::sack(101, 1000, &[], &[])]);
+    w.a2b(10, 0, vec![craft::data(100, 0, 0, 18, b"s1ap")]);
+    w.b2a(11, 0, vec![craft::sack(100, 1000, &[], &[])]);
+    w.a2b(12, 0, vec![craft::data(101, 0, 1, 4242, b"other")]);
+    w.b2a(13, 0, vec![craft::sack(101, 1000, &[], &[])]);
     let new = ip("10.0.9.1");
-    w.a2b(20, vec![craft::asconf(1, w.a[0], &[AsconfReq::Add { corr_id: 1, addr: new }])]);
-    w.b2a(21, vec![craft::asconf_ack(1, &[])]);
-    w.a2b(30, vec![craft::asconf(2, w.a[0], &[AsconfReq::Delete { corr_id: 2, addr: new }])]);
-    w.b2a(31, vec![craft::asconf_ack(2, &[])]);
-    w.a2b(40, vec![craft::asconf(3, w.a[0], &[AsconfReq::SetPrimary { corr_id: 3, addr: w.b[1] }])]);
-    w.b2a(41, vec![craft::asconf_ack(3, &[])]);
-    w.a2b(100, vec![craft::data(102, 0, 2, 18, b"x")]);
-    w.a2b(500, vec![craft::heartbeat(b"h")]);
-    w.b2a(510, vec![craft::heartbeat_ack(b"h")]);
+    w.a2b(20, 0, vec![craft::asconf(1, w.a[0], &[AsconfReq::Add { corr_id: 1, addr: new }])]);
+    w.b2a(21, 0, vec![craft::asconf_ack(1, &[])]);
+    w.a2b(30, 0, vec![craft::asconf(2, w.a[0], &[AsconfReq::Delete { corr_id: 2, addr: new }])]);
+    w.b2a(31, 0, vec![craft::asconf_ack(2, &[])]);
+    w.a2b(40, 0, vec![craft::asconf(3, w.a[0], &[AsconfReq::SetPrimary { corr_id: 3, addr: w.b[1] }])]);
+    w.b2a(41, 0, vec![craft::asconf_ack(3, &[])]);
+    w.a2b(100, 0, vec![craft::data(102, 0, 2, 18, b"x")]);
+    w.a2b(500, 0, vec![craft::heartbeat(b"h")]);
+    w.b2a(510, 0, vec![craft::heartbeat_ack(b"h")]);
     w.t.tick(T0 + 2300 * MS, &mut w.ev);
-    w.b2a(3000, vec![craft::abort(false, &[craft::error_cause(12, b"bye")])]);
+    w.b2a(3000, 0, vec![craft::abort(false, &[craft::error_cause(12, b"bye")])]);
     out.extend(w.lines());
     // Restart: a new INIT between the same endpoints.
-    let mut w = Wire::new(Config::default());
+    let mut w = wire(Config::default());
     w.handshake();
     let (a, b) = (w.a, w.b);
     w.send(100, a[0], b[0], PA, PB, 0, vec![craft::init(&InitSpec::new(0x1111, 9).addrs(&[a[1]]))]);
@@ -133,7 +87,7 @@ fn wire_scenarios() -> Vec<String> {
     w.send(103, b[0], a[0], PB, PA, 0x1111, vec![craft::cookie_ack()]);
     out.extend(w.lines());
     // Idle timeout, and eviction past the cap.
-    let mut w = Wire::new(Config { idle_timeout_ns: 1_000 * MS, max_assocs: 1, ..Config::default() });
+    let mut w = wire(Config { idle_timeout_ns: 1_000 * MS, max_assocs: 1, ..Config::default() });
     w.handshake();
     w.t.tick(T0 + 5_000 * MS, &mut w.ev);
     w.handshake();

@@ -2,84 +2,18 @@
 
 use std::net::IpAddr;
 
-use crate::craft::{self, AsconfReq, AsconfResult, CookiePos, FrameBuilder, InitSpec};
-use crate::decode::{DecodeStats, LinkType, parse_frame};
-use crate::event::{DownReason, Event, EventKind, PathRef, Role};
+use crate::craft::wire::{MS, T0, TA, TB, Wire};
+use crate::craft::{self, AsconfReq, AsconfResult, CookiePos, InitSpec};
+use crate::decode::DecodeStats;
+use crate::event::{DownReason, EventKind, PathRef, Role};
 
 use super::{Config, PathState, Tracker};
 
-const MS: u64 = 1_000_000;
-const T0: u64 = 1_700_000_000_000_000_000;
-const TA: u32 = 0xA0A0_A0A0;
-const TB: u32 = 0xB0B0_B0B0;
 const PA: u16 = 5000;
 const PB: u16 = 3868;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().expect("test address")
-}
-
-struct Sim {
-    t: Tracker,
-    ev: Vec<Event>,
-    a: [IpAddr; 2],
-    b: [IpAddr; 2],
-}
-
-impl Sim {
-    fn new(cfg: Config) -> Sim {
-        Sim {
-            t: Tracker::new(cfg),
-            ev: Vec::new(),
-            a: [ip("10.0.0.1"), ip("10.0.1.1")],
-            b: [ip("10.0.0.2"), ip("10.0.1.2")],
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn send(&mut self, ms: u64, src: IpAddr, dst: IpAddr, sport: u16, dport: u16, vtag: u32, chunks: Vec<Vec<u8>>) {
-        let f = FrameBuilder::ip(src, dst).sctp(sport, dport, vtag).chunks(chunks).build();
-        let mut st = DecodeStats::default();
-        let p = parse_frame(LinkType::Ethernet, &f, T0 + ms * MS, 9899, &mut st).expect("parses").expect("SCTP");
-        self.t.process(&p.meta, &p.chunks, &mut self.ev);
-    }
-
-    /// A -> B on path i (0 or 1).
-    fn a2b(&mut self, ms: u64, i: usize, chunks: Vec<Vec<u8>>) {
-        self.send(ms, self.a[i], self.b[i], PA, PB, TB, chunks);
-    }
-
-    fn b2a(&mut self, ms: u64, i: usize, chunks: Vec<Vec<u8>>) {
-        self.send(ms, self.b[i], self.a[i], PB, PA, TA, chunks);
-    }
-
-    fn handshake(&mut self) {
-        let (a, b) = (self.a, self.b);
-        self.send(0, a[0], b[0], PA, PB, 0, vec![craft::init(&InitSpec::new(TA, 100).addrs(&[a[1]]))]);
-        self.send(
-            1,
-            b[0],
-            a[0],
-            PB,
-            PA,
-            TA,
-            vec![craft::init_ack(&InitSpec::new(TB, 500).addrs(&[b[1]]).cookie(300, CookiePos::Before))],
-        );
-        self.a2b(2, 0, vec![craft::cookie_echo(&[7; 300])]);
-        self.b2a(3, 0, vec![craft::cookie_ack()]);
-    }
-
-    fn kinds(&self) -> Vec<EventKind> {
-        self.ev.iter().map(|e| e.event).collect()
-    }
-
-    fn of(&self, k: EventKind) -> Vec<&Event> {
-        self.ev.iter().filter(|e| e.event == k).collect()
-    }
-
-    fn tick(&mut self, ms: u64) {
-        self.t.tick(T0 + ms * MS, &mut self.ev);
-    }
 }
 
 fn data(tsn: u32) -> Vec<u8> {
@@ -92,7 +26,7 @@ fn pr(s: IpAddr, d: IpAddr) -> PathRef {
 
 #[test]
 fn handshake_gives_tags_address_sets_and_up() {
-    let mut s = Sim::new(Config::default());
+    let mut s = Wire::new(Config::default());
     s.handshake();
     assert_eq!(s.kinds(), vec![EventKind::AssociationUp]);
     let up = &s.ev[0];
@@ -106,7 +40,7 @@ fn handshake_gives_tags_address_sets_and_up() {
 
 #[test]
 fn init_without_address_params_uses_the_source_alone() {
-    let mut s = Sim::new(Config::default());
+    let mut s = Wire::new(Config::default());
     let (a, b) = (s.a, s.b);
     s.send(0, a[0], b[0], PA, PB, 0, vec![craft::init(&InitSpec::new(TA, 1))]);
     s.send(1, b[0], a[0], PB, PA, TA, vec![craft::init_ack(&InitSpec::new(TB, 1).cookie(8, CookiePos::After))]);
@@ -119,7 +53,7 @@ fn init_without_address_params_uses_the_source_alone() {
 
 #[test]
 fn multihomed_packets_map_to_one_association() {
-    let mut s = Sim::new(Config::default());
+    let mut s = Wire::new(Config::default());
     s.handshake();
     s.a2b(10, 0, vec![data(100)]);
     s.a2b(11, 1, vec![data(100)]);
@@ -131,7 +65,7 @@ fn multihomed_packets_map_to_one_association() {
 
 #[test]
 fn new_data_sets_primary_and_failover_reports_evidence() {
-    let mut s = Sim::new(Config { hb_answer_timeout_ns: 500 * MS, ..Config::default() });
+    let mut s = Wire::new(Config { hb_answer_timeout_ns: 500 * MS, ..Config::default() });
     s.handshake();
     s.a2b(10, 0, vec![data(100)]);
     s.b2a(20, 0, vec![craft::sack(100, 1000, &[], &[])]);
@@ -161,7 +95,7 @@ fn new_data_sets_primary_and_failover_reports_evidence() {
 
 #[test]
 fn retransmission_on_alternate_path_is_not_a_failover() {
-    let mut s = Sim::new(Config::default());
+    let mut s = Wire::new(Config::default());
     s.handshake();
     s.a2b(10, 0, vec![data(100)]);
     s.a2b(11, 0, vec![data(101)]);
@@ -177,7 +111,7 @@ fn retransmission_on_alternate_path_is_not_a_failover() {
 
 #[test]
 fn tsn_wrap_is_new_data() {
-    let mut s = Sim::new(Config::default());
+    let mut s = Wire::new(Config::default());
     s.handshake();
     s.a2b(10, 0, vec![data(u32::MAX - 1)]);
     s.a2b(11, 0, vec![data(u32::MAX)]);
@@ -195,7 +129,7 @@ fn tsn_wrap_is_new_data() {
 
 #[test]
 fn restart_replaces_the_association() {
-    let mut s = Sim::new(Config::default());
+    let mut s = Wire::new(Config::default());
     s.handshake();
     let old = s.ev[0].assoc;
     let (a, b) = (s.a, s.b);
@@ -221,7 +155,7 @@ fn restart_replaces_the_association() {
 
 #[test]
 fn mid_flight_pick_up_learns_both_directions() {
-    let mut s = Sim::new(Config::default());
+    let mut s = Wire::new(Config::default());
     s.a2b(0, 0, vec![data(7)]);
     s.b2a(1, 0, vec![craft::sack(7, 1000, &[], &[])]);
     assert_eq!(s.t.len(), 1, "the reverse direction joins the same association");
@@ -237,7 +171,7 @@ fn mid_flight_pick_up_learns_both_directions() {
 
 #[test]
 fn asconf_applies_only_on_matching_ack_and_honours_rejections() {
-    let mut s = Sim::new(Config::default());
+    let mut s = Wire::new(Config::default());
     s.handshake();
     let new1 = ip("10.0.2.1");
     let new2 = ip("10.0.3.1");
@@ -282,7 +216,7 @@ fn asconf_applies_only_on_matching_ack_and_honours_rejections() {
 
 #[test]
 fn asconf_wildcards() {
-    let mut s = Sim::new(Config::default());
+    let mut s = Wire::new(Config::default());
     s.handshake();
     // Delete wildcard from a0: every address but a0.
     s.a2b(10, 0, vec![craft::asconf(5, s.a[0], &[AsconfReq::Delete { corr_id: 1, addr: ip("0.0.0.0") }])]);
@@ -299,7 +233,7 @@ fn asconf_wildcards() {
 
 #[test]
 fn several_heartbeats_in_flight_match_by_info() {
-    let mut s = Sim::new(Config::default());
+    let mut s = Wire::new(Config::default());
     s.handshake();
     s.a2b(100, 0, vec![craft::heartbeat(b"first")]);
     s.a2b(110, 1, vec![craft::heartbeat(b"second")]);
@@ -319,7 +253,7 @@ fn several_heartbeats_in_flight_match_by_info() {
 
 #[test]
 fn path_down_after_unanswered_heartbeats_and_up_when_answered() {
-    let mut s = Sim::new(Config { hb_down_after: 2, hb_answer_timeout_ns: 300 * MS, ..Config::default() });
+    let mut s = Wire::new(Config { hb_down_after: 2, hb_answer_timeout_ns: 300 * MS, ..Config::default() });
     s.handshake();
     s.a2b(1000, 1, vec![craft::heartbeat(b"1")]);
     s.a2b(2000, 1, vec![craft::heartbeat(b"2")]);
@@ -341,9 +275,9 @@ fn path_down_after_unanswered_heartbeats_and_up_when_answered() {
 
 #[test]
 fn unanswered_heartbeats_are_counted_once_each_and_answered_ones_give_rtt_samples() {
-    let mut s = Sim::new(Config { hb_answer_timeout_ns: 300 * MS, rtt_samples: true, ..Config::default() });
+    let mut s = Wire::new(Config { hb_answer_timeout_ns: 300 * MS, rtt_samples: true, ..Config::default() });
     s.handshake();
-    let unanswered = |s: &Sim| s.t.stats().heartbeats_unanswered;
+    let unanswered = |s: &Wire| s.t.stats().heartbeats_unanswered;
     // Answered: one RTT sample, nothing unanswered.
     s.a2b(100, 0, vec![craft::heartbeat(b"a")]);
     s.b2a(104, 0, vec![craft::heartbeat_ack(b"a")]);
@@ -373,7 +307,7 @@ fn unanswered_heartbeats_are_counted_once_each_and_answered_ones_give_rtt_sample
 
 #[test]
 fn pmtu_probes_are_not_liveness() {
-    let mut s = Sim::new(Config { hb_down_after: 1, hb_answer_timeout_ns: 100 * MS, ..Config::default() });
+    let mut s = Wire::new(Config { hb_down_after: 1, hb_answer_timeout_ns: 100 * MS, ..Config::default() });
     s.handshake();
     for i in 0..5u64 {
         s.a2b(1000 * (i + 1), 0, vec![craft::heartbeat(&i.to_be_bytes()), craft::pad(1200)]);
@@ -388,7 +322,7 @@ fn pmtu_probes_are_not_liveness() {
 
 #[test]
 fn retransmissions_without_progress_take_a_path_down() {
-    let mut s = Sim::new(Config { retrans_down_after: 3, ..Config::default() });
+    let mut s = Wire::new(Config { retrans_down_after: 3, ..Config::default() });
     s.handshake();
     s.a2b(10, 0, vec![data(100)]);
     s.b2a(15, 0, vec![craft::sack(99, 1000, &[], &[])]);
@@ -409,7 +343,7 @@ fn retransmissions_without_progress_take_a_path_down() {
 
 #[test]
 fn stalled_when_heartbeats_answered_but_no_ack_progress() {
-    let mut s = Sim::new(Config { stall_after_ns: 2_000 * MS, ..Config::default() });
+    let mut s = Wire::new(Config { stall_after_ns: 2_000 * MS, ..Config::default() });
     s.handshake();
     s.a2b(100, 0, vec![data(100)]);
     s.b2a(150, 0, vec![craft::sack(100, 1000, &[], &[])]);
@@ -429,7 +363,7 @@ fn stalled_when_heartbeats_answered_but_no_ack_progress() {
 
 #[test]
 fn abort_with_and_without_t_flag() {
-    let mut s = Sim::new(Config::default());
+    let mut s = Wire::new(Config::default());
     s.handshake();
     // T flag: B puts its own tag on the packet.
     s.send(10, s.b[0], s.a[0], PB, PA, TB, vec![craft::abort(true, &[])]);
@@ -438,12 +372,12 @@ fn abort_with_and_without_t_flag() {
     assert_eq!(d[0].reason, Some(DownReason::Abort));
     assert_eq!(s.t.len(), 0);
 
-    let mut s = Sim::new(Config::default());
+    let mut s = Wire::new(Config::default());
     s.handshake();
     s.b2a(10, 0, vec![craft::abort(false, &[craft::error_cause(12, b"bye")])]);
     assert_eq!(s.of(EventKind::AssociationDown).len(), 1);
     // An ABORT with the wrong tag is ignored.
-    let mut s = Sim::new(Config::default());
+    let mut s = Wire::new(Config::default());
     s.handshake();
     s.send(10, s.b[0], s.a[0], PB, PA, TA, vec![craft::abort(true, &[])]);
     assert!(s.of(EventKind::AssociationDown).is_empty());
@@ -451,7 +385,7 @@ fn abort_with_and_without_t_flag() {
 
 #[test]
 fn shutdown_sequence_ends_the_association() {
-    let mut s = Sim::new(Config::default());
+    let mut s = Wire::new(Config::default());
     s.handshake();
     s.a2b(10, 0, vec![craft::shutdown(499)]);
     s.b2a(11, 0, vec![craft::shutdown_ack()]);
@@ -465,7 +399,7 @@ fn shutdown_sequence_ends_the_association() {
 
 #[test]
 fn idle_associations_expire_on_tick() {
-    let mut s = Sim::new(Config { idle_timeout_ns: 10_000 * MS, ..Config::default() });
+    let mut s = Wire::new(Config { idle_timeout_ns: 10_000 * MS, ..Config::default() });
     s.handshake();
     s.tick(9_000);
     assert_eq!(s.t.len(), 1);
@@ -478,7 +412,7 @@ fn idle_associations_expire_on_tick() {
 
 #[test]
 fn cap_evicts_the_longest_idle_first() {
-    let mut s = Sim::new(Config { max_assocs: 2, ..Config::default() });
+    let mut s = Wire::new(Config { max_assocs: 2, ..Config::default() });
     s.send(0, ip("10.9.0.1"), ip("10.9.0.2"), 1, 2, 11, vec![data(1)]);
     s.send(1, ip("10.9.0.3"), ip("10.9.0.4"), 1, 2, 22, vec![data(1)]);
     s.send(2, ip("10.9.0.1"), ip("10.9.0.2"), 1, 2, 11, vec![data(2)]);
@@ -493,7 +427,7 @@ fn cap_evicts_the_longest_idle_first() {
 
 #[test]
 fn an_init_flood_evicts_half_open_associations_not_an_established_one() {
-    let mut s = Sim::new(Config { max_assocs: 3, ..Config::default() });
+    let mut s = Wire::new(Config { max_assocs: 3, ..Config::default() });
     // The real association: handshake at 0..3 ms, then silent (the
     // longest idle of all from here on).
     s.handshake();
@@ -518,7 +452,7 @@ fn an_init_flood_evicts_half_open_associations_not_an_established_one() {
 
     // With no one-sided association left to take, the half-open one goes
     // before the established one, although that one is idle for longer.
-    let mut s = Sim::new(Config { max_assocs: 2, ..Config::default() });
+    let mut s = Wire::new(Config { max_assocs: 2, ..Config::default() });
     s.handshake();
     s.send(5, h0, h1, 7, 8, 0, vec![craft::init(&InitSpec::new(0x51, 1))]);
     s.send(6, h1, h0, 8, 7, 0x51, vec![craft::init_ack(&InitSpec::new(0x52, 1))]);
@@ -531,7 +465,7 @@ fn an_init_flood_evicts_half_open_associations_not_an_established_one() {
 
 #[test]
 fn evicting_an_association_that_was_up_reports_it() {
-    let mut s = Sim::new(Config { max_assocs: 1, ..Config::default() });
+    let mut s = Wire::new(Config { max_assocs: 1, ..Config::default() });
     s.handshake();
     let (h0, h1) = (ip("10.8.0.1"), ip("10.8.0.2"));
     s.send(9, h0, h1, 9, 9, 0, vec![craft::init(&InitSpec::new(0x61, 1))]);
@@ -543,7 +477,7 @@ fn evicting_an_association_that_was_up_reports_it() {
 
 #[test]
 fn init_collision_yields_one_association() {
-    let mut s = Sim::new(Config::default());
+    let mut s = Wire::new(Config::default());
     let (a, b) = (s.a, s.b);
     s.send(0, a[0], b[0], PA, PB, 0, vec![craft::init(&InitSpec::new(TA, 1))]);
     s.send(1, b[0], a[0], PB, PA, 0, vec![craft::init(&InitSpec::new(TB, 1))]);
@@ -564,7 +498,7 @@ fn init_collision_with_an_init_retransmitted_to_another_address_and_one_init_ack
     // INITs lost, B's retransmission goes to A's other address, A answers
     // it from COOKIE-WAIT with its own tag, B's COOKIE-ECHO gets A's
     // COOKIE-ACK; A's INIT-ACK to B's INIT comes before B answers A's.
-    let mut s = Sim::new(Config::default());
+    let mut s = Wire::new(Config::default());
     let (a, b) = (s.a, s.b);
     let spec = |tag, mine: IpAddr| InitSpec::new(tag, 1).addrs(&[mine]);
     s.send(0, b[0], a[0], PB, PA, 0, vec![craft::init(&spec(TB, b[1]))]);
@@ -592,7 +526,7 @@ fn abort_to_an_address_never_announced_ends_nothing() {
     // A sends from an address it has not added (a source rewritten on the
     // way); B's stack answers out of the blue with an ABORT (T bit, its own
     // tag), which A's stack drops: the association goes on.
-    let mut s = Sim::new(Config::default());
+    let mut s = Wire::new(Config::default());
     let (a, b) = (s.a, s.b);
     s.send(0, a[0], b[0], PA, PB, 0, vec![craft::init(&InitSpec::new(TA, 100))]);
     s.send(1, b[0], a[0], PB, PA, TA, vec![craft::init_ack(&InitSpec::new(TB, 500).cookie(8, CookiePos::After))]);
@@ -611,7 +545,7 @@ fn abort_to_an_address_never_announced_ends_nothing() {
 fn live_path_counters_update_paths() {
     use sctp_monitor_common::stats::{PATH_FLAG_HAS_SACK, PATH_FLAG_HAS_TSN};
     use sctp_monitor_common::{PathKey, PathStats};
-    let mut s = Sim::new(Config::default());
+    let mut s = Wire::new(Config::default());
     s.handshake();
     let mut key = PathKey {
         src_addr: [0; 16],
@@ -654,7 +588,7 @@ fn kernel_records_drive_failover_like_captures() {
     use crate::decode::decode_record;
     use bytemuck::Zeroable;
     use sctp_monitor_common::{ChunkRecord, RecordKind};
-    let mut s = Sim::new(Config::default());
+    let mut s = Wire::new(Config::default());
     s.handshake();
     let rec = |kind: RecordKind, src: [u8; 4], dst: [u8; 4], tsn: u32, ms: u64| {
         let mut r = ChunkRecord::zeroed();
@@ -726,7 +660,7 @@ fn memory_per_association_with_two_paths_is_within_budget() {
 /// ack moving: the alternate must never be reported down.
 #[test]
 fn retransmissions_on_the_alternate_count_against_the_path_that_lost_the_data() {
-    let mut s = Sim::new(Config { retrans_down_after: 3, ..Config::default() });
+    let mut s = Wire::new(Config { retrans_down_after: 3, ..Config::default() });
     s.handshake();
     s.a2b(10, 0, vec![data(100)]);
     s.b2a(11, 0, vec![craft::sack(100, 1000, &[], &[])]);
@@ -775,7 +709,7 @@ fn retransmissions_on_the_alternate_count_against_the_path_that_lost_the_data() 
 /// Without evidence (an application's Set Primary) it is not.
 #[test]
 fn failover_with_evidence_takes_the_old_path_down() {
-    let mut s = Sim::new(Config::default());
+    let mut s = Wire::new(Config::default());
     s.handshake();
     s.a2b(10, 0, vec![data(100)]);
     s.b2a(11, 0, vec![craft::sack(100, 1000, &[], &[])]);
