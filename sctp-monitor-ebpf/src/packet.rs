@@ -28,6 +28,8 @@ const UDP_HLEN: usize = 8;
 pub struct Scratch {
     pub meta: Meta,
     pub pd: PacketData,
+    /// A path key in memory, for the bench probes (the programs build the
+    /// key in registers: see `paths::key_words`).
     pub key: PathKey,
     pub zero_stats: PathStats,
     /// The chunk walk's state between iterations: see `sctp`.

@@ -9,7 +9,7 @@ use aya_ebpf::{
     macros::xdp,
     programs::XdpContext,
 };
-use sctp_monitor_common::{PathStats, record::RECORD_HEADER_LEN};
+use sctp_monitor_common::{PathSlot, PathStats, record::RECORD_HEADER_LEN};
 
 use crate::{
     ctx::{Ingress, Packet},
@@ -72,27 +72,36 @@ pub fn probe_path_lookup(_ctx: XdpContext) -> u32 {
 /// in `PATH_SLOTS`.
 #[xdp]
 pub fn probe_path_slot(_ctx: XdpContext) -> u32 {
-    let Some(s) = SCRATCH.get_ptr_mut(0) else { return XDP_PASS };
+    let Some((slot, held)) = fixed_path_slot() else { return XDP_PASS };
+    if held {
+        slot.stats.packets += 1;
+    } else {
+        slot.stats.packets = 1;
+    }
+    XDP_PASS
+}
+
+/// The `PATH_SLOTS` slot of a fixed path key (tag 0xabcd, ports 36412, built
+/// in the scratch entry), compared word by word and taken when it held
+/// another key: the slot, and whether it held this key already.
+#[inline(always)]
+fn fixed_path_slot() -> Option<(&'static mut PathSlot, bool)> {
     // SAFETY: this CPU's scratch entry.
-    let s = unsafe { &mut *s };
+    let s = unsafe { &mut *SCRATCH.get_ptr_mut(0)? };
     s.key.vtag = 0xabcd;
     s.key.src_port = 36412;
     s.key.dst_port = 36412;
-    let Some(slot) = PATH_SLOTS.get_ptr_mut(s.key.slot(crate::config!(path_slot_mask))) else { return XDP_PASS };
     // SAFETY: this CPU's copy of a live array element.
-    let slot = unsafe { &mut *slot };
+    let slot = unsafe { &mut *PATH_SLOTS.get_ptr_mut(s.key.slot(crate::config!(path_slot_mask)))? };
     let (a, b) = (slot.key.words(), s.key.words());
     let mut d = 0;
     for i in 0..a.len() {
         d |= a[i] ^ b[i];
     }
-    if d == 0 {
-        slot.stats.packets += 1;
-    } else {
+    if d != 0 {
         slot.key = s.key;
-        slot.stats.packets = 1;
     }
-    XDP_PASS
+    Some((slot, d == 0))
 }
 
 /// One per-CPU counter bump, what every frame that is not SCTP costs by the
@@ -157,23 +166,7 @@ pub fn probe_data_required(ctx: XdpContext) -> u32 {
     }
     // SAFETY: helper without arguments.
     let ts = unsafe { bpf_ktime_get_coarse_ns() };
-    let Some(s) = SCRATCH.get_ptr_mut(0) else { return XDP_PASS };
-    // SAFETY: this CPU's scratch entry.
-    let s = unsafe { &mut *s };
-    s.key.vtag = 0xabcd;
-    s.key.src_port = 36412;
-    s.key.dst_port = 36412;
-    let Some(slot) = PATH_SLOTS.get_ptr_mut(s.key.slot(crate::config!(path_slot_mask))) else { return XDP_PASS };
-    // SAFETY: this CPU's copy of a live array element.
-    let slot = unsafe { &mut *slot };
-    let (a, b) = (slot.key.words(), s.key.words());
-    let mut d = 0;
-    for i in 0..a.len() {
-        d |= a[i] ^ b[i];
-    }
-    if d != 0 {
-        slot.key = s.key;
-    }
+    let Some((slot, _)) = fixed_path_slot() else { return XDP_PASS };
     let st = &mut slot.stats;
     st.packets += 1;
     st.bytes += 148;
