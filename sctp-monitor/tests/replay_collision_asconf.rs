@@ -29,7 +29,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use support::tshark::{list, num};
+use support::tshark::{self, Packet, list, num};
 
 use sctp_monitor::event::{EventKind, Role};
 use sctp_monitor::replay::{ReplayOptions, ReplayOutcome, replay};
@@ -37,56 +37,6 @@ use sctp_monitor::tracker::EndpointView;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
-}
-
-/// One SCTP packet as tshark decodes it.
-#[derive(Debug, Clone)]
-struct Pkt {
-    src: IpAddr,
-    dst: IpAddr,
-    vtag: u32,
-    chunks: Vec<u8>,
-    init_tag: Option<u32>,
-    initack_tag: Option<u32>,
-    /// IPv4 and IPv6 Address parameters, in the order of the packet when
-    /// it holds one family (these captures are IPv4 only).
-    addr_params: Vec<IpAddr>,
-    tsns: Vec<u32>,
-}
-
-fn tshark_packets(ts: &str, file: &Path) -> Vec<Pkt> {
-    let fields = [
-        "ip.src",
-        "ip.dst",
-        "ipv6.src",
-        "ipv6.dst",
-        "sctp.verification_tag",
-        "sctp.chunk_type",
-        "sctp.init_initiate_tag",
-        "sctp.initack_initiate_tag",
-        "sctp.parameter_ipv4_address",
-        "sctp.parameter_ipv6_address",
-        "sctp.data_tsn_raw",
-    ];
-    let out = support::tshark::sctp_fields(ts, file, &fields);
-    out.lines()
-        .map(|l| {
-            let v: Vec<&str> = l.split('\t').collect();
-            assert_eq!(v.len(), fields.len(), "tshark line: {l:?}");
-            let (src, dst) = if v[0].is_empty() { (v[2], v[3]) } else { (v[0], v[1]) };
-            let first = |s: &str| list(s).first().map(|x| num(x) as u32);
-            Pkt {
-                src: src.parse().expect("src"),
-                dst: dst.parse().expect("dst"),
-                vtag: num(v[4]) as u32,
-                chunks: list(v[5]).iter().map(|x| num(x) as u8).collect(),
-                init_tag: first(v[6]),
-                initack_tag: first(v[7]),
-                addr_params: list(v[8]).iter().chain(list(v[9]).iter()).map(|a| a.parse().expect("address")).collect(),
-                tsns: list(v[10]).iter().map(|x| num(x) as u32).collect(),
-            }
-        })
-        .collect()
 }
 
 fn replay_ok(file: &Path) -> ReplayOutcome {
@@ -115,7 +65,7 @@ fn after(a: u32, b: u32) -> bool {
 
 /// Per sender address set: how often tshark's new TSNs moved to another
 /// (src, dst) path.
-fn tsn_moves(pkts: &[Pkt], ends: &[End]) -> Vec<u32> {
+fn tsn_moves(pkts: &[Packet], ends: &[End]) -> Vec<u32> {
     let mut moves = vec![0; ends.len()];
     let mut last: Vec<Option<(IpAddr, IpAddr)>> = vec![None; ends.len()];
     let mut high: Vec<Option<u32>> = vec![None; ends.len()];
@@ -137,16 +87,16 @@ fn tsn_moves(pkts: &[Pkt], ends: &[End]) -> Vec<u32> {
 fn init_collision_is_one_association_with_tsharks_addresses_and_surviving_tags() {
     let Some(ts) = support::tshark::find() else { return };
     let file = fixture("usrsctp-init-collision.pcap");
-    let pkts = tshark_packets(ts, &file);
+    let pkts = tshark::packets(ts, &file);
     let o = replay_ok(&file);
     assert_eq!(o.sctp_packets as usize, pkts.len(), "SCTP packets, replay against tshark");
 
     // The collision is on the wire: two INITs with different Initiate Tags,
     // from the two sides, and INIT-ACKs from both.
-    let inits: Vec<&Pkt> = pkts.iter().filter(|p| p.chunks.contains(&1) && p.vtag == 0).collect();
+    let inits: Vec<&Packet> = pkts.iter().filter(|p| p.chunks.contains(&1) && p.vtag == 0).collect();
     let init_tags: BTreeSet<u32> = inits.iter().filter_map(|p| p.init_tag).collect();
     assert_eq!(init_tags.len(), 2, "tshark: the capture must hold INITs of both sides, {init_tags:x?}");
-    let initacks: Vec<&Pkt> = pkts.iter().filter(|p| p.chunks.contains(&2)).collect();
+    let initacks: Vec<&Packet> = pkts.iter().filter(|p| p.chunks.contains(&2)).collect();
     let ack_senders: BTreeSet<IpAddr> = initacks.iter().map(|p| p.src).collect();
     assert!(ack_senders.len() >= 2, "tshark: INIT-ACKs from both sides, got from {ack_senders:?}");
 
@@ -213,7 +163,7 @@ fn init_collision_is_one_association_with_tsharks_addresses_and_surviving_tags()
 /// One ASCONF or ASCONF-ACK as tshark decodes it.
 #[derive(Debug)]
 struct AsconfPkt {
-    /// Index in `tshark_packets`'s order (the file's).
+    /// Index in `tshark::packets`'s order (the file's).
     at: usize,
     src: IpAddr,
     ack: bool,
@@ -280,7 +230,7 @@ fn tshark_asconf(ts: &str, file: &Path) -> Vec<AsconfPkt> {
 fn asconf_changes_match_tsharks_acknowledged_requests_and_moves_are_no_failover() {
     let Some(ts) = support::tshark::find() else { return };
     let file = fixture("usrsctp-asconf.pcap");
-    let pkts = tshark_packets(ts, &file);
+    let pkts = tshark::packets(ts, &file);
     let asconf = tshark_asconf(ts, &file);
     let o = replay_ok(&file);
     assert_eq!(o.sctp_packets as usize, pkts.len(), "SCTP packets, replay against tshark");
@@ -290,7 +240,7 @@ fn asconf_changes_match_tsharks_acknowledged_requests_and_moves_are_no_failover(
     // Initiator and responder address sets from the handshake.
     let init = pkts.iter().find(|p| p.chunks.contains(&1) && p.vtag == 0).expect("INIT");
     let initack = pkts.iter().find(|p| p.chunks.contains(&2)).expect("INIT-ACK");
-    let set = |p: &Pkt| -> BTreeSet<IpAddr> { p.addr_params.iter().copied().chain([p.src]).collect() };
+    let set = |p: &Packet| -> BTreeSet<IpAddr> { p.addr_params.iter().copied().chain([p.src]).collect() };
     let mut sets = [set(init), set(initack)];
     let tags = [init.init_tag, initack.initack_tag];
 

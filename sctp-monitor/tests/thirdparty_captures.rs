@@ -32,7 +32,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use support::process::TempDir;
-use support::tshark::{list, num};
+use support::tshark::{self, Packet};
 
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
 use pcap_file::{DataLink, Endianness, TsResolution};
@@ -219,73 +219,6 @@ fn all_files(tmp: &TempDir) -> Vec<PathBuf> {
 
 // ------------------------------------------------------------- tshark's reading
 
-/// One SCTP packet as tshark decodes it.
-#[derive(Debug, Clone)]
-struct Pkt {
-    src: IpAddr,
-    dst: IpAddr,
-    sport: u16,
-    dport: u16,
-    vtag: u32,
-    chunks: Vec<u8>,
-    init_tag: Option<u32>,
-    initack_tag: Option<u32>,
-    /// IPv4 and IPv6 Address parameters (of its INIT or INIT-ACK).
-    addr_params: Vec<IpAddr>,
-    /// TSNs of its DATA chunks.
-    tsns: Vec<u32>,
-    /// An ABORT or SHUTDOWN-COMPLETE with the T bit: the tag is the
-    /// sender's own.
-    reflected: bool,
-}
-
-fn tshark_packets(ts: &str, file: &Path) -> Vec<Pkt> {
-    let fields = [
-        "ip.src",
-        "ip.dst",
-        "ipv6.src",
-        "ipv6.dst",
-        "sctp.srcport",
-        "sctp.dstport",
-        "sctp.verification_tag",
-        "sctp.chunk_type",
-        "sctp.init_initiate_tag",
-        "sctp.initack_initiate_tag",
-        "sctp.parameter_ipv4_address",
-        "sctp.parameter_ipv6_address",
-        "sctp.data_tsn_raw",
-        "sctp.abort_t_bit",
-        "sctp.shutdown_complete_t_bit",
-    ];
-    let out = support::tshark::sctp_fields(ts, file, &fields);
-    out.lines()
-        .map(|l| {
-            let v: Vec<&str> = l.split('\t').collect();
-            assert_eq!(v.len(), fields.len(), "tshark line: {l:?}");
-            let (src, dst) = if v[0].is_empty() { (v[2], v[3]) } else { (v[0], v[1]) };
-            let first = |s: &str| list(s).first().map(|x| num(x) as u32);
-            let t_bit = |s: &str| list(s).iter().any(|x| *x == "1" || *x == "True");
-            Pkt {
-                src: src.parse().expect("src"),
-                dst: dst.parse().expect("dst"),
-                sport: num(v[4]) as u16,
-                dport: num(v[5]) as u16,
-                vtag: num(v[6]) as u32,
-                chunks: list(v[7]).iter().map(|x| num(x) as u8).collect(),
-                init_tag: first(v[8]),
-                initack_tag: first(v[9]),
-                addr_params: list(v[10])
-                    .iter()
-                    .chain(list(v[11]).iter())
-                    .map(|a| a.parse().expect("address"))
-                    .collect(),
-                tsns: list(v[12]).iter().map(|x| num(x) as u32).collect(),
-                reflected: t_bit(v[13]) || t_bit(v[14]),
-            }
-        })
-        .collect()
-}
-
 /// One endpoint of an association as tshark's packets show it: its port,
 /// the tag the peer puts on packets to it, and its addresses.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -321,9 +254,9 @@ fn after(a: u32, b: u32) -> bool {
 /// any other packet belongs to the association whose end owns its tag, or is
 /// the first packet the other way of one picked up mid-flight (same ports
 /// and addresses, reversed), or else starts one picked up mid-flight.
-fn tshark_associations(pkts: &[Pkt]) -> Vec<Want> {
+fn tshark_associations(pkts: &[Packet]) -> Vec<Want> {
     let mut v: Vec<Want> = Vec::new();
-    let end_of = |w: &Want, p: &Pkt| -> Option<usize> {
+    let end_of = |w: &Want, p: &Packet| -> Option<usize> {
         // The end the packet is sent by.
         let by_tag = if p.reflected {
             (0..2).find(|&e| w.ends[e].tag == Some(p.vtag) && w.ends[e].port == p.sport)
@@ -436,7 +369,7 @@ fn every_link_type_gives_tsharks_associations_address_sets_and_no_false_failover
     for file in all_files(&tmp) {
         let name = file.display().to_string();
         let o = replay_ok(&file);
-        let pkts = tshark_packets(ts, &file);
+        let pkts = tshark::packets(ts, &file);
         assert!(!pkts.is_empty(), "{name}: tshark read no SCTP");
         assert_eq!(o.sctp_packets as usize, pkts.len(), "{name}: SCTP packets, replay against tshark");
         assert_eq!(o.malformed_packets, 0, "{name}");
@@ -495,7 +428,7 @@ fn every_link_type_gives_tsharks_associations_address_sets_and_no_false_failover
 fn the_linux_init_with_seven_addresses_gives_the_whole_set() {
     let Some(ts) = support::tshark::find() else { return };
     let file = fixture("open5gs-5g-roaming-lbo.pcapng");
-    let pkts = tshark_packets(ts, &file);
+    let pkts = tshark::packets(ts, &file);
     let init = pkts.iter().find(|p| p.chunks == [1] && p.addr_params.len() > 1).expect("a multi-address INIT");
     let mut want: BTreeSet<IpAddr> = init.addr_params.iter().copied().collect();
     want.insert(init.src);
