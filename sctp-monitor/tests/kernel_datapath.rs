@@ -5,6 +5,8 @@
 //! Needs root (or CAP_BPF + CAP_PERFMON + CAP_NET_ADMIN). Under CI (`CI` set)
 //! a missing privilege fails the test; elsewhere the test says it skipped.
 
+mod support;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use sctp_monitor::{
@@ -23,15 +25,7 @@ use sctp_monitor_common::{
 };
 
 fn bed() -> Option<TestBed> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        if std::env::var_os("CI").is_some() {
-            panic!("kernel tests need root (BPF_PROG_TEST_RUN); CI must run them as root");
-        }
-        eprintln!("SKIPPED: kernel tests need root");
-        return None;
-    }
-    Some(TestBed::new(LoadOptions::default()).expect("load the eBPF object"))
+    support::test_bed("kernel_datapath")
 }
 
 const A4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);

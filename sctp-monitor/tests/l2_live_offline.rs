@@ -12,6 +12,8 @@
 //! lock: `flock /tmp/sctpmon-kernel.lock cargo test -p sctp-monitor --test
 //! l2_live_offline`.
 
+mod support;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,7 +25,7 @@ use sctp_monitor::craft::{self, CookiePos, FrameBuilder, InitSpec, ethertype};
 use sctp_monitor::decode::{DecodeError, DecodeStats, LinkType, decode_record, parse_frame};
 use sctp_monitor::event::Event;
 use sctp_monitor::kernel::{
-    LoadOptions, paths,
+    paths,
     testrun::{Prog, TestBed},
 };
 use sctp_monitor::replay::{ReplayOptions, replay};
@@ -35,15 +37,7 @@ use sctp_monitor_common::{
 };
 
 fn bed() -> Option<TestBed> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        if std::env::var_os("CI").is_some() {
-            panic!("kernel tests need root (BPF_PROG_TEST_RUN); CI must run them as root");
-        }
-        eprintln!("SKIPPED: kernel tests need root");
-        return None;
-    }
-    Some(TestBed::new(LoadOptions::default()).expect("load the eBPF object"))
+    support::test_bed("l2_live_offline")
 }
 
 /// What a parser made of a frame.

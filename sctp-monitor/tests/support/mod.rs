@@ -27,6 +27,15 @@ pub fn privileged(test: &str) -> bool {
     false
 }
 
+/// The kernel programs loaded for BPF_PROG_TEST_RUN with the default
+/// options, or `None` (skipped) where [`privileged`] says so.
+pub fn test_bed(test: &str) -> Option<sctp_monitor::kernel::testrun::TestBed> {
+    privileged(test).then(|| {
+        sctp_monitor::kernel::testrun::TestBed::new(sctp_monitor::kernel::LoadOptions::default())
+            .expect("load the eBPF object")
+    })
+}
+
 pub fn sh(args: &[&str]) {
     let out = Command::new(args[0]).args(&args[1..]).stderr(Stdio::piped()).output().expect("spawn");
     assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
