@@ -55,15 +55,22 @@ pub fn key_words<P: Packet>(meta: &Meta) -> KeyWords {
     }
 }
 
-/// The key in memory, for map helpers (one word store each).
+/// Writes the key's words to `dst` (one word store each: no `memcpy`, and
+/// the same widths the key is read back with).
 #[inline(always)]
-fn key_at<'a>(k: &KeyWords, dst: &'a mut MaybeUninit<PathKey>) -> &'a PathKey {
-    let d = dst.as_mut_ptr() as *mut u32;
+fn store(k: &KeyWords, dst: *mut PathKey) {
+    let d = dst as *mut u32;
     for (i, w) in k.iter().enumerate() {
         // SAFETY: 11 words of the key (see PathKey::words).
         unsafe { d.add(i).write(*w) };
     }
-    // SAFETY: every byte was written above.
+}
+
+/// The key in memory, for map helpers.
+#[inline(always)]
+fn key_at<'a>(k: &KeyWords, dst: &'a mut MaybeUninit<PathKey>) -> &'a PathKey {
+    store(k, dst.as_mut_ptr());
+    // SAFETY: every byte was written by `store`.
     unsafe { dst.assume_init_ref() }
 }
 
@@ -89,7 +96,7 @@ fn slot_entry<P: Packet>(k: &KeyWords, key: &mut MaybeUninit<PathKey>, ts: u64) 
         if s.stats.packets == 0 {
             mark_used(index);
         }
-        take_over::<P>(s, key_at(k, key), ts);
+        take_over::<P>(s, k, key_at(k, key), ts);
     }
     &mut s.stats
 }
@@ -105,7 +112,7 @@ fn mark_used(index: u32) {
 
 /// Whether the slot's key is `k` (word compares, no `memcmp` subprogram).
 #[inline(always)]
-fn same(a: &PathKey, k: &KeyWords) -> bool {
+pub fn same(a: &PathKey, k: &KeyWords) -> bool {
     let a = a.words();
     let mut d = 0;
     for i in 0..a.len() {
@@ -114,22 +121,19 @@ fn same(a: &PathKey, k: &KeyWords) -> bool {
     d == 0
 }
 
-/// Gives the slot to `key`: what it held goes to `PATHS` (written whole:
-/// the old path's totals on this CPU), and `key` starts from its own
-/// `PATHS` entry if it has one (its totals so far), else from zero.
+/// Gives the slot to the path `k` (`key` in memory): what it held goes to
+/// `PATHS` (written whole: the old path's totals on this CPU), and `k`
+/// starts from its own `PATHS` entry if it has one (its totals so far),
+/// else from zero.
 #[inline(always)]
-fn take_over<P: Packet>(s: &mut PathSlot, key: &PathKey, ts: u64) {
+fn take_over<P: Packet>(s: &mut PathSlot, k: &KeyWords, key: &PathKey, ts: u64) {
     if s.stats.packets != 0 {
         bump::<P>(counters::PATH_SLOT_TAKEOVERS);
         if PATHS.insert(&s.key, &s.stats, 0).is_err() {
             bump::<P>(counters::PATH_UPDATE_FAILED);
         }
     }
-    let (d, k) = (&mut s.key as *mut PathKey as *mut u32, key.words());
-    for (i, w) in k.iter().enumerate() {
-        // SAFETY: 11 words of the slot's key (see PathKey::words).
-        unsafe { d.add(i).write(*w) };
-    }
+    store(k, &mut s.key);
     let st = &mut s.stats;
     if let Some(o) = PATHS.get_ptr(key) {
         // SAFETY: this CPU's copy of a live per-CPU map value.

@@ -93,15 +93,11 @@ fn fixed_path_slot() -> Option<(&'static mut PathSlot, bool)> {
     s.key.dst_port = 36412;
     // SAFETY: this CPU's copy of a live array element.
     let slot = unsafe { &mut *PATH_SLOTS.get_ptr_mut(s.key.slot(crate::config!(path_slot_mask)))? };
-    let (a, b) = (slot.key.words(), s.key.words());
-    let mut d = 0;
-    for i in 0..a.len() {
-        d |= a[i] ^ b[i];
-    }
-    if d != 0 {
+    let held = crate::paths::same(&slot.key, s.key.words());
+    if !held {
         slot.key = s.key;
     }
-    Some((slot, d == 0))
+    Some((slot, held))
 }
 
 /// One per-CPU counter bump, what every frame that is not SCTP costs by the
