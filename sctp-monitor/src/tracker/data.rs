@@ -291,7 +291,6 @@ impl Tracker {
         let failing =
             unanswered > 0 || retrans > 0 || matches!(po.state, PathState::PotentiallyFailed | PathState::Down);
         let mut ev = self.path_event(slot, new, EventKind::PrimaryChanged, now);
-        ev.path = None;
         ev.endpoint = Some(Role::from_index(e));
         ev.from = from;
         ev.to = to;
