@@ -43,6 +43,8 @@ pub enum RecordKind {
     /// The first new DATA after a path change whose packet also carried
     /// retransmissions: whether new DATA stays on the new path.
     DataPathSettle = 6,
+    /// The first SACK on a path (per CPU): `data` holds its fixed part.
+    SackFirst = 7,
 }
 
 impl RecordKind {
@@ -55,6 +57,7 @@ impl RecordKind {
             4 => Some(RecordKind::CookieEcho),
             5 => Some(RecordKind::DataRetransmit),
             6 => Some(RecordKind::DataPathSettle),
+            7 => Some(RecordKind::SackFirst),
             _ => None,
         }
     }

@@ -37,6 +37,8 @@ pub struct PacketData {
     first_off: u32,
     first_len: u16,
     sacks: u32,
+    sack_off: u32,
+    sack_len: u16,
     sack_cum: u32,
     sack_rwnd: u32,
     gaps: u32,
@@ -162,6 +164,10 @@ pub fn on_sack<P: Packet>(p: &P, pd: &mut PacketData, off: usize, len: u16) {
     let Some(s) = load::<[u8; 12], P>(p, off + 4) else {
         return;
     };
+    if pd.sacks == 0 {
+        pd.sack_off = off as u32;
+        pd.sack_len = len;
+    }
     pd.sacks += 1;
     pd.sack_cum = u32::from_be_bytes([s[0], s[1], s[2], s[3]]);
     pd.sack_rwnd = u32::from_be_bytes([s[4], s[5], s[6], s[7]]);
@@ -187,9 +193,14 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch) {
         return;
     }
     let mut kind: Option<RecordKind> = None;
+    let mut first_sack = false;
     // SAFETY: this CPU's copy of a live per-CPU map value.
     unsafe {
         let s = &mut *stats;
+        // A path's first packet always reaches userspace: an agent started
+        // mid-flight learns every path of an association from it, as a
+        // capture would.
+        first_sack = pd.data_chunks == 0 && s.flags & PATH_FLAG_HAS_SACK == 0;
         if pd.data_chunks != 0 {
             if s.flags & PATH_FLAG_HAS_TSN == 0 {
                 kind = Some(RecordKind::DataFirst);
@@ -234,6 +245,10 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch) {
         s.packets += 1;
         s.bytes += meta.ip_len as u64;
         s.last_ns = meta.ts;
+    }
+    if first_sack {
+        emit::data(p, meta, RecordKind::SackFirst, pd, pd.sack_off, chunk::SACK, pd.sack_len);
+        return;
     }
     if let Some(kind) = kind {
         // The record shows the first new DATA chunk, or the first DATA chunk

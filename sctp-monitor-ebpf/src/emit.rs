@@ -13,8 +13,8 @@ use sctp_monitor_common::{
     ChunkRecord, RecordKind, counters,
     record::{RECORD_DATA_LEN, RECORD_FLAG_COMPACTED, RECORD_FLAG_NEW_DATA, RECORD_FLAG_PARAMS_TRUNCATED, SEGMENT_LEN},
     sctp::{
-        CHUNK_HEADER_LEN, DATA_HEADER_LEN, I_DATA_HEADER_LEN, MAX_PARAMS, PARAM_HEADER_LEN, chunk, fixed_len, padded,
-        param,
+        CHUNK_HEADER_LEN, DATA_HEADER_LEN, I_DATA_HEADER_LEN, MAX_PARAMS, PARAM_HEADER_LEN, SACK_HEADER_LEN, chunk,
+        fixed_len, padded, param,
     },
 };
 
@@ -265,7 +265,13 @@ pub fn data<P: Packet>(p: &P, meta: &Meta, kind: RecordKind, pd: &PacketData, of
     }
     r.rtx_chunks = pd.retrans.min(u16::MAX as u32) as u16;
     r.high_rtx_tsn = pd.high_rtx_tsn;
-    let hlen = if t == chunk::I_DATA { I_DATA_HEADER_LEN } else { DATA_HEADER_LEN };
+    let hlen = if t == chunk::I_DATA {
+        I_DATA_HEADER_LEN
+    } else if t == chunk::SACK {
+        SACK_HEADER_LEN
+    } else {
+        DATA_HEADER_LEN
+    };
     // SAFETY: hlen <= 20 bytes into data.
     if unsafe { p.load(off, r.data.as_mut_ptr(), hlen as u32) } {
         r.seg1_len = hlen as u16;

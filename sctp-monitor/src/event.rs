@@ -87,6 +87,9 @@ pub enum DownReason {
     Restart,
     /// Dropped to respect the association cap (longest idle first).
     Evicted,
+    /// Picked up mid-flight as one direction of an association whose other
+    /// direction was tracked already: folded into that one.
+    Merged,
 }
 
 /// One endpoint's role in the association.

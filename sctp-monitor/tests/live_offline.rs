@@ -226,7 +226,8 @@ fn diff(live: &[&Event], offline: &[&Event], tol_ns: u64) -> Vec<String> {
     let mut out = Vec::new();
     for l in live {
         let k = key(l);
-        let hit = by_key.get_mut(&k).and_then(|v| v.iter_mut().find(|(ts, used)| !*used && ts.abs_diff(l.ts) <= tol_ns));
+        let hit =
+            by_key.get_mut(&k).and_then(|v| v.iter_mut().find(|(ts, used)| !*used && ts.abs_diff(l.ts) <= tol_ns));
         match hit {
             Some(h) => h.1 = true,
             None => out.push(format!("live only:    {} {k}", l.ts)),
@@ -267,7 +268,8 @@ fn every_fixture_reads_the_same_through_the_kernel_programs_as_in_replay() {
         // Packet-driven events carry the packet's time both ways; those of
         // the passage of time may differ by one tick.
         let d = diff(&compared(&live), &compared(&offline), TICK_NS);
-        let moves = compared(&offline).iter().filter(|e| matches!(e.event, EventKind::Failover | EventKind::Failback)).count();
+        let moves =
+            compared(&offline).iter().filter(|e| matches!(e.event, EventKind::Failover | EventKind::Failback)).count();
         eprintln!(
             "{}: {} frames, {} events compared ({moves} failovers/failbacks), {} differences",
             path.file_name().unwrap().to_string_lossy(),
@@ -287,7 +289,11 @@ fn every_fixture_reads_the_same_through_the_kernel_programs_as_in_replay() {
 /// `frames` as a classic Ethernet pcap, for replay.
 fn pcap_of(frames: &[(u64, Vec<u8>)]) -> Vec<u8> {
     use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
-    let header = PcapHeader { datalink: DataLink::ETHERNET, ts_resolution: pcap_file::TsResolution::NanoSecond, ..Default::default() };
+    let header = PcapHeader {
+        datalink: DataLink::ETHERNET,
+        ts_resolution: pcap_file::TsResolution::NanoSecond,
+        ..Default::default()
+    };
     let mut w = PcapWriter::with_header(Vec::new(), header).expect("pcap header");
     for (ts, f) in frames {
         let t = std::time::Duration::from_nanos(*ts);
@@ -296,8 +302,15 @@ fn pcap_of(frames: &[(u64, Vec<u8>)]) -> Vec<u8> {
     w.into_writer()
 }
 
+/// Associations reported, less those folded into another (`merged`: two
+/// directions picked up apart, found to be one).
 fn associations(ev: &[Event]) -> usize {
-    ev.iter().filter(|e| matches!(e.event, EventKind::AssociationUp)).count()
+    let up = ev.iter().filter(|e| e.event == EventKind::AssociationUp).count();
+    let merged = ev
+        .iter()
+        .filter(|e| e.event == EventKind::AssociationDown && e.reason == Some(sctp_monitor::event::DownReason::Merged))
+        .count();
+    up - merged
 }
 
 /// What an agent started (or restarted) in the middle of the captures sees:
@@ -312,7 +325,15 @@ fn from_every_start_offset_one_association_and_no_false_event() {
     }
     let opts = ReplayOptions::default();
     let mut failures = Vec::new();
-    for path in fixtures().into_iter().filter(|p| p.to_string_lossy().contains("multihomed-failover")) {
+    // Not the wrong-source capture: there usrsctp sends from the address of
+    // the other path (its raw-IPv4 bug), which only the handshake's address
+    // lists tell from a path of its own; mid-flight it is a path (README,
+    // limits).
+    let captures = fixtures().into_iter().filter(|p| {
+        let name = p.to_string_lossy();
+        name.contains("multihomed-failover") && !name.contains("wrong-source")
+    });
+    for path in captures {
         let all = frames(&path);
         let full = replay_bytes(&pcap_of(&all), &path, &opts).expect("replay").events;
         let whole: Vec<&Event> = full.iter().filter(|e| COMPARED.contains(&e.event)).collect();
@@ -326,12 +347,20 @@ fn from_every_start_offset_one_association_and_no_false_event() {
             if associations(&live) > 1 || associations(&offline) > 1 {
                 problems.push(format!("{} associations live, {} offline", associations(&live), associations(&offline)));
             }
-            // Every path down, failover and failback is the whole capture's.
-            for e in offline.iter().filter(|e| matches!(e.event, EventKind::PathDown | EventKind::Failover | EventKind::Failback)) {
-                let k = key(e).replace(&format!("assoc={}", e.assoc), "");
-                let real = whole.iter().any(|w| {
-                    key(w).replace(&format!("assoc={}", w.assoc), "") == k && w.ts.abs_diff(e.ts) <= 1_000_000_000
-                });
+            // Every path down, failover and failback is the whole capture's
+            // (which endpoint initiated is unknown mid-flight: compared by
+            // addresses).
+            let anon = |e: &Event| {
+                let mut e = e.clone();
+                (e.assoc, e.endpoint) = (0, None);
+                key(&e)
+            };
+            for e in offline
+                .iter()
+                .filter(|e| matches!(e.event, EventKind::PathDown | EventKind::Failover | EventKind::Failback))
+            {
+                let k = anon(e);
+                let real = whole.iter().any(|w| anon(w) == k && w.ts.abs_diff(e.ts) <= 1_000_000_000);
                 if !real {
                     problems.push(format!("not in the whole capture's replay: {} {}", e.ts, key(e)));
                 }

@@ -381,6 +381,7 @@ pub fn describe(r: &ChunkRecord, ifaces: &[AttachedIface]) -> String {
         Some(RecordKind::DataResumed) => " resumed",
         Some(RecordKind::DataRetransmit) => " retransmission",
         Some(RecordKind::DataPathSettle) => " path-settle",
+        Some(RecordKind::SackFirst) => " first-on-path",
         None => " ?",
     };
     let (src, dst) = match r.addrs() {

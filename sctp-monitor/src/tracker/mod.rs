@@ -29,6 +29,7 @@ mod inflight;
 mod link;
 mod live;
 mod lookup;
+mod merge;
 mod prefetch;
 mod table;
 pub mod view;
@@ -251,10 +252,15 @@ impl Tracker {
         self.slab[slot].last_seen_ns = now;
         let src = assoc::a16(meta.src);
         let dst = assoc::a16(meta.dst);
-        let Some(pi) = self.slab[slot].path(e, src, dst) else {
+        let known = self.slab[slot].paths.len();
+        let Some(mut pi) = self.slab[slot].path(e, src, dst) else {
             self.stats.address_overflow += 1;
             return located;
         };
+        if self.slab[slot].paths.len() != known {
+            self.merge_reverse(slot, e, src, dst, now, out);
+            pi = self.slab[slot].path(e, src, dst).unwrap_or(pi);
+        }
         if meta.record.is_some() {
             let iface = self.iface_slot(meta.interface);
             self.slab[slot].paths[pi].iface = iface;
