@@ -182,7 +182,7 @@ fn every_event_kind_follows_the_schema() {
 #[test]
 fn the_schema_refuses_broken_events() {
     let v = validator();
-    let good = r#"{"ts":"2026-11-26T10:58:43.426062Z","event":"path_down","schema":1,"host":"h","ifname":"eth0","assoc":1,"path":{"src":"10.0.0.1","dst":"fd00::2"},"endpoint":"initiator"}"#;
+    let good = r#"{"ts":"2026-11-26T10:58:43.426062Z","event":"path_down","schema":2,"host":"h","ifname":"eth0","assoc":1,"path":{"src":"10.0.0.1","dst":"fd00::2"},"endpoint":"initiator"}"#;
     check(&v, good, "a good event");
     let doc: Value = serde_json::from_str(good).expect("JSON");
     type Break = Box<dyn Fn(&mut Value)>;
