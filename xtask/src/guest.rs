@@ -250,11 +250,16 @@ pub struct GuestRun {
     pub agent: PathBuf,
     /// The kernel-SCTP peer ([`build_peer`]).
     pub peer: PathBuf,
+    /// Also `client-sent.pcap` and `server-sent.pcap`: what each stack
+    /// handed to a device.
+    pub sent_captures: bool,
 }
 
-/// What `tests/guest/run.sh failover` leaves, and nothing else.
+/// What `tests/guest/run.sh failover` leaves, and nothing else (with
+/// [`SENT_CAPTURES`] when asked).
 pub const ARTIFACTS: &[&str] =
     &["client.jsonl", "server.jsonl", "agent.jsonl", "capture.pcap", "meta.json", "agent.log"];
+pub const SENT_CAPTURES: &[&str] = &["client-sent.pcap", "server-sent.pcap"];
 
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -310,7 +315,7 @@ pub fn run_one(r: &GuestRun) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(&r.out)?;
     let out = std::fs::canonicalize(&r.out)?;
     let s = |p: &Path| p.to_string_lossy().into_owned();
-    let args = vec![
+    let mut args = vec![
         "failover".into(),
         "--out".into(),
         s(&out),
@@ -327,8 +332,12 @@ pub fn run_one(r: &GuestRun) -> anyhow::Result<PathBuf> {
         "--pf".into(),
         if r.pf { "on" } else { "off" }.into(),
     ];
+    if r.sent_captures {
+        args.push("--sent-captures".into());
+    }
     let secs = boot(&r.kernel, &out, &console_log(&out), &args)?;
-    let missing: Vec<&str> = ARTIFACTS.iter().copied().filter(|a| !out.join(a).exists()).collect();
+    let sent = if r.sent_captures { SENT_CAPTURES } else { &[] };
+    let missing: Vec<&str> = ARTIFACTS.iter().chain(sent).copied().filter(|a| !out.join(a).exists()).collect();
     if !missing.is_empty() {
         bail!("the guest run left no {}; its console: {}", missing.join(", "), console_log(&out).display());
     }

@@ -141,6 +141,10 @@ enum Cmd {
         pf: String,
         #[arg(long, default_value = "target/guest-runs/last")]
         out: std::path::PathBuf,
+        /// Also client-sent.pcap and server-sent.pcap (what each stack
+        /// handed to a device).
+        #[arg(long)]
+        sent_captures: bool,
         /// Instead: only start the agent in the guest and print how it ends
         /// (its verifier counts, or why the kernel is refused).
         #[arg(long)]
@@ -209,10 +213,11 @@ fn main() -> anyhow::Result<()> {
         Cmd::Image { tag, builder_image, runtime_image, .. } => {
             deploy::image(&tag, builder_image.as_deref(), runtime_image.as_deref())
         }
-        Cmd::GuestRun { kernel, family, cut, pf, out, check } => {
+        Cmd::GuestRun { kernel, family, cut, pf, out, sent_captures, check } => {
             setup::setup(setup::Scope::Tests)?;
             let agent = run::workspace_root().join("target/release/sctp-monitor");
-            let r = guest::GuestRun { kernel, family, cut, pf: pf == "on", out, agent, peer: Default::default() };
+            let pf = pf == "on";
+            let r = guest::GuestRun { kernel, family, cut, pf, out, agent, peer: Default::default(), sent_captures };
             guest::guest_run_main(r, check)
         }
         Cmd::Bench { repeat, runs } => {

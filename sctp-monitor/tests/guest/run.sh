@@ -11,13 +11,24 @@
 #          [--family ipv4|ipv6] [--cut blackhole|linkdown] [--pf on|off]
 #          [--pre S] [--cut-secs S] [--post S] [--rate N] [--hb-interval MS]
 #          [--rto-min MS] [--rto-max MS] [--path-max-retrans N] [--agent-arg ARG]...
+#          [--sent-captures]
 #   run.sh agent-check --out DIR --agent BIN
 #
 # failover leaves in DIR exactly: client.jsonl, server.jsonl (the peers'
 # JSON Lines, tests/peer/lksctp_peer.c), agent.jsonl (the agent's events),
 # capture.pcap (tcpdump -i any in ns sctpmon-b, LINUX_SLL2: the monitored
-# interfaces), meta.json and agent.log (the agent's stderr). Its own log
-# goes to stdout (the guest's console).
+# interfaces), meta.json and agent.log (the agent's stderr); with
+# --sent-captures also client-sent.pcap and server-sent.pcap (every packet
+# each stack handed to a device, tcpdump -Q out in its namespace: a link
+# that is down takes what is sent into it before the server's side sees
+# it). Its own log goes to stdout (the guest's console).
+#
+# meta.json: {"stack","family","encap":"raw","cut","pf":"pf_retrans0|
+# pf_disabled","cut_ts","restore_ts","ifaces"} (times: Unix seconds, the
+# guest's CLOCK_REALTIME, which stamps the peers' lines and the capture
+# too), then the run's parameters: "cut_ifaces", "kernel" (uname -r),
+# "hb_interval_ms", "path_max_retrans", "rto_min_ms", "rto_max_ms", and
+# "agents": [{"start_ts","attached_ts","end_ts","killed":false}].
 #
 # The sequence: the agent is started first and the run waits for its
 # "attached to" lines (under TCG it takes ~13 s to load its programs), then
@@ -48,6 +59,7 @@ mode=${1:-}
 out='' agent='' peer='' stack=linux family=ipv4 cut=blackhole pf=on
 pre=2 cut_secs=5 post=4 rate=10 hb=500 rto_min=100 rto_max=500 pmr=2
 agent_args=()
+sent_captures=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 		--out) out=$2; shift 2;;
@@ -66,6 +78,7 @@ while [ $# -gt 0 ]; do
 		--rto-max) rto_max=$2; shift 2;;
 		--path-max-retrans) pmr=$2; shift 2;;
 		--agent-arg) agent_args+=("$2"); shift 2;;
+		--sent-captures) sent_captures=1; shift;;
 		*) die "unknown argument $1";;
 	esac
 done
@@ -186,7 +199,7 @@ modprobe sctp || die "modprobe sctp failed (the kernel's modules are not reachab
 make_lab
 ns_sysctls "$NS_A"
 ns_sysctls "$NS_B"
-rm -f "$out"/{client.jsonl,server.jsonl,agent.jsonl,capture.pcap,meta.json,agent.log}
+rm -f "$out"/{client.jsonl,server.jsonl,agent.jsonl,capture.pcap,meta.json,agent.log,client-sent.pcap,server-sent.pcap}
 
 # The cut's tools, running before anything is cut.
 mkfifo "$T/cut-a" "$T/cut-b"
@@ -207,14 +220,29 @@ else
 fi
 
 log "starting the agent (under TCG it takes ~13 s to load)"
+agent_start_ts=$EPOCHREALTIME
 start_agent smB1 smB2 || { cat "$out/agent.log" >&2; die "the agent did not attach"; }
+agent_attached_ts=$EPOCHREALTIME
 log "agent attached"
 
-ip netns exec "$NS_B" tcpdump -i any -y LINUX_SLL2 -U -n -Z root -w "$out/capture.pcap" 'sctp or udp port 9899' \
-	2>"$T/tcpdump.log" &
-tcpdump_pid=$!
-pids+=("$tcpdump_pid")
-wait_for "$T/tcpdump.log" "*listening on*" 30 "$tcpdump_pid" tcpdump || die "tcpdump did not start"
+# capture NS FILE [TCPDUMP_OPTION...]: tcpdump on every interface of NS,
+# started and listening; its pid appended to capture_pids.
+capture_pids=()
+capture() {
+	local ns=$1 file=$2 pid
+	shift 2
+	ip netns exec "$ns" tcpdump -i any -y LINUX_SLL2 -U -n -Z root "$@" -w "$file" 'sctp or udp port 9899' \
+		2>"$T/tcpdump-${file##*/}.log" &
+	pid=$!
+	pids+=("$pid")
+	capture_pids+=("$pid")
+	wait_for "$T/tcpdump-${file##*/}.log" "*listening on*" 30 "$pid" tcpdump || die "tcpdump did not start"
+}
+capture "$NS_B" "$out/capture.pcap"
+if [ $sent_captures = 1 ]; then
+	capture "$NS_A" "$out/client-sent.pcap" -Q out
+	capture "$NS_B" "$out/server-sent.pcap" -Q out
+fi
 
 peer_opts=(--port 5000 --hb-interval "$hb" --rto-min "$rto_min" --rto-max "$rto_max"
 	--rto-initial "$rto_max" --path-max-retrans "$pmr" --stats-interval 0.25)
@@ -263,7 +291,8 @@ stop() { # stop PID WHAT: SIGTERM, then wait for its exit code
 stop "$client_pid" client
 stop "$server_pid" server
 stop "$agent_pid" agent
-stop "$tcpdump_pid" tcpdump
+agent_end_ts=$EPOCHREALTIME
+for p in "${capture_pids[@]}"; do stop "$p" tcpdump; done
 exec {cut_b}>&-
 [ "$cut" = blackhole ] && exec {cut_a}>&-
 wait || true
@@ -275,7 +304,11 @@ for f in nft-a nft-b ip-b; do
 	[ -s "$T/$f.log" ] && { log "$f:"; cat "$T/$f.log"; }
 done
 
-ifaces='"smB1","smB2"'
-printf '{"stack":"%s","family":"%s","encap":"raw","cut":"%s","pf":"%s","cut_ts":%s,"restore_ts":%s,"ifaces":[%s]}\n' \
-	"$stack" "$family" "$cut" "$pf_name" "$cut_ts" "$restore_ts" "$ifaces" >"$out/meta.json"
+# The run's parameters after the keys every run has (stack ... ifaces).
+printf '{"stack":"%s","family":"%s","encap":"raw","cut":"%s","pf":"%s","cut_ts":%s,"restore_ts":%s,' \
+	"$stack" "$family" "$cut" "$pf_name" "$cut_ts" "$restore_ts" >"$out/meta.json"
+printf '"ifaces":["smB1","smB2"],"cut_ifaces":["smB1"],"kernel":"%s","hb_interval_ms":%s,"path_max_retrans":%s,' \
+	"$(uname -r)" "$hb" "$pmr" >>"$out/meta.json"
+printf '"rto_min_ms":%s,"rto_max_ms":%s,"agents":[{"start_ts":%s,"attached_ts":%s,"end_ts":%s,"killed":false}]}\n' \
+	"$rto_min" "$rto_max" "$agent_start_ts" "$agent_attached_ts" "$agent_end_ts" >>"$out/meta.json"
 log "done: $(cd "$out" && echo *)"
