@@ -197,7 +197,18 @@ fn check_against_wire(dir: &Path, ts: &str) {
             !used[i] && m.end == end && m.to == to && (m.ts - at).abs() <= MOVE_TOLERANCE_S
         });
         eprintln!("  reported {:.6} {end:?} -> {to}: {}", at, if hit.is_some() { "on the wire" } else { "NOT on the wire" });
-        let i = hit.unwrap_or_else(|| panic!("a reported move the wire does not show (or shows once): {e}"));
+        let Some(i) = hit else {
+            let nearest = wire
+                .iter()
+                .filter(|m| m.end == end && m.to == to)
+                .map(|m| m.ts - at)
+                .min_by(|a, b| a.abs().total_cmp(&b.abs()));
+            panic!(
+                "a reported move the wire does not show within {MOVE_TOLERANCE_S} s (the wire's nearest move of \
+                 that sender to that destination: {}; is its first_new_data a retransmission?): {e}",
+                nearest.map_or("none".into(), |d| format!("{d:+.3} s"))
+            );
+        };
         used[i] = true;
     }
 
