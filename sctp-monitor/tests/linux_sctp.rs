@@ -193,10 +193,15 @@ fn check_against_wire(dir: &Path, ts: &str) {
         };
         let at = epoch(e.get("first_new_data").unwrap_or(&e["ts"]));
         let to: IpAddr = e["to"]["dst"].as_str().expect("to.dst").parse().unwrap();
-        let hit = wire.iter().enumerate().position(|(i, m)| {
-            !used[i] && m.end == end && m.to == to && (m.ts - at).abs() <= MOVE_TOLERANCE_S
-        });
-        eprintln!("  reported {:.6} {end:?} -> {to}: {}", at, if hit.is_some() { "on the wire" } else { "NOT on the wire" });
+        let hit = wire
+            .iter()
+            .enumerate()
+            .position(|(i, m)| !used[i] && m.end == end && m.to == to && (m.ts - at).abs() <= MOVE_TOLERANCE_S);
+        eprintln!(
+            "  reported {:.6} {end:?} -> {to}: {}",
+            at,
+            if hit.is_some() { "on the wire" } else { "NOT on the wire" }
+        );
         let Some(i) = hit else {
             let nearest = wire
                 .iter()
@@ -215,8 +220,7 @@ fn check_against_wire(dir: &Path, ts: &str) {
     let meta: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
     let (cut, restore) = (meta["cut_ts"].as_f64().unwrap(), meta["restore_ts"].as_f64().unwrap());
     let primary: IpAddr = "10.201.1.2".parse().unwrap();
-    let failover =
-        wire.iter().position(|m| m.end == End::Client && m.ts >= cut && m.ts < restore && m.to != primary);
+    let failover = wire.iter().position(|m| m.end == End::Client && m.ts >= cut && m.ts < restore && m.to != primary);
     let failover = failover.expect("the client moved its new DATA off the cut path during the cut");
     assert!(used[failover], "the client's failover at {:.6} is reported", wire[failover].ts);
 }
