@@ -352,6 +352,37 @@ pub fn run_one(r: &GuestRun) -> anyhow::Result<PathBuf> {
     Ok(out)
 }
 
+/// The Linux runs of the fidelity matrix: on 6.1 {IPv4, IPv6} x {black
+/// hole, link down} x {`pf_retrans` 0, PF disabled}, and the IPv4 black
+/// hole on 6.12, as (kernel, family, cut, pf).
+pub const MATRIX: &[(&str, &str, &str, bool)] = &[
+    ("6.1", "ipv4", "blackhole", true),
+    ("6.1", "ipv4", "blackhole", false),
+    ("6.1", "ipv4", "linkdown", true),
+    ("6.1", "ipv4", "linkdown", false),
+    ("6.1", "ipv6", "blackhole", true),
+    ("6.1", "ipv6", "blackhole", false),
+    ("6.1", "ipv6", "linkdown", true),
+    ("6.1", "ipv6", "linkdown", false),
+    ("6.12", "ipv4", "blackhole", true),
+];
+
+/// [`MATRIX`], `runs` times each, into `root/KERNEL-FAMILY-CUT-PF-N`
+/// (PF `pf_retrans0` or `pf_disabled`, as in meta.json); the artifact
+/// directories in order. The agent and peer of `base` are used.
+pub fn run_matrix(root: &Path, runs: u32, base: &GuestRun) -> anyhow::Result<Vec<PathBuf>> {
+    let mut dirs = Vec::new();
+    for &(kernel, family, cut, pf) in MATRIX {
+        for i in 1..=runs {
+            let pf_name = if pf { "pf_retrans0" } else { "pf_disabled" };
+            let out = root.join(format!("{kernel}-{family}-{cut}-{pf_name}-{i}"));
+            let r = GuestRun { kernel: kernel.into(), family: family.into(), cut: cut.into(), pf, out, ..base.clone() };
+            dirs.push(run_one(&r)?);
+        }
+    }
+    Ok(dirs)
+}
+
 /// Boots `kernel` and only starts the agent there (no SCTP): how it ends,
 /// its exit code or `attached`, and its log (its verifier counts, or why the
 /// kernel is refused).
@@ -372,16 +403,35 @@ pub fn agent_check(kernel: &str, agent: &Path, out: &Path) -> anyhow::Result<(St
     Ok((rc, log))
 }
 
+/// How `cargo xtask guest-run` runs.
+pub enum Mode {
+    /// One failover run.
+    One,
+    /// The agent alone ([`agent_check`]).
+    Check,
+    /// [`MATRIX`], this many times each, into `--out`.
+    Matrix(u32),
+}
+
 /// `cargo xtask guest-run`.
-pub fn guest_run_main(r: GuestRun, check: bool) -> anyhow::Result<()> {
+pub fn guest_run_main(r: GuestRun, mode: Mode) -> anyhow::Result<()> {
     crate::run::build_release()?;
-    if check {
-        let (rc, log) = agent_check(&r.kernel, &r.agent, &r.out)?;
-        print!("{log}");
-        println!("agent on linux-{}: {rc}", r.kernel);
-        return Ok(());
-    }
     let peer = build_peer()?;
-    run_one(&GuestRun { peer, ..r })?;
+    let r = GuestRun { peer, ..r };
+    match mode {
+        Mode::One => {
+            run_one(&r)?;
+        }
+        Mode::Check => {
+            let (rc, log) = agent_check(&r.kernel, &r.agent, &r.out)?;
+            print!("{log}");
+            println!("agent on linux-{}: {rc}", r.kernel);
+        }
+        Mode::Matrix(runs) => {
+            let t0 = Instant::now();
+            let dirs = run_matrix(&r.out, runs, &r)?;
+            eprintln!("guest-run: {} runs in {:.0} s", dirs.len(), t0.elapsed().as_secs_f64());
+        }
+    }
     Ok(())
 }

@@ -149,6 +149,11 @@ enum Cmd {
         /// (its verifier counts, or why the kernel is refused).
         #[arg(long)]
         check: bool,
+        /// Instead: the Linux runs of the fidelity matrix (6.1: IPv4 and
+        /// IPv6, black hole and link down, PF on and off; 6.12: IPv4 black
+        /// hole), this many times each, into --out/KERNEL-FAMILY-CUT-PF-N.
+        #[arg(long, value_name = "RUNS")]
+        matrix: Option<u32>,
     },
     /// Run the benchmarks and print the tables for BENCHMARKS.md.
     Bench {
@@ -213,12 +218,17 @@ fn main() -> anyhow::Result<()> {
         Cmd::Image { tag, builder_image, runtime_image, .. } => {
             deploy::image(&tag, builder_image.as_deref(), runtime_image.as_deref())
         }
-        Cmd::GuestRun { kernel, family, cut, pf, out, sent_captures, check } => {
+        Cmd::GuestRun { kernel, family, cut, pf, out, sent_captures, check, matrix } => {
             setup::setup(setup::Scope::Tests)?;
             let agent = run::workspace_root().join("target/release/sctp-monitor");
             let pf = pf == "on";
             let r = guest::GuestRun { kernel, family, cut, pf, out, agent, peer: Default::default(), sent_captures };
-            guest::guest_run_main(r, check)
+            let mode = match (check, matrix) {
+                (true, _) => guest::Mode::Check,
+                (false, Some(runs)) => guest::Mode::Matrix(runs),
+                (false, None) => guest::Mode::One,
+            };
+            guest::guest_run_main(r, mode)
         }
         Cmd::Bench { repeat, runs } => {
             setup::setup(setup::Scope::Tests)?;
