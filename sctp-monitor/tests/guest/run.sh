@@ -260,25 +260,27 @@ wait_for "$out/client.jsonl" '*"ev":"up"*' 30 "$client_pid" "the client" ||
 	{ cat "$T/client.err" >&2; die "the association did not come up"; }
 log "association up"
 
+# path1 cut|restore: one line to each running tool; the time stamp just
+# before, in `now`.
+path1() {
+	local a b
+	case "$cut-$1" in
+		blackhole-cut) a='add rule inet sctpmon_cut in iifname "smA1" drop' b=${a/smA1/smB1};;
+		blackhole-restore) a='flush chain inet sctpmon_cut in' b=$a;;
+		linkdown-cut) a='' b='link set smB1 down';;
+		linkdown-restore) a='' b='link set smB1 up';;
+	esac
+	now=$EPOCHREALTIME
+	[ -z "$a" ] || echo "$a" >&"$cut_a"
+	echo "$b" >&"$cut_b"
+}
 snooze "$pre"
-if [ "$cut" = blackhole ]; then
-	cut_ts=$EPOCHREALTIME
-	echo 'add rule inet sctpmon_cut in iifname "smA1" drop' >&"$cut_a"
-	echo 'add rule inet sctpmon_cut in iifname "smB1" drop' >&"$cut_b"
-else
-	cut_ts=$EPOCHREALTIME
-	echo 'link set smB1 down' >&"$cut_b"
-fi
+path1 cut
+cut_ts=$now
 log "path 1 cut ($cut)"
 snooze "$cut_secs"
-if [ "$cut" = blackhole ]; then
-	restore_ts=$EPOCHREALTIME
-	echo 'flush chain inet sctpmon_cut in' >&"$cut_a"
-	echo 'flush chain inet sctpmon_cut in' >&"$cut_b"
-else
-	restore_ts=$EPOCHREALTIME
-	echo 'link set smB1 up' >&"$cut_b"
-fi
+path1 restore
+restore_ts=$now
 log "path 1 restored"
 snooze "$post"
 
