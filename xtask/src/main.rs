@@ -5,6 +5,7 @@
 mod bench;
 mod deploy;
 mod fuzz;
+mod guest;
 mod lab;
 mod run;
 mod setup;
@@ -120,6 +121,40 @@ enum Cmd {
         #[arg(long)]
         test: bool,
     },
+    /// One failover run of the Linux kernel's own SCTP in a guest (Debian's
+    /// kernel package under QEMU): the agent live on the server's
+    /// interfaces, path 1 cut and restored. Leaves client.jsonl,
+    /// server.jsonl, agent.jsonl, capture.pcap, meta.json and agent.log in
+    /// --out. Needs root.
+    GuestRun {
+        /// 6.1 (Debian 12), 6.12 (Debian 13) or 5.10 (Debian 11).
+        #[arg(long, default_value = "6.1")]
+        kernel: String,
+        #[arg(long, default_value = "ipv4", value_parser = ["ipv4", "ipv6"])]
+        family: String,
+        /// blackhole: nftables drops at both ends of path 1; linkdown: the
+        /// server's interface of path 1 down.
+        #[arg(long, default_value = "blackhole", value_parser = ["blackhole", "linkdown"])]
+        cut: String,
+        /// on: the kernel's quick failover (pf_retrans 0); off: PF disabled.
+        #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+        pf: String,
+        #[arg(long, default_value = "target/guest-runs/last")]
+        out: std::path::PathBuf,
+        /// Also client-sent.pcap and server-sent.pcap (what each stack
+        /// handed to a device).
+        #[arg(long)]
+        sent_captures: bool,
+        /// Instead: only start the agent in the guest and print how it ends
+        /// (its verifier counts, or why the kernel is refused).
+        #[arg(long)]
+        check: bool,
+        /// Instead: the Linux runs of the fidelity matrix (6.1: IPv4 and
+        /// IPv6, black hole and link down, PF on and off; 6.12: IPv4 black
+        /// hole), this many times each, into --out/KERNEL-FAMILY-CUT-PF-N.
+        #[arg(long, value_name = "RUNS")]
+        matrix: Option<u32>,
+    },
     /// Run the benchmarks and print the tables for BENCHMARKS.md.
     Bench {
         /// Repeats per BPF_PROG_TEST_RUN call (at least 10^7 for the table).
@@ -182,6 +217,18 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Image { tag, builder_image, runtime_image, .. } => {
             deploy::image(&tag, builder_image.as_deref(), runtime_image.as_deref())
+        }
+        Cmd::GuestRun { kernel, family, cut, pf, out, sent_captures, check, matrix } => {
+            setup::setup(setup::Scope::Tests)?;
+            let agent = run::workspace_root().join("target/release/sctp-monitor");
+            let pf = pf == "on";
+            let r = guest::GuestRun { kernel, family, cut, pf, out, agent, peer: Default::default(), sent_captures };
+            let mode = match (check, matrix) {
+                (true, _) => guest::Mode::Check,
+                (false, Some(runs)) => guest::Mode::Matrix(runs),
+                (false, None) => guest::Mode::One,
+            };
+            guest::guest_run_main(r, mode)
         }
         Cmd::Bench { repeat, runs } => {
             setup::setup(setup::Scope::Tests)?;

@@ -57,12 +57,15 @@ pub fn setup(scope: Scope) -> anyhow::Result<()> {
     let mut pkgs: Vec<&str> = llvm.iter().map(String::as_str).chain(BUILD_PACKAGES.iter().copied()).collect();
     if scope >= Scope::Tests {
         pkgs.extend_from_slice(TEST_PACKAGES);
+        // the Linux kernel's SCTP in a guest (guest.rs)
+        pkgs.extend_from_slice(crate::guest::PACKAGES);
     }
     debian_packages(&pkgs)?;
     bpf_linker()?;
     if scope >= Scope::Tests {
         crate::tools::install()?;
         otlp_receiver()?;
+        crate::guest::setup()?;
     }
     Ok(())
 }

@@ -345,6 +345,7 @@ pub async fn run_embedded(o: AgentOptions, embedding: Option<Embedding>) -> anyh
         None => (None, None),
     };
     preflight::check_privileges()?;
+    preflight::check_kernel()?;
     for name in &o.ifaces {
         kernel::attach::ifindex(name)
             .with_context(|| format!("-i {name}: check the name with `ip -br link`"))

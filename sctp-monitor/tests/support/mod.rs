@@ -2,6 +2,7 @@
 //! namespaces with veth pairs (cleaned up on drop), and raw frame injection.
 #![allow(dead_code)]
 
+pub mod guest;
 pub mod http;
 pub mod process;
 pub mod tshark;
