@@ -128,8 +128,9 @@ struct AgentArgs {
     /// Read the per-CPU path maps (and look for new interfaces) this often, in milliseconds.
     #[arg(long, default_value_t = 1000, env = "SCTP_MONITOR_POLL_INTERVAL_MS")]
     poll_interval_ms: u64,
-    /// Let the tracker check timeouts (heartbeats, idle, stalled) this often, in milliseconds.
-    #[arg(long, default_value_t = 500, env = "SCTP_MONITOR_TICK_INTERVAL_MS")]
+    /// Let the tracker check timeouts (heartbeats, idle, stalled) this often, in milliseconds (replay's
+    /// cadence on capture time, so that live and replay agree).
+    #[arg(long, default_value_t = 100, env = "SCTP_MONITOR_TICK_INTERVAL_MS")]
     tick_interval_ms: u64,
     /// The monitored stacks' Path.Max.Retrans: a path is down (inactive) after more errors in a row
     /// than this (unanswered heartbeats and retransmission timeouts of its DATA), potentially failed

@@ -100,7 +100,7 @@ impl Default for AgentOptions {
             otlp_interval: Duration::from_secs(10),
             metrics: Some(SocketAddr::from(([127, 0, 0, 1], 9108))),
             poll_interval: Duration::from_secs(1),
-            tick_interval: Duration::from_secs(1),
+            tick_interval: Duration::from_millis(100),
             tracker: tracker::Config::default(),
             event_log: 10_000,
             series_cap: 500,

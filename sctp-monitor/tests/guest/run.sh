@@ -165,8 +165,9 @@ ns_sysctls() {
 start_agent() {
 	local i args=()
 	for i in "$@"; do args+=(-i "$i"); done
+	# The agent is told the stacks' Path.Max.Retrans, as the README asks.
 	ip netns exec "$NS_B" "$agent" run "${args[@]}" --events "$out/agent.jsonl" --metrics off \
-		"${agent_args[@]}" >/dev/null 2>"$out/agent.log" &
+		--path-max-retrans "$pmr" "${agent_args[@]}" >/dev/null 2>"$out/agent.log" &
 	agent_pid=$!
 	pids+=("$agent_pid")
 	for i in "$@"; do
