@@ -193,7 +193,7 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch) {
         return;
     }
     let mut kind: Option<RecordKind> = None;
-    let mut first_sack = false;
+    let first_sack;
     // SAFETY: this CPU's copy of a live per-CPU map value.
     unsafe {
         let s = &mut *stats;

@@ -621,9 +621,10 @@ fn kernel_records_drive_failover_like_captures() {
     };
     for (r, ts) in [
         rec(RecordKind::DataFirst, [10, 0, 0, 1], [10, 0, 0, 2], 100, 10, true),
-        // The first DATA on the alternate is a retransmission: the kernel
-        // says so, whatever TSN userspace last heard of.
-        rec(RecordKind::DataFirst, [10, 0, 1, 1], [10, 0, 1, 2], 100, 20, false),
+        // The first DATA on the alternate is a retransmission of TSN 120:
+        // the kernel saw 101..=149 go out on the primary (userspace, which
+        // last heard of 100, did not), and says so.
+        rec(RecordKind::DataFirst, [10, 0, 1, 1], [10, 0, 1, 2], 120, 20, false),
         rec(RecordKind::DataPathChange, [10, 0, 1, 1], [10, 0, 1, 2], 150, 30, true),
     ] {
         let mut st = DecodeStats::default();
