@@ -23,11 +23,7 @@ const TA: u32 = 0x1111_0001;
 const TB: u32 = 0x2222_0002;
 
 fn events(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
 fn wait_for(path: &std::path::Path, what: &str, f: impl Fn(&[Value]) -> bool) -> Vec<Value> {
@@ -64,7 +60,10 @@ fn a_link_going_down_takes_its_paths_down_at_once() {
         .expect("start the agent");
     let log = support::process::collect_lines(agent.stderr.take().unwrap(), "agent");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !["smld1", "smld2"].iter().all(|i| log.lock().unwrap().iter().any(|l| l.contains(&format!("attached to {i}")))) {
+    while !["smld1", "smld2"]
+        .iter()
+        .all(|i| log.lock().unwrap().iter().any(|l| l.contains(&format!("attached to {i}"))))
+    {
         assert!(Instant::now() < deadline, "the agent did not attach: {:?}", log.lock().unwrap());
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -74,7 +73,11 @@ fn a_link_going_down_takes_its_paths_down_at_once() {
     // The handshake on path 1, announcing both addresses of each side; then
     // a heartbeat answered on each path. Frames sent from b's end arrive on
     // the monitored interface (XDP ingress).
-    send_frames_in(&b, "smld1p", &[ab(b1, a1, 0).chunk(craft::init(&InitSpec::new(TB, 1).addrs(&[b2.into()]))).build()]);
+    send_frames_in(
+        &b,
+        "smld1p",
+        &[ab(b1, a1, 0).chunk(craft::init(&InitSpec::new(TB, 1).addrs(&[b2.into()]))).build()],
+    );
     send_frames_in(
         &b,
         "smld1p",
@@ -104,7 +107,8 @@ fn a_link_going_down_takes_its_paths_down_at_once() {
     for d in &downs {
         let p = &d["path"];
         assert!(
-            (p["src"] == "10.91.1.2" && p["dst"] == "10.91.1.1") || (p["src"] == "10.91.1.1" && p["dst"] == "10.91.1.2"),
+            (p["src"] == "10.91.1.2" && p["dst"] == "10.91.1.1")
+                || (p["src"] == "10.91.1.1" && p["dst"] == "10.91.1.2"),
             "only path 1 goes down: {d}"
         );
         assert_eq!(d["ifname"], "smld1");
@@ -117,7 +121,9 @@ fn a_link_going_down_takes_its_paths_down_at_once() {
     send_frames_in(&b, "smld1p", &[ab(b1, a1, TA).chunk(craft::heartbeat(b"back")).build()]);
     send_frames_in(&b, "smld1p", &[ab(a1, b1, TB).chunk(craft::heartbeat_ack(b"back")).build()]);
     wait_for(&out, "path_up after the link came back", |ev| {
-        ev.iter().any(|e| e["event"] == "path_up" && e["path"]["src"] == "10.91.1.2" && e["ts"].as_str() > downs[0]["ts"].as_str())
+        ev.iter().any(|e| {
+            e["event"] == "path_up" && e["path"]["src"] == "10.91.1.2" && e["ts"].as_str() > downs[0]["ts"].as_str()
+        })
     });
     // SAFETY: signalling our child.
     unsafe { libc::kill(agent.id() as i32, libc::SIGTERM) };

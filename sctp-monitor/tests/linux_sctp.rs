@@ -154,7 +154,9 @@ fn wire_moves(ts: &str, capture: &Path, client: &BTreeSet<IpAddr>) -> Vec<Move> 
 /// Whether an event reports a move of new DATA (by the schema's names, or
 /// by carrying its first new DATA).
 fn is_move(e: &Value) -> bool {
-    matches!(e["event"].as_str(), Some("failover" | "failback")) || e.get("first_new_data").is_some()
+    // Every move of new DATA names the path it left (the association's
+    // first new DATA, `primary_changed` with cause initial, moves nothing).
+    e.get("first_new_data").is_some() && e.get("from").is_some()
 }
 
 fn epoch(rfc3339: &Value) -> f64 {

@@ -226,6 +226,12 @@ pub(crate) struct DirHistory {
     /// The unsettled move's first new TSN and time.
     pub unsettled_tsn: u32,
     pub unsettled_ns: u64,
+    /// When the primary became potentially failed (its first error since it
+    /// last showed life; 0: it is not), and whether new DATA still went to it
+    /// after that: a quick failover (RFC 7829) moves at the first new DATA
+    /// after the first error.
+    pub pf_since_ns: u64,
+    pub new_since_pf: bool,
 }
 
 impl DirHistory {
@@ -238,6 +244,8 @@ impl DirHistory {
         unsettled_to: NO_PATH,
         unsettled_tsn: 0,
         unsettled_ns: 0,
+        pf_since_ns: 0,
+        new_since_pf: false,
     };
 }
 

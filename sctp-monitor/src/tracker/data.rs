@@ -186,6 +186,10 @@ impl Tracker {
             }
         }
         if primary as usize == pi {
+            if a.paths[pi].state == PathState::PotentiallyFailed {
+                // Still sending new DATA to a path in error: no quick failover.
+                a.ext().hist[e].new_since_pf = true;
+            }
             return;
         }
         if with_rtx && primary != NO_PATH {
@@ -309,14 +313,22 @@ impl Tracker {
                 h.failed_from = old as u8;
             }
             // Where the sender stands with the old path. A quick failover
-            // (RFC 7829, Linux's default) moves at the path's first error,
+            // (RFC 7829, Linux's default) moves at the path's first error:
             // new DATA in the packet of the retransmission that the expiry
-            // sent to the alternate: the path is potentially failed. A
-            // sender that moves later has counted the path out (inactive,
-            // usrsctp's and Linux's without quick failover; its count may
-            // include heartbeat expiries that send nothing).
+            // sent to the alternate, or the first new DATA after the error,
+            // soon after it (`quick_failover_ns`): the path is potentially
+            // failed. A sender that kept sending new DATA to the path after
+            // an error, or moves later, has counted the path out (inactive:
+            // usrsctp, Linux without quick failover; its count may include
+            // heartbeat expiries that send nothing).
             let errors = unanswered + self.slab[slot].paths[old].rtx_events as u32;
-            let state = if quick && errors <= 1 { PathState::PotentiallyFailed } else { PathState::Down };
+            let h = self.slab[slot].ext.as_ref().map(|x| x.hist[e]).unwrap_or_default();
+            let first_chance = self.slab[slot].paths[old].state == PathState::PotentiallyFailed
+                && h.pf_since_ns != 0
+                && !h.new_since_pf
+                && first_ns.saturating_sub(h.pf_since_ns) <= self.cfg.quick_failover_ns;
+            let state =
+                if (quick && errors <= 1) || first_chance { PathState::PotentiallyFailed } else { PathState::Down };
             let p = &mut self.slab[slot].paths[old];
             if p.state != PathState::Down && p.state != state {
                 p.state = state;
@@ -364,6 +376,11 @@ impl Tracker {
             }
             _ => return,
         };
+        let d = self.slab[slot].paths[pi].dir();
+        if kind == EventKind::PathPotentiallyFailed && self.slab[slot].dirs[d].primary as usize == pi {
+            let h = &mut self.slab[slot].ext().hist[d];
+            (h.pf_since_ns, h.new_since_pf) = (now, false);
+        }
         let mut ev = self.path_event(slot, pi, kind, now);
         ev.cause = Some(cause);
         out.push(ev);
@@ -381,8 +398,13 @@ impl Tracker {
         out: &mut Vec<Event>,
     ) {
         let p = &mut self.slab[slot].paths[pi];
-        let was = p.state;
+        let (was, d) = (p.state, p.dir());
         p.state = PathState::Active;
+        if was == PathState::PotentiallyFailed
+            && let Some(x) = self.slab[slot].ext.as_mut()
+        {
+            x.hist[d].pf_since_ns = 0;
+        }
         if was != PathState::Active {
             if was == PathState::Down {
                 self.hb_streak_ends(slot, pi);

@@ -65,6 +65,11 @@ pub struct Config {
     pub stall_after_ns: u64,
     /// Ended associations kept for reports (replay); 0 keeps none.
     pub keep_closed: usize,
+    /// A failover this soon after the old path's first error, at the first
+    /// new DATA after it, is a quick failover (RFC 7829): the old path is
+    /// potentially failed, not down. Longer than a stack needs to send its
+    /// next message, shorter than a second retransmission timeout.
+    pub quick_failover_ns: u64,
     /// Keep every matched liveness heartbeat's RTT for
     /// [`Tracker::take_rtt_samples`] (the agent's histogram).
     pub rtt_samples: bool,
@@ -81,6 +86,7 @@ impl Default for Config {
             retrans_down_after: 5,
             stall_after_ns: 10_000_000_000,
             keep_closed: 0,
+            quick_failover_ns: 500_000_000,
             rtt_samples: false,
         }
     }
