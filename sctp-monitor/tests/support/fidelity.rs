@@ -674,11 +674,18 @@ fn judge(meta: &Meta, peers: &[(Side, &Peer)], moves: &[StackMove], events: &[Mo
                 continue;
             }
             j.path_expected += 1;
+            // a link taken down is known at once: the report may come
+            // before the stack gives up on the path
+            let early = match (st, meta.cut.as_str(), meta.cut_ts) {
+                (PathState::Down, "linkdown", Some(c)) if c < ts => ts - c + hb,
+                _ => hb,
+            };
             let hit = events.iter().any(|e| {
                 e.side == Some(*side)
                     && e.path_state() == Some(st)
                     && e.path.is_some_and(|(_, d)| d == dst)
-                    && (e.ts - ts).abs() <= hb
+                    && e.ts >= ts - early
+                    && e.ts <= ts + hb
             });
             if hit {
                 j.path_matched += 1;
@@ -695,7 +702,13 @@ fn judge(meta: &Meta, peers: &[(Side, &Peer)], moves: &[StackMove], events: &[Mo
     for e in events {
         let (Some(st), Some(side), Some((_, dst))) = (e.path_state(), e.side, e.path) else { continue };
         let Some((_, peer)) = peers.iter().find(|(s, _)| *s == side) else { continue };
-        if !peer.state_within(dst, st, e.ts - hb, e.ts + hb) {
+        // link down: a path the stack gives up on during the cut is down
+        // from the cut on
+        let link_down = st == PathState::Down
+            && meta.cut == "linkdown"
+            && meta.in_cut(e.ts)
+            && peer.states.iter().any(|(ts, a, s)| *a == dst && *s == PathState::Down && meta.in_cut(*ts));
+        if !link_down && !peer.state_within(dst, st, e.ts - hb, e.ts + hb) {
             j.path_false += 1;
             j.diff.push(format!(
                 "FALSE     {} (stack: {:?} from {} to {})",
@@ -740,8 +753,16 @@ fn live_vs_offline(live: &[MonEvent], offline: &[MonEvent], diff: &mut Vec<Strin
         let d = |x: Option<(IpAddr, IpAddr)>| x.map(|(s, d)| format!("{s}->{d}"));
         (e.name.clone(), e.side, d(e.from), d(e.to), d(e.path))
     };
+    // what only a live agent can know (an interface going down: the event
+    // names a cause with "link" in it) is no part of the comparison
+    let link_caused = |e: &MonEvent| {
+        ["cause", "reason"].iter().any(|k| e.raw[*k].as_str().is_some_and(|c| c.contains("link")))
+    };
     let pick = |v: &[MonEvent]| -> Vec<MonEvent> {
-        v.iter().filter(|e| e.move_kind().is_some() || e.path_state().is_some()).cloned().collect()
+        v.iter()
+            .filter(|e| (e.move_kind().is_some() || e.path_state().is_some()) && !link_caused(e))
+            .cloned()
+            .collect()
     };
     let (l, o) = (pick(live), pick(offline));
     let mut used = vec![false; o.len()];
