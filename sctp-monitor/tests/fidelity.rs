@@ -12,7 +12,8 @@
 //! mid-flight runs, `FIDELITY_RUNS` (3) times each, then FIDELITY.md at the
 //! repository root (`cargo xtask fidelity`). `FIDELITY_ONLY=TEXT` keeps the
 //! scenarios whose name contains TEXT. `FIDELITY_COMPARE=DIR[,DIR...]` only
-//! compares existing artifact directories (any stack). Artifact directories
+//! compares existing artifact directories (any stack; relative to the
+//! repository root). Artifact directories
 //! of other stacks (the Linux kernel's SCTP in a guest) found under
 //! `FIDELITY_EXTRA` (default `target/fidelity/linux`), one per subdirectory
 //! with a meta.json, are compared too. Artifacts go to `FIDELITY_OUT`
@@ -57,6 +58,9 @@ fn run(out: &Path, mode: &str, cut: &str) {
         .args([mode, cut])
         .env("SCTP_MONITOR", env!("CARGO_BIN_EXE_sctp-monitor"))
         .env("SCTP_PEER", peer_binary())
+        // namespaces of this process alone
+        .env("SCTPMON_NS_A", format!("fid{}-a", std::process::id()))
+        .env("SCTPMON_NS_B", format!("fid{}-b", std::process::id()))
         .status()
         .expect("run fidelity_run.sh");
     assert!(st.success(), "fidelity_run.sh {} {mode} {cut} failed", out.display());
@@ -87,7 +91,9 @@ fn fidelity_against_the_stack() {
     let full = std::env::var("FIDELITY").is_ok_and(|v| v == "full");
     let mut dirs: Vec<PathBuf> = Vec::new();
     if let Ok(list) = std::env::var("FIDELITY_COMPARE") {
-        dirs.extend(list.split(',').filter(|d| !d.is_empty()).map(PathBuf::from));
+        // cargo runs the test in the package's directory: relative paths
+        // are the repository root's
+        dirs.extend(list.split(',').filter(|d| !d.is_empty()).map(|d| repo_root().join(d)));
     } else {
         let runs: u32 = if full { std::env::var("FIDELITY_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3) } else { 1 };
         let only = std::env::var("FIDELITY_ONLY").unwrap_or_default();
@@ -130,4 +136,87 @@ fn fidelity_against_the_stack() {
         reports.len(),
         wrong.iter().map(|r| r.explain()).collect::<Vec<_>>().join("\n")
     );
+}
+
+/// The comparer itself, on made-up runs: a retransmission on the alternate
+/// path is no move, one packet of new DATA there and back is a blip, a
+/// report of the retransmission is false and a move nobody reported is
+/// missed; a second report of one move is false.
+#[test]
+fn comparer_counts_moves_both_ways() {
+    use fidelity::{AgentSpan, Meta, MoveKind, Peer, Side, WirePacket, events, judge, stack_moves};
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    let (c1, c2, s1, s2) = (ip("10.0.1.1"), ip("10.0.2.1"), ip("10.0.1.2"), ip("10.0.2.2"));
+    // TSNs from just below the wrap: serial arithmetic
+    let p = |ts: f64, src, dst, tsns: &[u32]| WirePacket {
+        ts,
+        src,
+        dst,
+        tsns: tsns.iter().map(|t| (u32::MAX - 4).wrapping_add(*t)).collect(),
+    };
+    let wire = vec![
+        p(100.0, c1, s1, &[1]),
+        p(100.1, c1, s1, &[2]),
+        p(100.2, c2, s2, &[2]), // retransmission on the alternate path
+        p(100.3, c1, s1, &[3]),
+        p(100.4, c2, s2, &[4]), // one new packet there, then back: a blip
+        p(100.5, c1, s1, &[5]),
+        p(101.0, c2, s2, &[5, 6]), // a retransmission bundled with new DATA: the move
+        p(101.1, c2, s2, &[7]),
+        p(103.0, c1, s1, &[8]), // back, past the wrap
+        p(103.1, c1, s1, &[9]),
+    ];
+    let moves = stack_moves(&wire, &wire, Side::Client, &[c1, c2]);
+    let got: Vec<(f64, bool)> = moves.iter().map(|m| (m.ts, m.blip)).collect();
+    assert_eq!(got, vec![(100.4, true), (100.5, true), (101.0, false), (103.0, false)], "{moves:?}");
+
+    let meta = Meta {
+        raw: serde_json::Value::Null,
+        stack: "made-up".into(),
+        family: "ipv4".into(),
+        encap: "raw".into(),
+        cut: "blackhole".into(),
+        cut_ts: Some(100.6),
+        restore_ts: Some(102.5),
+        agents: vec![AgentSpan { attached: 90.0, end: 110.0, killed: false }],
+    };
+    let client = Peer {
+        laddrs: vec![c1, c2],
+        primary: vec![(99.0, s1)],
+        states: vec![(100.9, s1, fidelity::PathState::Down), (102.8, s1, fidelity::PathState::Up)],
+        hb_interval_s: Some(0.5),
+    };
+    let server = Peer::default();
+    let mut moves = moves;
+    fidelity::classify(&meta, &client, &wire, &mut moves);
+    let kinds: Vec<MoveKind> = moves.iter().filter(|m| !m.blip).map(|m| m.kind).collect();
+    assert_eq!(kinds, vec![MoveKind::Failover, MoveKind::Failback]);
+
+    let ev = |ts: &str, name: &str, from: (&str, &str), to: (&str, &str)| {
+        format!(
+            r#"{{"ts":"1970-01-01T00:01:{ts}Z","event":"{name}","schema":1,"assoc":1,"endpoint":"initiator","from":{{"src":"{}","dst":"{}"}},"to":{{"src":"{}","dst":"{}"}}}}"#,
+            from.0, from.1, to.0, to.1
+        )
+    };
+    let path = |ts: &str, name: &str| {
+        format!(
+            r#"{{"ts":"1970-01-01T00:01:{ts}Z","event":"{name}","schema":1,"assoc":1,"endpoint":"initiator","path":{{"src":"10.0.1.1","dst":"10.0.1.2"}}}}"#
+        )
+    };
+    let (a, b) = (("10.0.1.1", "10.0.1.2"), ("10.0.2.1", "10.0.2.2"));
+    let text = [
+        ev("40.200000", "failover", a, b),   // the retransmission: false
+        ev("41.010000", "failover", a, b),   // the failover, 10 ms late
+        ev("41.010000", "primary_changed", a, b), // a second report of it: false
+        path("41.000000", "path_down"),
+        path("42.700000", "path_up"),
+        // no report of the failback at 103.0: missed
+    ]
+    .join("\n");
+    let peers = [(Side::Client, &client), (Side::Server, &server)];
+    let j = judge(&meta, &peers, &moves, &events(&text), 0.5, true);
+    assert_eq!((j.reported, j.false_moves, j.missed, j.off_time), (3, 2, 1, 0), "{:#?}", j.diff);
+    assert_eq!((j.path_expected, j.path_matched, j.path_false), (2, 2, 0), "{:#?}", j.diff);
+    assert!((j.delays[0] - 0.010).abs() < 1e-6, "{:?}", j.delays);
+    assert!(!j.exact());
 }

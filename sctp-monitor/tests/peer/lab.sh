@@ -42,7 +42,8 @@
 # usrsctp's raw-IPv4 wrong-source-address behaviour, issues sctplab/usrsctp
 # #151 and #657).
 #
-# Why nftables drop and not `ip link set down` for a cut: link down makes
+# Why nftables drop and not `ip link set down` for the usual cut (`linkdown`
+# is there for the runs that test link down itself): link down makes
 # tcpdump on that interface exit ("interface went down"), removes the
 # connected routes (and, by default, the IPv6 addresses) so sends fail locally
 # instead of getting lost in the network, and usrsctp, which read the

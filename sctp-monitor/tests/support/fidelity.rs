@@ -343,12 +343,15 @@ pub fn stack_moves(sent: &[WirePacket], capture: &[WirePacket], side: Side, ladd
             None => cur = Some(p.dst),
         }
     }
-    for i in 0..moves.len() {
+    let mut i = 0;
+    while i < moves.len() {
         let back = moves.get(i + 1).is_some_and(|n| n.0.to == moves[i].0.from);
         if moves[i].1 == 1 && back {
             moves[i].0.blip = true;
             moves[i + 1].0.blip = true;
+            i += 1; // the return is no start of another blip
         }
+        i += 1;
     }
     moves
         .into_iter()
@@ -361,7 +364,7 @@ pub fn stack_moves(sent: &[WirePacket], capture: &[WirePacket], side: Side, ladd
 }
 
 /// Failover, failback or switch, from the cut and the stack's primary.
-fn classify(meta: &Meta, peer: &Peer, pkts: &[WirePacket], moves: &mut [StackMove]) {
+pub fn classify(meta: &Meta, peer: &Peer, pkts: &[WirePacket], moves: &mut [StackMove]) {
     let in_use_at_cut = meta.cut_ts.and_then(|c| {
         let laddrs = &peer.laddrs;
         let mut highest: Option<u32> = None;
@@ -450,6 +453,21 @@ impl MonEvent {
     }
 }
 
+/// Names each event's sending endpoint by the source address of its path:
+/// the roles of an association picked up mid-flight are the monitor's guess
+/// (nothing on the wire tells the initiator then), the addresses are not.
+pub fn set_sides(events: &mut [MonEvent], client: &[IpAddr], server: &[IpAddr]) {
+    for e in events {
+        if let Some((src, _)) = e.to.or(e.path).or(e.from) {
+            if client.contains(&src) {
+                e.side = Some(Side::Client);
+            } else if server.contains(&src) {
+                e.side = Some(Side::Server);
+            }
+        }
+    }
+}
+
 /// RFC 3339 UTC (`2026-12-07T10:04:00.672163Z`) as Unix seconds.
 pub fn rfc3339(s: &str) -> Option<f64> {
     let s = s.strip_suffix('Z')?;
@@ -508,6 +526,8 @@ pub struct Judgement {
     pub stack: BTreeMap<MoveKind, u32>,
     pub reported: u32,
     pub false_moves: u32,
+    /// Of the false ones: a second report of a move already reported.
+    pub second_reports: u32,
     pub missed: u32,
     /// Matched, but more than [`MOVE_TOLERANCE_S`] off.
     pub off_time: u32,
@@ -583,13 +603,26 @@ impl RunReport {
 }
 
 /// Judges `events` (one monitor's) against the stack moves and path states.
-fn judge(meta: &Meta, peers: &[(Side, &Peer)], moves: &[StackMove], events: &[MonEvent], hb: f64) -> Judgement {
+/// `live`: the events come from an agent that watches its interfaces (a
+/// replay of a capture cannot know that a link went down, nothing crosses
+/// it: then the transitions of a link-down cut are not required of it).
+pub fn judge(
+    meta: &Meta,
+    peers: &[(Side, &Peer)],
+    moves: &[StackMove],
+    events: &[MonEvent],
+    hb: f64,
+    live: bool,
+) -> Judgement {
     let mut j = Judgement::default();
     let reported: Vec<&MonEvent> = events.iter().filter(|e| e.move_kind().is_some()).collect();
     j.reported = reported.len() as u32;
     let mut used = vec![false; reported.len()];
-    for m in moves {
+    // real moves take their reports first; a blip only one on time
+    let order = moves.iter().filter(|m| !m.blip).chain(moves.iter().filter(|m| m.blip));
+    for m in order {
         let expected = !m.blip && meta.observed(m.ts);
+        let window = if m.blip { MOVE_TOLERANCE_S } else { MOVE_MATCH_WINDOW_S };
         if expected {
             *j.stack.entry(m.kind).or_default() += 1;
         }
@@ -601,7 +634,7 @@ fn judge(meta: &Meta, peers: &[(Side, &Peer)], moves: &[StackMove], events: &[Mo
                     && e.side == Some(m.side)
                     && e.to.is_some_and(|(_, d)| d == m.to)
                     && e.from.is_some_and(|(_, d)| d == m.from)
-                    && (e.ts - m.ts).abs() <= MOVE_MATCH_WINDOW_S
+                    && (e.ts - m.ts).abs() <= window
             })
             // the nearest; of reports at one time, the one claiming the stack's kind
             .min_by(|a, b| {
@@ -654,6 +687,7 @@ fn judge(meta: &Meta, peers: &[(Side, &Peer)], moves: &[StackMove], events: &[Mo
                 .iter()
                 .enumerate()
                 .any(|(k, o)| k != i && used[k] && o.side == e.side && o.to == e.to && o.from == e.from && o.ts == e.ts);
+            j.second_reports += u32::from(dup);
             j.diff.push(format!("FALSE     {}{}", e.short(), if dup { " (a second report of one move)" } else { "" }));
         }
     }
@@ -671,6 +705,10 @@ fn judge(meta: &Meta, peers: &[(Side, &Peer)], moves: &[StackMove], events: &[Mo
                 PathState::Pf => false,
             };
             if !required || !meta.observed(ts) {
+                continue;
+            }
+            let unseen_link = !live && meta.cut == "linkdown" && meta.cut_ts.is_some_and(|c| ts >= c);
+            if unseen_link && (st == PathState::Down || meta.restore_ts.is_some_and(|r| ts < r + 2.0 * hb)) {
                 continue;
             }
             j.path_expected += 1;
@@ -811,7 +849,8 @@ pub fn compare(dir: &Path, agent: &Path) -> RunReport {
         moves.extend(m);
     }
     moves.sort_by(|a, b| a.ts.total_cmp(&b.ts));
-    let live = events(&std::fs::read_to_string(dir.join("agent.jsonl")).unwrap_or_default());
+    let mut live = events(&std::fs::read_to_string(dir.join("agent.jsonl")).unwrap_or_default());
+    set_sides(&mut live, &client.laddrs, &server.laddrs);
 
     // Offline: replay of the capture over each agent's span; the events of a
     // killed agent's last second are left out of both (not flushed yet).
@@ -827,8 +866,9 @@ pub fn compare(dir: &Path, agent: &Path) -> RunReport {
         // from its attach on
         let from = (meta.cut.starts_with("midflight") && span.attached > f64::MIN).then_some(span.attached);
         let to = span.killed.then_some(span.end);
-        let off: Vec<MonEvent> =
+        let mut off: Vec<MonEvent> =
             replay(agent, &dir.join("capture.pcap"), from, to, &scratch).into_iter().filter(|e| e.ts <= end).collect();
+        set_sides(&mut off, &client.laddrs, &server.laddrs);
         let liv: Vec<MonEvent> =
             live.iter().filter(|e| e.ts >= span.attached - 1.0 && e.ts <= span.end && e.ts <= end).cloned().collect();
         let label = if meta.agents.len() > 1 { format!("agent {}: ", i + 1) } else { String::new() };
@@ -836,8 +876,8 @@ pub fn compare(dir: &Path, agent: &Path) -> RunReport {
         offline_all.extend(off);
     }
     let peers = [(Side::Client, &client), (Side::Server, &server)];
-    let live_j = judge(&meta, &peers, &moves, &live, hb);
-    let offline_j = judge(&meta, &peers, &moves, &offline_all, hb);
+    let live_j = judge(&meta, &peers, &moves, &live, hb, true);
+    let offline_j = judge(&meta, &peers, &moves, &offline_all, hb, false);
     RunReport { dir: dir.to_path_buf(), meta, moves, live: live_j, offline: offline_j, live_offline_equal: equal, live_offline_diff: diff }
 }
 
@@ -866,7 +906,7 @@ pub fn table(reports: &[RunReport], command: &str) -> String {
          A reported move must be within 50 ms of the stack's first new DATA; path events within a heartbeat \
          interval; live and offline within 5 ms. Missed and false events both count.\n\n",
     );
-    let _ = writeln!(s, "Reproduce: `{command}`\n");
+    let _ = writeln!(s, "Reproduce: `{command}` (artifacts of each run under target/fidelity/, its per-event diff in the output).\n");
     s += "| scenario | runs | stack moves (failover/failback/switch) | reported | false | missed | off > 50 ms | \
           delay p50 / max (ms) | path states agree | offline false / missed | live = offline | exact runs |\n";
     s += "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
@@ -874,11 +914,11 @@ pub fn table(reports: &[RunReport], command: &str) -> String {
         let sum = |f: &dyn Fn(&Judgement) -> u32| rs.iter().map(|r| f(&r.live)).sum::<u32>();
         let kind = |k: MoveKind| rs.iter().map(|r| r.live.stack.get(&k).copied().unwrap_or(0)).sum::<u32>();
         let delays: Vec<f64> = rs.iter().flat_map(|r| r.live.delays.iter().copied()).collect();
-        let ms = |x: Option<f64>| x.map_or("-".into(), |v| format!("{:.0}", v * 1000.0 + 0.0));
+        let ms = |x: Option<f64>| x.map_or("-".into(), |v| format!("{}", (v * 1000.0).round() as i64));
         let maxabs = delays.iter().copied().max_by(|a, b| a.abs().total_cmp(&b.abs()));
         let _ = writeln!(
             s,
-            "| {name} | {} | {} ({}/{}/{}) | {} | {} | {} | {} | {} / {} | {}/{} transitions, {} contradicting | {} / {} | {}/{} | {}/{} |",
+            "| {name} | {} | {} ({}/{}/{}) | {} | {} ({} second) | {} | {} | {} / {} | {}/{} transitions, {} contradicting | {} / {} | {}/{} | {}/{} |",
             rs.len(),
             kind(MoveKind::Failover) + kind(MoveKind::Failback) + kind(MoveKind::Switch),
             kind(MoveKind::Failover),
@@ -886,6 +926,7 @@ pub fn table(reports: &[RunReport], command: &str) -> String {
             kind(MoveKind::Switch),
             sum(&|j| j.reported),
             sum(&|j| j.false_moves),
+            sum(&|j| j.second_reports),
             sum(&|j| j.missed),
             sum(&|j| j.off_time),
             ms(percentile(&delays, 0.5)),
@@ -903,8 +944,10 @@ pub fn table(reports: &[RunReport], command: &str) -> String {
     }
     s += "\nColumns: *stack moves* are the observable moves the stacks made (blips, one packet of new DATA then \
           back, are neither required nor false); *reported* counts the agent's move events (failover, failback, \
-          primary_changed with from/to); *false* are reported moves matching no stack move (a second report of \
-          one move included); *path states agree* counts the stack's transitions to unreachable, and back to \
+          primary_changed with from/to); *false* are reported moves matching no stack move, of them *second* the \
+          second report of one move (a failover and a primary_changed for it); *off > 50 ms* the matched reports \
+          further from the stack's first new DATA; *delay* is the report's time minus that (negative: before \
+          the stack moved); *path states agree* counts the stack's transitions to unreachable, and back to \
           available, that the agent reported within a heartbeat interval, and the agent's path events the \
           stack's state contradicts.\n";
     s
