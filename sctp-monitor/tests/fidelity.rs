@@ -22,13 +22,16 @@
 //! Needs root, tcpdump, tshark, editcap, nftables, gcc + libusrsctp-dev
 //! (`cargo xtask setup --tests`).
 
-mod support;
 #[path = "support/fidelity.rs"]
 mod fidelity;
+mod support;
 
 use std::path::{Path, PathBuf};
 
-use support::{privileged, process::{have, peer_binary}};
+use support::{
+    privileged,
+    process::{have, peer_binary},
+};
 
 const MODES: [&str; 4] = ["raw4", "udp4", "raw6", "udp6"];
 
@@ -68,7 +71,8 @@ fn run(out: &Path, mode: &str, cut: &str) {
 
 /// Artifact directories of other stacks: each subdirectory with a meta.json.
 fn extra_dirs() -> Vec<PathBuf> {
-    let root = std::env::var_os("FIDELITY_EXTRA").map_or_else(|| repo_root().join("target/fidelity/linux"), PathBuf::from);
+    let root =
+        std::env::var_os("FIDELITY_EXTRA").map_or_else(|| repo_root().join("target/fidelity/linux"), PathBuf::from);
     let mut v: Vec<PathBuf> = std::fs::read_dir(&root)
         .into_iter()
         .flatten()
@@ -95,10 +99,11 @@ fn fidelity_against_the_stack() {
         // are the repository root's
         dirs.extend(list.split(',').filter(|d| !d.is_empty()).map(|d| repo_root().join(d)));
     } else {
-        let runs: u32 = if full { std::env::var("FIDELITY_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3) } else { 1 };
+        let runs: u32 =
+            if full { std::env::var("FIDELITY_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3) } else { 1 };
         let only = std::env::var("FIDELITY_ONLY").unwrap_or_default();
-        let out = std::env::var_os("FIDELITY_OUT")
-            .map_or_else(|| repo_root().join("target/fidelity/usrsctp"), PathBuf::from);
+        let out =
+            std::env::var_os("FIDELITY_OUT").map_or_else(|| repo_root().join("target/fidelity/usrsctp"), PathBuf::from);
         for (mode, cut) in matrix(full) {
             if !format!("{mode}-{cut}").contains(&only) {
                 continue;
@@ -205,8 +210,8 @@ fn comparer_counts_moves_both_ways() {
     };
     let (a, b) = (("10.0.1.1", "10.0.1.2"), ("10.0.2.1", "10.0.2.2"));
     let text = [
-        ev("40.200000", "failover", a, b),   // the retransmission: false
-        ev("41.010000", "failover", a, b),   // the failover, 10 ms late
+        ev("40.200000", "failover", a, b),        // the retransmission: false
+        ev("41.010000", "failover", a, b),        // the failover, 10 ms late
         ev("41.010000", "primary_changed", a, b), // a second report of it: false
         path("41.000000", "path_down"),
         path("42.700000", "path_up"),

@@ -26,7 +26,9 @@ pub fn fidelity(runs: u32, only: Option<&str>) -> anyhow::Result<()> {
     }
     let st = c.status()?;
     if !st.success() {
-        bail!("the monitor disagrees with the stack in some runs: FIDELITY.md has the table, the output above each run's per-event diff");
+        bail!(
+            "the monitor disagrees with the stack in some runs: FIDELITY.md has the table, the output above each run's per-event diff"
+        );
     }
     println!("fidelity: every run exact; the table is in FIDELITY.md");
     Ok(())

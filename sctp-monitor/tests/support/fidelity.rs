@@ -56,11 +56,8 @@ pub const MOVE_EVENTS: &[(&str, Option<MoveKind>)] = &[
 ];
 
 /// Path state events: event name -> the state it reports.
-pub const PATH_EVENTS: &[(&str, PathState)] = &[
-    ("path_down", PathState::Down),
-    ("path_up", PathState::Up),
-    ("path_potentially_failed", PathState::Pf),
-];
+pub const PATH_EVENTS: &[(&str, PathState)] =
+    &[("path_down", PathState::Down), ("path_up", PathState::Up), ("path_potentially_failed", PathState::Pf)];
 
 /// A reported move within this of the stack's first new DATA there is on
 /// time (the issue's bound).
@@ -206,12 +203,8 @@ impl Peer {
             match v["ev"].as_str().unwrap_or("") {
                 "start" => p.hb_interval_s = v["hb_interval_ms"].as_f64().map(|ms| ms / 1000.0),
                 "up" => {
-                    p.laddrs = v["laddrs"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|a| a.as_str()?.parse().ok())
-                        .collect();
+                    p.laddrs =
+                        v["laddrs"].as_array().into_iter().flatten().filter_map(|a| a.as_str()?.parse().ok()).collect();
                     if let Some(a) = ip("primary") {
                         p.primary.push((ts, a));
                     }
@@ -244,7 +237,7 @@ impl Peer {
 
     /// The stack's state of the path to `dst` at `t` (up before any note).
     fn state_at(&self, dst: IpAddr, t: f64) -> PathState {
-        self.states.iter().filter(|(ts, a, _)| *a == dst && *ts <= t).last().map_or(PathState::Up, |x| x.2)
+        self.states.iter().filter(|(ts, a, _)| *a == dst && *ts <= t).next_back().map_or(PathState::Up, |x| x.2)
     }
 
     /// Whether the stack held `dst` in `want` at some time of [t0, t1].
@@ -437,19 +430,8 @@ impl MonEvent {
 
     fn short(&self) -> String {
         let p = |x: Option<(IpAddr, IpAddr)>| x.map_or("-".into(), |(s, d)| format!("{s}->{d}"));
-        let what = if self.from.is_some() {
-            format!("{} => {}", p(self.from), p(self.to))
-        } else {
-            p(self.path)
-        };
-        format!(
-            "{} {} {} assoc {} {}",
-            clock(self.ts),
-            self.name,
-            self.side.map_or("-", Side::name),
-            self.assoc,
-            what
-        )
+        let what = if self.from.is_some() { format!("{} => {}", p(self.from), p(self.to)) } else { p(self.path) };
+        format!("{} {} {} assoc {} {}", clock(self.ts), self.name, self.side.map_or("-", Side::name), self.assoc, what)
     }
 }
 
@@ -615,6 +597,8 @@ pub fn judge(
     live: bool,
 ) -> Judgement {
     let mut j = Judgement::default();
+    // (time, line) of the diff, sorted by time at the end
+    let mut timed: Vec<(f64, String)> = Vec::new();
     let reported: Vec<&MonEvent> = events.iter().filter(|e| e.move_kind().is_some()).collect();
     j.reported = reported.len() as u32;
     let mut used = vec![false; reported.len()];
@@ -648,33 +632,42 @@ pub fn judge(
                 j.delays.push(delay);
                 if delay.abs() > MOVE_TOLERANCE_S {
                     j.off_time += 1;
-                    j.diff.push(format!(
-                        "OFF TIME  {} reported {:+.3} s from the stack's move {:?} {} {} => {} at {}",
-                        e.short(),
-                        delay,
-                        m.kind,
-                        m.side.name(),
-                        m.from,
-                        m.to,
-                        clock(m.ts)
+                    timed.push((
+                        e.ts,
+                        format!(
+                            "OFF TIME  {} reported {:+.3} s from the stack's move {:?} {} {} => {} at {}",
+                            e.short(),
+                            delay,
+                            m.kind,
+                            m.side.name(),
+                            m.from,
+                            m.to,
+                            clock(m.ts)
+                        ),
                     ));
                 }
                 let claimed = e.move_kind().flatten();
                 if e.schema >= 2 && claimed.is_some_and(|k| k != m.kind) {
                     j.wrong_kind += 1;
-                    j.diff.push(format!("WRONG KIND {} for the stack's {:?} at {}", e.short(), m.kind, clock(m.ts)));
+                    timed.push((
+                        e.ts,
+                        format!("WRONG KIND {} for the stack's {:?} at {}", e.short(), m.kind, clock(m.ts)),
+                    ));
                 }
             }
             None if expected => {
                 j.missed += 1;
-                j.diff.push(format!(
-                    "MISSED    {:?} {} {} => {} at {} (first new TSN {})",
-                    m.kind,
-                    m.side.name(),
-                    m.from,
-                    m.to,
-                    clock(m.ts),
-                    m.tsn
+                timed.push((
+                    m.ts,
+                    format!(
+                        "MISSED    {:?} {} {} => {} at {} (first new TSN {})",
+                        m.kind,
+                        m.side.name(),
+                        m.from,
+                        m.to,
+                        clock(m.ts),
+                        m.tsn
+                    ),
                 ));
             }
             None => {}
@@ -683,12 +676,14 @@ pub fn judge(
     for (i, e) in reported.iter().enumerate() {
         if !used[i] {
             j.false_moves += 1;
-            let dup = reported
-                .iter()
-                .enumerate()
-                .any(|(k, o)| k != i && used[k] && o.side == e.side && o.to == e.to && o.from == e.from && o.ts == e.ts);
+            let dup = reported.iter().enumerate().any(|(k, o)| {
+                k != i && used[k] && o.side == e.side && o.to == e.to && o.from == e.from && o.ts == e.ts
+            });
             j.second_reports += u32::from(dup);
-            j.diff.push(format!("FALSE     {}{}", e.short(), if dup { " (a second report of one move)" } else { "" }));
+            timed.push((
+                e.ts,
+                format!("FALSE     {}{}", e.short(), if dup { " (a second report of one move)" } else { "" }),
+            ));
         }
     }
 
@@ -728,11 +723,9 @@ pub fn judge(
             if hit {
                 j.path_matched += 1;
             } else {
-                j.diff.push(format!(
-                    "MISSED    path {:?}: {} path to {dst} at {} (stack)",
-                    st,
-                    side.name(),
-                    clock(ts)
+                timed.push((
+                    ts,
+                    format!("MISSED    path {:?}: {} path to {dst} at {} (stack)", st, side.name(), clock(ts)),
                 ));
             }
         }
@@ -748,15 +741,20 @@ pub fn judge(
             && peer.states.iter().any(|(ts, a, s)| *a == dst && *s == PathState::Down && meta.in_cut(*ts));
         if !link_down && !peer.state_within(dst, st, e.ts - hb, e.ts + hb) {
             j.path_false += 1;
-            j.diff.push(format!(
-                "FALSE     {} (stack: {:?} from {} to {})",
-                e.short(),
-                peer.state_at(dst, e.ts - hb),
-                clock(e.ts - hb),
-                clock(e.ts + hb)
+            timed.push((
+                e.ts,
+                format!(
+                    "FALSE     {} (stack: {:?} from {} to {})",
+                    e.short(),
+                    peer.state_at(dst, e.ts - hb),
+                    clock(e.ts - hb),
+                    clock(e.ts + hb)
+                ),
             ));
         }
     }
+    timed.sort_by(|a, b| a.0.total_cmp(&b.0));
+    j.diff = timed.into_iter().map(|(_, l)| l).collect();
     j
 }
 
@@ -793,26 +791,27 @@ fn live_vs_offline(live: &[MonEvent], offline: &[MonEvent], diff: &mut Vec<Strin
     };
     // what only a live agent can know (an interface going down: the event
     // names a cause with "link" in it) is no part of the comparison
-    let link_caused = |e: &MonEvent| {
-        ["cause", "reason"].iter().any(|k| e.raw[*k].as_str().is_some_and(|c| c.contains("link")))
-    };
+    let link_caused =
+        |e: &MonEvent| ["cause", "reason"].iter().any(|k| e.raw[*k].as_str().is_some_and(|c| c.contains("link")));
     let pick = |v: &[MonEvent]| -> Vec<MonEvent> {
-        v.iter()
-            .filter(|e| (e.move_kind().is_some() || e.path_state().is_some()) && !link_caused(e))
-            .cloned()
-            .collect()
+        v.iter().filter(|e| (e.move_kind().is_some() || e.path_state().is_some()) && !link_caused(e)).cloned().collect()
     };
     let (l, o) = (pick(live), pick(offline));
     let mut used = vec![false; o.len()];
     for e in &l {
-        let hit = o.iter().enumerate().find(|(i, x)| {
-            !used[*i] && key(x) == key(e) && (x.ts - e.ts).abs() <= LIVE_OFFLINE_TOLERANCE_S
-        });
+        let hit = o
+            .iter()
+            .enumerate()
+            .find(|(i, x)| !used[*i] && key(x) == key(e) && (x.ts - e.ts).abs() <= LIVE_OFFLINE_TOLERANCE_S);
         match hit {
             Some((i, _)) => used[i] = true,
             None => {
                 equal = false;
-                let near = o.iter().filter(|x| key(x) == key(e)).map(|x| x.ts - e.ts).min_by(|a, b| a.abs().total_cmp(&b.abs()));
+                let near = o
+                    .iter()
+                    .filter(|x| key(x) == key(e))
+                    .map(|x| x.ts - e.ts)
+                    .min_by(|a, b| a.abs().total_cmp(&b.abs()));
                 diff.push(format!(
                     "{label}live only:    {}{}",
                     e.short(),
@@ -878,7 +877,15 @@ pub fn compare(dir: &Path, agent: &Path) -> RunReport {
     let peers = [(Side::Client, &client), (Side::Server, &server)];
     let live_j = judge(&meta, &peers, &moves, &live, hb, true);
     let offline_j = judge(&meta, &peers, &moves, &offline_all, hb, false);
-    RunReport { dir: dir.to_path_buf(), meta, moves, live: live_j, offline: offline_j, live_offline_equal: equal, live_offline_diff: diff }
+    RunReport {
+        dir: dir.to_path_buf(),
+        meta,
+        moves,
+        live: live_j,
+        offline: offline_j,
+        live_offline_equal: equal,
+        live_offline_diff: diff,
+    }
 }
 
 fn percentile(v: &[f64], p: f64) -> Option<f64> {
@@ -906,7 +913,10 @@ pub fn table(reports: &[RunReport], command: &str) -> String {
          A reported move must be within 50 ms of the stack's first new DATA; path events within a heartbeat \
          interval; live and offline within 5 ms. Missed and false events both count.\n\n",
     );
-    let _ = writeln!(s, "Reproduce: `{command}` (artifacts of each run under target/fidelity/, its per-event diff in the output).\n");
+    let _ = writeln!(
+        s,
+        "Reproduce: `{command}` (artifacts of each run under target/fidelity/, its per-event diff in the output).\n"
+    );
     s += "| scenario | runs | stack moves (failover/failback/switch) | reported | false | missed | off > 50 ms | \
           delay p50 / max (ms) | path states agree | offline false / missed | live = offline | exact runs |\n";
     s += "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
