@@ -237,7 +237,7 @@ impl Peer {
 
     /// The stack's state of the path to `dst` at `t` (up before any note).
     fn state_at(&self, dst: IpAddr, t: f64) -> PathState {
-        self.states.iter().filter(|(ts, a, _)| *a == dst && *ts <= t).next_back().map_or(PathState::Up, |x| x.2)
+        self.states.iter().rfind(|(ts, a, _)| *a == dst && *ts <= t).map_or(PathState::Up, |x| x.2)
     }
 
     /// Whether the stack held `dst` in `want` at some time of [t0, t1].
