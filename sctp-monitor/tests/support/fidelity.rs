@@ -188,7 +188,9 @@ pub struct Peer {
     pub laddrs: Vec<IpAddr>,
     /// (time, primary destination) from `up` and `primary` lines.
     pub primary: Vec<(f64, IpAddr)>,
-    /// (time, peer address, state) from `peer_addr_change`.
+    /// (time, peer address, state) from `peer_addr_change`; for an address
+    /// the stack never notified a failure of, from the changes of state in
+    /// its `stats` lines (SCTP_GET_PEER_ADDR_INFO, polled).
     pub states: Vec<(f64, IpAddr, PathState)>,
     pub hb_interval_s: Option<f64>,
 }
@@ -196,6 +198,7 @@ pub struct Peer {
 impl Peer {
     pub fn read(file: &Path) -> Peer {
         let mut p = Peer::default();
+        let mut polled: Vec<(f64, IpAddr, PathState)> = Vec::new();
         let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         for v in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
             let ts = v["ts"].as_f64().unwrap_or(0.0);
@@ -225,8 +228,28 @@ impl Peer {
                         p.states.push((ts, a, st));
                     }
                 }
+                "stats" => {
+                    for path in v["paths"].as_array().into_iter().flatten() {
+                        let st = match path["state"].as_str().unwrap_or("") {
+                            "active" => PathState::Up,
+                            "inactive" => PathState::Down,
+                            "potentially_failed" => PathState::Pf,
+                            _ => continue,
+                        };
+                        let Some(a) = path["addr"].as_str().and_then(|a| a.parse::<IpAddr>().ok()) else { continue };
+                        if polled.iter().rfind(|x| x.1 == a).is_none_or(|x| x.2 != st) {
+                            polled.push((ts, a, st));
+                        }
+                    }
+                }
                 _ => {}
             }
+        }
+        let notified = |a: IpAddr| p.states.iter().any(|x| x.1 == a && x.2 != PathState::Up);
+        let fallback: Vec<_> = polled.into_iter().filter(|x| !notified(x.1)).collect();
+        if !fallback.is_empty() {
+            p.states.extend(fallback);
+            p.states.sort_by(|a, b| a.0.total_cmp(&b.0));
         }
         p
     }
