@@ -17,7 +17,8 @@
 //! of other stacks (the Linux kernel's SCTP in a guest) found under
 //! `FIDELITY_EXTRA` (default `target/fidelity/linux`), one per subdirectory
 //! with a meta.json, are compared too. Artifacts go to `FIDELITY_OUT`
-//! (default `target/fidelity/usrsctp`).
+//! (default `target/fidelity/usrsctp`; `target/fidelity/usrsctp-one` for
+//! the one run).
 //!
 //! Needs root, tcpdump, tshark, editcap, nftables, gcc + libusrsctp-dev
 //! (`cargo xtask setup --tests`).
@@ -102,8 +103,8 @@ fn fidelity_against_the_stack() {
         let runs: u32 =
             if full { std::env::var("FIDELITY_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3) } else { 1 };
         let only = std::env::var("FIDELITY_ONLY").unwrap_or_default();
-        let out =
-            std::env::var_os("FIDELITY_OUT").map_or_else(|| repo_root().join("target/fidelity/usrsctp"), PathBuf::from);
+        let default_out = if full { "target/fidelity/usrsctp" } else { "target/fidelity/usrsctp-one" };
+        let out = std::env::var_os("FIDELITY_OUT").map_or_else(|| repo_root().join(default_out), PathBuf::from);
         for (mode, cut) in matrix(full) {
             if !format!("{mode}-{cut}").contains(&only) {
                 continue;
