@@ -7,7 +7,13 @@
 //!   `stats`);
 //! - `capture.pcap`: the monitored interfaces, read with tshark (the
 //!   independent decoder);
-//! - `agent.jsonl`: the live agent's events; `meta.json`: the run.
+//! - `agent.jsonl`: the live agent's events; `meta.json`: the run
+//!   (`cut`, `cut_ts`, `restore_ts`; optional: `agents`, each agent's
+//!   `attached_ts` / `end_ts` / `killed`, else one agent for the whole run;
+//!   `hb_interval_ms` when the peers' start lines lack it);
+//! - optional `client-sent.pcap` / `server-sent.pcap` (below).
+//!
+//! The verdict goes to `fidelity.txt` in the directory.
 //!
 //! Truth. The wire gives every move of the path new DATA is sent on: per
 //! sending endpoint, a DATA chunk is new when its TSN is above every TSN
@@ -801,7 +807,7 @@ fn associations(events: &[MonEvent]) -> Vec<String> {
 
 /// Live = offline within one agent's span: the same associations, moves and
 /// path events, each within [`LIVE_OFFLINE_TOLERANCE_S`].
-fn live_vs_offline(live: &[MonEvent], offline: &[MonEvent], diff: &mut Vec<String>, label: &str) -> bool {
+pub fn live_vs_offline(live: &[MonEvent], offline: &[MonEvent], diff: &mut Vec<String>, label: &str) -> bool {
     let mut equal = true;
     let (la, oa) = (associations(live), associations(offline));
     if la != oa {
@@ -900,7 +906,7 @@ pub fn compare(dir: &Path, agent: &Path) -> RunReport {
     let peers = [(Side::Client, &client), (Side::Server, &server)];
     let live_j = judge(&meta, &peers, &moves, &live, hb, true);
     let offline_j = judge(&meta, &peers, &moves, &offline_all, hb, false);
-    RunReport {
+    let report = RunReport {
         dir: dir.to_path_buf(),
         meta,
         moves,
@@ -908,7 +914,10 @@ pub fn compare(dir: &Path, agent: &Path) -> RunReport {
         offline: offline_j,
         live_offline_equal: equal,
         live_offline_diff: diff,
-    }
+    };
+    // the verdict beside the artifacts, for reading later
+    let _ = std::fs::write(dir.join("fidelity.txt"), report.explain());
+    report
 }
 
 fn percentile(v: &[f64], p: f64) -> Option<f64> {
