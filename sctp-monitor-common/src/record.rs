@@ -37,6 +37,12 @@ pub enum RecordKind {
     DataResumed = 3,
     /// COOKIE-ECHO: its presence only, `data` holds the chunk header.
     CookieEcho = 4,
+    /// A packet that retransmits DATA (a T3-rtx expiry or a fast
+    /// retransmit): the stack's error counter of the DATA's path moves.
+    DataRetransmit = 5,
+    /// The first new DATA after a path change whose packet also carried
+    /// retransmissions: whether new DATA stays on the new path.
+    DataPathSettle = 6,
 }
 
 impl RecordKind {
@@ -47,6 +53,8 @@ impl RecordKind {
             2 => Some(RecordKind::DataPathChange),
             3 => Some(RecordKind::DataResumed),
             4 => Some(RecordKind::CookieEcho),
+            5 => Some(RecordKind::DataRetransmit),
+            6 => Some(RecordKind::DataPathSettle),
             _ => None,
         }
     }
@@ -63,6 +71,10 @@ pub const RECORD_FLAG_PARAMS_TRUNCATED: u8 = 0x04;
 /// Bit in [`ChunkRecord::flags`]: the packet also carried a PAD chunk
 /// (a HEARTBEAT with PAD is a path-MTU probe, RFC 8899).
 pub const RECORD_FLAG_BUNDLED_PAD: u8 = 0x08;
+/// Bit in [`ChunkRecord::flags`] of a DATA record: the kernel judged the
+/// record's chunk new DATA (its TSN above the association direction's
+/// highest so far). Without it the record's chunk is a retransmission.
+pub const RECORD_FLAG_NEW_DATA: u8 = 0x10;
 
 /// One chunk, as the kernel saw it: the fixed [`RecordHeader`] and the
 /// chunk's bytes. Its header fields read and write through `Deref`
@@ -131,7 +143,11 @@ pub struct RecordHeader {
     /// Valid bytes in segment 2 (from `data[SEGMENT_LEN]`), 0 when the chunk
     /// was not split.
     pub seg2_len: u16,
-    pub _pad1: [u8; 6],
+    /// DATA records: retransmitted DATA chunks in the packet.
+    pub rtx_chunks: u16,
+    /// DATA records: the highest TSN of the packet's retransmitted chunks
+    /// (when `rtx_chunks` is not 0).
+    pub high_rtx_tsn: u32,
 }
 const _: () = assert!(core::mem::size_of::<RecordHeader>() == RECORD_HEADER_LEN);
 

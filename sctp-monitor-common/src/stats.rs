@@ -141,7 +141,10 @@ pub struct AssocDirState {
     pub last_new_dst: [u8; 16],
     pub last_new_ns: u64,
     pub highest_tsn: u32,
-    pub _pad: u32,
+    /// Not 0 while the last path change is unsettled: its packet also
+    /// retransmitted DATA, so the next new DATA shows whether the stack
+    /// moved or only bundled new DATA with a retransmission.
+    pub unsettled: u32,
 }
 const _: () = assert!(core::mem::size_of::<AssocDirState>() == 56);
 

@@ -26,8 +26,9 @@ use crate::{
 pub struct PacketData {
     data_chunks: u32,
     payload: u32,
-    retrans: u32,
-    new_chunks: u32,
+    pub retrans: u32,
+    pub high_rtx_tsn: u32,
+    pub new_chunks: u32,
     highest_tsn: u32,
     first_new_off: u32,
     first_new_len: u16,
@@ -84,6 +85,7 @@ fn assoc_state<P: Packet>(meta: &Meta, first_tsn: u32, slot: &mut u32) -> *mut A
         addr::clear(&mut s.last_new_src);
         addr::clear(&mut s.last_new_dst);
         s.last_new_ns = 0;
+        s.unsettled = zero() as u32;
         s.highest_tsn = first_tsn.wrapping_sub(1);
     }
     st
@@ -140,6 +142,9 @@ pub fn on_data<P: Packet>(p: &P, meta: &Meta, assoc_slot: &mut u32, pd: &mut Pac
             }
             pd.new_chunks += 1;
         } else {
+            if pd.retrans == 0 || tsn_gt(tsn, pd.high_rtx_tsn) {
+                pd.high_rtx_tsn = tsn;
+            }
             pd.retrans += 1;
         }
     }
@@ -191,12 +196,19 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch) {
             } else if meta.ts.wrapping_sub(s.last_data_ns) > crate::config!(data_idle_ns) {
                 kind = Some(RecordKind::DataResumed);
             }
+            if pd.retrans != 0 && kind.is_none() {
+                kind = Some(RecordKind::DataRetransmit);
+            }
             if pd.new_chunks != 0 && !assoc.is_null() {
                 let st = &mut *assoc;
                 if st.last_new_ns != 0
                     && (!addr::same(&st.last_new_dst, &meta.dst) || !addr::same(&st.last_new_src, &meta.src))
                 {
                     kind = Some(RecordKind::DataPathChange);
+                    st.unsettled = (pd.retrans != 0) as u32;
+                } else if st.unsettled != 0 {
+                    kind = Some(RecordKind::DataPathSettle);
+                    st.unsettled = 0;
                 }
                 addr::copy(&mut st.last_new_src, &meta.src);
                 addr::copy(&mut st.last_new_dst, &meta.dst);
@@ -227,9 +239,9 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch) {
         // The record shows the first new DATA chunk, or the first DATA chunk
         // when the packet only retransmits.
         if pd.new_chunks != 0 {
-            emit::data(p, meta, kind, pd.first_new_off, pd.first_new_type, pd.first_new_len);
+            emit::data(p, meta, kind, pd, pd.first_new_off, pd.first_new_type, pd.first_new_len);
         } else {
-            emit::data(p, meta, kind, pd.first_off, pd.first_type, pd.first_len);
+            emit::data(p, meta, kind, pd, pd.first_off, pd.first_type, pd.first_len);
         }
     }
 }

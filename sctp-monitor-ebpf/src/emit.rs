@@ -11,7 +11,7 @@ use aya_ebpf::{
 };
 use sctp_monitor_common::{
     ChunkRecord, RecordKind, counters,
-    record::{RECORD_DATA_LEN, RECORD_FLAG_COMPACTED, RECORD_FLAG_PARAMS_TRUNCATED, SEGMENT_LEN},
+    record::{RECORD_DATA_LEN, RECORD_FLAG_COMPACTED, RECORD_FLAG_NEW_DATA, RECORD_FLAG_PARAMS_TRUNCATED, SEGMENT_LEN},
     sctp::{
         CHUNK_HEADER_LEN, DATA_HEADER_LEN, I_DATA_HEADER_LEN, MAX_PARAMS, PARAM_HEADER_LEN, chunk, fixed_len, padded,
         param,
@@ -20,6 +20,7 @@ use sctp_monitor_common::{
 
 use crate::{
     addr,
+    aggregate::PacketData,
     counters::{bump, ringbuf_lost},
     ctx::Packet,
     cursor::copy,
@@ -53,6 +54,8 @@ fn fill(r: &mut ChunkRecord, meta: &Meta, kind: RecordKind, dir: u8, t: u8, flag
     r.udp_src_port = meta.udp_src_port;
     r.udp_dst_port = meta.udp_dst_port;
     r.ip_len = meta.ip_len;
+    r.rtx_chunks = 0;
+    r.high_rtx_tsn = 0;
 }
 
 /// `n` (1..=max, max a power of two) in a form the verifier can bound: a
@@ -247,13 +250,21 @@ pub fn cookie_echo<P: Packet>(p: &P, meta: &Meta, flags: u8, len: u16, index: u8
 
 /// A DATA / I-DATA notification: the chunk header and fixed fields only.
 #[inline(always)]
-pub fn data<P: Packet>(p: &P, meta: &Meta, kind: RecordKind, off: u32, t: u8, len: u16) {
+pub fn data<P: Packet>(p: &P, meta: &Meta, kind: RecordKind, pd: &PacketData, off: u32, t: u8, len: u16) {
     let Some(r) = SCRATCH_RECORD.get_ptr_mut(0) else {
         return;
     };
     // SAFETY: this CPU's record scratch entry.
     let r = unsafe { &mut *r };
     fill(r, meta, kind, P::DIRECTION, t, 0, len, 0);
+    // The kernel's verdict on the packet's DATA: new or retransmitted is
+    // judged here, against every TSN the association direction sent, which
+    // userspace never sees whole.
+    if pd.new_chunks != 0 {
+        r.flags |= RECORD_FLAG_NEW_DATA;
+    }
+    r.rtx_chunks = pd.retrans.min(u16::MAX as u32) as u16;
+    r.high_rtx_tsn = pd.high_rtx_tsn;
     let hlen = if t == chunk::I_DATA { I_DATA_HEADER_LEN } else { DATA_HEADER_LEN };
     // SAFETY: hlen <= 20 bytes into data.
     if unsafe { p.load(off, r.data.as_mut_ptr(), hlen as u32) } {

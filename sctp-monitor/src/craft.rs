@@ -784,6 +784,9 @@ pub fn record_v4(
     use sctp_monitor_common::{ChunkRecord, RecordKind};
     let mut r = <ChunkRecord as bytemuck::Zeroable>::zeroed();
     r.kind = if chunk[0] == chunk::DATA { RecordKind::DataFirst as u8 } else { RecordKind::Control as u8 };
+    if chunk[0] == chunk::DATA {
+        r.flags = sctp_monitor_common::record::RECORD_FLAG_NEW_DATA;
+    }
     r.ts_ns = ts_ns;
     r.ifindex = ifindex;
     r.ip_version = 4;

@@ -15,7 +15,7 @@ use crate::ppid::Ppid;
 
 /// The `schema` field: the version of the event format. Raised when a
 /// field changes meaning or goes away (adding one does not raise it).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -33,11 +33,13 @@ pub enum EventKind {
     Stalled,
     ProtocolSeen,
     PrimaryRequested,
+    Failback,
+    PathPotentiallyFailed,
 }
 
 impl EventKind {
     /// Every kind, in declaration order (`kind as usize` indexes it).
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::AssociationUp,
         EventKind::AssociationDown,
         EventKind::Restart,
@@ -50,6 +52,8 @@ impl EventKind {
         EventKind::Stalled,
         EventKind::ProtocolSeen,
         EventKind::PrimaryRequested,
+        EventKind::Failback,
+        EventKind::PathPotentiallyFailed,
     ];
 
     /// The `event` field's value.
@@ -67,6 +71,8 @@ impl EventKind {
             EventKind::Stalled => "stalled",
             EventKind::ProtocolSeen => "protocol_seen",
             EventKind::PrimaryRequested => "primary_requested",
+            EventKind::Failback => "failback",
+            EventKind::PathPotentiallyFailed => "path_potentially_failed",
         }
     }
 }
@@ -122,6 +128,32 @@ pub struct PathRef {
     pub dst: IpAddr,
 }
 
+/// Why a path changed state, or why the primary changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// primary_changed: the association's first new DATA.
+    Initial,
+    /// primary_changed: new DATA moved with no failure anywhere: the
+    /// sender's own choice (e.g. `SCTP_PRIMARY_ADDR`).
+    Sender,
+    /// primary_changed: asked for by an acknowledged ASCONF (`asconf` says
+    /// which request).
+    Asconf,
+    /// Path events: heartbeats to the path went unanswered.
+    Heartbeats,
+    /// Path events: DATA first sent on the path was retransmitted.
+    Retransmissions,
+    /// path_potentially_failed: the sender moved new DATA away from it.
+    Failover,
+    /// path_down: the monitored interface it crosses went down.
+    LinkDown,
+    /// path_up: a heartbeat on it was answered.
+    HeartbeatAck,
+    /// path_up: DATA sent on it was acknowledged.
+    DataAck,
+}
+
 /// Why a failover happened, as seen on the old path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Evidence {
@@ -168,7 +200,9 @@ pub struct Event {
     pub endpoint: Option<Role>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub addr: Option<IpAddr>,
-    /// Failover: first new DATA on the new path (= `ts`).
+    /// failover, failback, primary_changed: first new DATA on the new path
+    /// (`ts` is when the move was known: later when the first packet there
+    /// also carried retransmissions and the next new DATA had to confirm it).
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_ts")]
     pub first_new_data: Option<u64>,
     /// Failover: last DATA on the old path.
@@ -195,6 +229,9 @@ pub struct Event {
     /// move (then it is not a failover).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asconf: Option<AsconfCause>,
+    /// primary_changed and path state events: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
 }
 
 /// The ASCONF request (RFC 5061) behind a move of new DATA.
@@ -235,6 +272,7 @@ impl Event {
             ppid: None,
             ppids: None,
             asconf: None,
+            cause: None,
         }
     }
 

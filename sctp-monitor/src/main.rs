@@ -72,6 +72,12 @@ struct ReplayArgs {
     /// Write the events as JSON Lines (then one `{"summary": ...}` line) instead of the readable report.
     #[arg(long)]
     json: bool,
+    /// The stacks' Path.Max.Retrans, as `run --path-max-retrans`.
+    #[arg(long)]
+    path_max_retrans: Option<u8>,
+    /// As `run --hb-timeout-ms`.
+    #[arg(long, default_value_t = 3000)]
+    hb_timeout_ms: u64,
 }
 
 #[derive(Args)]
@@ -125,13 +131,19 @@ struct AgentArgs {
     /// Let the tracker check timeouts (heartbeats, idle, stalled) this often, in milliseconds.
     #[arg(long, default_value_t = 500, env = "SCTP_MONITOR_TICK_INTERVAL_MS")]
     tick_interval_ms: u64,
-    /// A path is down after this many consecutive unanswered heartbeats.
+    /// The monitored stacks' Path.Max.Retrans: a path is down (inactive) after more errors in a row
+    /// than this (unanswered heartbeats and retransmission timeouts of its DATA), potentially failed
+    /// at the first. Sets --hb-down-after and --retrans-down-after to N + 1.
+    #[arg(long, env = "SCTP_MONITOR_PATH_MAX_RETRANS")]
+    path_max_retrans: Option<u8>,
+    /// A path is down after this many errors in a row (unanswered heartbeats and retransmission
+    /// timeouts of its DATA together).
     #[arg(long, default_value_t = 5, env = "SCTP_MONITOR_HB_DOWN_AFTER")]
     hb_down_after: u8,
     /// A heartbeat not answered within this many milliseconds counts as unanswered.
     #[arg(long, default_value_t = 3000, env = "SCTP_MONITOR_HB_TIMEOUT_MS")]
     hb_timeout_ms: u64,
-    /// A path is down after this many retransmissions on it without ack progress.
+    /// A path is down after this many retransmission timeouts of its DATA alone, without it showing life.
     #[arg(long, default_value_t = 5, env = "SCTP_MONITOR_RETRANS_DOWN_AFTER")]
     retrans_down_after: u16,
     /// Report "stalled" after this many milliseconds without cumulative ack progress.
@@ -214,9 +226,12 @@ impl AgentArgs {
             tracker: sctp_monitor::tracker::Config {
                 max_assocs: a.max_assocs.max(1),
                 idle_timeout_ns: a.idle_timeout_s.saturating_mul(1_000_000_000),
-                hb_down_after: a.hb_down_after.max(1),
+                hb_down_after: a.path_max_retrans.map_or(a.hb_down_after, |n| n.saturating_add(1)).max(1),
                 hb_answer_timeout_ns: a.hb_timeout_ms.saturating_mul(1_000_000),
-                retrans_down_after: a.retrans_down_after.max(1),
+                retrans_down_after: a
+                    .path_max_retrans
+                    .map_or(a.retrans_down_after, |n| n.saturating_add(1) as u16)
+                    .max(1),
                 stall_after_ns: a.stall_after_ms.saturating_mul(1_000_000),
                 // Ended associations and RTT samples: the pipeline's choice.
                 ..sctp_monitor::tracker::Config::default()
@@ -287,7 +302,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             env_logger::Builder::from_env(env).init();
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            let r = sctp_monitor::replay::run_replay_cli(&a.file, a.json, &mut out);
+            let mut opts = sctp_monitor::replay::ReplayOptions::default();
+            if let Some(n) = a.path_max_retrans {
+                opts.tracker.hb_down_after = n.saturating_add(1);
+                opts.tracker.retrans_down_after = n.saturating_add(1) as u16;
+            }
+            opts.tracker.hb_answer_timeout_ns = a.hb_timeout_ms.saturating_mul(1_000_000);
+            let r = sctp_monitor::replay::run_replay_cli(&a.file, a.json, &opts, &mut out);
             // A reader that went away (`replay F | head`) ends the output,
             // quietly, as Unix tools do; what would not fit is dropped.
             if r.as_ref().is_err_and(is_broken_pipe) {

@@ -593,8 +593,8 @@ fn unterminated_options(block: &[u8], fixed: usize, big: bool) -> Option<Vec<u8>
 /// after what was read and turns into an error at the end. A closed output
 /// (`replay F | head`) is the error `std::io::ErrorKind::BrokenPipe`, which
 /// the CLI ends on quietly.
-pub fn run_replay_cli(path: &Path, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
-    let outcome = replay(path, &ReplayOptions::default())?;
+pub fn run_replay_cli(path: &Path, json: bool, opts: &ReplayOptions, out: &mut impl Write) -> anyhow::Result<()> {
+    let outcome = replay(path, opts)?;
     if json {
         for e in &outcome.events {
             writeln!(out, "{}", e.to_json_line())?;

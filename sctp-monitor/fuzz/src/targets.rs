@@ -223,6 +223,7 @@ pub fn tracker_sequence(data: &[u8]) -> TrackerRun {
                         k => RecordKind::from_u8(k - 1),
                     },
                     interface: 0,
+                    kdata: None,
                 };
                 if trace {
                     eprintln!("{} packet {meta:?} {chunks:?}", run.steps);

@@ -11,6 +11,7 @@
 pub mod attach;
 pub mod clock;
 pub mod ifaces;
+pub mod links;
 pub mod netlink;
 pub mod pipeline;
 pub mod preflight;
@@ -393,6 +394,13 @@ pub async fn run_embedded(o: AgentOptions, embedding: Option<Embedding>) -> anyh
     let mut tick = tokio::time::interval(o.tick_interval.max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut lost_reported = 0u64;
+    let mut links = match links::watch() {
+        Ok(rx) => Some(rx),
+        Err(e) => {
+            log::warn!("not watching link state (rtnetlink: {e}): paths go down by heartbeats only");
+            None
+        }
+    };
     let result: anyhow::Result<()> = loop {
         tokio::select! {
             n = source.drain_batches(DRAIN_BUDGET, |items| {
@@ -429,6 +437,16 @@ pub async fn run_embedded(o: AgentOptions, embedding: Option<Embedding>) -> anyh
                 }
             }
             _ = tick.tick() => agent.pipeline.tick(),
+            Some((ifindex, up)) = async {
+                match links.as_mut() {
+                    Some(l) => l.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if !up && agent.ifaces.attached.iter().any(|a| a.ifindex == ifindex) {
+                    agent.pipeline.link_down(ifindex);
+                }
+            }
             Some(asked) = qrx.recv() => {
                 let answer = agent.answer(asked.query);
                 let _ = asked.reply.send(answer);

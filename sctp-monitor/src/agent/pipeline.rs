@@ -285,6 +285,15 @@ impl Pipeline {
         }
     }
 
+    /// A monitored interface went down: the paths through it are down.
+    pub fn link_down(&mut self, ifindex: u32) {
+        let now = self.clock.now();
+        self.tracker.link_down(ifindex, now, &mut self.scratch);
+        if !self.scratch.is_empty() {
+            self.emit(None, Some(ifindex));
+        }
+    }
+
     /// Writes the pending events to every sink. `trigger` is the kernel
     /// timestamp of the record that caused them, `ifindex` the interface it
     /// was seen on.

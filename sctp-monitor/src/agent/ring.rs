@@ -379,6 +379,8 @@ pub fn describe(r: &ChunkRecord, ifaces: &[AttachedIface]) -> String {
         Some(RecordKind::DataFirst) => " first-on-path",
         Some(RecordKind::DataPathChange) => " new-path",
         Some(RecordKind::DataResumed) => " resumed",
+        Some(RecordKind::DataRetransmit) => " retransmission",
+        Some(RecordKind::DataPathSettle) => " path-settle",
         None => " ?",
     };
     let (src, dst) = match r.addrs() {

@@ -21,7 +21,7 @@ pub use chunk::{
     Asconf, AsconfAck, AsconfRequest, AsconfRequestKind, AsconfResult, Chunk, DataHeader, ErrorCause, HbInfo, Init,
     Sack, decode_chunk, walk_chunks,
 };
-pub use packet::{LinkType, Packet, PacketMeta, parse_frame, parse_ip, parse_sctp};
+pub use packet::{KernelData, LinkType, Packet, PacketMeta, parse_frame, parse_ip, parse_sctp};
 pub use record::{decode_parts, decode_record, record_chunk, record_meta};
 
 /// Why a packet, chunk or record could not be decoded.

@@ -33,6 +33,22 @@ pub struct PacketMeta {
     pub record: Option<RecordKind>,
     /// Capture interface (pcapng interface id) or kernel ifindex.
     pub interface: u32,
+    /// A DATA record's packet as the kernel judged it (`None` for captures,
+    /// where the tracker sees every chunk and judges alike).
+    pub kdata: Option<KernelData>,
+}
+
+/// What the kernel saw of a DATA record's whole packet: the record carries
+/// one chunk, the verdict covers them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KernelData {
+    /// The record's chunk is new DATA (TSN above every TSN the direction
+    /// sent before).
+    pub new: bool,
+    /// Retransmitted DATA chunks in the packet.
+    pub rtx_chunks: u16,
+    /// The highest TSN of the retransmitted chunks.
+    pub high_rtx_tsn: u32,
 }
 
 /// A decoded packet.
@@ -237,6 +253,7 @@ pub fn parse_sctp(
             ip_len,
             bundled_pad,
             record: None,
+            kdata: None,
             interface: 0,
         },
         chunks,

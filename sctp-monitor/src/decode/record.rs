@@ -8,11 +8,13 @@
 //! only the 16/20-byte header; for COOKIE-ECHO the chunk header. [`decode_chunk`] already decodes "what is there", so the
 //! record path is the capture path on fewer bytes.
 
-use sctp_monitor_common::record::{RECORD_FLAG_BUNDLED_PAD, RECORD_FLAG_UDP_ENCAP, RecordHeader, ip_addr};
+use sctp_monitor_common::record::{
+    RECORD_FLAG_BUNDLED_PAD, RECORD_FLAG_NEW_DATA, RECORD_FLAG_UDP_ENCAP, RecordHeader, ip_addr,
+};
 use sctp_monitor_common::{ChunkRecord, RecordKind};
 
 use super::chunk::{Chunk, decode_chunk, decode_heartbeat};
-use super::packet::PacketMeta;
+use super::packet::{KernelData, PacketMeta};
 use super::{DecodeError, DecodeStats};
 
 /// Decodes a kernel record. `ts_ns` is the record's time converted to the
@@ -59,7 +61,17 @@ pub fn record_meta(h: &RecordHeader, ts_ns: u64) -> Result<PacketMeta, DecodeErr
         bundled_pad: h.flags & RECORD_FLAG_BUNDLED_PAD != 0,
         record: Some(kind),
         interface: h.ifindex,
+        kdata: is_data(kind).then_some(KernelData {
+            new: h.flags & RECORD_FLAG_NEW_DATA != 0,
+            rtx_chunks: h.rtx_chunks,
+            high_rtx_tsn: h.high_rtx_tsn,
+        }),
     })
+}
+
+/// The record kinds that carry a DATA chunk.
+fn is_data(kind: RecordKind) -> bool {
+    !matches!(kind, RecordKind::Control | RecordKind::CookieEcho)
 }
 
 /// The chunk of a record whose [`record_meta`] decoded (the second half of
@@ -148,6 +160,11 @@ mod tests {
             bundled_pad: rec.flags & RECORD_FLAG_BUNDLED_PAD != 0,
             record: rec.kind(),
             interface: rec.ifindex,
+            kdata: rec.kind().filter(|&k| is_data(k)).map(|_| KernelData {
+                new: rec.flags & RECORD_FLAG_NEW_DATA != 0,
+                rtx_chunks: rec.rtx_chunks,
+                high_rtx_tsn: rec.high_rtx_tsn,
+            }),
         };
         if rec.kind() == Some(RecordKind::CookieEcho) {
             stats.chunks += 1;

@@ -159,7 +159,7 @@ fn truncated_file_reports_offset_and_what_was_read() {
     assert!(msg.contains(&format!("offset {offset}")), "{msg}");
     // The CLI prints what it read, then fails.
     let mut out = Vec::new();
-    let r = run_replay_cli(&tmp.0, true, &mut out);
+    let r = run_replay_cli(&tmp.0, true, &ReplayOptions::default(), &mut out);
     assert!(r.is_err());
     assert!(String::from_utf8_lossy(&out).contains("\"event\":\"association_up\""));
 }

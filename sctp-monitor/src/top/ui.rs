@@ -98,7 +98,7 @@ fn state_short(s: &str) -> &str {
 fn path_state_style(s: &str) -> Style {
     match s {
         "down" => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
-        "suspect" => Style::new().fg(Color::Yellow),
+        "potentially_failed" => Style::new().fg(Color::Yellow),
         "active" => Style::new().fg(Color::Green),
         _ => Style::new(),
     }

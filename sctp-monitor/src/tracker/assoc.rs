@@ -63,9 +63,12 @@ pub enum PathState {
     /// Not yet confirmed by a heartbeat answer or acknowledged DATA.
     Unconfirmed,
     Active,
-    /// At least one heartbeat unanswered.
-    Suspect,
-    /// Too many unanswered heartbeats or retransmissions without progress.
+    /// Potentially failed (RFC 7829): a heartbeat on it went unanswered, or
+    /// DATA first sent on it was retransmitted, or the sender moved new DATA
+    /// away from it; not yet as many errors as make it down.
+    PotentiallyFailed,
+    /// Inactive: more errors in a row (unanswered heartbeats and T3-rtx
+    /// expiries) than `Config::path_max_retrans`, or its link went down.
     Down,
 }
 
@@ -116,9 +119,11 @@ pub(crate) struct Path {
     /// counter (RFC 9260 §8.2).
     pub rtx_events: u8,
     /// Retransmitted DATA chunks first sent on this path since it last
-    /// showed life (captures), or retransmissions counted on it since the
-    /// direction's cumulative ack last advanced (kernel counters).
-    pub retrans_no_progress: u16,
+    /// showed life (saturating).
+    pub retrans_no_progress: u8,
+    /// The interface its last packet crossed (`Tracker::ifaces` slot + 1;
+    /// 0: none known).
+    pub iface: u8,
     pub data_packets: u32,
     pub retransmissions: u32,
     /// Last heartbeat RTT (µs), 0 = none.
@@ -141,6 +146,7 @@ impl Path {
             hb_unacked: 0,
             rtx_events: 0,
             retrans_no_progress: 0,
+            iface: 0,
             data_packets: 0,
             retransmissions: 0,
             rtt_us: 0,
@@ -199,7 +205,7 @@ pub(crate) struct PendingAsconf {
 /// retransmission is charged to the path its DATA was first sent on (new
 /// DATA only goes to the primary). Allocated on the first primary move or
 /// the first retransmission away from its path: rare, hence in `Ext`.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct DirHistory {
     /// First TSN sent new on the current primary (valid with `switched`).
     pub switch_tsn: u32,
@@ -209,6 +215,36 @@ pub(crate) struct DirHistory {
     /// The primary before the last change.
     pub prev_primary: u8,
     pub switched: bool,
+    /// The path the last failover left (`NO_PATH` when none, or after the
+    /// failback to it): a move back to it once it works is a failback.
+    pub failed_from: u8,
+    /// A move of new DATA to this path waits for the next new DATA
+    /// (`NO_PATH`: none): its packet also carried retransmissions, and a
+    /// stack may bundle new DATA with a retransmission to an alternate path
+    /// without moving.
+    pub unsettled_to: u8,
+    /// The unsettled move's first new TSN and time.
+    pub unsettled_tsn: u32,
+    pub unsettled_ns: u64,
+}
+
+impl DirHistory {
+    pub const NEW: DirHistory = DirHistory {
+        switch_tsn: 0,
+        away_high: 0,
+        prev_primary: NO_PATH,
+        switched: false,
+        failed_from: NO_PATH,
+        unsettled_to: NO_PATH,
+        unsettled_tsn: 0,
+        unsettled_ns: 0,
+    };
+}
+
+impl Default for DirHistory {
+    fn default() -> DirHistory {
+        DirHistory::NEW
+    }
 }
 
 /// Rarely used state, boxed.

@@ -4,33 +4,43 @@
 //! alternate are not failovers), path down on retransmissions without
 //! cumulative ack progress, and "stalled".
 
-use sctp_monitor_common::RecordKind;
 use sctp_monitor_common::sctp::tsn_gt;
 
 use crate::decode::{DataHeader, PacketMeta};
-use crate::event::{Event, EventKind, Evidence, Role};
+use crate::event::{Cause, Event, EventKind, Evidence, Role};
 use crate::ppid::{self, Ppid};
 
 use super::Tracker;
 use super::assoc::{NO_PATH, PathState, age_ms, dflag, ms, pflag};
 
-/// Per-packet bookkeeping of DATA chunks (one packet may bundle many).
+/// Per-packet bookkeeping of DATA chunks (one packet may bundle many): the
+/// packet's verdict, which the rules then apply once per packet
+/// ([`Tracker::data_packet`]), alike for a capture (every chunk judged here)
+/// and for a kernel record (judged by the kernel, which sees every chunk).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct DataInPacket {
+    /// The packet carried DATA.
+    pub seen: bool,
     /// The packet was counted in its path's `data_packets`.
     pub counted: bool,
-    /// The path last charged a retransmission event in this packet.
-    pub rtx_origin: u8,
+    /// The first new chunk's TSN.
+    pub first_new: Option<u32>,
+    /// Retransmitted chunks, and the highest of their TSNs.
+    pub rtx: u16,
+    pub high_rtx_tsn: u32,
 }
 
 /// DATA / I-DATA flag B: the first fragment of a message.
 const B_FLAG: u8 = 0x02;
 
 impl DataInPacket {
-    pub const NEW: DataInPacket = DataInPacket { counted: false, rtx_origin: NO_PATH };
+    pub const NEW: DataInPacket =
+        DataInPacket { seen: false, counted: false, first_new: None, rtx: 0, high_rtx_tsn: 0 };
 }
 
 impl Tracker {
+    /// One DATA / I-DATA chunk: its PPID, counters (captures), and its part
+    /// of the packet's verdict.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn on_data(
         &mut self,
@@ -50,50 +60,36 @@ impl Tracker {
                 self.ppid_seen(slot, pi, d.ppid, bit, now, out);
             }
         }
-        let from_kernel = meta.record.is_some();
-        let dir = self.slab[slot].dirs[e];
-        let new = match meta.record {
-            // The kernel saw it above the direction's highest TSN.
-            Some(RecordKind::DataPathChange) => true,
-            _ => dir.flags & dflag::HAS_TSN == 0 || tsn_gt(d.tsn, dir.highest_tsn),
+        pkt.seen = true;
+        let dir = &mut self.slab[slot].dirs[e];
+        let above = dir.flags & dflag::HAS_TSN == 0 || tsn_gt(d.tsn, dir.highest_tsn);
+        let new = match meta.kdata {
+            // A kernel record: the kernel judged the whole packet.
+            Some(k) => {
+                pkt.rtx = k.rtx_chunks;
+                pkt.high_rtx_tsn = k.high_rtx_tsn;
+                k.new
+            }
+            None => above,
         };
         if new {
-            let a = &mut self.slab[slot];
-            if !a.dirs[e].outstanding() {
-                a.dirs[e].progress_ms = ms(now);
-            }
-            a.dirs[e].highest_tsn = d.tsn;
-            a.dirs[e].flags |= dflag::HAS_TSN;
-            let old = a.dirs[e].primary;
-            if old as usize != pi {
-                a.dirs[e].primary = pi as u8;
-                self.primary_moved(slot, e, old, pi, d.tsn, now, out);
-            }
-        } else if !from_kernel {
-            self.slab[slot].paths[pi].retransmissions += 1;
-            // Charged to the path the DATA was first sent on: a
-            // retransmission on an alternate path is evidence against the
-            // path that lost it, not against the alternate.
-            let o = self.origin(slot, e, d.tsn, pi);
-            let a = &mut self.slab[slot];
-            if o != pi {
-                let first = a.dirs[e].flags & dflag::AWAY == 0;
-                a.dirs[e].flags |= dflag::AWAY;
-                let h = &mut a.ext().hist[e];
-                if first || tsn_gt(d.tsn, h.away_high) {
-                    h.away_high = d.tsn;
+            pkt.first_new.get_or_insert(d.tsn);
+            if above {
+                if !dir.outstanding() {
+                    dir.progress_ms = ms(now);
                 }
+                dir.highest_tsn = d.tsn;
+                dir.flags |= dflag::HAS_TSN;
             }
-            let p = &mut a.paths[o];
-            p.retrans_no_progress = p.retrans_no_progress.saturating_add(1);
-            if pkt.rtx_origin as usize != o {
-                pkt.rtx_origin = o as u8;
-                p.rtx_events = p.rtx_events.saturating_add(1);
-                self.check_retrans_down(slot, o, now, out);
+        } else if meta.kdata.is_none() {
+            if pkt.rtx == 0 || tsn_gt(d.tsn, pkt.high_rtx_tsn) {
+                pkt.high_rtx_tsn = d.tsn;
             }
+            pkt.rtx = pkt.rtx.saturating_add(1);
         }
         let p = &mut self.slab[slot].paths[pi];
-        if !from_kernel {
+        if meta.record.is_none() {
+            // Live, the per-path counters come from the kernel's maps.
             p.data_bytes += d.payload_len as u64;
             if !pkt.counted {
                 p.data_packets = p.data_packets.saturating_add(1);
@@ -101,6 +97,106 @@ impl Tracker {
             }
         }
         p.last_data_ns = now;
+    }
+
+    /// The rules of one packet's DATA, after its chunks: retransmissions
+    /// first (evidence against the path their DATA was first sent on), then
+    /// the move of new DATA, if any.
+    pub(super) fn data_packet(
+        &mut self,
+        slot: usize,
+        e: usize,
+        pi: usize,
+        meta: &PacketMeta,
+        pkt: &DataInPacket,
+        out: &mut Vec<Event>,
+    ) {
+        let now = meta.ts_ns;
+        if pkt.rtx != 0 {
+            self.retransmitted(slot, e, pi, pkt, meta.record.is_none(), now, out);
+        }
+        if let Some(tsn) = pkt.first_new {
+            self.new_data(slot, e, pi, tsn, pkt.rtx != 0, now, out);
+        }
+    }
+
+    /// A packet of endpoint `e` on path `pi` retransmitted `pkt.rtx` DATA
+    /// chunks: a T3-rtx expiry or a fast retransmit of the path the DATA
+    /// was first sent on, one error of that destination (RFC 9260 §8.2).
+    #[allow(clippy::too_many_arguments)]
+    fn retransmitted(
+        &mut self,
+        slot: usize,
+        e: usize,
+        pi: usize,
+        pkt: &DataInPacket,
+        count_here: bool,
+        now: u64,
+        out: &mut Vec<Event>,
+    ) {
+        if count_here {
+            let p = &mut self.slab[slot].paths[pi];
+            p.retransmissions = p.retransmissions.saturating_add(pkt.rtx as u32);
+        }
+        // Charged to the path the DATA was first sent on: a retransmission
+        // on an alternate path is evidence against the path that lost it,
+        // not against the alternate.
+        let tsn = pkt.high_rtx_tsn;
+        let o = self.origin(slot, e, tsn, pi);
+        let a = &mut self.slab[slot];
+        if o != pi {
+            let first = a.dirs[e].flags & dflag::AWAY == 0;
+            a.dirs[e].flags |= dflag::AWAY;
+            let h = &mut a.ext().hist[e];
+            if first || tsn_gt(tsn, h.away_high) {
+                h.away_high = tsn;
+            }
+        }
+        let p = &mut a.paths[o];
+        p.retrans_no_progress = p.retrans_no_progress.saturating_add(pkt.rtx.min(u8::MAX as u16) as u8);
+        p.rtx_events = p.rtx_events.saturating_add(1);
+        self.path_error(slot, o, Cause::Retransmissions, now, out);
+    }
+
+    /// New DATA of endpoint `e` on path `pi` (first new TSN `tsn`;
+    /// `with_rtx`: the packet also retransmitted DATA).
+    ///
+    /// A move to another path is reported at once, unless the packet also
+    /// retransmitted: then the next new DATA settles it (on the same path:
+    /// the move, dated at its first packet; back on the primary: none). A
+    /// stack may bundle new DATA into the packet that carries a timed-out
+    /// retransmission to an alternate path without moving.
+    #[allow(clippy::too_many_arguments)]
+    fn new_data(&mut self, slot: usize, e: usize, pi: usize, tsn: u32, with_rtx: bool, now: u64, out: &mut Vec<Event>) {
+        let a = &mut self.slab[slot];
+        let primary = a.dirs[e].primary;
+        let unsettled = a.ext.as_ref().map_or(NO_PATH, |x| x.hist[e].unsettled_to);
+        if unsettled != NO_PATH {
+            let h = &mut a.ext().hist[e];
+            h.unsettled_to = NO_PATH;
+            let (first_tsn, first_ns) = (h.unsettled_tsn, h.unsettled_ns);
+            if unsettled as usize == pi {
+                a.dirs[e].primary = pi as u8;
+                self.primary_moved(slot, e, primary, pi, first_tsn, first_ns, true, now, out);
+                return;
+            }
+            if primary as usize == pi {
+                self.stats.bundled_excursions += 1;
+                return;
+            }
+        }
+        if primary as usize == pi {
+            return;
+        }
+        if with_rtx && primary != NO_PATH {
+            let h = &mut a.ext().hist[e];
+            h.unsettled_to = pi as u8;
+            h.unsettled_tsn = tsn;
+            h.unsettled_ns = now;
+            return;
+        }
+        a.dirs[e].primary = pi as u8;
+        self.primary_moved(slot, e, primary, pi, tsn, now, with_rtx, now, out);
     }
 
     /// A PPID the association's set may not hold yet (`bit` is its
@@ -139,79 +235,163 @@ impl Tracker {
         if p < a.paths.len() { p } else { carrying }
     }
 
-    /// New DATA of direction `e` (first TSN `tsn`) moved from path `old`
-    /// to `new`.
+    /// New DATA of direction `e` moved from path `old` to `new` (first new
+    /// TSN `tsn` there at `first_ns`; known at `now`). One event says what
+    /// the move was:
+    /// - `failover`: the old path shows errors (unanswered heartbeats,
+    ///   retransmissions of its DATA, its link down) or is already
+    ///   potentially failed or down; the old path becomes potentially failed
+    ///   or down, as the sender holds it (`quick`: the move's first packet
+    ///   also retransmitted DATA);
+    /// - `failback`: back to the path the last failover left, which works
+    ///   again (no error on the path left);
+    /// - `primary_changed`: no failure anywhere: the first new DATA
+    ///   (`initial`), an acknowledged ASCONF (`asconf`), or the sender's own
+    ///   choice (`sender`).
+    ///
+    /// A move to another source address with the same destination changes
+    /// no destination: no event.
     #[allow(clippy::too_many_arguments)]
-    fn primary_moved(&mut self, slot: usize, e: usize, old: u8, new: usize, tsn: u32, now: u64, out: &mut Vec<Event>) {
-        if old != NO_PATH {
+    fn primary_moved(
+        &mut self,
+        slot: usize,
+        e: usize,
+        old: u8,
+        new: usize,
+        tsn: u32,
+        first_ns: u64,
+        quick: bool,
+        now: u64,
+        out: &mut Vec<Event>,
+    ) {
+        if old == NO_PATH {
+            let mut ev = self.path_event(slot, new, EventKind::PrimaryChanged, now);
+            ev.cause = Some(Cause::Initial);
+            ev.first_new_data = Some(first_ns);
+            out.push(ev);
+            return;
+        }
+        {
             let h = &mut self.slab[slot].ext().hist[e];
             h.switch_tsn = tsn;
             h.prev_primary = old;
             h.switched = true;
         }
-        let a = &self.slab[slot];
-        let mut ev = self.path_event(slot, new, EventKind::PrimaryChanged, now);
-        if old == NO_PATH {
-            out.push(ev);
-            return;
-        }
         let old = old as usize;
-        ev.from = Some(Self::path_ref(a, old));
-        ev.to = ev.path;
-        out.push(ev);
-        let (po, pn) = (&a.paths[old], &a.paths[new]);
-        let same_dst = a.addrs[po.dst as usize] == a.addrs[pn.dst as usize];
-        if let Some(cause) = self.asconf_cause(slot, e, old, new) {
-            // Asked for by an ASCONF: not a failover (`asconf.rs`).
-            if let Some(ev) = out.last_mut() {
-                ev.asconf = Some(cause);
-            }
-            return;
-        }
-        if same_dst {
-            // Same destination from another source address: not a failover.
-            return;
-        }
         let a = &self.slab[slot];
-        let po = &a.paths[old];
-        let mut f = self.path_event(slot, new, EventKind::Failover, now);
-        f.path = None;
-        f.endpoint = Some(Role::from_index(e));
-        f.from = Some(Self::path_ref(a, old));
-        f.to = Some(Self::path_ref(a, new));
-        f.first_new_data = Some(now);
-        f.last_old_data = (po.last_data_ns != 0).then_some(po.last_data_ns);
-        let ev_unans = self.unanswered(slot, old, now);
+        let (po, pn) = (&a.paths[old], &a.paths[new]);
+        if a.addrs[po.dst as usize] == a.addrs[pn.dst as usize] {
+            return;
+        }
+        let from = Some(Self::path_ref(a, old));
+        let to = Some(Self::path_ref(a, new));
+        let last_old = (po.last_data_ns != 0).then_some(po.last_data_ns);
+        let unanswered = self.unanswered(slot, old, now);
         let retrans = po.retrans_no_progress as u32;
-        if ev_unans > 0 || retrans > 0 {
-            f.evidence = Some(Evidence { unanswered_heartbeats: ev_unans, retransmissions: retrans });
-        }
-        out.push(f);
-        let d = &mut self.slab[slot].dirs[e];
-        d.failovers = d.failovers.saturating_add(1);
-        // New DATA leaves its primary only when the sender holds it
-        // inactive (or is told to use another: then there is no evidence).
-        // The sender's error count may include what the wire never shows
-        // (usrsctp's heartbeat timer counts an error for an unanswered
-        // heartbeat without sending anything), so with evidence on the old
-        // path the failover itself says it is down.
-        if ev_unans > 0 || retrans > 0 {
-            let p = &mut self.slab[slot].paths[old];
-            if p.state != PathState::Down {
-                p.state = PathState::Down;
-                out.push(self.path_event(slot, old, EventKind::PathDown, now));
+        let failing =
+            unanswered > 0 || retrans > 0 || matches!(po.state, PathState::PotentiallyFailed | PathState::Down);
+        let mut ev = self.path_event(slot, new, EventKind::PrimaryChanged, now);
+        ev.path = None;
+        ev.endpoint = Some(Role::from_index(e));
+        ev.from = from;
+        ev.to = to;
+        ev.first_new_data = Some(first_ns);
+        ev.last_old_data = last_old;
+        if failing {
+            ev.event = EventKind::Failover;
+            if unanswered > 0 || retrans > 0 {
+                ev.evidence = Some(Evidence { unanswered_heartbeats: unanswered, retransmissions: retrans });
             }
+            out.push(ev);
+            let a = &mut self.slab[slot];
+            a.dirs[e].failovers = a.dirs[e].failovers.saturating_add(1);
+            let h = &mut a.ext().hist[e];
+            if h.failed_from == NO_PATH || h.failed_from as usize == new {
+                h.failed_from = old as u8;
+            }
+            // Where the sender stands with the old path. A quick failover
+            // (RFC 7829, Linux's default) moves at the path's first error,
+            // new DATA in the packet of the retransmission that the expiry
+            // sent to the alternate: the path is potentially failed. A
+            // sender that moves later has counted the path out (inactive,
+            // usrsctp's and Linux's without quick failover; its count may
+            // include heartbeat expiries that send nothing).
+            let errors = unanswered + self.slab[slot].paths[old].rtx_events as u32;
+            let state = if quick && errors <= 1 { PathState::PotentiallyFailed } else { PathState::Down };
+            let p = &mut self.slab[slot].paths[old];
+            if p.state != PathState::Down && p.state != state {
+                p.state = state;
+                let kind =
+                    if state == PathState::Down { EventKind::PathDown } else { EventKind::PathPotentiallyFailed };
+                let mut ev = self.path_event(slot, old, kind, now);
+                ev.cause = Some(Cause::Failover);
+                out.push(ev);
+            }
+            return;
         }
+        let failed_from = self.slab[slot].ext.as_ref().map_or(NO_PATH, |x| x.hist[e].failed_from);
+        if let Some(cause) = self.asconf_cause(slot, e, old, new) {
+            ev.asconf = Some(cause);
+            ev.cause = Some(Cause::Asconf);
+        } else if failed_from as usize == new {
+            ev.event = EventKind::Failback;
+        } else {
+            ev.cause = Some(Cause::Sender);
+        }
+        if failed_from != NO_PATH {
+            self.slab[slot].ext().hist[e].failed_from = NO_PATH;
+        }
+        out.push(ev);
     }
 
-    /// Down after `retrans_down_after` retransmission events of DATA first
-    /// sent on the path without it showing life in between.
-    fn check_retrans_down(&mut self, slot: usize, pi: usize, now: u64, out: &mut Vec<Event>) {
-        let limit = self.cfg.retrans_down_after.max(1);
+    /// A path showed an error (an unanswered heartbeat, or a retransmission
+    /// of its DATA): potentially failed at the first, down once the errors
+    /// in a row reach `hb_down_after` (the stack's Path.Max.Retrans + 1), or
+    /// the retransmission events alone `retrans_down_after`.
+    pub(super) fn path_error(&mut self, slot: usize, pi: usize, cause: Cause, now: u64, out: &mut Vec<Event>) {
+        let errors = self.unanswered(slot, pi, now) + self.slab[slot].paths[pi].rtx_events as u32;
+        let down = errors >= self.cfg.hb_down_after.max(1) as u32
+            || self.slab[slot].paths[pi].rtx_events as u16 >= self.cfg.retrans_down_after.clamp(1, u8::MAX as u16);
         let p = &mut self.slab[slot].paths[pi];
-        if p.rtx_events as u16 >= limit.min(u8::MAX as u16) && p.state != PathState::Down {
-            p.state = PathState::Down;
-            out.push(self.path_event(slot, pi, EventKind::PathDown, now));
+        let kind = match p.state {
+            PathState::Down => return,
+            _ if down => {
+                p.state = PathState::Down;
+                EventKind::PathDown
+            }
+            PathState::Active | PathState::Unconfirmed if errors > 0 => {
+                p.state = PathState::PotentiallyFailed;
+                EventKind::PathPotentiallyFailed
+            }
+            _ => return,
+        };
+        let mut ev = self.path_event(slot, pi, kind, now);
+        ev.cause = Some(cause);
+        out.push(ev);
+    }
+
+    /// The path works again (a heartbeat answered, its DATA acknowledged):
+    /// `path_up` when it was potentially failed, down or unconfirmed.
+    pub(super) fn path_works(
+        &mut self,
+        slot: usize,
+        pi: usize,
+        cause: Cause,
+        rtt_us: Option<u32>,
+        now: u64,
+        out: &mut Vec<Event>,
+    ) {
+        let p = &mut self.slab[slot].paths[pi];
+        let was = p.state;
+        p.state = PathState::Active;
+        if was != PathState::Active {
+            if was == PathState::Down {
+                self.hb_streak_ends(slot, pi);
+            }
+            let mut ev = self.path_event(slot, pi, EventKind::PathUp, now);
+            ev.cause = Some(cause);
+            ev.rtt_us = rtt_us;
+            out.push(ev);
         }
     }
 
@@ -258,18 +438,7 @@ impl Tracker {
         p.retrans_no_progress = 0;
         p.rtx_events = 0;
         // DATA acknowledged: its path works.
-        match p.state {
-            PathState::Unconfirmed => {
-                p.state = PathState::Active;
-                out.push(self.path_event(slot, pi, EventKind::PathUp, now));
-            }
-            PathState::Down => {
-                p.state = PathState::Active;
-                self.hb_streak_ends(slot, pi);
-                out.push(self.path_event(slot, pi, EventKind::PathUp, now));
-            }
-            PathState::Active | PathState::Suspect => {}
-        }
+        self.path_works(slot, pi, Cause::DataAck, None, now, out);
     }
 
     /// When `check_stalled` could next report direction `e` of `slot`:

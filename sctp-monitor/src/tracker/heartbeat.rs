@@ -4,7 +4,7 @@
 //! PAD is a PMTU probe (RFC 8899): its loss says nothing about liveness.
 
 use crate::decode::{HbInfo, PacketMeta};
-use crate::event::{Event, EventKind};
+use crate::event::{Cause, Event};
 
 use super::Tracker;
 use super::assoc::{PathState, a16, age_ms, ms, pflag};
@@ -129,36 +129,23 @@ impl Tracker {
         p.rtx_events = 0;
         p.retrans_no_progress = 0;
         p.flags |= pflag::HB_ANSWERED;
-        let was = p.state;
-        p.state = PathState::Active;
-        if matches!(was, PathState::Down | PathState::Unconfirmed) {
-            let mut ev = self.path_event(slot, pi, EventKind::PathUp, now);
-            ev.rtt_us = rtt.map(|r| (r / 1_000).min(u32::MAX as u64) as u32);
-            out.push(ev);
-        }
+        let rtt_us = rtt.map(|r| (r / 1_000).min(u32::MAX as u64) as u32);
+        self.path_works(slot, pi, Cause::HeartbeatAck, rtt_us, now, out);
     }
 
-    /// Suspect after one unanswered heartbeat, down after `hb_down_after`.
+    /// Unanswered heartbeats are errors of their path (`path_error`).
     pub(super) fn update_hb_state(&mut self, slot: usize, pi: usize, now: u64, out: &mut Vec<Event>) {
         let n = self.unanswered(slot, pi, now);
         if n == 0 {
             return;
         }
-        let down_after = self.cfg.hb_down_after.max(1) as u32;
         let p = &mut self.slab[slot].paths[pi];
         // The last one's answer timeout has passed.
         if n == p.hb_unacked as u32 && p.flags & pflag::HB_COUNTED == 0 {
             p.flags |= pflag::HB_COUNTED;
             self.stats.heartbeats_unanswered += 1;
         }
-        if n >= down_after {
-            if p.state != PathState::Down {
-                p.state = PathState::Down;
-                out.push(self.path_event(slot, pi, EventKind::PathDown, now));
-            }
-        } else if p.state == PathState::Active {
-            p.state = PathState::Suspect;
-        }
+        self.path_error(slot, pi, Cause::Heartbeats, now, out);
     }
 
     /// Queues the answer timeout of path `pi`'s last heartbeat (from then
@@ -200,7 +187,7 @@ impl Tracker {
         let a = &self.slab[slot];
         a.paths.iter().enumerate().any(|(pi, p)| {
             p.hb_unacked > 0 && {
-                let n = self.unanswered(slot, pi, now);
+                let n = self.unanswered(slot, pi, now) + p.rtx_events as u32;
                 (n >= down_after && p.state != PathState::Down) || (n > 0 && p.state == PathState::Active)
             }
         })

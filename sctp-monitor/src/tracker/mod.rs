@@ -26,6 +26,7 @@ mod deadline;
 mod handshake;
 mod heartbeat;
 mod inflight;
+mod link;
 mod live;
 mod lookup;
 mod prefetch;
@@ -49,12 +50,14 @@ pub struct Config {
     pub max_assocs: usize,
     /// An association without packets for this long is ended (`timeout`).
     pub idle_timeout_ns: u64,
-    /// A path is down after this many consecutive unanswered heartbeats.
+    /// A path is down after this many errors in a row: unanswered
+    /// heartbeats and retransmission timeouts of its DATA together, as a
+    /// stack counts them (the stack's Path.Max.Retrans + 1).
     pub hb_down_after: u8,
     /// A heartbeat not answered within this time counts as unanswered.
     pub hb_answer_timeout_ns: u64,
-    /// A path is down after this many retransmissions on it without
-    /// cumulative ack progress of its direction.
+    /// A path is down after this many retransmission events of its DATA
+    /// alone (packets retransmitting it) without it showing life.
     pub retrans_down_after: u16,
     /// "stalled" after this long without cumulative ack progress while DATA
     /// is outstanding and heartbeats are answered.
@@ -102,6 +105,9 @@ pub struct TrackerStats {
     pub unmatched_asconf_acks: u64,
     /// INIT collisions seen.
     pub init_collisions: u64,
+    /// New DATA bundled with a retransmission to another path while the
+    /// next new DATA stayed on the primary: not a move.
+    pub bundled_excursions: u64,
     /// ABORTs sent to an address the receiver never announced, in an
     /// association whose handshake was seen: out of the blue for the
     /// receiver's stack (RFC 9260 8.4), which drops them; not an end.
@@ -135,6 +141,8 @@ pub struct Tracker {
     hb: inflight::InFlight,
     /// When `hb` is next cleared of heartbeats too old to be answered.
     hb_purge_ns: u64,
+    /// Interfaces paths cross (`link.rs`), by slot.
+    ifaces: Vec<u32>,
     /// Liveness heartbeat RTTs (ns) not yet taken, with `Config::rtt_samples`.
     rtt_samples: Vec<u64>,
     /// When to look at each association again (idle expiry, stalled).
@@ -175,6 +183,7 @@ impl Tracker {
             ends: table::SlotTable::default(),
             hb: inflight::InFlight::new(seed.rotate_left(29) ^ 0x4842),
             hb_purge_ns: 0,
+            ifaces: Vec::new(),
             rtt_samples: Vec::new(),
             due: deadline::Deadlines::default(),
             hb_due: deadline::HbTimeouts::default(),
@@ -246,6 +255,10 @@ impl Tracker {
             self.stats.address_overflow += 1;
             return located;
         };
+        if meta.record.is_some() {
+            let iface = self.iface_slot(meta.interface);
+            self.slab[slot].paths[pi].iface = iface;
+        }
         self.apply(slot, e, pi, meta, chunks, out);
         // A rule that is now due sooner (DATA outstanding, heartbeats
         // answered on its path) brings the association's next look closer.
@@ -261,9 +274,12 @@ impl Tracker {
         for c in chunks {
             // An ABORT or SHUTDOWN-COMPLETE frees the slot: stop there.
             if self.slab.get(slot).is_none_or(|a| a.id == 0) {
-                break;
+                return;
             }
             self.apply_chunk(slot, e, pi, meta, c, &mut data_in_packet, out);
+        }
+        if data_in_packet.seen && self.slab.get(slot).is_some_and(|a| a.id != 0) {
+            self.data_packet(slot, e, pi, meta, &data_in_packet, out);
         }
     }
 

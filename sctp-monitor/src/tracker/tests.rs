@@ -90,7 +90,11 @@ fn new_data_sets_primary_and_failover_reports_evidence() {
     assert_eq!(v.primary[0], Some(pr(s.a[1], s.b[1])));
     assert_eq!(v.failovers, [1, 0]);
     let p = s.of(EventKind::PrimaryChanged);
-    assert_eq!(p.len(), 2, "initial primary and the move");
+    assert_eq!(p.len(), 1, "the initial primary; the move is the failover");
+    assert_eq!(p[0].cause, Some(crate::event::Cause::Initial));
+    let down = s.of(EventKind::PathDown);
+    assert_eq!(down.len(), 1, "three errors, then a move on the sender's own timer: {:?}", s.kinds());
+    assert_eq!(down[0].path, Some(pr(s.a[0], s.b[0])));
 }
 
 #[test]
@@ -115,12 +119,15 @@ fn tsn_wrap_is_new_data() {
     s.handshake();
     s.a2b(10, 0, vec![data(u32::MAX - 1)]);
     s.a2b(11, 0, vec![data(u32::MAX)]);
-    // TSN 0 after 2^32-1 is new DATA: a failover when it moves.
+    // TSN 0 after 2^32-1 is new DATA: a move when it goes elsewhere (with
+    // no failure anywhere: the sender's choice).
+    let moves = |s: &Wire| s.of(EventKind::PrimaryChanged).iter().filter(|e| e.from.is_some()).count();
     s.a2b(12, 1, vec![data(0)]);
-    assert_eq!(s.of(EventKind::Failover).len(), 1);
+    assert_eq!(moves(&s), 1);
     // u32::MAX again is now a retransmission, not new DATA.
     s.a2b(13, 0, vec![data(u32::MAX)]);
-    assert_eq!(s.of(EventKind::Failover).len(), 1);
+    assert_eq!(moves(&s), 1);
+    assert_eq!(s.of(EventKind::Failover).len(), 0, "{:?}", s.kinds());
     let v = s.t.associations().next().expect("association");
     assert_eq!(v.highest_tsn[0], Some(0));
     let p0 = v.paths.iter().find(|p| p.src == s.a[0] && p.sender == Role::Initiator).expect("path");
@@ -590,9 +597,16 @@ fn kernel_records_drive_failover_like_captures() {
     use sctp_monitor_common::{ChunkRecord, RecordKind};
     let mut s = Wire::new(Config::default());
     s.handshake();
-    let rec = |kind: RecordKind, src: [u8; 4], dst: [u8; 4], tsn: u32, ms: u64| {
+    let rec = |kind: RecordKind, src: [u8; 4], dst: [u8; 4], tsn: u32, ms: u64, new: bool| {
         let mut r = ChunkRecord::zeroed();
         r.kind = kind as u8;
+        // The kernel's verdict on the packet, which holds this one chunk.
+        if new {
+            r.flags = sctp_monitor_common::record::RECORD_FLAG_NEW_DATA;
+        } else {
+            r.rtx_chunks = 1;
+            r.high_rtx_tsn = tsn;
+        }
         r.ip_version = 4;
         r.src_addr[..4].copy_from_slice(&src);
         r.dst_addr[..4].copy_from_slice(&dst);
@@ -606,9 +620,11 @@ fn kernel_records_drive_failover_like_captures() {
         (r, T0 + ms * MS)
     };
     for (r, ts) in [
-        rec(RecordKind::DataFirst, [10, 0, 0, 1], [10, 0, 0, 2], 100, 10),
-        rec(RecordKind::DataFirst, [10, 0, 1, 1], [10, 0, 1, 2], 100, 20),
-        rec(RecordKind::DataPathChange, [10, 0, 1, 1], [10, 0, 1, 2], 150, 30),
+        rec(RecordKind::DataFirst, [10, 0, 0, 1], [10, 0, 0, 2], 100, 10, true),
+        // The first DATA on the alternate is a retransmission: the kernel
+        // says so, whatever TSN userspace last heard of.
+        rec(RecordKind::DataFirst, [10, 0, 1, 1], [10, 0, 1, 2], 100, 20, false),
+        rec(RecordKind::DataPathChange, [10, 0, 1, 1], [10, 0, 1, 2], 150, 30, true),
     ] {
         let mut st = DecodeStats::default();
         let (meta, c) = decode_record(&r, ts, &mut st).expect("decodes");
@@ -641,6 +657,7 @@ fn memory_per_association_with_two_paths_is_within_budget() {
             bundled_pad: false,
             record: None,
             interface: 0,
+            kdata: None,
         };
         let d = DataHeader { i_data: false, flags: 3, tsn: i, stream: 0, seq: 0, ppid: 46, payload_len: 100 };
         t.process(&meta, &[Chunk::Data(d)], &mut ev);
@@ -676,7 +693,7 @@ fn retransmissions_on_the_alternate_count_against_the_path_that_lost_the_data() 
     assert!(s.of(EventKind::PathDown).is_empty(), "two events: {:?}", s.kinds());
     s.a2b(900, 1, vec![data(105), data(106), data(107), data(108)]);
     let down = s.of(EventKind::PathDown);
-    assert_eq!(down.len(), 1, "{:?}", s.kinds());
+    assert_eq!(down.len(), 1, "{:#?}", s.ev);
     assert_eq!(down[0].path, Some(pr(s.a[0], s.b[0])), "the path that lost the DATA");
     s.b2a(901, 1, vec![craft::sack(108, 1000, &[], &[])]);
     // New DATA on the alternate: the failover, with the evidence.
@@ -721,9 +738,101 @@ fn failover_with_evidence_takes_the_old_path_down() {
     assert_eq!(down.len(), 1, "{:?}", s.kinds());
     assert_eq!(down[0].path, Some(pr(s.a[0], s.b[0])));
     assert_eq!(down[0].ts, T0 + 450 * MS);
-    // The peer moves its DATA without any loss: not a path down.
+    // The peer moves its DATA without any loss: no failover, no path down.
     s.b2a(500, 0, vec![data(7000)]);
     s.b2a(550, 1, vec![data(7001)]);
-    assert_eq!(s.of(EventKind::Failover).len(), 2);
+    assert_eq!(s.of(EventKind::Failover).len(), 1);
+    let sender = s.of(EventKind::PrimaryChanged);
+    assert!(sender.iter().any(|e| e.cause == Some(crate::event::Cause::Sender)), "{:?}", s.kinds());
     assert_eq!(s.of(EventKind::PathDown).len(), 1);
+}
+
+/// Linux without quick failover, at a T3-rtx expiry: the retransmission
+/// goes to the alternate with new DATA bundled, and the next new DATA is
+/// back on the primary. The stack did not move: no event.
+#[test]
+fn new_data_bundled_with_a_retransmission_then_back_is_no_move() {
+    let mut s = Wire::new(Config::default());
+    s.handshake();
+    s.a2b(10, 0, vec![data(428)]);
+    s.a2b(1010, 1, vec![data(428), data(429)]);
+    assert!(s.of(EventKind::Failover).is_empty(), "unsettled until the next new DATA");
+    s.a2b(1020, 0, vec![data(430)]);
+    let moves = s.of(EventKind::PrimaryChanged).iter().filter(|e| e.from.is_some()).count();
+    assert_eq!((s.of(EventKind::Failover).len(), moves), (0, 0), "{:?}", s.kinds());
+    assert_eq!(s.t.stats().bundled_excursions, 1);
+    let v = s.t.associations().next().expect("association");
+    assert_eq!(v.primary[0], Some(pr(s.a[0], s.b[0])));
+}
+
+/// Quick failover (RFC 7829, Linux's default): at the first T3-rtx expiry
+/// the stack moves, retransmission and new DATA together on the alternate,
+/// and new DATA stays there. One failover, dated at that first packet; the
+/// old path is potentially failed, not down. When its heartbeat is answered
+/// and new DATA goes back, that is a failback.
+#[test]
+fn quick_failover_is_potentially_failed_and_the_return_is_a_failback() {
+    let mut s = Wire::new(Config::default());
+    s.handshake();
+    s.a2b(10, 0, vec![data(428)]);
+    s.b2a(12, 0, vec![craft::sack(427, 1000, &[], &[])]);
+    s.a2b(1010, 1, vec![data(428), data(429)]);
+    s.a2b(1030, 1, vec![data(430)]);
+    let f = s.of(EventKind::Failover);
+    assert_eq!(f.len(), 1, "{:?}", s.kinds());
+    assert_eq!(f[0].first_new_data, Some(T0 + 1010 * MS));
+    assert_eq!(f[0].ts, T0 + 1030 * MS);
+    assert_eq!(f[0].evidence.map(|e| e.retransmissions), Some(1));
+    let pf = s.of(EventKind::PathPotentiallyFailed);
+    assert_eq!(pf.len(), 1, "{:?}", s.kinds());
+    assert_eq!(pf[0].path, Some(pr(s.a[0], s.b[0])));
+    assert!(s.of(EventKind::PathDown).is_empty(), "potentially failed is not down");
+    // The old path answers a heartbeat: up; new DATA returns: failback.
+    s.a2b(2000, 0, vec![craft::heartbeat(b"pf")]);
+    s.b2a(2001, 0, vec![craft::heartbeat_ack(b"pf")]);
+    assert_eq!(s.of(EventKind::PathUp).last().and_then(|e| e.path), Some(pr(s.a[0], s.b[0])));
+    s.a2b(2010, 0, vec![data(431)]);
+    let back = s.of(EventKind::Failback);
+    assert_eq!(back.len(), 1, "{:?}", s.kinds());
+    assert_eq!(back[0].to, Some(pr(s.a[0], s.b[0])));
+    assert_eq!(s.of(EventKind::Failover).len(), 1, "the return is not a failover");
+}
+
+/// The interface a path crosses goes down: the path is down at once, with
+/// cause `link_down`, and comes up with its next answered heartbeat.
+#[test]
+fn link_down_takes_the_paths_through_it_down() {
+    use crate::decode::decode_record;
+    use sctp_monitor_common::{ChunkRecord, RecordKind};
+    let mut s = Wire::new(Config::default());
+    s.handshake();
+    // A heartbeat and its answer seen by the kernel on interface 7 (path 1).
+    for (src, dst, vtag, chunk, ms) in [
+        ([10, 0, 1, 1], [10, 0, 1, 2], TB, craft::heartbeat(b"l"), 100u64),
+        ([10, 0, 1, 2], [10, 0, 1, 1], TA, craft::heartbeat_ack(b"l"), 101),
+    ] {
+        let mut r = <ChunkRecord as bytemuck::Zeroable>::zeroed();
+        r.kind = RecordKind::Control as u8;
+        r.ifindex = 7;
+        r.ip_version = 4;
+        r.src_addr[..4].copy_from_slice(&src);
+        r.dst_addr[..4].copy_from_slice(&dst);
+        (r.src_port, r.dst_port, r.vtag) = if vtag == TB { (PA, PB, TB) } else { (PB, PA, TA) };
+        r.chunk_type = chunk[0];
+        r.chunk_len = chunk.len() as u16;
+        r.data[..chunk.len()].copy_from_slice(&chunk);
+        r.seg1_len = chunk.len() as u16;
+        let (meta, c) = decode_record(&r, T0 + ms * MS, &mut DecodeStats::default()).expect("decodes");
+        s.t.process(&meta, std::slice::from_ref(&c), &mut s.ev);
+    }
+    s.t.link_down(3, T0 + 200 * MS, &mut s.ev);
+    assert!(s.of(EventKind::PathDown).is_empty(), "another interface");
+    s.t.link_down(7, T0 + 300 * MS, &mut s.ev);
+    let down = s.of(EventKind::PathDown);
+    assert_eq!(down.len(), 2, "both directions of path 1: {:?}", s.kinds());
+    assert!(down.iter().all(|e| e.cause == Some(crate::event::Cause::LinkDown) && e.ts == T0 + 300 * MS));
+    s.a2b(1000, 1, vec![craft::heartbeat(b"m")]);
+    s.b2a(1001, 1, vec![craft::heartbeat_ack(b"m")]);
+    let up = s.of(EventKind::PathUp);
+    assert_eq!(up.last().and_then(|e| e.path), Some(pr(s.a[1], s.b[1])));
 }
