@@ -426,6 +426,9 @@ pub struct MonEvent {
     pub from: Option<(IpAddr, IpAddr)>,
     pub to: Option<(IpAddr, IpAddr)>,
     pub path: Option<(IpAddr, IpAddr)>,
+    /// Moves: the first new DATA on the new path, as the monitor names it
+    /// (`ts` may be later: when the move was confirmed).
+    pub first_new_data: Option<f64>,
     pub raw: Value,
 }
 
@@ -441,6 +444,7 @@ impl MonEvent {
             from: path("from"),
             to: path("to"),
             path: path("path"),
+            first_new_data: v["first_new_data"].as_str().and_then(rfc3339),
             name,
             raw: v,
         })
@@ -544,6 +548,9 @@ pub struct Judgement {
     pub off_time: u32,
     /// Matched, claimed another kind (judged from schema 2 on).
     pub wrong_kind: u32,
+    /// Matched, but its `first_new_data` is not the wire's first new DATA
+    /// (within [`LIVE_OFFLINE_TOLERANCE_S`]).
+    pub wrong_first: u32,
     /// Report delays (event ts - first new DATA), seconds.
     pub delays: Vec<f64>,
     /// Stack path transitions expected, matched; path events that disagree.
@@ -559,6 +566,7 @@ impl Judgement {
             && self.missed == 0
             && self.off_time == 0
             && self.wrong_kind == 0
+            && self.wrong_first == 0
             && self.path_false == 0
             && self.path_matched == self.path_expected
     }
@@ -647,12 +655,13 @@ pub fn judge(
                     && e.side == Some(m.side)
                     && e.to.is_some_and(|(_, d)| d == m.to)
                     && e.from.is_some_and(|(_, d)| d == m.from)
-                    && (e.ts - m.ts).abs() <= window
+                    && (e.first_new_data.unwrap_or(e.ts) - m.ts).abs() <= window
             })
             // the nearest; of reports at one time, the one claiming the stack's kind
             .min_by(|a, b| {
                 let wrong = |e: &MonEvent| e.move_kind().flatten().is_some_and(|k| k != m.kind);
-                (a.1.ts - m.ts).abs().total_cmp(&(b.1.ts - m.ts).abs()).then(wrong(a.1).cmp(&wrong(b.1)))
+                let off = |e: &MonEvent| (e.first_new_data.unwrap_or(e.ts) - m.ts).abs();
+                off(a.1).total_cmp(&off(b.1)).then(wrong(a.1).cmp(&wrong(b.1)))
             });
         match best {
             Some((i, e)) => {
@@ -672,6 +681,21 @@ pub fn judge(
                             m.from,
                             m.to,
                             clock(m.ts)
+                        ),
+                    ));
+                }
+                if let Some(f) = e.first_new_data
+                    && (f - m.ts).abs() > LIVE_OFFLINE_TOLERANCE_S
+                {
+                    j.wrong_first += 1;
+                    timed.push((
+                        e.ts,
+                        format!(
+                            "FIRST NEW {} names first_new_data {} for the stack's first new DATA at {} (TSN {})",
+                            e.short(),
+                            clock(f),
+                            clock(m.ts),
+                            m.tsn
                         ),
                     ));
                 }
@@ -949,7 +973,7 @@ pub fn table(reports: &[RunReport], command: &str) -> String {
         s,
         "Reproduce: `{command}` (artifacts of each run under target/fidelity/, its per-event diff in the output).\n"
     );
-    s += "| scenario | runs | stack moves (failover/failback/switch) | reported | false | missed | off > 50 ms | \
+    s += "| scenario | runs | stack moves (failover/failback/switch) | reported | false | missed | off > 50 ms (first_new_data wrong) | \
           delay p50 / max (ms) | path states agree | offline false / missed | live = offline | exact runs |\n";
     s += "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (name, rs) in &rows {
@@ -960,7 +984,7 @@ pub fn table(reports: &[RunReport], command: &str) -> String {
         let maxabs = delays.iter().copied().max_by(|a, b| a.abs().total_cmp(&b.abs()));
         let _ = writeln!(
             s,
-            "| {name} | {} | {} ({}/{}/{}) | {} | {} ({} second) | {} | {} | {} / {} | {}/{} transitions, {} contradicting | {} / {} | {}/{} | {}/{} |",
+            "| {name} | {} | {} ({}/{}/{}) | {} | {} ({} second) | {} | {} ({} first_new_data) | {} / {} | {}/{} transitions, {} contradicting | {} / {} | {}/{} | {}/{} |",
             rs.len(),
             kind(MoveKind::Failover) + kind(MoveKind::Failback) + kind(MoveKind::Switch),
             kind(MoveKind::Failover),
@@ -971,6 +995,7 @@ pub fn table(reports: &[RunReport], command: &str) -> String {
             sum(&|j| j.second_reports),
             sum(&|j| j.missed),
             sum(&|j| j.off_time),
+            sum(&|j| j.wrong_first),
             ms(percentile(&delays, 0.5)),
             ms(maxabs),
             sum(&|j| j.path_matched),
@@ -988,8 +1013,9 @@ pub fn table(reports: &[RunReport], command: &str) -> String {
           back, are neither required nor false); *reported* counts the agent's move events (failover, failback, \
           primary_changed with from/to); *false* are reported moves matching no stack move, of them *second* the \
           second report of one move (a failover and a primary_changed for it); *off > 50 ms* the matched reports \
-          further from the stack's first new DATA; *delay* is the report's time minus that (negative: before \
-          the stack moved); *path states agree* counts the stack's transitions to unreachable, and back to \
+          whose time is further from the stack's first new DATA (in parentheses: those whose `first_new_data` \
+          is more than 5 ms from it); *delay* is the report's time (`ts`) minus the first new DATA (negative: \
+          before the stack moved); *path states agree* counts the stack's transitions to unreachable, and back to \
           available, that the agent reported within a heartbeat interval, and the agent's path events the \
           stack's state contradicts.\n";
     s
