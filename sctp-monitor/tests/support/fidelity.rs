@@ -73,6 +73,10 @@ pub const MOVE_TOLERANCE_S: f64 = 0.050;
 pub const MOVE_MATCH_WINDOW_S: f64 = 2.0;
 /// Live and offline events of the same kind match within this.
 pub const LIVE_OFFLINE_TOLERANCE_S: f64 = 0.005;
+/// The recorded cut time is taken when the cutting command returned: what
+/// the cut causes at once (an interface going down) may come this much
+/// earlier.
+pub const CUT_SLACK_S: f64 = 0.2;
 /// Moves closer than this to an agent's attach (it has no baseline yet) or
 /// to its end are not expected of it.
 pub const SETTLE_S: f64 = 0.5;
@@ -763,7 +767,7 @@ pub fn judge(
             // a link taken down is known at once: the report may come
             // before the stack gives up on the path
             let early = match (st, meta.cut.as_str(), meta.cut_ts) {
-                (PathState::Down, "linkdown", Some(c)) if c < ts => ts - c + hb,
+                (PathState::Down, "linkdown", Some(c)) if c < ts => ts - c + CUT_SLACK_S.max(hb),
                 _ => hb,
             };
             let hit = events.iter().any(|e| {
@@ -787,10 +791,10 @@ pub fn judge(
         let (Some(st), Some(side), Some((_, dst))) = (e.path_state(), e.side, e.path) else { continue };
         let Some((_, peer)) = peers.iter().find(|(s, _)| *s == side) else { continue };
         // link down: a path the stack gives up on during the cut is down
-        // from the cut on
-        let link_down = st == PathState::Down
+        // (or potentially failed) from the cut on
+        let link_down = st != PathState::Up
             && meta.cut == "linkdown"
-            && meta.in_cut(e.ts)
+            && meta.in_cut(e.ts + CUT_SLACK_S)
             && peer.states.iter().any(|(ts, a, s)| *a == dst && *s == PathState::Down && meta.in_cut(*ts));
         if !link_down && !peer.state_within(dst, st, e.ts - hb, e.ts + hb) {
             j.path_false += 1;
