@@ -185,6 +185,7 @@ fn comparer_counts_moves_both_ways() {
         cut_ts: Some(100.6),
         restore_ts: Some(102.5),
         agents: vec![AgentSpan { attached: 90.0, end: 110.0, killed: false }],
+        lost: 0,
     };
     let client = Peer {
         laddrs: vec![c1, c2],

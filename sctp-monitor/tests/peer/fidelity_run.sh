@@ -22,7 +22,10 @@
 #                                      into it before any capture sees it)
 #   OUT/meta.json                      stack, family, encap, cut, pf, cut_ts,
 #                                      restore_ts, ifaces, and agents (start,
-#                                      attached, end of each agent instance)
+#                                      attached, end of each agent instance),
+#                                      capture_dropped / sent_dropped (packets
+#                                      the captures lost: then the truth and
+#                                      the replay are incomplete)
 #
 # Usage (root): fidelity_run.sh OUT MODE CUT
 #   MODE  raw4 | udp4 | raw6 | udp6
@@ -166,10 +169,13 @@ table inet fidelity_sent {
   }
 }
 EOF
-	ip netns exec "$ns" tcpdump -i nflog:5 -s 0 -U -w "$OUT/$side-sent.pcap" 2>"$OUT/$side-sent.log" &
+	ip netns exec "$ns" tcpdump -i nflog:5 -s 2048 -B 16384 -U -w "$OUT/$side-sent.pcap" 2>"$OUT/$side-sent.log" &
 	SENT+=($!)
 done
-ip netns exec "$NS_B" tcpdump -i any -y LINUX_SLL2 -s 0 -U --immediate-mode -w "$OUT/capture.pcap" \
+# A snap length of a packet (not tcpdump's default 256 KiB) and a 16 MiB
+# buffer: immediate mode gives a ring of frames of the snap length, and a
+# ring of eight frames drops the bursts of a failover.
+ip netns exec "$NS_B" tcpdump -i any -y LINUX_SLL2 -s 2048 -B 16384 -U --immediate-mode -w "$OUT/capture.pcap" \
 	2>"$OUT/tcpdump.log" &
 TCPDUMP=$!
 for _ in $(seq 1 100); do grep -q 'listening on' "$OUT/tcpdump.log" && break; sleep 0.05; done
@@ -235,7 +241,11 @@ TCPDUMP= SENT=()
 
 ifaces='["smB1","smB2"]'
 agents=$(IFS=,; echo "[${AGENTS[*]}]")
+# packets the captures lost (tcpdump's count when it stopped)
+dropped() { sed -n 's/^\([0-9]*\) packets\{0,1\} dropped by kernel$/\1/p' "$1" | head -1; }
+cap_drop=$(dropped "$OUT/tcpdump.log")
+sent_drop=$(( $(dropped "$OUT/client-sent.log") + $(dropped "$OUT/server-sent.log") ))
 cat >"$OUT/meta.json" <<EOF
-{"stack":"usrsctp","family":"$FAMILY","encap":"$ENCAP","cut":"$CUT","pf":null,"cut_ts":$CUT_TS,"restore_ts":$RESTORE_TS,"ifaces":$ifaces,"cut_ifaces":["smB1"],"hb_interval_ms":$HB_MS,"path_max_retrans":$PMR,"rto_min_ms":$RTO_MIN_MS,"rto_max_ms":$RTO_MAX_MS,"agents":$agents}
+{"stack":"usrsctp","family":"$FAMILY","encap":"$ENCAP","cut":"$CUT","pf":null,"cut_ts":$CUT_TS,"restore_ts":$RESTORE_TS,"ifaces":$ifaces,"cut_ifaces":["smB1"],"hb_interval_ms":$HB_MS,"path_max_retrans":$PMR,"rto_min_ms":$RTO_MIN_MS,"rto_max_ms":$RTO_MAX_MS,"agents":$agents,"capture_dropped":${cap_drop:-null},"sent_dropped":$sent_drop}
 EOF
 say "$MODE $CUT: artifacts in $OUT"

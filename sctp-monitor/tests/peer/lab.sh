@@ -137,6 +137,19 @@ src_fix_rules() {
 	echo "}"
 }
 
+wait_up() {
+	# $1 $2 = ns and interface of one end, $3 $4 of the other: both UP
+	# within 5 s
+	for _ in $(seq 1 100); do
+		if inns "$1" ip -br link show "$2" | grep -qw UP &&
+		   inns "$3" ip -br link show "$4" | grep -qw UP; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
 cmd_up() {
 	need_root
 	if ns_exists "$NS_A" || ns_exists "$NS_B"; then
@@ -174,15 +187,7 @@ cmd_up() {
 	fi
 	# wait until both ends of each veth are up (carrier)
 	for p in 1 2; do
-		local ok=0
-		for _ in $(seq 1 50); do
-			if inns "$NS_A" ip -br link show "$(ifa $p)" | grep -qw UP &&
-			   inns "$NS_B" ip -br link show "$(ifb $p)" | grep -qw UP; then
-				ok=1; break
-			fi
-			sleep 0.1
-		done
-		[ $ok -eq 1 ] || die "path $p: veth did not come up"
+		wait_up "$NS_A" "$(ifa $p)" "$NS_B" "$(ifb $p)" || die "path $p: veth did not come up"
 	done
 	if command -v ping >/dev/null; then
 		# reachability inside the lab only (addresses of ns b, from ns a)
@@ -270,19 +275,12 @@ cmd_linkdown() {
 
 cmd_linkup() {
 	need_root
-	local p=${1:-} ns ifn pns pifn ok=0
+	local p=${1:-} ns ifn pns pifn
 	check_path "$p"
 	ns_exists "$NS_A" && ns_exists "$NS_B" || die "lab is not up (run: $0 up)"
 	read -r ns ifn pns pifn < <(link_side "$p" "${2:-b}")
 	inns "$ns" ip link set "$ifn" up
-	for _ in $(seq 1 100); do
-		if inns "$ns" ip -br link show "$ifn" | grep -qw UP &&
-		   inns "$pns" ip -br link show "$pifn" | grep -qw UP; then
-			ok=1; break
-		fi
-		sleep 0.02
-	done
-	[ $ok -eq 1 ] || die "path $p: $ns/$ifn did not come up"
+	wait_up "$ns" "$ifn" "$pns" "$pifn" || die "path $p: $ns/$ifn did not come up"
 	say "link up: $ns/$ifn (path $p)"
 }
 

@@ -51,6 +51,8 @@ use std::{
 
 use serde_json::Value;
 
+use crate::support::tshark;
+
 /// Reported moves: event name -> the kind it claims (`None`: any kind).
 /// A move event needs `from` and `to`; one without `from` (the first
 /// primary of an association) is no move.
@@ -129,6 +131,9 @@ pub struct Meta {
     pub cut_ts: Option<f64>,
     pub restore_ts: Option<f64>,
     pub agents: Vec<AgentSpan>,
+    /// Packets the captures of the run lost (`capture_dropped` +
+    /// `sent_dropped`): its truth and its replay are incomplete.
+    pub lost: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -163,6 +168,7 @@ impl Meta {
             cut_ts: raw["cut_ts"].as_f64(),
             restore_ts: raw["restore_ts"].as_f64(),
             agents,
+            lost: raw["capture_dropped"].as_u64().unwrap_or(0) + raw["sent_dropped"].as_u64().unwrap_or(0),
             raw,
         }
     }
@@ -289,20 +295,11 @@ pub struct WirePacket {
     pub tsns: Vec<u32>,
 }
 
-/// The capture's SCTP packets (UDP port 9899 decoded as SCTP), in the
-/// file's order.
+/// The capture's SCTP packets (tshark decodes UDP port 9899 as SCTP), in
+/// the file's order.
 pub fn wire(capture: &Path) -> Vec<WirePacket> {
     let fields = ["frame.time_epoch", "ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "sctp.data_tsn_raw"];
-    let mut cmd = Command::new("tshark");
-    cmd.arg("-r").arg(capture).args(["-n", "-d", "udp.port==9899,sctp", "-o", "sctp.checksum:none"]);
-    cmd.args(["-Y", "sctp && !icmp && !icmpv6", "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a"]);
-    cmd.args(["-E", "aggregator=,"]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().expect("run tshark");
-    assert!(out.status.success(), "tshark on {}: {}", capture.display(), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout)
+    tshark::sctp_fields("tshark", capture, &fields)
         .lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
@@ -311,7 +308,7 @@ pub fn wire(capture: &Path) -> Vec<WirePacket> {
                 ts: f[0].parse().ok()?,
                 src: s.parse().ok()?,
                 dst: d.parse().ok()?,
-                tsns: f[5].split(',').filter(|x| !x.is_empty()).filter_map(|x| x.parse().ok()).collect(),
+                tsns: tshark::list(f[5]).iter().map(|x| tshark::num(x) as u32).collect(),
             })
         })
         .collect()
@@ -337,8 +334,8 @@ fn serial_gt(a: u32, b: u32) -> bool {
 /// The moves of new DATA of the endpoint sending from `laddrs`: the order
 /// of first transmissions from `sent` (what the stack sent, in order), each
 /// move timed by the first packet on the monitored interfaces (`capture`)
-/// that carries its first TSN to its destination; a move never seen there
-/// is left out.
+/// that carries its first TSN (or, that packet lost, a later one) to its
+/// destination; a move never seen there is left out.
 pub fn stack_moves(sent: &[WirePacket], capture: &[WirePacket], side: Side, laddrs: &[IpAddr]) -> Vec<StackMove> {
     let mut highest: Option<u32> = None;
     let mut cur: Option<IpAddr> = None;
@@ -382,7 +379,10 @@ pub fn stack_moves(sent: &[WirePacket], capture: &[WirePacket], side: Side, ladd
     moves
         .into_iter()
         .filter_map(|(mut m, _)| {
-            let seen = capture.iter().find(|p| laddrs.contains(&p.src) && p.dst == m.to && p.tsns.contains(&m.tsn))?;
+            // its first TSN, or the first above it (a packet lost on the way)
+            let seen = capture.iter().find(|p| {
+                laddrs.contains(&p.src) && p.dst == m.to && p.tsns.iter().any(|&t| t == m.tsn || serial_gt(t, m.tsn))
+            })?;
             m.ts = seen.ts;
             Some(m)
         })
@@ -597,6 +597,13 @@ impl RunReport {
     pub fn explain(&self) -> String {
         let mut s = format!("run {} ({})\n", self.dir.display(), self.meta.scenario());
         let _ = writeln!(s, "  cut {:?} restore {:?}", self.meta.cut_ts.map(clock), self.meta.restore_ts.map(clock));
+        if self.meta.lost > 0 {
+            let _ = writeln!(
+                s,
+                "  THE CAPTURES LOST {} PACKETS: the wire's truth and the replay are incomplete",
+                self.meta.lost
+            );
+        }
         s += "  stack moves (wire):\n";
         for m in &self.moves {
             let _ = writeln!(
@@ -988,7 +995,7 @@ pub fn table(reports: &[RunReport], command: &str) -> String {
         let maxabs = delays.iter().copied().max_by(|a, b| a.abs().total_cmp(&b.abs()));
         let _ = writeln!(
             s,
-            "| {name} | {} | {} ({}/{}/{}) | {} | {} ({} second) | {} | {} ({} first_new_data) | {} / {} | {}/{} transitions, {} contradicting | {} / {} | {}/{} | {}/{} |",
+            "| {name} | {} | {} ({}/{}/{}) | {} | {} ({} second) | {} | {} ({} first_new_data) | {} / {} | {}/{} transitions, {} contradicting | {} / {} | {}/{} | {}/{}{} |",
             rs.len(),
             kind(MoveKind::Failover) + kind(MoveKind::Failback) + kind(MoveKind::Switch),
             kind(MoveKind::Failover),
@@ -1011,6 +1018,10 @@ pub fn table(reports: &[RunReport], command: &str) -> String {
             rs.len(),
             rs.iter().filter(|r| r.exact()).count(),
             rs.len(),
+            match rs.iter().filter(|r| r.meta.lost > 0).count() {
+                0 => String::new(),
+                n => format!(" ({n} with packets lost by a capture)"),
+            },
         );
     }
     s += "\nColumns: *stack moves* are the observable moves the stacks made (blips, one packet of new DATA then \
