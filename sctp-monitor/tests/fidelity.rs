@@ -18,7 +18,8 @@
 //! `FIDELITY_EXTRA` (default `target/fidelity/linux`), one per subdirectory
 //! with a meta.json, are compared too. Artifacts go to `FIDELITY_OUT`
 //! (default `target/fidelity/usrsctp`; `target/fidelity/usrsctp-one` for
-//! the one run).
+//! the one run). `FIDELITY_AGENT` judges another build of the agent, and
+//! `FIDELITY_TABLE` writes the table elsewhere than FIDELITY.md.
 //!
 //! Needs root, tcpdump, tshark, editcap, nftables, gcc + libusrsctp-dev
 //! (`cargo xtask setup --tests`).
@@ -55,12 +56,18 @@ fn matrix(full: bool) -> Vec<(&'static str, &'static str)> {
     v
 }
 
+/// The agent judged: this build's, or `FIDELITY_AGENT` (another build, for a
+/// before/after table).
+fn agent() -> PathBuf {
+    std::env::var_os("FIDELITY_AGENT").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sctp-monitor")), PathBuf::from)
+}
+
 fn run(out: &Path, mode: &str, cut: &str) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer/fidelity_run.sh");
     let st = std::process::Command::new(script)
         .arg(out)
         .args([mode, cut])
-        .env("SCTP_MONITOR", env!("CARGO_BIN_EXE_sctp-monitor"))
+        .env("SCTP_MONITOR", agent())
         .env("SCTP_PEER", peer_binary())
         // namespaces of this process alone
         .env("SCTPMON_NS_A", format!("fid{}-a", std::process::id()))
@@ -92,7 +99,7 @@ fn fidelity_against_the_stack() {
     for tool in ["tcpdump", "tshark", "editcap", "nft", "gcc"] {
         assert!(have(tool), "{tool} not found: run `cargo xtask setup --tests`");
     }
-    let agent = Path::new(env!("CARGO_BIN_EXE_sctp-monitor"));
+    let agent = agent();
     let full = std::env::var("FIDELITY").is_ok_and(|v| v == "full");
     let mut dirs: Vec<PathBuf> = Vec::new();
     if let Ok(list) = std::env::var("FIDELITY_COMPARE") {
@@ -119,7 +126,7 @@ fn fidelity_against_the_stack() {
         dirs.extend(extra_dirs());
     }
     assert!(!dirs.is_empty(), "no run to compare");
-    let reports: Vec<fidelity::RunReport> = dirs.iter().map(|d| fidelity::compare(d, agent)).collect();
+    let reports: Vec<fidelity::RunReport> = dirs.iter().map(|d| fidelity::compare(d, &agent)).collect();
     for r in &reports {
         eprintln!("{}", r.explain());
     }
@@ -131,8 +138,9 @@ fn fidelity_against_the_stack() {
     let table = fidelity::table(&reports, &command);
     eprintln!("{table}");
     if full {
-        std::fs::write(repo_root().join("FIDELITY.md"), &table).expect("write FIDELITY.md");
-        eprintln!("fidelity: wrote {}", repo_root().join("FIDELITY.md").display());
+        let md = std::env::var_os("FIDELITY_TABLE").map_or_else(|| repo_root().join("FIDELITY.md"), PathBuf::from);
+        std::fs::write(&md, &table).expect("write the table");
+        eprintln!("fidelity: wrote {}", md.display());
     }
     let wrong: Vec<&fidelity::RunReport> = reports.iter().filter(|r| !r.exact()).collect();
     assert!(

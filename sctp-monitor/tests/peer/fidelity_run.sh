@@ -169,7 +169,9 @@ table inet fidelity_sent {
   }
 }
 EOF
-	ip netns exec "$ns" tcpdump -i nflog:5 -s 2048 -B 16384 -U -w "$OUT/$side-sent.pcap" 2>"$OUT/$side-sent.log" &
+	# (nflog: libpcap's defaults; a snap length or buffer size set here lost
+	# a third of the packets)
+	ip netns exec "$ns" tcpdump -i nflog:5 -U -w "$OUT/$side-sent.pcap" 2>"$OUT/$side-sent.log" &
 	SENT+=($!)
 done
 # A snap length of a packet (not tcpdump's default 256 KiB) and a 16 MiB

@@ -600,7 +600,7 @@ impl RunReport {
         if self.meta.lost > 0 {
             let _ = writeln!(
                 s,
-                "  THE CAPTURES LOST {} PACKETS: the wire's truth and the replay are incomplete",
+                "  THE RUN MISSED {} PACKETS (capture.pcap or the records of what was sent): its truth may be incomplete",
                 self.meta.lost
             );
         }
@@ -896,7 +896,7 @@ pub fn live_vs_offline(live: &[MonEvent], offline: &[MonEvent], diff: &mut Vec<S
 /// Compares one artifact directory. `agent` is the sctp-monitor binary
 /// (for `replay`).
 pub fn compare(dir: &Path, agent: &Path) -> RunReport {
-    let meta = Meta::read(dir);
+    let mut meta = Meta::read(dir);
     let client = Peer::read(&dir.join("client.jsonl"));
     let server = Peer::read(&dir.join("server.jsonl"));
     let hb = client.hb_interval_s.or(meta.raw["hb_interval_ms"].as_f64().map(|ms| ms / 1000.0)).unwrap_or(0.5);
@@ -906,7 +906,17 @@ pub fn compare(dir: &Path, agent: &Path) -> RunReport {
     for (side, peer) in [(Side::Client, &client), (Side::Server, &server)] {
         // what the stack sent, in order, where the run recorded it
         let sent_file = dir.join(format!("{}-sent.pcap", side.name()));
-        let sent = if sent_file.exists() { wire(&sent_file) } else { pkts.clone() };
+        let mut sent = if sent_file.exists() { wire(&sent_file) } else { pkts.clone() };
+        // a record of what was sent that misses DATA the capture has is no
+        // record of the order: the capture's order then, the loss counted
+        let tsns = |v: &[WirePacket]| -> std::collections::BTreeSet<u32> {
+            v.iter().filter(|p| peer.laddrs.contains(&p.src)).flat_map(|p| p.tsns.iter().copied()).collect()
+        };
+        let missing = tsns(&pkts).difference(&tsns(&sent)).count() as u64;
+        if missing > 0 {
+            meta.lost += missing;
+            sent = pkts.clone();
+        }
         let mut m = stack_moves(&sent, &pkts, side, &peer.laddrs);
         classify(&meta, peer, &pkts, &mut m);
         moves.extend(m);
