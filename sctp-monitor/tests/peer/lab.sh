@@ -263,25 +263,18 @@ link_side() {
 	esac
 }
 
-cmd_linkdown() {
+cmd_link() {
+	# $1 = up | down, $2 = path, $3 = a | b
 	need_root
-	local p=${1:-} ns ifn pns pifn
+	local state=$1 p=${2:-} ns ifn pns pifn
 	check_path "$p"
 	ns_exists "$NS_A" && ns_exists "$NS_B" || die "lab is not up (run: $0 up)"
-	read -r ns ifn pns pifn < <(link_side "$p" "${2:-b}")
-	inns "$ns" ip link set "$ifn" down
-	say "link down: $ns/$ifn (path $p; $pns/$pifn has no carrier)"
-}
-
-cmd_linkup() {
-	need_root
-	local p=${1:-} ns ifn pns pifn
-	check_path "$p"
-	ns_exists "$NS_A" && ns_exists "$NS_B" || die "lab is not up (run: $0 up)"
-	read -r ns ifn pns pifn < <(link_side "$p" "${2:-b}")
-	inns "$ns" ip link set "$ifn" up
-	wait_up "$ns" "$ifn" "$pns" "$pifn" || die "path $p: $ns/$ifn did not come up"
-	say "link up: $ns/$ifn (path $p)"
+	read -r ns ifn pns pifn < <(link_side "$p" "${3:-b}")
+	inns "$ns" ip link set "$ifn" "$state"
+	if [ "$state" = up ]; then
+		wait_up "$ns" "$ifn" "$pns" "$pifn" || die "path $p: $ns/$ifn did not come up"
+	fi
+	say "link $state: $ns/$ifn (path $p; carrier of $pns/$pifn follows)"
 }
 
 cmd_status() {
@@ -403,8 +396,8 @@ case "$cmd" in
 	down) cmd_down "$@";;
 	cut) cmd_cut "$@";;
 	restore) cmd_restore "$@";;
-	linkdown) cmd_linkdown "$@";;
-	linkup) cmd_linkup "$@";;
+	linkdown) cmd_link down "$@";;
+	linkup) cmd_link up "$@";;
 	status) cmd_status "$@";;
 	build) cmd_build "$@";;
 	start) cmd_start "$@";;
