@@ -1005,13 +1005,14 @@ pub fn table(reports: &[RunReport], command: &str) -> String {
         let maxabs = delays.iter().copied().max_by(|a, b| a.abs().total_cmp(&b.abs()));
         let _ = writeln!(
             s,
-            "| {name} | {} | {} ({}/{}/{}) | {} | {} ({} second) | {} | {} ({} first_new_data) | {} / {} | {}/{} transitions, {} contradicting | {} / {} | {}/{} | {}/{}{} |",
+            "| {name} | {} | {} ({}/{}/{}) | {} ({} wrong kind) | {} ({} second) | {} | {} ({} first_new_data) | {} / {} | {}/{} transitions, {} contradicting | {} / {} | {}/{} | {}/{}{} |",
             rs.len(),
             kind(MoveKind::Failover) + kind(MoveKind::Failback) + kind(MoveKind::Switch),
             kind(MoveKind::Failover),
             kind(MoveKind::Failback),
             kind(MoveKind::Switch),
             sum(&|j| j.reported),
+            sum(&|j| j.wrong_kind),
             sum(&|j| j.false_moves),
             sum(&|j| j.second_reports),
             sum(&|j| j.missed),
@@ -1036,7 +1037,8 @@ pub fn table(reports: &[RunReport], command: &str) -> String {
     }
     s += "\nColumns: *stack moves* are the observable moves the stacks made (blips, one packet of new DATA then \
           back, are neither required nor false); *reported* counts the agent's move events (failover, failback, \
-          primary_changed with from/to); *false* are reported moves matching no stack move, of them *second* the \
+          primary_changed with from/to), of them *wrong kind* those matched to a move of another kind (a failover \
+          for a failback, a primary_changed for a failover: judged from schema 2 on); *false* are reported moves matching no stack move, of them *second* the \
           second report of one move (a failover and a primary_changed for it); *off > 50 ms* the matched reports \
           whose time is further from the stack's first new DATA (in parentheses: those whose `first_new_data` \
           is more than 5 ms from it); *delay* is the report's time (`ts`) minus the first new DATA (negative: \
