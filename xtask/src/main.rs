@@ -4,6 +4,7 @@
 
 mod bench;
 mod deploy;
+mod fidelity;
 mod fuzz;
 mod guest;
 mod lab;
@@ -93,6 +94,18 @@ enum Cmd {
         /// Growth allowed after warm-up, in percent of the level then.
         #[arg(long, default_value_t = 10.0)]
         tolerance_pct: f64,
+    },
+    /// The fidelity matrix: real stacks (usrsctp in the lab; the Linux
+    /// kernel's SCTP where its artifacts are), failures cut and restored,
+    /// the agent live and `replay` judged against each stack's own moves and
+    /// path states; writes FIDELITY.md. Needs root.
+    Fidelity {
+        /// Runs of each scenario.
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// Only the scenarios whose name (e.g. `raw6-linkdown`) contains this.
+        #[arg(long)]
+        only: Option<String>,
     },
     /// Shell completions (bash, zsh, fish) from the agent's command line.
     Completions {
@@ -198,6 +211,10 @@ fn main() -> anyhow::Result<()> {
         Cmd::Soak { minutes, rate, sample_secs, tolerance_pct } => {
             setup::setup(setup::Scope::Build)?;
             soak::soak(&soak::SoakArgs { minutes, rate, sample_secs, tolerance_pct })
+        }
+        Cmd::Fidelity { runs, only } => {
+            setup::setup(setup::Scope::Tests)?;
+            fidelity::fidelity(runs, only.as_deref())
         }
         Cmd::Completions { out_dir } => {
             setup::setup(setup::Scope::Build)?;

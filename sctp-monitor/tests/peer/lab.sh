@@ -9,8 +9,9 @@
 # in them); no address outside them is ever used.  The kernel needs no SCTP:
 # the peers run usrsctp (see sctp_peer.c) over raw IP sockets or UDP.
 #
-# Usage: lab.sh up | down | cut N [a|b] | restore N | status | build [OUTPUT]
-#               | start [MODE] [DIR] [PEER_OPTS...] | stop [DIR] | exec a|b CMD...
+# Usage: lab.sh up | down | cut N [a|b] | restore N | linkdown N [a|b] | linkup N [a|b]
+#               | status | build [OUTPUT] | start [MODE] [DIR] [PEER_OPTS...] [--client OPTS...]
+#               | stop [DIR] | exec a|b CMD...
 #
 #   up          create (or re-create) namespaces, veths, addresses and the
 #               nftables source-address rule; idempotent (tears down first)
@@ -21,11 +22,17 @@
 #               monitor in ns a still see a's retransmissions and unanswered
 #               heartbeats on the dead path.  `cut N a` drops in ns a instead.
 #   restore N   remove the drop rules of path N (both namespaces)
+#   linkdown N [a|b]  `ip link set down` of path N's veth in ns b (default) or
+#               a: the other end loses its carrier, nothing crosses the path,
+#               the connected routes go (addresses stay: keep_addr_on_down)
+#   linkup N [a|b]    bring it up again and wait for the carrier of both ends
 #   status      namespaces, links, addresses, nftables rules, processes
 #   build [OUT] compile sctp_peer.c (default OUT: <repo>/target/sctp-peer/sctp_peer)
-#   start [MODE] [DIR] [OPTS]  run a server (ns b) and client (ns a) sctp_peer in the
-#               background, MODE mixed (default: path 1 IPv4, path 2 IPv6, one
-#               association) | raw4 | raw6 | udp4 | udp6; their
+#   start [MODE] [DIR] [OPTS] [--client COPTS]  run a server (ns b) and client
+#               (ns a) sctp_peer in the background, MODE mixed (default: path 1
+#               IPv4, path 2 IPv6, one association) | raw4 | raw6 | udp4 | udp6;
+#               OPTS go to both peers (after the lab's defaults, so they win),
+#               COPTS to the client only (--primary, --at, --rate); their
 #               JSON Lines go to DIR (default /tmp/sctpmon-lab)/{client,server}.jsonl;
 #               binary from $SCTP_PEER or <repo>/target/sctp-peer/sctp_peer (built if missing)
 #   stop [DIR]  graceful stop of the peers started by `start`
@@ -35,7 +42,8 @@
 # usrsctp's raw-IPv4 wrong-source-address behaviour, issues sctplab/usrsctp
 # #151 and #657).
 #
-# Why nftables drop and not `ip link set down` for a cut: link down makes
+# Why nftables drop and not `ip link set down` for the usual cut (`linkdown`
+# is there for the runs that test link down itself): link down makes
 # tcpdump on that interface exit ("interface went down"), removes the
 # connected routes (and, by default, the IPv6 addresses) so sends fail locally
 # instead of getting lost in the network, and usrsctp, which read the
@@ -129,6 +137,19 @@ src_fix_rules() {
 	echo "}"
 }
 
+wait_up() {
+	# $1 $2 = ns and interface of one end, $3 $4 of the other: both UP
+	# within 5 s
+	for _ in $(seq 1 100); do
+		if inns "$1" ip -br link show "$2" | grep -qw UP &&
+		   inns "$3" ip -br link show "$4" | grep -qw UP; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
 cmd_up() {
 	need_root
 	if ns_exists "$NS_A" || ns_exists "$NS_B"; then
@@ -166,15 +187,7 @@ cmd_up() {
 	fi
 	# wait until both ends of each veth are up (carrier)
 	for p in 1 2; do
-		local ok=0
-		for _ in $(seq 1 50); do
-			if inns "$NS_A" ip -br link show "$(ifa $p)" | grep -qw UP &&
-			   inns "$NS_B" ip -br link show "$(ifb $p)" | grep -qw UP; then
-				ok=1; break
-			fi
-			sleep 0.1
-		done
-		[ $ok -eq 1 ] || die "path $p: veth did not come up"
+		wait_up "$NS_A" "$(ifa $p)" "$NS_B" "$(ifb $p)" || die "path $p: veth did not come up"
 	done
 	if command -v ping >/dev/null; then
 		# reachability inside the lab only (addresses of ns b, from ns a)
@@ -241,6 +254,29 @@ cmd_restore() {
 	[ $did -eq 1 ] || say "path $p was not cut"
 }
 
+link_side() {
+	# $1 = path, $2 = a|b -> "NS IFACE PEER_NS PEER_IFACE"
+	case "${2:-b}" in
+		a) echo "$NS_A $(ifa "$1") $NS_B $(ifb "$1")";;
+		b) echo "$NS_B $(ifb "$1") $NS_A $(ifa "$1")";;
+		*) die "side must be a or b";;
+	esac
+}
+
+cmd_link() {
+	# $1 = up | down, $2 = path, $3 = a | b
+	need_root
+	local state=$1 p=${2:-} ns ifn pns pifn
+	check_path "$p"
+	ns_exists "$NS_A" && ns_exists "$NS_B" || die "lab is not up (run: $0 up)"
+	read -r ns ifn pns pifn < <(link_side "$p" "${3:-b}")
+	inns "$ns" ip link set "$ifn" "$state"
+	if [ "$state" = up ]; then
+		wait_up "$ns" "$ifn" "$pns" "$pifn" || die "path $p: $ns/$ifn did not come up"
+	fi
+	say "link $state: $ns/$ifn (path $p; carrier of $pns/$pifn follows)"
+}
+
 cmd_status() {
 	need_root
 	local ns p any=0
@@ -301,7 +337,17 @@ cmd_start() {
 	# sending until `stop`. JSON Lines in DIR/server.jsonl and DIR/client.jsonl.
 	need_root
 	local mode=${1:-mixed} dir=${2:-/tmp/sctpmon-lab}
-	shift 2 2>/dev/null || shift $# 
+	shift 2 2>/dev/null || shift $#
+	local both=() client_only=()
+	while [ $# -gt 0 ]; do
+		if [ "$1" = --client ]; then
+			shift
+			client_only=("$@")
+			break
+		fi
+		both+=("$1")
+		shift
+	done
 	ns_exists "$NS_A" && ns_exists "$NS_B" || die "lab is not up (run: $0 up)"
 	local peer=${SCTP_PEER:-$REPO_ROOT/target/sctp-peer/sctp_peer}
 	[ -x "$peer" ] || cmd_build "$peer"
@@ -310,11 +356,11 @@ cmd_start() {
 	local enc=()
 	[ "$e" = - ] || enc=(--udp-encap "$e")
 	mkdir -p "$dir"
-	local opts=(--port 5000 --hb-interval 200 --rto-min 100 --rto-max 400 --path-max-retrans 2 "${enc[@]}" "$@")
+	local opts=(--port 5000 --hb-interval 200 --rto-min 100 --rto-max 400 --path-max-retrans 2 "${enc[@]}" "${both[@]}")
 	ip netns exec "$NS_B" "$peer" server --bind "$b" "${opts[@]}" >"$dir/server.jsonl" 2>"$dir/server.err" &
 	echo $! >"$dir/server.pid"
 	sleep 0.3
-	ip netns exec "$NS_A" "$peer" client --bind "$a" --connect "$b" --rate 50 "${opts[@]}" \
+	ip netns exec "$NS_A" "$peer" client --bind "$a" --connect "$b" --rate 50 "${opts[@]}" "${client_only[@]}" \
 		>"$dir/client.jsonl" 2>"$dir/client.err" &
 	echo $! >"$dir/client.pid"
 	for _ in $(seq 1 100); do
@@ -350,6 +396,8 @@ case "$cmd" in
 	down) cmd_down "$@";;
 	cut) cmd_cut "$@";;
 	restore) cmd_restore "$@";;
+	linkdown) cmd_link down "$@";;
+	linkup) cmd_link up "$@";;
 	status) cmd_status "$@";;
 	build) cmd_build "$@";;
 	start) cmd_start "$@";;

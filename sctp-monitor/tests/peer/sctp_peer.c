@@ -23,6 +23,8 @@
  *   {"ev":"up","assoc_id":N,"laddrs":[...],"paddrs":[...],"primary":"..."}
  *   {"ev":"peer_addr_change","addr":"...","state":"ADDR_UNREACHABLE|ADDR_AVAILABLE|...","error":N}
  *   {"ev":"primary","addr":"..."}            (primary destination changed, polled)
+ *   {"ev":"asconf_request","action":"add|del|peer-primary","addr":"...","error":N}  (--at)
+ *   {"ev":"set_primary","addr":"...","error":N}  (--at S:primary:ADDR)
  *   {"ev":"stats","sent":N,"recv":N,...,"paths":[{"addr","state","srtt_ms","rto_ms","cwnd","mtu"}]}
  *   {"ev":"shutdown_event"} {"ev":"remote_error",...} {"ev":"send_failed",...}
  *   {"ev":"exit","code":N,...}
@@ -78,14 +80,14 @@ static struct {
 	int listen_too;       /* client: also listen (simultaneous open, INIT collision) */
 	struct {              /* client: --at S:ACTION:ADDR, S seconds after COMM_UP */
 		double t;
-		int action;   /* AT_ADD, AT_DEL, AT_PEERPRIM */
+		int action;   /* AT_ADD, AT_DEL, AT_PEERPRIM, AT_PRIM */
 		struct sockaddr_storage addr;
 		int done;
 	} at[8];
 	int nat;
 } cfg;
 
-enum { AT_ADD = 1, AT_DEL, AT_PEERPRIM };
+enum { AT_ADD = 1, AT_DEL, AT_PEERPRIM, AT_PRIM };
 
 /* ---------- shared state ---------- */
 static volatile sig_atomic_t stop_signal = 0;
@@ -366,7 +368,8 @@ static void usage(FILE *f)
 "  --primary ADDR           client: set this peer address as primary after COMM_UP\n"
 "  --listen                 client: also listen (simultaneous open: INIT collision)\n"
 "  --at S:ACTION:ADDR       client, repeatable: S s after COMM_UP, ACTION add|del|peer-primary\n"
-"                           on local ADDR (usrsctp_bindx / SCTP_SET_PEER_PRIMARY_ADDR: ASCONF)\n"
+"                           on local ADDR (usrsctp_bindx / SCTP_SET_PEER_PRIMARY_ADDR: ASCONF),\n"
+"                           or primary on peer ADDR (SCTP_PRIMARY_ADDR: the local primary)\n"
 "  --udp-encap L:R          SCTP over UDP (RFC 6951): local UDP port L, remote UDP port R\n"
 "  --no-echo                server: do not echo DATA back (default: echo)\n"
 "  --once                   server: exit when the association ends\n"
@@ -759,7 +762,7 @@ int main(int argc, char **argv)
 		case O_AT: {
 			char *c1 = strchr(optarg, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
 			if (cfg.nat == 8 || !c1 || !c2) {
-				fprintf(stderr, "sctp_peer: --at wants S:add|del|peer-primary:ADDR (at most 8)\n");
+				fprintf(stderr, "sctp_peer: --at wants S:add|del|peer-primary|primary:ADDR (at most 8)\n");
 				return 1;
 			}
 			*c1 = *c2 = '\0';
@@ -770,6 +773,8 @@ int main(int argc, char **argv)
 				cfg.at[cfg.nat].action = AT_DEL;
 			else if (!strcmp(c1 + 1, "peer-primary"))
 				cfg.at[cfg.nat].action = AT_PEERPRIM;
+			else if (!strcmp(c1 + 1, "primary"))
+				cfg.at[cfg.nat].action = AT_PRIM;
 			if (!cfg.at[cfg.nat].action || parse_addr(c2 + 1, &cfg.at[cfg.nat].addr) < 0) {
 				fprintf(stderr, "sctp_peer: bad --at action or address\n");
 				return 1;
@@ -996,8 +1001,8 @@ int main(int argc, char **argv)
 			break;
 		}
 
-		/* client: scheduled address changes (ASCONF) */
-		for (int i = 0; i < cfg.nat && established && !shutting_down; i++) {
+		/* client: scheduled address changes (ASCONF) and primary choices */
+		for (int i = 0; i < cfg.nat && !cfg.is_server && established && !shutting_down; i++) {
 			char a[INET6_ADDRSTRLEN];
 			int r;
 			if (cfg.at[i].done || now - send_start < cfg.at[i].t)
@@ -1010,13 +1015,22 @@ int main(int argc, char **argv)
 				sp.sspp_assoc_id = id;
 				memcpy(&sp.sspp_addr, &cfg.at[i].addr, sa_len((struct sockaddr *)&cfg.at[i].addr));
 				r = usrsctp_setsockopt(sock, IPPROTO_SCTP, SCTP_SET_PEER_PRIMARY_ADDR, &sp, sizeof(sp));
+			} else if (cfg.at[i].action == AT_PRIM) {
+				struct sctp_setprim sp;
+				memset(&sp, 0, sizeof(sp));
+				sp.ssp_assoc_id = id;
+				memcpy(&sp.ssp_addr, &cfg.at[i].addr, sa_len((struct sockaddr *)&cfg.at[i].addr));
+				r = usrsctp_setsockopt(sock, IPPROTO_SCTP, SCTP_PRIMARY_ADDR, &sp, sizeof(sp));
 			} else {
 				r = usrsctp_bindx(sock, (struct sockaddr *)&cfg.at[i].addr, 1,
 				                  cfg.at[i].action == AT_ADD ? SCTP_BINDX_ADD_ADDR : SCTP_BINDX_REM_ADDR);
 			}
-			emit("asconf_request", "\"action\":\"%s\",\"addr\":\"%s\",\"error\":%d",
-			     cfg.at[i].action == AT_ADD ? "add" : cfg.at[i].action == AT_DEL ? "del" : "peer-primary",
-			     a, r < 0 ? errno : 0);
+			if (cfg.at[i].action == AT_PRIM)
+				emit("set_primary", "\"addr\":\"%s\",\"error\":%d", a, r < 0 ? errno : 0);
+			else
+				emit("asconf_request", "\"action\":\"%s\",\"addr\":\"%s\",\"error\":%d",
+				     cfg.at[i].action == AT_ADD ? "add" : cfg.at[i].action == AT_DEL ? "del" : "peer-primary",
+				     a, r < 0 ? errno : 0);
 		}
 
 		/* client: paced DATA */
