@@ -355,12 +355,27 @@ fn from_every_start_offset_one_association_and_no_false_event() {
                 (e.assoc, e.endpoint) = (0, None);
                 key(&e)
             };
+            // A path found down later than the whole capture found it (the
+            // errors that took it down are before the cut) is no false
+            // report: the whole capture's last word on the path then must be
+            // that it is down or potentially failed.
+            let down_then = |e: &Event| {
+                whole
+                    .iter()
+                    .filter(|w| w.path == e.path && w.ts <= e.ts + 1_000_000_000)
+                    .filter(|w| {
+                        matches!(w.event, EventKind::PathDown | EventKind::PathPotentiallyFailed | EventKind::PathUp)
+                    })
+                    .next_back()
+                    .is_some_and(|w| w.event != EventKind::PathUp)
+            };
             for e in offline
                 .iter()
                 .filter(|e| matches!(e.event, EventKind::PathDown | EventKind::Failover | EventKind::Failback))
             {
                 let k = anon(e);
-                let real = whole.iter().any(|w| anon(w) == k && w.ts.abs_diff(e.ts) <= 1_000_000_000);
+                let real = whole.iter().any(|w| anon(w) == k && w.ts.abs_diff(e.ts) <= 1_000_000_000)
+                    || (e.event == EventKind::PathDown && down_then(e));
                 if !real {
                     problems.push(format!("not in the whole capture's replay: {} {}", e.ts, key(e)));
                 }

@@ -36,7 +36,7 @@
 //!     "paths": [{
 //!       "sender": "initiator", // the endpoint sending on this path
 //!       "src": "10.0.0.1", "dst": "10.0.0.2",
-//!       "state": "active",     // unconfirmed | active | potentially_failed | down
+//!       "state": "active",     // unconfirmed | active | suspect | potentially_failed | down
 //!       "primary": true,       // the current primary of its direction
 //!       "rtt_us": 210,         // last heartbeat RTT (null: none answered yet)
 //!       "unanswered_heartbeats": 0,
@@ -115,13 +115,14 @@ pub fn path_state_name(s: PathState) -> &'static str {
     match s {
         PathState::Unconfirmed => "unconfirmed",
         PathState::Active => "active",
+        PathState::Suspect => "suspect",
         PathState::PotentiallyFailed => "potentially_failed",
         PathState::Down => "down",
     }
 }
 
-pub const PATH_STATES: [PathState; 4] =
-    [PathState::Unconfirmed, PathState::Active, PathState::PotentiallyFailed, PathState::Down];
+pub const PATH_STATES: [PathState; 5] =
+    [PathState::Unconfirmed, PathState::Active, PathState::Suspect, PathState::PotentiallyFailed, PathState::Down];
 
 #[derive(Serialize)]
 pub struct AssociationsDoc {

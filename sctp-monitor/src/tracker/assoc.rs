@@ -63,9 +63,14 @@ pub enum PathState {
     /// Not yet confirmed by a heartbeat answer or acknowledged DATA.
     Unconfirmed,
     Active,
-    /// Potentially failed (RFC 7829): a heartbeat on it went unanswered, or
-    /// DATA first sent on it was retransmitted, or the sender moved new DATA
-    /// away from it; not yet as many errors as make it down.
+    /// Errors seen (an unanswered heartbeat, a retransmission of its DATA),
+    /// not yet as many as make it down, and the sender still uses it: a
+    /// stack without quick failover holds it active, and a stack with it
+    /// shows it by moving away (then `PotentiallyFailed`). No event.
+    Suspect,
+    /// Potentially failed (RFC 7829): the sender moved new DATA away from it
+    /// at its first error (a quick failover); not yet as many errors as
+    /// make it down.
     PotentiallyFailed,
     /// Inactive: more errors in a row (unanswered heartbeats and T3-rtx
     /// expiries) than `Config::path_max_retrans`, or its link went down.
@@ -93,6 +98,9 @@ pub(crate) mod pflag {
     /// The path's last liveness heartbeat is counted in
     /// `TrackerStats::heartbeats_unanswered`.
     pub const HB_COUNTED: u8 = 8;
+    /// The path came back up (from potentially failed or down) since new
+    /// DATA last moved: a move back to it is a failback.
+    pub const RECOVERED: u8 = 16;
 }
 
 pub(crate) mod dflag {
@@ -226,12 +234,9 @@ pub(crate) struct DirHistory {
     /// The unsettled move's first new TSN and time.
     pub unsettled_tsn: u32,
     pub unsettled_ns: u64,
-    /// When the primary became potentially failed (its first error since it
-    /// last showed life; 0: it is not), and whether new DATA still went to it
-    /// after that: a quick failover (RFC 7829) moves at the first new DATA
-    /// after the first error.
+    /// When the primary showed its first error since it last showed life
+    /// (0: it has none): a quick failover (RFC 7829) moves right after it.
     pub pf_since_ns: u64,
-    pub new_since_pf: bool,
 }
 
 impl DirHistory {
@@ -245,7 +250,6 @@ impl DirHistory {
         unsettled_tsn: 0,
         unsettled_ns: 0,
         pf_since_ns: 0,
-        new_since_pf: false,
     };
 }
 

@@ -186,10 +186,6 @@ impl Tracker {
             }
         }
         if primary as usize == pi {
-            if a.paths[pi].state == PathState::PotentiallyFailed {
-                // Still sending new DATA to a path in error: no quick failover.
-                a.ext().hist[e].new_since_pf = true;
-            }
             return;
         }
         if with_rtx && primary != NO_PATH {
@@ -292,8 +288,21 @@ impl Tracker {
         let last_old = (po.last_data_ns != 0).then_some(po.last_data_ns);
         let unanswered = self.unanswered(slot, old, now);
         let retrans = po.retrans_no_progress as u32;
-        let failing =
-            unanswered > 0 || retrans > 0 || matches!(po.state, PathState::PotentiallyFailed | PathState::Down);
+        let failing = unanswered > 0
+            || retrans > 0
+            || matches!(po.state, PathState::Suspect | PathState::PotentiallyFailed | PathState::Down);
+        // Back to the path the last failover left, or to one that came back
+        // up since new DATA last moved, while the path left still works: a
+        // failback (the stack returns to its primary).
+        let failed_from = self.slab[slot].ext.as_ref().map_or(NO_PATH, |x| x.hist[e].failed_from);
+        let back = (failed_from as usize == new || pn.flags & pflag::RECOVERED != 0)
+            && pn.state == PathState::Active
+            && po.state != PathState::Down
+            && unanswered == 0;
+        for p in self.slab[slot].paths.iter_mut().filter(|p| p.dir() == e) {
+            p.flags &= !pflag::RECOVERED;
+        }
+        let failing = failing && !back;
         let mut ev = self.path_event(slot, new, EventKind::PrimaryChanged, now);
         ev.endpoint = Some(Role::from_index(e));
         ev.from = from;
@@ -315,17 +324,17 @@ impl Tracker {
             // Where the sender stands with the old path. A quick failover
             // (RFC 7829, Linux's default) moves at the path's first error:
             // new DATA in the packet of the retransmission that the expiry
-            // sent to the alternate, or the first new DATA after the error,
-            // soon after it (`quick_failover_ns`): the path is potentially
-            // failed. A sender that kept sending new DATA to the path after
-            // an error, or moves later, has counted the path out (inactive:
-            // usrsctp, Linux without quick failover; its count may include
-            // heartbeat expiries that send nothing).
+            // sent to the alternate, or new DATA soon after the error
+            // (`quick_failover_ns`: before a second retransmission timeout
+            // could count): the path is potentially failed. A sender that
+            // moves later has counted the path out (inactive: usrsctp, Linux
+            // without quick failover; its count may include heartbeat
+            // expiries that send nothing). Whether new DATA went on to the
+            // path in between is not asked: live, the kernel does not say.
             let errors = unanswered + self.slab[slot].paths[old].rtx_events as u32;
             let h = self.slab[slot].ext.as_ref().map(|x| x.hist[e]).unwrap_or_default();
-            let first_chance = self.slab[slot].paths[old].state == PathState::PotentiallyFailed
+            let first_chance = self.slab[slot].paths[old].state == PathState::Suspect
                 && h.pf_since_ns != 0
-                && !h.new_since_pf
                 && first_ns.saturating_sub(h.pf_since_ns) <= self.cfg.quick_failover_ns;
             let state =
                 if (quick && errors <= 1) || first_chance { PathState::PotentiallyFailed } else { PathState::Down };
@@ -340,11 +349,10 @@ impl Tracker {
             }
             return;
         }
-        let failed_from = self.slab[slot].ext.as_ref().map_or(NO_PATH, |x| x.hist[e].failed_from);
         if let Some(cause) = self.asconf_cause(slot, e, old, new) {
             ev.asconf = Some(cause);
             ev.cause = Some(Cause::Asconf);
-        } else if failed_from as usize == new {
+        } else if back {
             ev.event = EventKind::Failback;
         } else {
             ev.cause = Some(Cause::Sender);
@@ -356,9 +364,11 @@ impl Tracker {
     }
 
     /// A path showed an error (an unanswered heartbeat, or a retransmission
-    /// of its DATA): potentially failed at the first, down once the errors
-    /// in a row reach `hb_down_after` (the stack's Path.Max.Retrans + 1), or
-    /// the retransmission events alone `retrans_down_after`.
+    /// of its DATA): suspect at the first (no event: whether the stack holds
+    /// it potentially failed shows when it moves, `primary_moved`), down once
+    /// the errors in a row reach `hb_down_after` (the stack's
+    /// Path.Max.Retrans + 1), or the retransmission events alone
+    /// `retrans_down_after`.
     pub(super) fn path_error(&mut self, slot: usize, pi: usize, cause: Cause, now: u64, out: &mut Vec<Event>) {
         let errors = self.unanswered(slot, pi, now) + self.slab[slot].paths[pi].rtx_events as u32;
         let down = errors >= self.cfg.hb_down_after.max(1) as u32
@@ -371,16 +381,15 @@ impl Tracker {
                 EventKind::PathDown
             }
             PathState::Active | PathState::Unconfirmed if errors > 0 => {
-                p.state = PathState::PotentiallyFailed;
-                EventKind::PathPotentiallyFailed
+                p.state = PathState::Suspect;
+                let d = p.dir();
+                if self.slab[slot].dirs[d].primary as usize == pi {
+                    self.slab[slot].ext().hist[d].pf_since_ns = now;
+                }
+                return;
             }
             _ => return,
         };
-        let d = self.slab[slot].paths[pi].dir();
-        if kind == EventKind::PathPotentiallyFailed && self.slab[slot].dirs[d].primary as usize == pi {
-            let h = &mut self.slab[slot].ext().hist[d];
-            (h.pf_since_ns, h.new_since_pf) = (now, false);
-        }
         let mut ev = self.path_event(slot, pi, kind, now);
         ev.cause = Some(cause);
         out.push(ev);
@@ -399,16 +408,31 @@ impl Tracker {
     ) {
         let p = &mut self.slab[slot].paths[pi];
         let (was, d) = (p.state, p.dir());
+        // Acknowledged DATA clears a path's errors but brings a potentially
+        // failed or down path back only by its heartbeat answered, as the
+        // stacks do (and the same live, where acks come with the per-path
+        // poll, and in a capture).
+        if cause == Cause::DataAck && matches!(was, PathState::PotentiallyFailed | PathState::Down) {
+            return;
+        }
         p.state = PathState::Active;
-        if was == PathState::PotentiallyFailed
+        if matches!(was, PathState::PotentiallyFailed | PathState::Down) {
+            p.flags |= pflag::RECOVERED;
+        }
+        if matches!(was, PathState::Suspect | PathState::PotentiallyFailed)
             && let Some(x) = self.slab[slot].ext.as_mut()
         {
             x.hist[d].pf_since_ns = 0;
         }
-        if was != PathState::Active {
-            if was == PathState::Down {
-                self.hb_streak_ends(slot, pi);
-            }
+        if was == PathState::Down {
+            self.hb_streak_ends(slot, pi);
+        }
+        // A confirmation by acknowledged DATA is silent: live it comes with
+        // the per-path poll, not with a packet.
+        let silent = was == PathState::Active
+            || was == PathState::Suspect
+            || (was == PathState::Unconfirmed && cause == Cause::DataAck);
+        if !silent {
             let mut ev = self.path_event(slot, pi, EventKind::PathUp, now);
             ev.cause = Some(cause);
             ev.rtt_us = rtt_us;

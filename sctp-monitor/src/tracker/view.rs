@@ -133,7 +133,7 @@ pub struct Census {
     /// association is never `Closed`).
     pub associations: [u64; 6],
     /// Paths by state, indexed by `PathState as usize`.
-    pub paths: [u64; 4],
+    pub paths: [u64; 5],
     /// Consecutive unanswered heartbeats, summed over all paths.
     pub unanswered_heartbeats: u64,
     /// Associations whose DATA carried each PPID, indexed by bit of

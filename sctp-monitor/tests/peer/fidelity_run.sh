@@ -132,8 +132,9 @@ agent_start() {
 	local start attached
 	start=$(now)
 	echo "=== agent start $start" >>"$OUT/agent.log"
+	# The agent is told the stacks' Path.Max.Retrans, as the README asks.
 	ip netns exec "$NS_B" "$BIN" run -i smB1 -i smB2 --metrics off --events "$OUT/agent.jsonl" \
-		"${AGENT_EXTRA[@]}" </dev/null >/dev/null 2>>"$OUT/agent.log" &
+		--path-max-retrans "$PMR" "${AGENT_EXTRA[@]}" </dev/null >/dev/null 2>>"$OUT/agent.log" &
 	AGENT=$!
 	for _ in $(seq 1 300); do
 		if [ "$(grep -c -E 'attached to smB[12] ' <(sed -n "/=== agent start $start/,\$p" "$OUT/agent.log"))" -ge 2 ]; then

@@ -519,7 +519,15 @@ pub fn events(text: &str) -> Vec<MonEvent> {
 
 /// `sctp-monitor replay --json` of `capture`, from `from` to `to` (Unix
 /// seconds; editcap cuts the capture first when either is given).
-pub fn replay(agent: &Path, capture: &Path, from: Option<f64>, to: Option<f64>, scratch: &Path) -> Vec<MonEvent> {
+/// `pmr`: the stacks' Path.Max.Retrans, given to replay as to the agent.
+pub fn replay(
+    agent: &Path,
+    capture: &Path,
+    from: Option<f64>,
+    to: Option<f64>,
+    pmr: Option<u64>,
+    scratch: &Path,
+) -> Vec<MonEvent> {
     let mut file = capture.to_path_buf();
     if from.is_some() || to.is_some() {
         file = scratch.join(format!("replay-{}-{}.pcap", from.unwrap_or(0.0), to.unwrap_or(0.0)));
@@ -533,7 +541,12 @@ pub fn replay(agent: &Path, capture: &Path, from: Option<f64>, to: Option<f64>, 
         let st = c.arg(capture).arg(&file).status().expect("run editcap");
         assert!(st.success(), "editcap on {}", capture.display());
     }
-    let out = Command::new(agent).args(["replay", "--json"]).arg(&file).output().expect("run sctp-monitor replay");
+    let mut c = Command::new(agent);
+    c.args(["replay", "--json"]);
+    if let Some(n) = pmr {
+        c.args(["--path-max-retrans", &n.to_string()]);
+    }
+    let out = c.arg(&file).output().expect("run sctp-monitor replay");
     assert!(out.status.success(), "replay {}: {}", file.display(), String::from_utf8_lossy(&out.stderr));
     events(&String::from_utf8_lossy(&out.stdout))
 }
@@ -940,7 +953,10 @@ pub fn compare(dir: &Path, agent: &Path) -> RunReport {
         let from = (meta.cut.starts_with("midflight") && span.attached > f64::MIN).then_some(span.attached);
         let to = span.killed.then_some(span.end);
         let mut off: Vec<MonEvent> =
-            replay(agent, &dir.join("capture.pcap"), from, to, &scratch).into_iter().filter(|e| e.ts <= end).collect();
+            replay(agent, &dir.join("capture.pcap"), from, to, meta.raw["path_max_retrans"].as_u64(), &scratch)
+                .into_iter()
+                .filter(|e| e.ts <= end)
+                .collect();
         set_sides(&mut off, &client.laddrs, &server.laddrs);
         let liv: Vec<MonEvent> =
             live.iter().filter(|e| e.ts >= span.attached - 1.0 && e.ts <= span.end && e.ts <= end).cloned().collect();
