@@ -106,6 +106,11 @@ enum Cmd {
         /// Only the scenarios whose name (e.g. `raw6-linkdown`) contains this.
         #[arg(long)]
         only: Option<String>,
+        /// Runs of each Linux kernel SCTP scenario in the guest (booted from
+        /// Debian's kernel packages), made first into target/fidelity/linux;
+        /// 0 judges the runs already there.
+        #[arg(long, default_value_t = 2)]
+        guest_runs: u32,
     },
     /// Shell completions (bash, zsh, fish) from the agent's command line.
     Completions {
@@ -212,8 +217,24 @@ fn main() -> anyhow::Result<()> {
             setup::setup(setup::Scope::Build)?;
             soak::soak(&soak::SoakArgs { minutes, rate, sample_secs, tolerance_pct })
         }
-        Cmd::Fidelity { runs, only } => {
+        Cmd::Fidelity { runs, only, guest_runs } => {
             setup::setup(setup::Scope::Tests)?;
+            if guest_runs > 0 && only.is_none() {
+                let out = run::workspace_root().join("target/fidelity/linux");
+                let _ = std::fs::remove_dir_all(&out);
+                let agent = run::workspace_root().join("target/release/sctp-monitor");
+                let r = guest::GuestRun {
+                    kernel: "6.1".into(),
+                    family: "ipv4".into(),
+                    cut: "blackhole".into(),
+                    pf: true,
+                    out,
+                    agent,
+                    peer: Default::default(),
+                    sent_captures: false,
+                };
+                guest::guest_run_main(r, guest::Mode::Matrix(guest_runs))?;
+            }
             fidelity::fidelity(runs, only.as_deref())
         }
         Cmd::Completions { out_dir } => {

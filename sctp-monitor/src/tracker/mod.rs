@@ -86,7 +86,10 @@ impl Default for Config {
             retrans_down_after: 5,
             stall_after_ns: 10_000_000_000,
             keep_closed: 0,
-            quick_failover_ns: 500_000_000,
+            // Linux moves at its next new DATA after the first error (tens
+            // of ms at signalling rates); usrsctp, without quick failover,
+            // about half a second or more after it (RTO 100-400 ms).
+            quick_failover_ns: 300_000_000,
             rtt_samples: false,
         }
     }
