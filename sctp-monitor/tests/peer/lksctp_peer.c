@@ -71,9 +71,23 @@
 "                           namespace and the remote UDP port R (SCTP_REMOTE_UDP_ENCAPS_PORT, 5.11+)\n"
 #define PEER_USAGE_DEBUG \
 "  --debug                  accepted for sctp_peer compatibility (no effect)\n"
-#include "peer_common.h"
+/* The stack's calls under the names peer_common.h uses. */
+#define stack_getsockopt getsockopt
+#define stack_setsockopt setsockopt
+#define stack_getladdrs sctp_getladdrs
+#define stack_freeladdrs sctp_freeladdrs
+#define stack_getpaddrs sctp_getpaddrs
+#define stack_freepaddrs sctp_freepaddrs
+#define stack_prim sctp_prim
 
 static int sock = -1;
+
+/* Sets net.sctp.udp_port of this network namespace (configure_socket
+ * calls it before it asks for UDP encapsulation). */
+static void set_udp_port(void);
+#define PEER_UDP_ENCAP_SETUP set_udp_port
+
+#include "peer_common.h"
 
 /* spinfo_state of SCTP_GET_PEER_ADDR_INFO: an enum on Linux (usrsctp has
  * flags); named as sctp_peer.c names usrsctp's. */
@@ -240,41 +254,6 @@ static void drain_socket(void)
 }
 
 /* ---------- stack queries ---------- */
-static int primary_addr(sctp_assoc_t id, char *buf, size_t len)
-{
-	struct sctp_prim sp;
-	socklen_t l = sizeof(sp);
-	memset(&sp, 0, sizeof(sp));
-	sp.ssp_assoc_id = id;
-	if (getsockopt(sock, IPPROTO_SCTP, SCTP_PRIMARY_ADDR, &sp, &l) < 0) {
-		snprintf(buf, len, "?");
-		return -1;
-	}
-	addr_str((struct sockaddr *)&sp.ssp_addr, buf, len);
-	return 0;
-}
-
-static void print_up(sctp_assoc_t id)
-{
-	struct sockaddr *la = NULL, *pa = NULL;
-	char lj[2048] = "[]", pj[2048] = "[]", prim[INET6_ADDRSTRLEN];
-	int nl, np;
-
-	nl = sctp_getladdrs(sock, id, &la);
-	np = sctp_getpaddrs(sock, id, &pa);
-	if (nl > 0)
-		addrs_json(la, nl, lj, sizeof(lj));
-	if (np > 0)
-		addrs_json(pa, np, pj, sizeof(pj));
-	primary_addr(id, prim, sizeof(prim));
-	emit("up", "\"assoc_id\":%u,\"port\":%u,\"laddrs\":%s,\"paddrs\":%s,\"primary\":\"%s\"",
-	     (unsigned)id, cfg.port, lj, pj, prim);
-	if (nl > 0)
-		sctp_freeladdrs(la);
-	if (np > 0)
-		sctp_freepaddrs(pa);
-}
-
 static void print_stats(sctp_assoc_t id, int have_assoc)
 {
 	char paths[4096];
@@ -324,15 +303,7 @@ static void print_stats(sctp_assoc_t id, int have_assoc)
 	     (unsigned long long)st.echo_msgs, (unsigned long long)st.echo_errors, prim, paths);
 }
 
-/* ---------- socket set-up ---------- */
-static void sockopt(int opt, const void *v, socklen_t l, const char *name)
-{
-	if (setsockopt(sock, IPPROTO_SCTP, opt, v, l) < 0) {
-		logerr("setsockopt %s: %s", name, strerror(errno));
-		exit(1);
-	}
-}
-
+/* ---------- sysctls ---------- */
 /* A net.sctp sysctl of this network namespace, -1 when unreadable. */
 static long sysctl_sctp(const char *name)
 {
@@ -361,99 +332,12 @@ static int write_sysctl_sctp(const char *name, unsigned v)
 	return r;
 }
 
-static void configure_socket(int family)
+static void set_udp_port(void)
 {
-	const int on = 1;
-	uint16_t events[] = { SCTP_ASSOC_CHANGE, SCTP_PEER_ADDR_CHANGE, SCTP_REMOTE_ERROR,
-	                      SCTP_SHUTDOWN_EVENT, SCTP_SEND_FAILED_EVENT, SCTP_ADAPTATION_INDICATION };
-	struct sctp_event ev;
-	struct sctp_rtoinfo rto;
-	struct sctp_paddrparams pp;
-	struct sctp_assocparams ap;
-	struct sctp_initmsg im;
-
-	sockopt(SCTP_RECVRCVINFO, &on, sizeof(on), "SCTP_RECVRCVINFO");
-	sockopt(SCTP_NODELAY, &on, sizeof(on), "SCTP_NODELAY");
-
-	memset(&ev, 0, sizeof(ev));
-	ev.se_assoc_id = SCTP_FUTURE_ASSOC;
-	ev.se_on = 1;
-	for (unsigned i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
-		ev.se_type = events[i];
-		sockopt(SCTP_EVENT, &ev, sizeof(ev), "SCTP_EVENT");
-	}
-
-	memset(&rto, 0, sizeof(rto));
-	rto.srto_assoc_id = SCTP_FUTURE_ASSOC;
-	rto.srto_initial = cfg.rto_initial;
-	rto.srto_min = cfg.rto_min;
-	rto.srto_max = cfg.rto_max;
-	sockopt(SCTP_RTOINFO, &rto, sizeof(rto), "SCTP_RTOINFO");
-
-	memset(&ap, 0, sizeof(ap));
-	ap.sasoc_assoc_id = SCTP_FUTURE_ASSOC;
-	ap.sasoc_asocmaxrxt = (uint16_t)cfg.assoc_max_retrans;
-	sockopt(SCTP_ASSOCINFO, &ap, sizeof(ap), "SCTP_ASSOCINFO");
-
-	memset(&im, 0, sizeof(im));
-	im.sinit_num_ostreams = 4;
-	im.sinit_max_instreams = 4;
-	im.sinit_max_attempts = (uint16_t)cfg.init_max_attempts;
-	im.sinit_max_init_timeo = (uint16_t)(cfg.rto_max > 65535 ? 65535 : cfg.rto_max);
-	sockopt(SCTP_INITMSG, &im, sizeof(im), "SCTP_INITMSG");
-
-	memset(&pp, 0, sizeof(pp));
-	pp.spp_address.ss_family = (sa_family_t)family; /* wildcard: every path */
-	pp.spp_assoc_id = SCTP_FUTURE_ASSOC;
-	pp.spp_hbinterval = cfg.hb_interval;
-	pp.spp_pathmaxrxt = (uint16_t)cfg.path_max_retrans;
-	pp.spp_flags = SPP_HB_ENABLE;
-	sockopt(SCTP_PEER_ADDR_PARAMS, &pp, sizeof(pp), "SCTP_PEER_ADDR_PARAMS");
-
-	if (cfg.udp_local) {
-		struct sctp_udpencaps enc;
-		if (write_sysctl_sctp("udp_port", cfg.udp_local) < 0) {
-			logerr("cannot set net.sctp.udp_port=%u (%s): UDP encapsulation needs Linux 5.11+ and root",
-			       cfg.udp_local, strerror(errno));
-			exit(1);
-		}
-		memset(&enc, 0, sizeof(enc));
-		enc.sue_address.ss_family = (sa_family_t)family; /* wildcard */
-		enc.sue_assoc_id = SCTP_FUTURE_ASSOC;
-		enc.sue_port = htons(cfg.udp_remote);
-		sockopt(SCTP_REMOTE_UDP_ENCAPS_PORT, &enc, sizeof(enc), "SCTP_REMOTE_UDP_ENCAPS_PORT");
-	}
-}
-
-/* Apply the heartbeat/path settings to every peer address of the
- * association after COMM_UP, so every path certainly has them. */
-static void configure_assoc(sctp_assoc_t id)
-{
-	struct sockaddr *pa = NULL;
-	int np = sctp_getpaddrs(sock, id, &pa);
-	const char *p = (const char *)pa;
-	for (int i = 0; i < np; i++) {
-		const struct sockaddr *sa = (const struct sockaddr *)p;
-		struct sctp_paddrparams pp;
-		memset(&pp, 0, sizeof(pp));
-		memcpy(&pp.spp_address, sa, sa_len(sa));
-		pp.spp_assoc_id = id;
-		pp.spp_hbinterval = cfg.hb_interval;
-		pp.spp_pathmaxrxt = (uint16_t)cfg.path_max_retrans;
-		pp.spp_flags = SPP_HB_ENABLE;
-		if (setsockopt(sock, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &pp, sizeof(pp)) < 0)
-			logerr("SCTP_PEER_ADDR_PARAMS for path %d: %s", i, strerror(errno));
-		p += sa_len(sa);
-	}
-	if (np > 0)
-		sctp_freepaddrs(pa);
-	if (cfg.have_primary && !cfg.is_server) {
-		struct sctp_prim sp;
-		memset(&sp, 0, sizeof(sp));
-		memcpy(&sp.ssp_addr, &cfg.primary, sa_len((struct sockaddr *)&cfg.primary));
-		sp.ssp_assoc_id = id;
-		if (setsockopt(sock, IPPROTO_SCTP, SCTP_PRIMARY_ADDR, &sp, sizeof(sp)) < 0)
-			logerr("SCTP_PRIMARY_ADDR: %s", strerror(errno));
+	if (write_sysctl_sctp("udp_port", cfg.udp_local) < 0) {
+		logerr("cannot set net.sctp.udp_port=%u (%s): UDP encapsulation needs Linux 5.11+ and root",
+		       cfg.udp_local, strerror(errno));
+		exit(1);
 	}
 }
 

@@ -12,6 +12,13 @@
  *                      then output lines are serialized by out_lock
  *   PEER_USAGE_BINDX, PEER_USAGE_CONNECTX, PEER_USAGE_AT, PEER_USAGE_UDP,
  *   PEER_USAGE_DEBUG   the stack-specific pieces of the usage text
+ *   stack_getsockopt, stack_setsockopt, stack_getladdrs, stack_freeladdrs,
+ *   stack_getpaddrs, stack_freepaddrs, stack_prim
+ *                      the stack's calls and its struct of SCTP_PRIMARY_ADDR
+ *   PEER_UDP_ENCAP_SETUP (optional) a function configure_socket calls first
+ *                      when it sets up UDP encapsulation
+ *
+ * and having declared `sock`, the peer's one SCTP socket.
  */
 #ifndef PEER_COMMON_H
 #define PEER_COMMON_H
@@ -494,6 +501,145 @@ static int peer_setup(int argc, char **argv, int *family)
 	signal(SIGPIPE, SIG_IGN);
 
 	return -1;
+}
+
+/* ---------- stack queries and set-up, through the stack_* names ---------- */
+static int primary_addr(sctp_assoc_t id, char *buf, size_t len)
+{
+	struct stack_prim sp;
+	socklen_t l = sizeof(sp);
+	memset(&sp, 0, sizeof(sp));
+	sp.ssp_assoc_id = id;
+	if (stack_getsockopt(sock, IPPROTO_SCTP, SCTP_PRIMARY_ADDR, &sp, &l) < 0) {
+		snprintf(buf, len, "?");
+		return -1;
+	}
+	addr_str((struct sockaddr *)&sp.ssp_addr, buf, len);
+	return 0;
+}
+
+static void print_up(sctp_assoc_t id)
+{
+	struct sockaddr *la = NULL, *pa = NULL;
+	char lj[2048] = "[]", pj[2048] = "[]", prim[INET6_ADDRSTRLEN];
+	int nl, np;
+
+	nl = stack_getladdrs(sock, id, &la);
+	np = stack_getpaddrs(sock, id, &pa);
+	if (nl > 0)
+		addrs_json(la, nl, lj, sizeof(lj));
+	if (np > 0)
+		addrs_json(pa, np, pj, sizeof(pj));
+	primary_addr(id, prim, sizeof(prim));
+	emit("up", "\"assoc_id\":%u,\"port\":%u,\"laddrs\":%s,\"paddrs\":%s,\"primary\":\"%s\"",
+	     (unsigned)id, cfg.port, lj, pj, prim);
+	if (nl > 0)
+		stack_freeladdrs(la);
+	if (np > 0)
+		stack_freepaddrs(pa);
+}
+
+static void sockopt(int opt, const void *v, socklen_t l, const char *name)
+{
+	if (stack_setsockopt(sock, IPPROTO_SCTP, opt, v, l) < 0) {
+		logerr("setsockopt %s: %s", name, strerror(errno));
+		exit(1);
+	}
+}
+
+/* Apply the heartbeat/path settings to every peer address of the
+ * association after COMM_UP (SCTP_FUTURE_ASSOC values are inherited, but
+ * set again explicitly so every path certainly has them). */
+static void configure_assoc(sctp_assoc_t id)
+{
+	struct sockaddr *pa = NULL;
+	int np = stack_getpaddrs(sock, id, &pa);
+	const char *p = (const char *)pa;
+	for (int i = 0; i < np; i++) {
+		const struct sockaddr *sa = (const struct sockaddr *)p;
+		struct sctp_paddrparams pp;
+		memset(&pp, 0, sizeof(pp));
+		memcpy(&pp.spp_address, sa, sa_len(sa));
+		pp.spp_assoc_id = id;
+		pp.spp_hbinterval = cfg.hb_interval;
+		pp.spp_pathmaxrxt = (uint16_t)cfg.path_max_retrans;
+		pp.spp_flags = SPP_HB_ENABLE;
+		if (stack_setsockopt(sock, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &pp, sizeof(pp)) < 0)
+			logerr("SCTP_PEER_ADDR_PARAMS for path %d: %s", i, strerror(errno));
+		p += sa_len(sa);
+	}
+	if (np > 0)
+		stack_freepaddrs(pa);
+	if (cfg.have_primary && !cfg.is_server) {
+		struct stack_prim sp;
+		memset(&sp, 0, sizeof(sp));
+		memcpy(&sp.ssp_addr, &cfg.primary, sa_len((struct sockaddr *)&cfg.primary));
+		sp.ssp_assoc_id = id;
+		if (stack_setsockopt(sock, IPPROTO_SCTP, SCTP_PRIMARY_ADDR, &sp, sizeof(sp)) < 0)
+			logerr("SCTP_PRIMARY_ADDR: %s", strerror(errno));
+	}
+}
+
+static void configure_socket(int family)
+{
+	const int on = 1;
+	uint16_t events[] = { SCTP_ASSOC_CHANGE, SCTP_PEER_ADDR_CHANGE, SCTP_REMOTE_ERROR,
+	                      SCTP_SHUTDOWN_EVENT, SCTP_SEND_FAILED_EVENT, SCTP_ADAPTATION_INDICATION };
+	struct sctp_event ev;
+	struct sctp_rtoinfo rto;
+	struct sctp_paddrparams pp;
+	struct sctp_assocparams ap;
+	struct sctp_initmsg im;
+
+	sockopt(SCTP_RECVRCVINFO, &on, sizeof(on), "SCTP_RECVRCVINFO");
+	sockopt(SCTP_NODELAY, &on, sizeof(on), "SCTP_NODELAY");
+
+	memset(&ev, 0, sizeof(ev));
+	ev.se_assoc_id = SCTP_FUTURE_ASSOC;
+	ev.se_on = 1;
+	for (unsigned i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
+		ev.se_type = events[i];
+		sockopt(SCTP_EVENT, &ev, sizeof(ev), "SCTP_EVENT");
+	}
+
+	memset(&rto, 0, sizeof(rto));
+	rto.srto_assoc_id = SCTP_FUTURE_ASSOC;
+	rto.srto_initial = cfg.rto_initial;
+	rto.srto_min = cfg.rto_min;
+	rto.srto_max = cfg.rto_max;
+	sockopt(SCTP_RTOINFO, &rto, sizeof(rto), "SCTP_RTOINFO");
+
+	memset(&ap, 0, sizeof(ap));
+	ap.sasoc_assoc_id = SCTP_FUTURE_ASSOC;
+	ap.sasoc_asocmaxrxt = (uint16_t)cfg.assoc_max_retrans;
+	sockopt(SCTP_ASSOCINFO, &ap, sizeof(ap), "SCTP_ASSOCINFO");
+
+	memset(&im, 0, sizeof(im));
+	im.sinit_num_ostreams = 4;
+	im.sinit_max_instreams = 4;
+	im.sinit_max_attempts = (uint16_t)cfg.init_max_attempts;
+	im.sinit_max_init_timeo = (uint16_t)(cfg.rto_max > 65535 ? 65535 : cfg.rto_max);
+	sockopt(SCTP_INITMSG, &im, sizeof(im), "SCTP_INITMSG");
+
+	memset(&pp, 0, sizeof(pp));
+	pp.spp_address.ss_family = (sa_family_t)family; /* wildcard: every path */
+	pp.spp_assoc_id = SCTP_FUTURE_ASSOC;
+	pp.spp_hbinterval = cfg.hb_interval;
+	pp.spp_pathmaxrxt = (uint16_t)cfg.path_max_retrans;
+	pp.spp_flags = SPP_HB_ENABLE;
+	sockopt(SCTP_PEER_ADDR_PARAMS, &pp, sizeof(pp), "SCTP_PEER_ADDR_PARAMS");
+
+	if (cfg.udp_local) {
+		struct sctp_udpencaps enc;
+#ifdef PEER_UDP_ENCAP_SETUP
+		PEER_UDP_ENCAP_SETUP();
+#endif
+		memset(&enc, 0, sizeof(enc));
+		enc.sue_address.ss_family = (sa_family_t)family; /* wildcard */
+		enc.sue_assoc_id = SCTP_FUTURE_ASSOC;
+		enc.sue_port = htons(cfg.udp_remote);
+		sockopt(SCTP_REMOTE_UDP_ENCAPS_PORT, &enc, sizeof(enc), "SCTP_REMOTE_UDP_ENCAPS_PORT");
+	}
 }
 
 #endif /* PEER_COMMON_H */
