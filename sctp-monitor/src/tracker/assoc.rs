@@ -236,7 +236,7 @@ pub(crate) struct DirHistory {
     pub unsettled_ns: u64,
     /// When the primary showed its first error since it last showed life
     /// (0: it has none): a quick failover (RFC 7829) moves right after it.
-    pub pf_since_ns: u64,
+    pub first_error_ns: u64,
 }
 
 impl DirHistory {
@@ -249,7 +249,7 @@ impl DirHistory {
         unsettled_to: NO_PATH,
         unsettled_tsn: 0,
         unsettled_ns: 0,
-        pf_since_ns: 0,
+        first_error_ns: 0,
     };
 }
 

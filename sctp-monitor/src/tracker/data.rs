@@ -334,8 +334,8 @@ impl Tracker {
             let errors = unanswered + self.slab[slot].paths[old].rtx_events as u32;
             let h = self.slab[slot].ext.as_ref().map(|x| x.hist[e]).unwrap_or_default();
             let first_chance = self.slab[slot].paths[old].state == PathState::Suspect
-                && h.pf_since_ns != 0
-                && first_ns.saturating_sub(h.pf_since_ns) <= self.cfg.quick_failover_ns;
+                && h.first_error_ns != 0
+                && first_ns.saturating_sub(h.first_error_ns) <= self.cfg.quick_failover_ns;
             let state =
                 if (quick && errors <= 1) || first_chance { PathState::PotentiallyFailed } else { PathState::Down };
             let p = &mut self.slab[slot].paths[old];
@@ -374,29 +374,25 @@ impl Tracker {
         let down = errors >= self.cfg.hb_down_after.max(1) as u32
             || self.slab[slot].paths[pi].rtx_events as u16 >= self.cfg.retrans_down_after.clamp(1, u8::MAX as u16);
         let p = &mut self.slab[slot].paths[pi];
-        let kind = match p.state {
-            PathState::Down => return,
-            _ if down => {
-                p.state = PathState::Down;
-                EventKind::PathDown
+        if p.state == PathState::Down {
+            return;
+        }
+        if down {
+            p.state = PathState::Down;
+            let mut ev = self.path_event(slot, pi, EventKind::PathDown, now);
+            ev.cause = Some(cause);
+            out.push(ev);
+        } else if errors > 0 && matches!(p.state, PathState::Active | PathState::Unconfirmed) {
+            p.state = PathState::Suspect;
+            let d = p.dir();
+            if self.slab[slot].dirs[d].primary as usize == pi {
+                self.slab[slot].ext().hist[d].first_error_ns = now;
             }
-            PathState::Active | PathState::Unconfirmed if errors > 0 => {
-                p.state = PathState::Suspect;
-                let d = p.dir();
-                if self.slab[slot].dirs[d].primary as usize == pi {
-                    self.slab[slot].ext().hist[d].pf_since_ns = now;
-                }
-                return;
-            }
-            _ => return,
-        };
-        let mut ev = self.path_event(slot, pi, kind, now);
-        ev.cause = Some(cause);
-        out.push(ev);
+        }
     }
 
     /// The path works again (a heartbeat answered, its DATA acknowledged):
-    /// `path_up` when it was potentially failed, down or unconfirmed.
+    /// `path_up` when it was potentially failed, down, or unconfirmed and a heartbeat answered.
     pub(super) fn path_works(
         &mut self,
         slot: usize,
@@ -422,7 +418,7 @@ impl Tracker {
         if matches!(was, PathState::Suspect | PathState::PotentiallyFailed)
             && let Some(x) = self.slab[slot].ext.as_mut()
         {
-            x.hist[d].pf_since_ns = 0;
+            x.hist[d].first_error_ns = 0;
         }
         if was == PathState::Down {
             self.hb_streak_ends(slot, pi);
