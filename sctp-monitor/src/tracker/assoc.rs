@@ -217,9 +217,12 @@ pub(crate) struct PendingAsconf {
 pub(crate) struct DirHistory {
     /// First TSN sent new on the current primary (valid with `switched`).
     pub switch_tsn: u32,
-    /// Highest TSN retransmitted on another path than its first one (valid
-    /// with `dflag::AWAY`).
+    /// The last range of TSNs retransmitted on another path than the one
+    /// they were on, and that path (valid with `dflag::AWAY`): the path
+    /// whose timeout a later retransmission of them shows.
+    pub away_low: u32,
     pub away_high: u32,
+    pub away_path: u8,
     /// The primary before the last change.
     pub prev_primary: u8,
     pub switched: bool,
@@ -242,7 +245,9 @@ pub(crate) struct DirHistory {
 impl DirHistory {
     pub const NEW: DirHistory = DirHistory {
         switch_tsn: 0,
+        away_low: 0,
         away_high: 0,
+        away_path: NO_PATH,
         prev_primary: NO_PATH,
         switched: false,
         failed_from: NO_PATH,

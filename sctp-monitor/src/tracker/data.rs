@@ -121,8 +121,12 @@ impl Tracker {
     }
 
     /// A packet of endpoint `e` on path `pi` retransmitted `pkt.rtx` DATA
-    /// chunks: a T3-rtx expiry or a fast retransmit of the path the DATA
-    /// was first sent on, one error of that destination (RFC 9260 §8.2).
+    /// chunks: the retransmission timer of the path that DATA was last sent
+    /// on expired (or a fast retransmit), one error of that destination
+    /// (RFC 9260 §6.3.3, §8.2). Not of the path carrying it: a stack
+    /// retransmits to an alternate, and when that copy is not acknowledged
+    /// within the alternate's own timeout, it is the alternate's error
+    /// (and the DATA goes back), not another of the path that lost it.
     #[allow(clippy::too_many_arguments)]
     fn retransmitted(
         &mut self,
@@ -138,24 +142,46 @@ impl Tracker {
             let p = &mut self.slab[slot].paths[pi];
             p.retransmissions = p.retransmissions.saturating_add(pkt.rtx as u32);
         }
-        // Charged to the path the DATA was first sent on: a retransmission
-        // on an alternate path is evidence against the path that lost it,
-        // not against the alternate.
         let tsn = pkt.high_rtx_tsn;
-        let o = self.origin(slot, e, tsn, pi);
+        let low = tsn.wrapping_sub(pkt.rtx.max(1) as u32 - 1);
+        let o = self.last_sent_on(slot, e, tsn, pi);
         let a = &mut self.slab[slot];
         if o != pi {
-            let first = a.dirs[e].flags & dflag::AWAY == 0;
+            // The DATA up to `tsn` is on `pi` now: the next retransmission
+            // of it is that path's error (and see `on_cum_ack`).
+            let was_away = a.dirs[e].flags & dflag::AWAY != 0;
             a.dirs[e].flags |= dflag::AWAY;
             let h = &mut a.ext().hist[e];
-            if first || tsn_gt(tsn, h.away_high) {
+            let joins = was_away && !tsn_gt(low, h.away_high.wrapping_add(1)) && !tsn_gt(h.away_low, tsn);
+            if !joins {
+                (h.away_low, h.away_high) = (low, tsn);
+            } else if tsn_gt(tsn, h.away_high) {
                 h.away_high = tsn;
+            } else if tsn_gt(h.away_low, low) {
+                h.away_low = low;
             }
+            h.away_path = pi as u8;
         }
         let p = &mut a.paths[o];
         p.retrans_no_progress = p.retrans_no_progress.saturating_add(pkt.rtx.min(u8::MAX as u16) as u8);
         p.rtx_events = p.rtx_events.saturating_add(1);
         self.path_error(slot, o, Cause::Retransmissions, now, out);
+    }
+
+    /// The path DATA `tsn` of direction `e` was last sent on: the path a
+    /// retransmission took it to, if one did (the range in `DirHistory`),
+    /// else the path it was first sent on (`origin`).
+    fn last_sent_on(&self, slot: usize, e: usize, tsn: u32, carrying: usize) -> usize {
+        let a = &self.slab[slot];
+        if a.dirs[e].flags & dflag::AWAY != 0
+            && let Some(h) = a.ext.as_ref().map(|x| x.hist[e])
+            && !tsn_gt(h.away_low, tsn)
+            && !tsn_gt(tsn, h.away_high)
+            && (h.away_path as usize) < a.paths.len()
+        {
+            return h.away_path as usize;
+        }
+        self.origin(slot, e, tsn, carrying)
     }
 
     /// New DATA of endpoint `e` on path `pi` (first new TSN `tsn`;
