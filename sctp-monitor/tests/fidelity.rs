@@ -6,10 +6,10 @@
 //! against the stack's moves of new DATA and its path states, both ways:
 //! every missed and every false event fails.
 //!
-//! `FIDELITY` picks the matrix: unset or `one`, one raw IPv4 black-hole run
+//! `FIDELITY` picks the matrix: unset or `one`, the raw IPv4 black-hole run
 //! (the test `cargo xtask test` runs); `full`, usrsctp {raw4, udp4, raw6,
 //! udp6} x {blackhole, linkdown}, the primary-change (ASCONF) run and the two
-//! mid-flight runs, `FIDELITY_RUNS` (3) times each, then FIDELITY.md at the
+//! mid-flight runs; each `FIDELITY_RUNS` (3) times, then FIDELITY.md at the
 //! repository root (`cargo xtask fidelity`). `FIDELITY_ONLY=TEXT` keeps the
 //! scenarios whose name contains TEXT. `FIDELITY_COMPARE=DIR[,DIR...]` only
 //! compares existing artifact directories (any stack; relative to the
@@ -18,7 +18,7 @@
 //! `FIDELITY_EXTRA` (default `target/fidelity/linux`), one per subdirectory
 //! with a meta.json, are compared too. Artifacts go to `FIDELITY_OUT`
 //! (default `target/fidelity/usrsctp`; `target/fidelity/usrsctp-one` for
-//! the one run). `FIDELITY_AGENT` judges another build of the agent, and
+//! the one scenario). `FIDELITY_AGENT` judges another build of the agent, and
 //! `FIDELITY_TABLE` writes the table elsewhere than FIDELITY.md.
 //!
 //! Needs root, tcpdump, tshark, editcap, nftables, gcc + libusrsctp-dev
@@ -107,8 +107,8 @@ fn fidelity_against_the_stack() {
         // are the repository root's
         dirs.extend(list.split(',').filter(|d| !d.is_empty()).map(|d| repo_root().join(d)));
     } else {
-        let runs: u32 =
-            if full { std::env::var("FIDELITY_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3) } else { 1 };
+        // Timing decides what a stack does: every scenario runs several times.
+        let runs: u32 = std::env::var("FIDELITY_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
         let only = std::env::var("FIDELITY_ONLY").unwrap_or_default();
         let default_out = if full { "target/fidelity/usrsctp" } else { "target/fidelity/usrsctp-one" };
         let out = std::env::var_os("FIDELITY_OUT").map_or_else(|| repo_root().join(default_out), PathBuf::from);
@@ -139,7 +139,7 @@ fn fidelity_against_the_stack() {
         "cargo xtask fidelity (as root: the Linux runs in the guest first, 2 of each; then the usrsctp runs, 3 of each)"
             .to_string()
     } else {
-        "cargo test -p sctp-monitor --test fidelity (as root)".to_string()
+        "cargo test -p sctp-monitor --test fidelity (as root; FIDELITY_RUNS, default 3)".to_string()
     };
     let table = fidelity::table(&reports, &command);
     eprintln!("{table}");
