@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod counters;
+pub mod ip;
 pub mod l2;
 pub mod record;
 pub mod sctp;

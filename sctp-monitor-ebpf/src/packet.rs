@@ -3,6 +3,7 @@
 use sctp_monitor_common::{
     config::CONFIG_FLAG_UDP_ENCAP,
     counters,
+    ip::{self, IPPROTO_UDP, UDP_HLEN},
     record::RECORD_FLAG_UDP_ENCAP,
     sctp::{COMMON_HEADER_LEN, CommonHeader, IPPROTO_SCTP},
 };
@@ -19,9 +20,6 @@ use crate::{
     l2, l3, maps,
     sctp::{self, WalkState},
 };
-
-const IPPROTO_UDP: u8 = 17;
-const UDP_HLEN: usize = 8;
 
 /// Per-packet state, in the per-CPU `SCRATCH` map rather than on the stack.
 #[repr(C)]
@@ -83,19 +81,19 @@ fn maybe_sctp<P: Packet>(p: &P) -> Result<Option<Candidate>, u32> {
     let yes = Ok(Some(Candidate { ethertype, l3: cur.off }));
     let (proto, l4) = match ethertype {
         l2::ETH_P_IP => {
-            let h = ptr_at::<[u8; 10], P>(p, cur.off).ok_or(counters::MALFORMED_TRUNCATED)?;
+            let h = ptr_at::<[u8; ip::IPV4_PROTO_OFFSET + 1], P>(p, cur.off).ok_or(counters::MALFORMED_TRUNCATED)?;
             // SAFETY: ptr_at proved the bytes are in the packet.
             let h = unsafe { &*h };
-            (h[9], cur.off + ((h[0] & 0x0f) as usize) * 4)
+            (h[ip::IPV4_PROTO_OFFSET], cur.off + ((h[0] & 0x0f) as usize) * 4)
         }
         l2::ETH_P_IPV6 => {
-            let h = ptr_at::<[u8; 8], P>(p, cur.off).ok_or(counters::MALFORMED_TRUNCATED)?;
+            let h = ptr_at::<[u8; ip::IPV6_NEXT_OFFSET + 2], P>(p, cur.off).ok_or(counters::MALFORMED_TRUNCATED)?;
             // SAFETY: as above.
             let h = unsafe { &*h };
-            match h[6] {
+            match h[ip::IPV6_NEXT_OFFSET] {
                 // Extension headers: let the full parser walk them.
-                0 | 43 | 44 | 51 | 60 => return yes,
-                n => (n, cur.off + 40),
+                n if ip::is_ipv6_ext(n) => return yes,
+                n => (n, cur.off + ip::IPV6_HLEN),
             }
         }
         _ => return Ok(None),
@@ -186,10 +184,7 @@ fn locate<P: Packet>(p: &P, meta: &mut Meta, cand: Candidate) -> Result<Option<S
                 return Ok(None);
             }
             let ulen = u16::from_be_bytes([u[4], u[5]]) as usize;
-            if ulen < UDP_HLEN || cur.off + ulen > end {
-                return Err(counters::MALFORMED_TRUNCATED);
-            }
-            end = cur.off + ulen;
+            end = ip::udp_end(cur.off, ulen, end, ip::Bounds::Whole).map_err(ip::IpError::counter)?;
             meta.udp_src_port = sport;
             meta.udp_dst_port = dport;
             meta.flags |= RECORD_FLAG_UDP_ENCAP;

@@ -30,7 +30,9 @@ use pcap_file::pcapng::{Block, PcapNgParser};
 use pcap_file::{DataLink, Endianness};
 use sctp_monitor_common::config::DEFAULT_UDP_ENCAP_PORT;
 
-use crate::decode::{DecodeError, DecodeStats, LinkType, parse_frame};
+use sctp_monitor_common::ip::Bounds;
+
+use crate::decode::{DecodeError, DecodeStats, LinkType, parse_frame_in};
 use crate::event::{Event, Role};
 use crate::tracker::{AssocView, Config, Tracker, TrackerStats};
 use source::ReadError;
@@ -163,6 +165,8 @@ struct Pending {
     link: Option<LinkType>,
     interface: u32,
     pkt_type: u8,
+    /// Cut by the capture's snap length (`source::Record::cut`).
+    cut: bool,
     data: arena::Span,
 }
 
@@ -339,7 +343,7 @@ impl Run {
         // Processed from a copy of the bytes' place: the arena stays free
         // to hold and release.
         let arena = std::mem::take(&mut self.arena);
-        self.packet(p.link, arena.get(p.data), p.ts, p.interface);
+        self.packet(p.link, arena.get(p.data), p.cut, p.ts, p.interface);
         self.arena = arena;
         self.dedup.keep(p.data, &mut self.arena);
     }
@@ -370,7 +374,7 @@ impl Run {
         }
     }
 
-    fn packet(&mut self, link: Option<LinkType>, data: &[u8], ts_ns: u64, interface: u32) {
+    fn packet(&mut self, link: Option<LinkType>, data: &[u8], cut: bool, ts_ns: u64, interface: u32) {
         self.out.packets += 1;
         if self.next_tick == 0 {
             self.next_tick = ts_ns.saturating_add(self.opts.tick_ns);
@@ -382,7 +386,8 @@ impl Run {
             self.out.unsupported_link += 1;
             return;
         };
-        match parse_frame(link, data, ts_ns, self.opts.udp_port, &mut self.dstats) {
+        let bounds = if cut { Bounds::Cut } else { Bounds::Whole };
+        match parse_frame_in(link, data, bounds, ts_ns, self.opts.udp_port, &mut self.dstats) {
             Ok(Some(mut p)) => {
                 self.out.sctp_packets += 1;
                 p.meta.interface = interface;
@@ -469,7 +474,7 @@ pub fn replay_reader(r: impl Read, path: &Path, opts: &ReplayOptions) -> Result<
                 // of the packet before it.
                 let ts = rec.ts.unwrap_or(q.max_ts);
                 let data = run.arena.push(&scratch);
-                let p = Pending { ts, link: rec.link, interface: rec.interface, pkt_type: rec.pkt_type, data };
+                let p = Pending { ts, link: rec.link, interface: rec.interface, pkt_type: rec.pkt_type, cut: rec.cut, data };
                 run.push(&mut q, p);
             }
             Ok(None) => break,

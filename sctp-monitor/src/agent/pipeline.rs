@@ -227,7 +227,7 @@ impl Pipeline {
         self.metrics.decode_error(match e {
             DecodeError::TooShort { .. } => "too_short",
             DecodeError::ChunkLength { .. } => "chunk_length",
-            DecodeError::BadIp(_) => "bad_ip",
+            DecodeError::BadIp(_) | DecodeError::Ip(_) => "bad_ip",
             DecodeError::Fragment => "fragment",
             DecodeError::BadRecord(_) => "bad_record",
         });

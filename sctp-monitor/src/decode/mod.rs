@@ -21,7 +21,7 @@ pub use chunk::{
     Asconf, AsconfAck, AsconfRequest, AsconfRequestKind, AsconfResult, Chunk, DataHeader, ErrorCause, HbInfo, Init,
     Sack, decode_chunk, walk_chunks,
 };
-pub use packet::{KernelData, LinkType, Packet, PacketMeta, parse_frame, parse_ip, parse_sctp};
+pub use packet::{KernelData, LinkType, Packet, PacketMeta, parse_frame, parse_frame_in, parse_ip, parse_sctp};
 pub use record::{decode_parts, decode_record, record_chunk, record_meta};
 
 /// Why a packet, chunk or record could not be decoded.
@@ -36,12 +36,26 @@ pub enum DecodeError {
     /// An IP header that does not parse.
     #[error("bad IP header: {0}")]
     BadIp(&'static str),
+    /// An IP header the IP rule (`sctp_monitor_common::ip`) refuses: a
+    /// bad version or length, or too many IPv6 extension headers.
+    #[error("bad IP header: {}", ip_error_text(*.0))]
+    Ip(sctp_monitor_common::ip::IpError),
     /// A non-first IP fragment (its SCTP header is elsewhere).
     #[error("non-first IP fragment")]
     Fragment,
     /// A kernel record with unknown fields.
     #[error("bad kernel record: {0}")]
     BadRecord(&'static str),
+}
+
+fn ip_error_text(e: sctp_monitor_common::ip::IpError) -> &'static str {
+    use sctp_monitor_common::ip::IpError;
+    match e {
+        IpError::Truncated => "a length past the bytes present",
+        IpError::BadHeader => "a version, header length or total length that cannot be",
+        IpError::ExtHeaderLimit => "more than 8 IPv6 extension headers",
+        IpError::LaterFragment => "a non-first fragment",
+    }
 }
 
 /// Counters of what decoding skipped. Add them up across packets.

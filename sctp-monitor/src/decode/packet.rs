@@ -6,6 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use sctp_monitor_common::RecordKind;
+use sctp_monitor_common::ip::{self, Bounds, IpError};
 use sctp_monitor_common::l2;
 use sctp_monitor_common::sctp::{COMMON_HEADER_LEN, IPPROTO_SCTP};
 
@@ -72,8 +73,10 @@ pub enum LinkType {
     Null,
 }
 
-/// Parses a frame. `Ok(None)`: not SCTP (other protocols, UDP on other
-/// ports). `Err`: a header that does not parse or a non-first fragment.
+/// Parses a frame holding its whole packet. `Ok(None)`: not SCTP (other
+/// protocols, UDP on other ports). `Err`: a header that does not parse or a
+/// non-first fragment. The same rules as the kernel programs':
+/// `sctp_monitor_common::l2` and `sctp_monitor_common::ip`.
 pub fn parse_frame(
     link: LinkType,
     frame: &[u8],
@@ -81,13 +84,27 @@ pub fn parse_frame(
     udp_port: u16,
     stats: &mut DecodeStats,
 ) -> Result<Option<Packet>, DecodeError> {
-    let ip = match link {
-        LinkType::RawIp => frame,
-        LinkType::Null => frame.get(4..).ok_or(short("loopback header", frame.len(), 4))?,
+    parse_frame_in(link, frame, Bounds::Whole, ts_ns, udp_port, stats)
+}
+
+/// [`parse_frame`] with the frame's [`Bounds`]: a capture record cut by
+/// the snap length (`Bounds::Cut`) is read leniently, its length fields
+/// taken to run to the end of the bytes captured.
+pub fn parse_frame_in(
+    link: LinkType,
+    frame: &[u8],
+    bounds: Bounds,
+    ts_ns: u64,
+    udp_port: u16,
+    stats: &mut DecodeStats,
+) -> Result<Option<Packet>, DecodeError> {
+    let (ip, version) = match link {
+        LinkType::RawIp => (frame, None),
+        LinkType::Null => (frame.get(4..).ok_or(short("loopback header", frame.len(), 4))?, None),
         LinkType::LinuxSll => {
             let proto = get16(frame, 14).ok_or(short("SLL header", frame.len(), 16))?;
-            match ip_ethertype(proto) {
-                Some(()) => frame.get(16..).unwrap_or(&[]),
+            match ip_version(proto) {
+                Some(v) => (frame.get(16..).unwrap_or(&[]), Some(v)),
                 None => return Ok(None),
             }
         }
@@ -96,8 +113,8 @@ pub fn parse_frame(
             if frame.len() < 20 {
                 return Err(short("SLL2 header", frame.len(), 20));
             }
-            match ip_ethertype(proto) {
-                Some(()) => frame.get(20..).unwrap_or(&[]),
+            match ip_version(proto) {
+                Some(v) => (frame.get(20..).unwrap_or(&[]), Some(v)),
                 None => return Ok(None),
             }
         }
@@ -112,116 +129,150 @@ pub fn parse_frame(
                 off += l2::VLAN_TAG_LEN;
                 et = get16(frame, off).ok_or(short("VLAN tag", frame.len(), off + 2))?;
             }
-            match ip_ethertype(et) {
-                Some(()) => frame.get(off + 2..).unwrap_or(&[]),
+            match ip_version(et) {
+                Some(v) => (frame.get(off + 2..).unwrap_or(&[]), Some(v)),
                 None => return Ok(None),
             }
         }
     };
-    parse_ip(ip, ts_ns, udp_port, stats)
+    parse_ip_in(ip, version, bounds, ts_ns, udp_port, stats)
 }
 
-fn ip_ethertype(et: u16) -> Option<()> {
-    l2::is_ip(et).then_some(())
+/// The IP version an EtherType announces (`None`: not IP).
+fn ip_version(et: u16) -> Option<u8> {
+    match et {
+        l2::ETH_P_IP => Some(4),
+        l2::ETH_P_IPV6 => Some(6),
+        _ => None,
+    }
 }
 
 fn short(what: &'static str, have: usize, need: usize) -> DecodeError {
     DecodeError::TooShort { what, have, need }
 }
 
-/// Parses an IP packet (v4 or v6 by its version nibble).
+/// Parses a whole IP packet (v4 or v6 by its version nibble).
 pub fn parse_ip(ip: &[u8], ts_ns: u64, udp_port: u16, stats: &mut DecodeStats) -> Result<Option<Packet>, DecodeError> {
-    let first = *ip.first().ok_or(short("IP header", 0, 20))?;
-    let (src, dst, proto, l4, ip_len) = match first >> 4 {
+    parse_ip_in(ip, None, Bounds::Whole, ts_ns, udp_port, stats)
+}
+
+/// The IP rule of `sctp_monitor_common::ip`, step by step. `version`: what
+/// the link layer announced (`None`: the version nibble decides, raw IP).
+fn parse_ip_in(
+    ip: &[u8],
+    version: Option<u8>,
+    bounds: Bounds,
+    ts_ns: u64,
+    udp_port: u16,
+    stats: &mut DecodeStats,
+) -> Result<Option<Packet>, DecodeError> {
+    let version = match version {
+        Some(v) => v,
+        None => *ip.first().ok_or(short("IP header", 0, ip::IPV4_MIN_HLEN))? >> 4,
+    };
+    // 1. The transport protocol first, from fixed fields.
+    let first = match version {
         4 => {
-            if ip.len() < 20 {
-                return Err(short("IPv4 header", ip.len(), 20));
-            }
-            let ihl = ((first & 0x0f) as usize) * 4;
-            if ihl < 20 || ihl > ip.len() {
-                return Err(DecodeError::BadIp("IPv4 header length"));
-            }
-            let total = get16(ip, 2).unwrap_or(0) as usize;
-            let frag = get16(ip, 6).unwrap_or(0);
-            if frag & 0x1fff != 0 {
-                return Err(DecodeError::Fragment);
-            }
-            let end = if total >= ihl { total.min(ip.len()) } else { ip.len() };
-            let s: [u8; 4] = ip.get(12..16).and_then(|s| s.try_into().ok()).ok_or(DecodeError::BadIp("IPv4"))?;
-            let d: [u8; 4] = ip.get(16..20).and_then(|s| s.try_into().ok()).ok_or(DecodeError::BadIp("IPv4"))?;
-            let proto = ip.get(9).copied().unwrap_or(0);
-            (
-                IpAddr::V4(Ipv4Addr::from(s)),
-                IpAddr::V4(Ipv4Addr::from(d)),
-                proto,
-                ip.get(ihl..end).unwrap_or(&[]),
-                if total > 0 { total } else { ip.len() },
-            )
+            let b = ip.get(..=ip::IPV4_PROTO_OFFSET).ok_or(short("IPv4 header", ip.len(), ip::IPV4_MIN_HLEN))?;
+            Some((b[ip::IPV4_PROTO_OFFSET], ((b[0] & 0x0f) as usize) * 4))
         }
         6 => {
-            if ip.len() < 40 {
-                return Err(short("IPv6 header", ip.len(), 40));
-            }
-            let plen = get16(ip, 4).unwrap_or(0) as usize;
-            let s: [u8; 16] = ip.get(8..24).and_then(|s| s.try_into().ok()).ok_or(DecodeError::BadIp("IPv6"))?;
-            let d: [u8; 16] = ip.get(24..40).and_then(|s| s.try_into().ok()).ok_or(DecodeError::BadIp("IPv6"))?;
-            let end = if plen == 0 { ip.len() } else { (40 + plen).min(ip.len()) };
-            let mut next = ip.get(6).copied().unwrap_or(0);
-            let mut off = 40usize;
-            // Bounded walk over the extension header chain.
-            for _ in 0..8 {
-                match next {
-                    0 | 43 | 60 => {
-                        let n = ip.get(off).copied().ok_or(DecodeError::BadIp("IPv6 extension header"))?;
-                        let l = ip.get(off + 1).copied().ok_or(DecodeError::BadIp("IPv6 extension header"))?;
-                        next = n;
-                        off += (l as usize + 1) * 8;
-                    }
-                    44 => {
-                        let n = ip.get(off).copied().ok_or(DecodeError::BadIp("IPv6 fragment header"))?;
-                        let fo = get16(ip, off + 2).ok_or(DecodeError::BadIp("IPv6 fragment header"))?;
-                        if fo >> 3 != 0 {
-                            return Err(DecodeError::Fragment);
-                        }
-                        next = n;
-                        off += 8;
-                    }
-                    51 => {
-                        let n = ip.get(off).copied().ok_or(DecodeError::BadIp("IPv6 AH"))?;
-                        let l = ip.get(off + 1).copied().ok_or(DecodeError::BadIp("IPv6 AH"))?;
-                        next = n;
-                        off += (l as usize + 2) * 4;
-                    }
-                    _ => break,
-                }
-            }
-            if off > end {
-                return Err(DecodeError::BadIp("IPv6 extension headers past the payload"));
-            }
-            (
-                IpAddr::V6(Ipv6Addr::from(s)),
-                IpAddr::V6(Ipv6Addr::from(d)),
-                next,
-                ip.get(off..end).unwrap_or(&[]),
-                if plen > 0 { 40 + plen } else { ip.len() },
-            )
+            let b = ip.get(..ip::IPV6_NEXT_OFFSET + 2).ok_or(short("IPv6 header", ip.len(), ip::IPV6_HLEN))?;
+            let next = b[ip::IPV6_NEXT_OFFSET];
+            (!ip::is_ipv6_ext(next)).then_some((next, ip::IPV6_HLEN))
         }
         _ => return Err(DecodeError::BadIp("IP version")),
     };
-    let (sctp, udp_ports) = match proto {
-        IPPROTO_SCTP => (l4, None),
-        17 => {
-            let (Some(sp), Some(dp)) = (get16(l4, 0), get16(l4, 2)) else {
-                return Err(short("UDP header", l4.len(), 8));
-            };
+    if let Some((proto, l4)) = first {
+        match proto {
+            IPPROTO_SCTP => {}
+            ip::IPPROTO_UDP => {
+                if let (Some(sp), Some(dp)) = (get16(ip, l4), get16(ip, l4 + 2))
+                    && sp != udp_port
+                    && dp != udp_port
+                {
+                    return Ok(None);
+                }
+            }
+            _ => return Ok(None),
+        }
+    }
+    // 2. The IP header in full.
+    let (src, dst, proto, mut off, end, ip_len) = if version == 4 {
+        let h: &[u8; ip::IPV4_MIN_HLEN] =
+            ip.first_chunk().ok_or(short("IPv4 header", ip.len(), ip::IPV4_MIN_HLEN))?;
+        let v = ip::ipv4(h, ip.len(), bounds).map_err(|e| ip_error(e, "IPv4 packet", ip.len(), h))?;
+        let s: [u8; 4] = h[12..16].try_into().unwrap_or_default();
+        let d: [u8; 4] = h[16..20].try_into().unwrap_or_default();
+        let total = u16::from_be_bytes([h[2], h[3]]) as usize;
+        (IpAddr::V4(Ipv4Addr::from(s)), IpAddr::V4(Ipv4Addr::from(d)), v.proto, v.hlen, v.end, total)
+    } else {
+        let h: &[u8; ip::IPV6_HLEN] = ip.first_chunk().ok_or(short("IPv6 header", ip.len(), ip::IPV6_HLEN))?;
+        let end = ip::ipv6(h, ip.len(), bounds).map_err(|e| ip_error(e, "IPv6 packet", ip.len(), h))?;
+        let s: [u8; 16] = h[8..24].try_into().unwrap_or_default();
+        let d: [u8; 16] = h[24..40].try_into().unwrap_or_default();
+        let mut next = h[ip::IPV6_NEXT_OFFSET];
+        let mut off = ip::IPV6_HLEN;
+        for _ in 0..ip::MAX_IPV6_EXT_HEADERS {
+            if !ip::is_ipv6_ext(next) {
+                break;
+            }
+            let e: &[u8; 4] = ip
+                .get(off..)
+                .and_then(|r| r.first_chunk())
+                .ok_or(short("IPv6 extension header", ip.len(), off + 4))?;
+            if next == ip::NEXTHDR_FRAGMENT && ip::is_later_fragment(u16::from_be_bytes([e[2], e[3]])) {
+                return Err(DecodeError::Fragment);
+            }
+            off += ip::ipv6_ext_len(next, e[1]);
+            next = e[0];
+        }
+        if ip::is_ipv6_ext(next) {
+            return Err(DecodeError::Ip(IpError::ExtHeaderLimit));
+        }
+        if off > end {
+            return Err(DecodeError::Ip(IpError::BadHeader));
+        }
+        let plen = u16::from_be_bytes([h[4], h[5]]) as usize;
+        (IpAddr::V6(Ipv6Addr::from(s)), IpAddr::V6(Ipv6Addr::from(d)), next, off, end, ip::IPV6_HLEN + plen)
+    };
+    // 3. UDP, then the SCTP packet.
+    let mut end = end;
+    let udp_ports = match proto {
+        IPPROTO_SCTP => None,
+        ip::IPPROTO_UDP => {
+            let u: &[u8; ip::UDP_HLEN] =
+                ip.get(off..).and_then(|r| r.first_chunk()).ok_or(short("UDP header", ip.len(), off + ip::UDP_HLEN))?;
+            let (sp, dp) = (u16::from_be_bytes([u[0], u[1]]), u16::from_be_bytes([u[2], u[3]]));
             if sp != udp_port && dp != udp_port {
                 return Ok(None);
             }
-            (l4.get(8..).ok_or(short("UDP header", l4.len(), 8))?, Some((sp, dp)))
+            let ulen = u16::from_be_bytes([u[4], u[5]]) as usize;
+            end = ip::udp_end(off, ulen, end, bounds).map_err(|_| short("UDP datagram", end - off, ulen.max(ip::UDP_HLEN)))?;
+            off += ip::UDP_HLEN;
+            Some((sp, dp))
         }
         _ => return Ok(None),
     };
+    let sctp = ip.get(off..end).unwrap_or(&[]);
     parse_sctp(sctp, ts_ns, src, dst, udp_ports, ip_len as u32, stats).map(Some)
+}
+
+/// A refusal of the IP rule as a decode error: a length past the bytes
+/// present is a packet too short, as the kernel counts it.
+fn ip_error<const N: usize>(e: IpError, what: &'static str, have: usize, h: &[u8; N]) -> DecodeError {
+    match e {
+        IpError::Truncated => {
+            let need = if N == ip::IPV6_HLEN {
+                ip::IPV6_HLEN + u16::from_be_bytes([h[4], h[5]]) as usize
+            } else {
+                u16::from_be_bytes([h[2], h[3]]) as usize
+            };
+            short(what, have, need)
+        }
+        IpError::LaterFragment => DecodeError::Fragment,
+        e => DecodeError::Ip(e),
+    }
 }
 
 /// Parses an SCTP packet (common header + chunks) seen between `src` and

@@ -19,6 +19,8 @@
 
 use std::collections::VecDeque;
 
+use sctp_monitor_common::l2;
+
 use super::arena::{Arena, Span};
 use crate::decode::LinkType;
 
@@ -70,10 +72,11 @@ pub(super) fn locate(link: LinkType, frame: &[u8], interface: u32, pkt_type: u8)
             (20, origin(u32::from_be_bytes([i[0], i[1], i[2], i[3]]), t as u16))
         }
         LinkType::Ethernet => {
-            let mut off = 12;
+            // The link-layer rule (`sctp_monitor_common::l2`).
+            let mut off = l2::ETH_TYPE_OFFSET;
             let mut tags = 0;
-            while matches!(be16(off)?, 0x8100 | 0x88A8 | 0x9100) && tags < 3 {
-                off += 4;
+            while l2::is_vlan_tpid(be16(off)?) && tags < l2::MAX_VLAN_TAGS {
+                off += l2::VLAN_TAG_LEN;
                 tags += 1;
             }
             (off + 2, origin(0, pkt_type as u16))

@@ -41,6 +41,9 @@ pub(super) struct Record {
     pub interface: u32,
     /// The "modified" pcap record's packet type (Linux PACKET_*), else 0.
     pub pkt_type: u8,
+    /// The record holds less than its packet (the capture's snap length
+    /// cut it): its lengths are read leniently (`ip::Bounds::Cut`).
+    pub cut: bool,
 }
 
 /// Why a read stopped: the format is not one we read, or the file is
@@ -279,14 +282,16 @@ impl<R: Read> Reader<R> {
                         let ts = scale.ns(p.timestamp.as_nanos() as u64);
                         data.clear();
                         data.extend_from_slice(&p.data);
-                        let r = Record { ts: Some(ts), link, interface: p.interface_id, pkt_type: 0 };
+                        let cut = (p.original_len as usize) > p.data.len();
+                        let r = Record { ts: Some(ts), link, interface: p.interface_id, pkt_type: 0, cut };
                         return Ok(Some(r));
                     }
                     Some(Block::SimplePacket(p)) => {
                         let (link, _) = iface(parser, 0);
                         data.clear();
                         data.extend_from_slice(&p.data);
-                        return Ok(Some(Record { ts: None, link, interface: 0, pkt_type: 0 }));
+                        let cut = (p.original_len as usize) > p.data.len();
+                        return Ok(Some(Record { ts: None, link, interface: 0, pkt_type: 0, cut }));
                     }
                     _ => {}
                 }
@@ -333,7 +338,8 @@ impl<R: Read> Reader<R> {
         let ts = field(0) as u64 * 1_000_000_000 + frac_ns;
         // Kuznetzov's fields (24 and 28 bytes): ifindex, protocol, type.
         let (interface, pkt_type) = if hlen >= 24 { (field(16), hdr[22]) } else { (0, 0) };
-        Ok(Some(Record { ts: Some(ts), link: f.link, interface, pkt_type }))
+        let cut = field(12) as usize > caplen;
+        Ok(Some(Record { ts: Some(ts), link: f.link, interface, pkt_type, cut }))
     }
 
     /// The first block, a section header (its first 4 bytes already in

@@ -1,16 +1,21 @@
-//! One link-layer rule live and offline (`sctp_monitor_common::l2`): the
+//! One link-layer rule and one IP rule live and offline
+//! (`sctp_monitor_common::l2`, `sctp_monitor_common::ip`). Link layer: the
 //! same Ethernet frames, with 0 to 4 VLAN tags of every TPID, QinQ, and cut
 //! inside their tags, go through the real compiled programs
 //! (BPF_PROG_TEST_RUN, XDP ingress and TC egress) and, written into a pcap,
 //! through `replay`. Per frame, the kernel's outcome (not SCTP / SCTP /
 //! truncated) and its records must be what the userspace decoder makes of the
 //! frame; and the tracker fed with the kernel's records (as the agent feeds
-//! it) must give the same events and address sets as the replay.
+//! it) must give the same events and address sets as the replay. IP: frames
+//! at every edge of the IP rule (header and total lengths, versions against
+//! the EtherType, fragments, extension-header chains up to and past the
+//! limit, UDP lengths) must have the same outcome in both programs and in
+//! the decoder, and the one the rule gives.
 //!
 //! Needs root (BPF_PROG_TEST_RUN). Under CI (`CI` set) a missing privilege
 //! fails the test; elsewhere the test says it skipped. Run under the shared
 //! lock: `flock /tmp/sctpmon-kernel.lock cargo test -p sctp-monitor --test
-//! l2_live_offline`.
+//! framing_live_offline`.
 
 mod support;
 
@@ -37,7 +42,7 @@ use sctp_monitor_common::{
 };
 
 fn bed() -> Option<TestBed> {
-    support::test_bed("l2_live_offline")
+    support::test_bed("framing_live_offline")
 }
 
 /// What a parser made of a frame.
@@ -284,4 +289,143 @@ fn the_same_frames_live_and_from_a_capture_give_the_same_records_and_events() {
     let want_assocs = tag_stacks().iter().filter(|s| s.len() <= l2::MAX_VLAN_TAGS).count() * 2;
     assert_eq!(o.associations.len(), want_assocs, "one association per tag stack the rule reads, per IP version");
     assert_eq!(view(live_assocs), view(o.associations.clone()));
+}
+
+/// What the IP rule makes of a frame (`sctp_monitor_common::ip`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IpOutcome {
+    NotSctp,
+    Sctp,
+    Truncated,
+    BadHeader,
+    ExtHeaderLimit,
+    LaterFragment,
+}
+
+const IP_OUTCOMES: [(u32, IpOutcome); 6] = [
+    (c::NOT_SCTP, IpOutcome::NotSctp),
+    (c::SCTP_PACKETS, IpOutcome::Sctp),
+    (c::MALFORMED_TRUNCATED, IpOutcome::Truncated),
+    (c::MALFORMED_IP_HEADER, IpOutcome::BadHeader),
+    (c::MALFORMED_EXT_HDR_LIMIT, IpOutcome::ExtHeaderLimit),
+    (c::NON_FIRST_FRAGMENT, IpOutcome::LaterFragment),
+];
+
+fn ip_offline(frame: &[u8]) -> IpOutcome {
+    use sctp_monitor_common::ip::IpError;
+    let mut st = DecodeStats::default();
+    match parse_frame(LinkType::Ethernet, frame, 0, 9899, &mut st) {
+        Ok(Some(_)) => IpOutcome::Sctp,
+        Ok(None) => IpOutcome::NotSctp,
+        Err(DecodeError::TooShort { .. } | DecodeError::Ip(IpError::Truncated)) => IpOutcome::Truncated,
+        Err(DecodeError::Ip(IpError::BadHeader)) => IpOutcome::BadHeader,
+        Err(DecodeError::Ip(IpError::ExtHeaderLimit)) => IpOutcome::ExtHeaderLimit,
+        Err(DecodeError::Fragment | DecodeError::Ip(IpError::LaterFragment)) => IpOutcome::LaterFragment,
+        Err(e) => panic!("unexpected decode error {e}"),
+    }
+}
+
+fn ip_counters(bed: &TestBed, dir: usize) -> [u64; 6] {
+    let k = &bed.counters().expect("counters")[dir];
+    IP_OUTCOMES.map(|(i, _)| k.get(i))
+}
+
+/// IP frames the two parsers once read apart, and their neighbours: each
+/// with the outcome the IP rule gives it (asserted too, so a change of
+/// the rule shows here and in docs/datapath.md's table).
+fn ip_cases() -> Vec<(&'static str, Vec<u8>, IpOutcome)> {
+    use craft::ExtHeader::{DestOpts, Fragment, HopByHop, Routing};
+    use IpOutcome::*;
+    let (a4, b4) = (Ipv4Addr::new(10, 9, 0, 1), Ipv4Addr::new(10, 9, 0, 2));
+    let (a6, b6): (Ipv6Addr, Ipv6Addr) = ("fd00:9::1".parse().unwrap(), "fd00:9::2".parse().unwrap());
+    let hb = || craft::heartbeat(b"ip-rule");
+    let v4 = || FrameBuilder::ipv4(a4, b4).sctp(7000, 7001, 0x77).chunk(hb());
+    let v6 = || FrameBuilder::ipv6(a6, b6).sctp(7000, 7001, 0x77).chunk(hb());
+    const IP: usize = l2::ETH_HLEN;
+    let set16 = |mut f: Vec<u8>, at: usize, v: u16| {
+        f[at..at + 2].copy_from_slice(&v.to_be_bytes());
+        f
+    };
+    let set8 = |mut f: Vec<u8>, at: usize, v: u8| {
+        f[at] = v;
+        f
+    };
+    let whole = v4().build();
+    let total = (whole.len() - IP) as u16;
+    let whole6 = v6().build();
+    let plen6 = (whole6.len() - IP - 40) as u16;
+    let mut nine = v6();
+    let mut eight = v6();
+    for i in 0..9 {
+        let h = [HopByHop(0), DestOpts(0), Routing(0)][i % 3];
+        nine = nine.ext_header(h);
+        if i < 8 {
+            eight = eight.ext_header(h);
+        }
+    }
+    let mut padded = whole.clone();
+    padded.extend_from_slice(&[0; 16]);
+    vec![
+        ("IPv4", whole.clone(), Sctp),
+        ("IPv4 with options", v4().ip_options(&[1, 1, 1, 1, 1, 1, 1, 1]).build(), Sctp),
+        ("IPv4 with Ethernet padding after it", padded, Sctp),
+        ("IPv4 total length below the header", set16(whole.clone(), IP + 2, 12), BadHeader),
+        ("IPv4 total length 0", set16(whole.clone(), IP + 2, 0), BadHeader),
+        ("IPv4 header length 4 words", set8(whole.clone(), IP, 0x44), BadHeader),
+        ("IPv4 EtherType, version 6", set8(whole.clone(), IP, 0x65), BadHeader),
+        ("IPv4 total length past the frame", set16(whole.clone(), IP + 2, total + 8), Truncated),
+        ("IPv4 later fragment", v4().fragment(10, false).build(), LaterFragment),
+        ("IPv4 first fragment", v4().fragment(0, true).build(), Sctp),
+        ("IPv4 TCP with a bad version", set8(set8(whole.clone(), IP + 9, 6), IP, 0x25), NotSctp),
+        ("IPv4 cut at 9 bytes", whole[..IP + 9].to_vec(), Truncated),
+        ("IPv4 cut at 15 bytes, SCTP", whole[..IP + 15].to_vec(), Truncated),
+        ("IPv4 cut at 15 bytes, TCP", set8(whole.clone(), IP + 9, 6)[..IP + 15].to_vec(), NotSctp),
+        ("IPv4 SCTP common header past the total length", set16(whole.clone(), IP + 2, 28), Truncated),
+        ("UDP encapsulation", v4().udp_encap(40000, 9899).build(), Sctp),
+        ("UDP to another port", v4().udp_encap(40000, 9898).build(), NotSctp),
+        ("UDP length below its header", set16(v4().udp_encap(40000, 9899).build(), IP + 24, 7), Truncated),
+        ("UDP length past the IP packet", set16(v4().udp_encap(40000, 9899).build(), IP + 24, 900), Truncated),
+        ("IPv6", whole6.clone(), Sctp),
+        ("IPv6 eight extension headers", eight.build(), Sctp),
+        ("IPv6 nine extension headers", nine.build(), ExtHeaderLimit),
+        ("IPv6 first fragment", v6().ext_header(Fragment { offset: 0, more: true, id: 9 }).build(), Sctp),
+        ("IPv6 later fragment", v6().ext_header(Fragment { offset: 3, more: false, id: 9 }).build(), LaterFragment),
+        ("IPv6 payload length past the frame", set16(whole6.clone(), IP + 4, plen6 + 8), Truncated),
+        ("IPv6 payload length 0", set16(whole6.clone(), IP + 4, 0), Truncated),
+        ("IPv6 EtherType, version 4", set8(whole6.clone(), IP, 0x45), BadHeader),
+        ("IPv6 TCP", set8(whole6.clone(), IP + 6, 6), NotSctp),
+        (
+            "IPv6 extension header past the payload",
+            set8(v6().ext_header(HopByHop(0)).build(), IP + 41, 200),
+            BadHeader,
+        ),
+        ("IPv6 cut inside an extension header", v6().ext_header(HopByHop(0)).build()[..IP + 42].to_vec(), Truncated),
+    ]
+}
+
+#[test]
+fn the_ip_rule_live_and_from_a_capture() {
+    let Some(bed) = bed() else { return };
+    let mut disagree = Vec::new();
+    for (name, f, want) in ip_cases() {
+        let offline = ip_offline(&f);
+        let before = [ip_counters(&bed, 0), ip_counters(&bed, 1)];
+        bed.pass(Prog::Ingress, &f).expect("ingress run");
+        let _ = bed.drain();
+        let egress_ran = bed.pass(Prog::Egress, &f).is_ok();
+        let _ = bed.drain();
+        let after = [ip_counters(&bed, 0), ip_counters(&bed, 1)];
+        let kernel = |d: usize| {
+            let moved: Vec<IpOutcome> =
+                (0..6).filter(|&i| after[d][i] != before[d][i]).map(|i| IP_OUTCOMES[i].1).collect();
+            assert_eq!(moved.len(), 1, "{name}: exactly one outcome per frame, got {moved:?}");
+            moved[0]
+        };
+        let xdp = kernel(0);
+        let tc = if egress_ran { kernel(1) } else { xdp };
+        if xdp != offline || tc != offline || offline != want {
+            disagree.push(format!("{name}: XDP {xdp:?}, TC {tc:?}, decoder {offline:?}, the rule {want:?}"));
+        }
+    }
+    assert!(disagree.is_empty(), "the IP rule read apart:\n{}", disagree.join("\n"));
 }
