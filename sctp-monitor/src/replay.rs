@@ -474,7 +474,14 @@ pub fn replay_reader(r: impl Read, path: &Path, opts: &ReplayOptions) -> Result<
                 // of the packet before it.
                 let ts = rec.ts.unwrap_or(q.max_ts);
                 let data = run.arena.push(&scratch);
-                let p = Pending { ts, link: rec.link, interface: rec.interface, pkt_type: rec.pkt_type, cut: rec.cut, data };
+                let p = Pending {
+                    ts,
+                    link: rec.link,
+                    interface: rec.interface,
+                    pkt_type: rec.pkt_type,
+                    cut: rec.cut,
+                    data,
+                };
                 run.push(&mut q, p);
             }
             Ok(None) => break,

@@ -334,8 +334,8 @@ fn ip_counters(bed: &TestBed, dir: usize) -> [u64; 6] {
 /// with the outcome the IP rule gives it (asserted too, so a change of
 /// the rule shows here and in docs/datapath.md's table).
 fn ip_cases() -> Vec<(&'static str, Vec<u8>, IpOutcome)> {
-    use craft::ExtHeader::{DestOpts, Fragment, HopByHop, Routing};
     use IpOutcome::*;
+    use craft::ExtHeader::{DestOpts, Fragment, HopByHop, Routing};
     let (a4, b4) = (Ipv4Addr::new(10, 9, 0, 1), Ipv4Addr::new(10, 9, 0, 2));
     let (a6, b6): (Ipv6Addr, Ipv6Addr) = ("fd00:9::1".parse().unwrap(), "fd00:9::2".parse().unwrap());
     let hb = || craft::heartbeat(b"ip-rule");
@@ -394,18 +394,14 @@ fn ip_cases() -> Vec<(&'static str, Vec<u8>, IpOutcome)> {
         ("IPv6 payload length 0", set16(whole6.clone(), IP + 4, 0), Truncated),
         ("IPv6 EtherType, version 4", set8(whole6.clone(), IP, 0x45), BadHeader),
         ("IPv6 TCP", set8(whole6.clone(), IP + 6, 6), NotSctp),
-        (
-            "IPv6 extension header past the payload",
-            set8(v6().ext_header(HopByHop(0)).build(), IP + 41, 200),
-            BadHeader,
-        ),
+        ("IPv6 extension header past the payload", set8(v6().ext_header(HopByHop(0)).build(), IP + 41, 200), BadHeader),
         ("IPv6 cut inside an extension header", v6().ext_header(HopByHop(0)).build()[..IP + 42].to_vec(), Truncated),
     ]
 }
 
 #[test]
 fn the_ip_rule_live_and_from_a_capture() {
-    let Some(bed) = bed() else { return };
+    let Some(mut bed) = bed() else { return };
     let mut disagree = Vec::new();
     for (name, f, want) in ip_cases() {
         let offline = ip_offline(&f);

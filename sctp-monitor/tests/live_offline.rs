@@ -268,6 +268,17 @@ fn every_fixture_reads_the_same_through_the_kernel_programs_as_in_replay() {
         // Packet-driven events carry the packet's time both ways; those of
         // the passage of time may differ by one tick.
         let d = diff(&compared(&live), &compared(&offline), TICK_NS);
+        // LIVE_OFFLINE_DUMP=NAME prints both sides of the fixtures whose
+        // file name contains NAME.
+        if let Ok(name) = std::env::var("LIVE_OFFLINE_DUMP")
+            && path.to_string_lossy().contains(&name)
+        {
+            for (side, ev) in [("live", &live), ("offline", &offline)] {
+                for e in ev.iter() {
+                    eprintln!("{side}: {}", e.to_json_line());
+                }
+            }
+        }
         let moves =
             compared(&offline).iter().filter(|e| matches!(e.event, EventKind::Failover | EventKind::Failback)).count();
         eprintln!(

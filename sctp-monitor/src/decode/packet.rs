@@ -199,8 +199,7 @@ fn parse_ip_in(
     }
     // 2. The IP header in full.
     let (src, dst, proto, mut off, end, ip_len) = if version == 4 {
-        let h: &[u8; ip::IPV4_MIN_HLEN] =
-            ip.first_chunk().ok_or(short("IPv4 header", ip.len(), ip::IPV4_MIN_HLEN))?;
+        let h: &[u8; ip::IPV4_MIN_HLEN] = ip.first_chunk().ok_or(short("IPv4 header", ip.len(), ip::IPV4_MIN_HLEN))?;
         let v = ip::ipv4(h, ip.len(), bounds).map_err(|e| ip_error(e, "IPv4 packet", ip.len(), h))?;
         let s: [u8; 4] = h[12..16].try_into().unwrap_or_default();
         let d: [u8; 4] = h[16..20].try_into().unwrap_or_default();
@@ -217,10 +216,8 @@ fn parse_ip_in(
             if !ip::is_ipv6_ext(next) {
                 break;
             }
-            let e: &[u8; 4] = ip
-                .get(off..)
-                .and_then(|r| r.first_chunk())
-                .ok_or(short("IPv6 extension header", ip.len(), off + 4))?;
+            let e: &[u8; 4] =
+                ip.get(off..).and_then(|r| r.first_chunk()).ok_or(short("IPv6 extension header", ip.len(), off + 4))?;
             if next == ip::NEXTHDR_FRAGMENT && ip::is_later_fragment(u16::from_be_bytes([e[2], e[3]])) {
                 return Err(DecodeError::Fragment);
             }
@@ -248,7 +245,8 @@ fn parse_ip_in(
                 return Ok(None);
             }
             let ulen = u16::from_be_bytes([u[4], u[5]]) as usize;
-            end = ip::udp_end(off, ulen, end, bounds).map_err(|_| short("UDP datagram", end - off, ulen.max(ip::UDP_HLEN)))?;
+            end = ip::udp_end(off, ulen, end, bounds)
+                .map_err(|_| short("UDP datagram", end - off, ulen.max(ip::UDP_HLEN)))?;
             off += ip::UDP_HLEN;
             Some((sp, dp))
         }
@@ -401,16 +399,26 @@ mod tests {
         let mut ok = 0;
         for n in 0..=f.len() {
             for lt in [LinkType::Ethernet, LinkType::RawIp, LinkType::LinuxSll, LinkType::LinuxSll2, LinkType::Null] {
-                if let Ok(Some(_)) = parse_frame(lt, &f[..n], 0, 9899, &mut st) {
-                    ok += 1;
+                for b in [Bounds::Whole, Bounds::Cut] {
+                    if let Ok(Some(_)) = parse_frame_in(lt, &f[..n], b, 0, 9899, &mut st) {
+                        ok += 1;
+                    }
                 }
             }
         }
         assert!(ok > 0);
-        // Cut inside the INIT-ACK: the packet still parses, chunk truncated.
+        // Cut inside the INIT-ACK by a snap length: the packet still parses,
+        // chunk truncated. The same bytes as a whole frame are a packet
+        // shorter than its IP header says.
         let mut st = DecodeStats::default();
         let cut = f.len() - 30;
-        let p = parse_frame(LinkType::Ethernet, &f[..cut], 0, 9899, &mut st).expect("parses").expect("is SCTP");
+        assert!(matches!(
+            parse_frame(LinkType::Ethernet, &f[..cut], 0, 9899, &mut st),
+            Err(DecodeError::TooShort { what: "IPv6 packet", .. })
+        ));
+        let p = parse_frame_in(LinkType::Ethernet, &f[..cut], Bounds::Cut, 0, 9899, &mut st)
+            .expect("parses")
+            .expect("is SCTP");
         assert!(matches!(p.chunks[0], Chunk::InitAck(_)));
         assert_eq!(st.truncated_chunks, 1);
     }

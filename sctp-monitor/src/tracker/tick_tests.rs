@@ -172,7 +172,14 @@ fn run(seed: u64, steps: usize) {
             new.process(&pkt.meta, &pkt.chunks, &mut ev_new);
             old.process(&pkt.meta, &pkt.chunks, &mut ev_old);
         }
-        assert_eq!(ev_new, ev_old, "seed {seed} step {step}: packet events differ");
+        if ev_new != ev_old {
+            let i = (0..ev_new.len().max(ev_old.len())).find(|&i| ev_new.get(i) != ev_old.get(i)).unwrap_or(0);
+            panic!(
+                "seed {seed} step {step}: packet events differ at {i}:\n deadline {:?}\n scan     {:?}",
+                ev_new.get(i).map(Event::to_json_line),
+                ev_old.get(i).map(Event::to_json_line)
+            );
+        }
         if rng.below(3) == 0 {
             let (n0, o0) = (ev_new.len(), ev_old.len());
             new.tick(now, &mut ev_new);
