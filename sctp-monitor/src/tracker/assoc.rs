@@ -223,6 +223,12 @@ pub(crate) struct DirHistory {
     pub away_low: u32,
     pub away_high: u32,
     pub away_path: u8,
+    /// The last retransmission packet: its path, TSNs and time (with the
+    /// packets that continued it: one timeout's batch).
+    pub rtx_path: u8,
+    pub rtx_low: u32,
+    pub rtx_high: u32,
+    pub rtx_ns: u64,
     /// The primary before the last change.
     pub prev_primary: u8,
     pub switched: bool,
@@ -248,6 +254,10 @@ impl DirHistory {
         away_low: 0,
         away_high: 0,
         away_path: NO_PATH,
+        rtx_path: NO_PATH,
+        rtx_low: 0,
+        rtx_high: 0,
+        rtx_ns: 0,
         prev_primary: NO_PATH,
         switched: false,
         failed_from: NO_PATH,

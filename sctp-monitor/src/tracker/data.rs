@@ -30,6 +30,13 @@ pub(super) struct DataInPacket {
     pub high_rtx_tsn: u32,
 }
 
+/// A retransmission continuing the last one's TSNs within this is the rest
+/// of the same timeout's batch (see `retransmitted`). Below twice the
+/// smallest RTO.Min in use (the next expiry of one path comes after twice
+/// its RTO), above the gap between a batch's packets (one send of the
+/// application or one SACK).
+const RTX_BATCH_NS: u64 = 150_000_000;
+
 /// DATA / I-DATA flag B: the first fragment of a message.
 const B_FLAG: u8 = 0x02;
 
@@ -164,6 +171,27 @@ impl Tracker {
         }
         let p = &mut a.paths[o];
         p.retrans_no_progress = p.retrans_no_progress.saturating_add(pkt.rtx.min(u8::MAX as u16) as u8);
+        // The rest of one timeout's retransmissions, sent in a later packet
+        // when the window let it (the TSNs right above the last packet's,
+        // on the same path, soon after, while those are unacknowledged):
+        // the same expiry, no new error. A new expiry starts again from
+        // the lowest TSN outstanding.
+        let cum = (a.dirs[e].flags & dflag::HAS_ACK != 0).then_some(a.dirs[e].cum_ack);
+        let h = &mut a.ext().hist[e];
+        let same_expiry = h.rtx_path as usize == pi
+            && low == h.rtx_high.wrapping_add(1)
+            && now.saturating_sub(h.rtx_ns) <= RTX_BATCH_NS
+            && cum.is_none_or(|c| tsn_gt(h.rtx_low, c));
+        if same_expiry {
+            h.rtx_high = tsn;
+        } else {
+            (h.rtx_path, h.rtx_low, h.rtx_high) = (pi as u8, low, tsn);
+        }
+        h.rtx_ns = now;
+        if same_expiry {
+            return;
+        }
+        let p = &mut self.slab[slot].paths[o];
         p.rtx_events = p.rtx_events.saturating_add(1);
         self.path_error(slot, o, Cause::Retransmissions, now, out);
     }

@@ -156,6 +156,29 @@ fn an_ack_clears_the_errors_of_the_path_its_data_was_last_sent_on() {
 }
 
 #[test]
+fn the_rest_of_one_timeouts_retransmissions_in_a_later_packet_is_no_new_error() {
+    // Linux, black-holed primary A, PF off, Path.Max.Retrans 2: A's timeout
+    // marks 23-37 for retransmission; the window takes 23-34 now and 35-37
+    // 60 ms later. One expiry, one error: A is down at its third timeout.
+    let mut s = Wire::new(Config { hb_down_after: 3, retrans_down_after: 3, ..Config::default() });
+    s.handshake();
+    s.a2b(10, 0, vec![data(22)]);
+    s.b2a(20, 0, vec![craft::sack(22, 1000, &[], &[])]);
+    for t in 23..=37u32 {
+        s.a2b(100 + (t as u64 - 23) * 10, 0, vec![data(t)]);
+    }
+    let batch = |s: &mut Wire, at: u64, r: std::ops::RangeInclusive<u32>| s.a2b(at, 0, r.map(data).collect());
+    batch(&mut s, 600, 23..=34);
+    batch(&mut s, 660, 35..=37);
+    batch(&mut s, 1100, 23..=34);
+    assert!(s.of(EventKind::PathDown).is_empty(), "two timeouts: {:?}", s.lines());
+    batch(&mut s, 1600, 23..=34);
+    let down = s.of(EventKind::PathDown);
+    assert_eq!(down.len(), 1, "{:?}", s.lines());
+    assert_eq!(down[0].ts, T0 + 1600 * MS);
+}
+
+#[test]
 fn retransmission_on_alternate_path_is_not_a_failover() {
     let mut s = Wire::new(Config::default());
     s.handshake();
