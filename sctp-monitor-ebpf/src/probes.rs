@@ -1,5 +1,5 @@
 //! Benchmark probes, loaded only by `cargo xtask bench` (never attached):
-//! each does one thing the record and summary requirements oblige
+//! each does one thing the record and summary requirements oblige
 //! every SCTP packet of its kind to do, and nothing else, so the bench can
 //! show the cost of the requirement itself beside the real program's.
 

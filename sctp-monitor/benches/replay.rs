@@ -1,9 +1,9 @@
 //! Replay throughput on a generated capture against tshark on the same file,
-//! in the same run (issue 3: at least 50x faster than
+//! in the same run (the floor: at least 50x faster than
 //! `tshark -r FILE -T fields -e sctp.verification_tag -e sctp.data_tsn -e sctp.data_sid`).
 //!
 //! Then the same comparison on the largest committed third-party capture
-//! (`tests/fixtures/thirdparty`, issue 13), reported as a ratio, no floor.
+//! (`tests/fixtures/thirdparty`), reported as a ratio, no floor.
 //!
 //! `cargo xtask bench` (or `cargo bench -p sctp-monitor --bench replay`).
 //! Options (env): `SCTP_BENCH_PACKETS` (default 200,000; the floor needs at

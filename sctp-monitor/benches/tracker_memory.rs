@@ -1,13 +1,13 @@
 //! Tracker memory at 131,072 associations with two paths each, measured
 //! for real: a counting global allocator in this binary, bytes live after
-//! building the state minus bytes live before (issue 3 floor: at most 256
+//! building the state minus bytes live before (the floor: at most 256
 //! bytes per association).
 //!
 //! `cargo xtask bench` (or `cargo bench -p sctp-monitor --bench tracker_memory`).
 //!
 //! Two shapes, both through `Tracker::process` with decoded packets:
 //! - picked up mid-flight: one DATA one way, one SACK back (two paths, one
-//!   address per endpoint): the issue's case and the floor;
+//!   address per endpoint): the floor's case;
 //! - seen from the handshake, multihomed: INIT with a second address,
 //!   INIT-ACK with a second address, COOKIE-ECHO / COOKIE-ACK, DATA and
 //!   SACK on the primary (two paths, four addresses): for information, the

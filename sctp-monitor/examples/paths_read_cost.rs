@@ -1,6 +1,7 @@
 //! What one read of the per-path maps costs the agent each poll
-//! (`kernel::paths::read_all`: the whole `PATH_SLOTS` array of every CPU and
-//! the `PATHS` overflow map), at the default sizes, with no path in them.
+//! (`kernel::paths::read_all`: the `PATH_SLOTS` slots marked used, of every
+//! CPU, and the `PATHS` overflow map), at the default sizes, with no path
+//! in them.
 //!
 //! `cargo run --release -p sctp-monitor --example paths_read_cost` (root).
 

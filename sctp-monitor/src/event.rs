@@ -1,4 +1,4 @@
-//! The JSON Lines event schema (issue 3, issue 12). Field names are an
+//! The JSON Lines event schema. Field names are an
 //! interface: `ts` (RFC 3339 UTC, microseconds), `event`, `schema`
 //! ([`SCHEMA_VERSION`]), `host`, `ifname`, `assoc`, `initiator` /
 //! `responder` (`{"port","vtag","addrs"}`), `reason`, `path`
@@ -145,7 +145,8 @@ pub enum Cause {
     Asconf,
     /// Path events: heartbeats to the path went unanswered.
     Heartbeats,
-    /// Path events: DATA first sent on the path was retransmitted.
+    /// Path events: DATA last sent on the path was retransmitted (its
+    /// retransmission timer expired).
     Retransmissions,
     /// path_potentially_failed: the sender moved new DATA away from it.
     Failover,

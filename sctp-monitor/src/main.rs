@@ -133,8 +133,9 @@ struct AgentArgs {
     #[arg(long, default_value_t = 100, env = "SCTP_MONITOR_TICK_INTERVAL_MS")]
     tick_interval_ms: u64,
     /// The monitored stacks' Path.Max.Retrans: a path is down (inactive) after more errors in a row
-    /// than this (unanswered heartbeats and retransmission timeouts of its DATA), potentially failed
-    /// at the first. Sets --hb-down-after and --retrans-down-after to N + 1.
+    /// than this (unanswered heartbeats and retransmission timeouts of its DATA); a move of new DATA
+    /// away from it at its first error makes it potentially failed. Sets --hb-down-after and
+    /// --retrans-down-after to N + 1.
     #[arg(long, env = "SCTP_MONITOR_PATH_MAX_RETRANS")]
     path_max_retrans: Option<u8>,
     /// A path is down after this many errors in a row (unanswered heartbeats and retransmission

@@ -128,8 +128,8 @@ pub struct ChunkCounts {
     pub by_path: BTreeMap<(Role, IpAddr, IpAddr), BTreeMap<u8, u64>>,
 }
 
-/// The readable name of a chunk type (as tshark and `shared/SCTP.md` name
-/// them), or its number.
+/// The readable name of a chunk type (as tshark names them), or its
+/// number.
 pub fn chunk_name(t: u8) -> Cow<'static, str> {
     Cow::Borrowed(match t {
         0 => "DATA",
@@ -251,7 +251,7 @@ struct PathChunks {
     other: Vec<(u8, u64)>,
 }
 
-/// Array slot of a chunk type (every type of `shared/SCTP.md`).
+/// Array slot of a chunk type (every type `chunk_name` names).
 fn type_slot(t: u8) -> Option<usize> {
     Some(match t {
         0..=15 => t as usize,

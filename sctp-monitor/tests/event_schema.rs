@@ -1,5 +1,5 @@
 //! Every event kind against the JSON Schema of the events,
-//! `sctp-monitor/schema/events.schema.json` (issue 12), validated with the
+//! `sctp-monitor/schema/events.schema.json`, validated with the
 //! `jsonschema` crate (draft 2020-12, formats checked: date-time, IPv4/IPv6).
 //!
 //! The events are made by the code that makes them for users, never

@@ -1,4 +1,4 @@
-//! Overload, with every loss counted (issue 6). The real agent binary on
+//! Overload, with every loss counted. The real agent binary on
 //! veths in its own namespaces:
 //!
 //! - ring buffer full: control chunks arrive far faster than the agent can

@@ -535,7 +535,7 @@ fn check_path(v: &Value, what: &str) {
 }
 
 #[test]
-fn replay_json_is_json_lines_with_the_issue_field_names() {
+fn replay_json_is_json_lines_with_the_schema_field_names() {
     for f in Fixture::all() {
         let file = f.pcap.to_str().expect("path");
         let (ok, out, err) = cli(&["replay", "--json", file]);

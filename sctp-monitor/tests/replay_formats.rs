@@ -1,4 +1,4 @@
-//! How `replay` reads captures (issues 12 and 15): every pcap magic tshark
+//! How `replay` reads captures: every pcap magic tshark
 //! reads by its magic number (modified 0xa1b2cd34, nanosecond 0xa1b23c4d,
 //! each byte order), the older patched record layouts tshark tells from the
 //! first records (Nokia, Red Hat 6.1, SuSE 6.3), and gzip-compressed captures, each compared with

@@ -18,7 +18,7 @@
 //!
 //! How each association ended (shutdown or abort) is compared, and one the
 //! wire ended must be in state `Closed`. None of these captures has the
-//! other issue-15 shapes (any-interface duplicates, stray closing chunks
+//! other hard shapes (any-interface duplicates, stray closing chunks
 //! after an ABORT, other pcap magics, gzip, Set-Primary, colliding tags):
 //! their SCTP packet counts equal tshark's.
 //!

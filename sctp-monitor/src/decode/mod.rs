@@ -3,7 +3,7 @@
 //! Live kernel records ([`record`]) and capture files ([`packet`]) both end up
 //! as a [`PacketMeta`] plus [`Chunk`]s, so the tracker sees one shape.
 //!
-//! Rules (see `shared/SCTP.md`):
+//! Rules (chunk and parameter layouts: `docs/protocol.md`):
 //! - nothing here panics on any input; every read is bounds-checked;
 //! - a chunk length below 4 ends the walk (counted as malformed);
 //! - a chunk whose length field exceeds the bytes present is decoded as far

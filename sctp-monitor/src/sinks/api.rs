@@ -1,4 +1,4 @@
-//! The HTTP JSON API's documents. The live view (another issue) and scripts
+//! The HTTP JSON API's documents. The live view (`top`) and scripts
 //! read these shapes; field names are an interface: add, never rename.
 //!
 //! All endpoints live on the `--metrics` listener next to `/metrics`.

@@ -44,16 +44,6 @@
 //! are labels of their own (a port is never appended to an address, so
 //! IPv6 reads unambiguously); `ppids` is the association's upper-layer
 //! protocols by name (`crate::ppid`), comma-separated.
-//!
-//! Changed in issue 12 (migration): `failovers_total`, `path_down_total`,
-//! `path_up_total`, `restarts_total` are gone, they were
-//! `events_total{event="failover|path_down|path_up|restart"}`;
-//! `kernel_packets_total{class="all"}` is gone (`sum without (class)` of the
-//! others), `class="sctp_over_udp"` is now
-//! `kernel_sctp_over_udp_packets_total`, and the header-level malformed
-//! frames are `class="malformed"`; the per-association series lost `assoc`
-//! (a per-run number) and `initiator` / `responder` (`ADDRS:PORT`) for the
-//! identity labels and `*_addrs`.
 
 use std::sync::atomic::Ordering;
 

@@ -1,4 +1,4 @@
-//! The compact per-association state. Sizes matter (issue 3 budget: at most
+//! The compact per-association state. Sizes matter (the budget: at most
 //! 256 bytes per association with two paths, index included): addresses are
 //! 16-byte slots shared by paths through 1-byte indices, times that only
 //! feed timeouts are 32-bit milliseconds, rare state sits behind one
@@ -108,7 +108,7 @@ pub(crate) mod dflag {
     pub const HAS_ACK: u8 = 2;
     pub const STALLED: u8 = 4;
     /// A retransmission of this direction went to another path than the one
-    /// its DATA was first sent on (see `DirHistory`).
+    /// its DATA was on (see `DirHistory::away_path`).
     pub const AWAY: u8 = 8;
 }
 
@@ -121,12 +121,12 @@ pub(crate) struct Path {
     pub flags: u8,
     /// Liveness heartbeats sent since the last answer.
     pub hb_unacked: u8,
-    /// Retransmission events (packets retransmitting DATA first sent on this
+    /// Retransmission events (packets retransmitting DATA last sent on this
     /// path: a T3-rtx expiry or a fast retransmit) since the path last
     /// showed life. The wire's view of the stack's per-destination error
     /// counter (RFC 9260 §8.2).
     pub rtx_events: u8,
-    /// Retransmitted DATA chunks first sent on this path since it last
+    /// Retransmitted DATA chunks last sent on this path since it last
     /// showed life (saturating).
     pub retrans_no_progress: u8,
     /// The interface its last packet crossed (`Tracker::ifaces` slot + 1;
@@ -209,9 +209,10 @@ pub(crate) struct PendingAsconf {
     pub requests: Vec<(AsconfRequestKind, u32, A16)>,
 }
 
-/// Where a direction's DATA went before its last primary change, so that a
-/// retransmission is charged to the path its DATA was first sent on (new
-/// DATA only goes to the primary). Allocated on the first primary move or
+/// Where a direction's DATA went: before its last primary change (new DATA
+/// only goes to the primary), and the last range retransmitted elsewhere,
+/// so that a retransmission is charged to the path its DATA was last sent
+/// on. Allocated on the first primary move or
 /// the first retransmission away from its path: rare, hence in `Ext`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DirHistory {

@@ -107,7 +107,7 @@ impl Tracker {
     }
 
     /// The rules of one packet's DATA, after its chunks: retransmissions
-    /// first (evidence against the path their DATA was first sent on), then
+    /// first (evidence against the path their DATA was last sent on), then
     /// the move of new DATA, if any.
     pub(super) fn data_packet(
         &mut self,

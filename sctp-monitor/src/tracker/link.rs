@@ -2,8 +2,8 @@
 //! packet crossed (a one-byte slot of [`Tracker::ifaces`]), so a monitored
 //! interface going down takes every path through it down at once, before
 //! any heartbeat or retransmission could tell. The path comes up again the
-//! way any down path does: a heartbeat on it answered, or its DATA
-//! acknowledged.
+//! way any down path does: a heartbeat on it answered (acknowledged DATA
+//! brings no down path back, as in the stacks).
 
 use crate::event::{Cause, Event, EventKind};
 

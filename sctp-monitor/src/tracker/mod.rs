@@ -6,7 +6,7 @@
 //! those calls. Output is [`Event`]s appended to a caller's `Vec` and the
 //! read-only views of [`view`].
 //!
-//! Rules (`shared/SCTP.md`, issue 3), one file each:
+//! Rules (the protocol facts they rest on: `docs/protocol.md`), one file each:
 //! - identity: an association is its two tags + ports (`table`, `lookup`);
 //!   every address pair of a multihomed association maps to it;
 //! - `handshake`: INIT/INIT-ACK address sets, COOKIE-ECHO/ACK, mid-flight

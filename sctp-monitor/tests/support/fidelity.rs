@@ -68,7 +68,7 @@ pub const PATH_EVENTS: &[(&str, PathState)] =
     &[("path_down", PathState::Down), ("path_up", PathState::Up), ("path_potentially_failed", PathState::Pf)];
 
 /// A reported move within this of the stack's first new DATA there is on
-/// time (the bound).
+/// time (50 ms: the bound the matrix holds every run to).
 pub const MOVE_TOLERANCE_S: f64 = 0.050;
 /// A reported move this far from any stack move of the same endpoint and
 /// destinations is no report of it.

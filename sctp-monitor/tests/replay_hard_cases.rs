@@ -1,4 +1,4 @@
-//! The replay defects of issue 15, each on a capture that shows it:
+//! Replay's hard cases, each on a capture that shows it:
 //! - copies of one packet in a Linux "any" capture (`tests/fixtures/
 //!   usrsctp-bridge-any.pcap`, a real usrsctp association across two
 //!   bridges captured with `tcpdump -i any` in the bridges' namespace; and
@@ -123,7 +123,7 @@ fn any_capture_replays_as_its_single_copy_twin() {
         let paths: u32 = a.associations.iter().flat_map(|x| &x.paths).map(|p| p.retransmissions).sum();
         let single_paths: u32 = s.associations.iter().flat_map(|x| &x.paths).map(|p| p.retransmissions).sum();
         assert_eq!(paths, single_paths, "copies are not retransmissions");
-        // Counted every copy: what the issue saw.
+        // Counted every copy: what a naive reader reports.
         let unfolded = replay(&any, &ReplayOptions { fold_copies: false, ..opts.clone() }).expect("replay");
         let up: u32 = unfolded.associations.iter().flat_map(|x| &x.paths).map(|p| p.retransmissions).sum();
         assert!(up > paths, "counting copies shows retransmissions: {up} against {paths}");
@@ -207,7 +207,7 @@ fn heartbeats_down_after_the_configured_count_in_an_any_capture() {
         assert_eq!(o.duplicates_folded, o.packets / 2);
         assert_eq!(down_at(&replay(&single, &opts).expect("replay")), hbs[n as usize]);
         // Counting copies: down at the second copy of heartbeat (n-1)/2,
-        // the third for 5 (what the issue saw).
+        // the third for 5 (what a naive reader reports).
         let o = replay(&any, &ReplayOptions { fold_copies: false, ..opts.clone() }).expect("replay");
         let early = (n as usize - 1).div_ceil(2);
         assert_eq!(down_at(&o), hbs[early] + 10_000, "threshold {n}, unfolded");
