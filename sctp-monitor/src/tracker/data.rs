@@ -325,14 +325,12 @@ impl Tracker {
             out.push(ev);
             return;
         }
-        let first_error = {
+        {
             let h = &mut self.slab[slot].ext().hist[e];
             h.switch_tsn = tsn;
             h.prev_primary = old;
             h.switched = true;
-            // The new primary starts without an error episode.
-            std::mem::take(&mut h.first_error_ns)
-        };
+        }
         let old = old as usize;
         let a = &self.slab[slot];
         let (po, pn) = (&a.paths[old], &a.paths[new]);
@@ -344,14 +342,8 @@ impl Tracker {
         let last_old = (po.last_data_ns != 0).then_some(po.last_data_ns);
         let unanswered = self.unanswered(slot, old, now);
         let retrans = po.retrans_no_progress as u32;
-        // An error of the old path since it last answered a heartbeat, not
-        // older than a heartbeat's answer time: acknowledged DATA clears the
-        // stacks' error counters, but a path the sender holds potentially
-        // failed stays so until a heartbeat answer (Linux).
-        let recent_error = first_error != 0 && first_ns.saturating_sub(first_error) <= self.cfg.hb_answer_timeout_ns;
         let failing = unanswered > 0
             || retrans > 0
-            || recent_error
             || matches!(po.state, PathState::Suspect | PathState::PotentiallyFailed | PathState::Down);
         // Back to the path the last failover left, or to one that came back
         // up since new DATA last moved, while the path left still works: a
@@ -393,15 +385,13 @@ impl Tracker {
             // without quick failover; its count may include heartbeat
             // expiries that send nothing). Whether new DATA went on to the
             // path in between is not asked: live, the kernel does not say.
-            // An error counter cleared by acknowledged DATA cannot have
-            // counted the path out either.
             let errors = unanswered + self.slab[slot].paths[old].rtx_events as u32;
-            let first_chance = first_error != 0 && first_ns.saturating_sub(first_error) <= self.cfg.quick_failover_ns;
-            let state = if (quick && errors <= 1) || first_chance || errors == 0 {
-                PathState::PotentiallyFailed
-            } else {
-                PathState::Down
-            };
+            let h = self.slab[slot].ext.as_ref().map(|x| x.hist[e]).unwrap_or_default();
+            let first_chance = self.slab[slot].paths[old].state == PathState::Suspect
+                && h.first_error_ns != 0
+                && first_ns.saturating_sub(h.first_error_ns) <= self.cfg.quick_failover_ns;
+            let state =
+                if (quick && errors <= 1) || first_chance { PathState::PotentiallyFailed } else { PathState::Down };
             let p = &mut self.slab[slot].paths[old];
             if p.state != PathState::Down && p.state != state {
                 p.state = state;
@@ -448,7 +438,6 @@ impl Tracker {
             out.push(ev);
         } else if errors > 0 && matches!(p.state, PathState::Active | PathState::Unconfirmed) {
             p.state = PathState::Suspect;
-            // The primary's error episode starts (see `primary_moved`).
             let d = p.dir();
             if self.slab[slot].dirs[d].primary as usize == pi {
                 self.slab[slot].ext().hist[d].first_error_ns = now;
@@ -480,10 +469,7 @@ impl Tracker {
         if matches!(was, PathState::PotentiallyFailed | PathState::Down) {
             p.flags |= pflag::RECOVERED;
         }
-        // A heartbeat answer ends the primary's error episode; acknowledged
-        // DATA does not (see `primary_moved`).
-        if cause == Cause::HeartbeatAck
-            && self.slab[slot].dirs[d].primary as usize == pi
+        if matches!(was, PathState::Suspect | PathState::PotentiallyFailed)
             && let Some(x) = self.slab[slot].ext.as_mut()
         {
             x.hist[d].first_error_ns = 0;
@@ -507,21 +493,19 @@ impl Tracker {
     /// A cumulative TSN ack sent by endpoint `e` for the peer's DATA (SACK,
     /// SHUTDOWN, or the kernel's per-path SACK counters).
     ///
-    /// Progress clears the error counter of each path the newly
-    /// acknowledged DATA was last sent on (RFC 9260 §8.3, as Linux does; it
-    /// need not be the copy that arrived), and shows that path works. While
-    /// no retransmission went to another path than the DATA's own
-    /// (`dflag::AWAY`), that is the path the DATA was first sent on and the
-    /// retransmission counts of the direction start over; once one has, the
-    /// acknowledged TSNs are placed against the last range retransmitted
-    /// elsewhere (`DirHistory::away_low..=away_high` on `away_path`).
+    /// Progress shows that the path the newly acknowledged DATA was last
+    /// sent on works (RFC 9260 §8.3 clears that destination's error
+    /// counter). While no retransmission went to another path than the
+    /// DATA's own, that is the path the DATA was first sent on and the
+    /// retransmission counts of the direction start over. Once one has
+    /// (`dflag::AWAY`), only an ack above every TSN retransmitted away proves
+    /// the path of its DATA: an ack of DATA that travelled again on the
+    /// alternate says nothing of the path that lost it.
     pub(super) fn on_cum_ack(&mut self, slot: usize, e: usize, cum: u32, now: u64, out: &mut Vec<Event>) {
         let de = 1 - e;
         let a = &mut self.slab[slot];
         let d = &mut a.dirs[de];
-        let had_ack = d.flags & dflag::HAS_ACK != 0;
-        let prev = d.cum_ack;
-        if had_ack && !tsn_gt(cum, prev) {
+        if d.flags & dflag::HAS_ACK != 0 && !tsn_gt(cum, d.cum_ack) {
             return;
         }
         d.cum_ack = cum;
@@ -530,36 +514,26 @@ impl Tracker {
         d.progress_ms = ms(now);
         let away = d.flags & dflag::AWAY != 0;
         let primary = d.primary as usize;
-        let mut last_sent = [NO_PATH as usize; 2];
         if !away {
             for p in a.paths.iter_mut().filter(|p| p.dir() == de) {
                 p.retrans_no_progress = 0;
                 p.rtx_events = 0;
             }
-            last_sent[0] = primary;
+        }
+        let proven = if !away {
+            Some(primary).filter(|&p| p < a.paths.len())
         } else {
-            let h = a.ext.as_ref().map(|x| x.hist[de]).unwrap_or_default();
-            // (prev, cum] against the range retransmitted elsewhere.
-            if !tsn_gt(h.away_low, cum) && (!had_ack || tsn_gt(h.away_high, prev)) {
-                last_sent[0] = h.away_path as usize;
-            }
-            // Above it: the path of the DATA above (an ack of TSNs below the
-            // range may come, live, in the same poll as the range's own,
-            // after its retransmission: it proves nothing of their path).
-            if tsn_gt(cum, h.away_high) {
-                last_sent[1] = self.origin(slot, de, cum, primary);
-            }
-        }
-        for (i, &pi) in last_sent.iter().enumerate() {
-            if pi >= self.slab[slot].paths.len() || last_sent[..i].contains(&pi) {
-                continue;
-            }
-            let p = &mut self.slab[slot].paths[pi];
-            p.retrans_no_progress = 0;
-            p.rtx_events = 0;
-            // DATA acknowledged: its path works.
-            self.path_works(slot, pi, Cause::DataAck, None, now, out);
-        }
+            let high = a.ext.as_ref().map_or(cum, |x| x.hist[de].away_high);
+            tsn_gt(cum, high).then(|| self.origin(slot, de, cum, primary))
+        };
+        let Some(pi) = proven.filter(|&p| p < self.slab[slot].paths.len()) else {
+            return;
+        };
+        let p = &mut self.slab[slot].paths[pi];
+        p.retrans_no_progress = 0;
+        p.rtx_events = 0;
+        // DATA acknowledged: its path works.
+        self.path_works(slot, pi, Cause::DataAck, None, now, out);
     }
 
     /// When `check_stalled` could next report direction `e` of `slot`:

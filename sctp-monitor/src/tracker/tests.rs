@@ -128,34 +128,6 @@ fn a_retransmission_sent_back_after_the_alternates_timeout_is_the_alternates_err
 }
 
 #[test]
-fn an_ack_clears_the_errors_of_the_path_its_data_was_last_sent_on() {
-    // Linux with a black-holed primary A, PF off (Path.Max.Retrans 2): A's
-    // first timeout sends 22-23 on B; B's timeout sends them back on A;
-    // the SACK of 23 (of B's copies) then clears A's error counter, as the
-    // stack does for the path the DATA was last sent on (RFC 9260 §8.3).
-    // A is down at its third timeout after that ack, not at the second.
-    let mut s = Wire::new(Config { hb_down_after: 3, retrans_down_after: 3, ..Config::default() });
-    s.handshake();
-    s.a2b(10, 0, vec![data(21)]);
-    s.b2a(20, 0, vec![craft::sack(21, 1000, &[], &[])]);
-    s.a2b(100, 0, vec![data(22)]);
-    s.a2b(190, 0, vec![data(23)]);
-    s.a2b(200, 1, vec![data(22), data(23)]); // A's timeout
-    s.a2b(300, 0, vec![data(22), data(23)]); // B's timeout
-    s.b2a(390, 1, vec![craft::sack(23, 1000, &[], &[])]);
-    for (i, t) in [400u64, 500, 600].into_iter().enumerate() {
-        s.a2b(t, 0, vec![data(24 + i as u32)]);
-    }
-    s.a2b(610, 0, vec![data(24), data(25), data(26)]); // A's timeout (1)
-    s.a2b(1030, 0, vec![data(24), data(25), data(26)]); // A's timeout (2)
-    assert!(s.of(EventKind::PathDown).is_empty(), "the ack cleared A: {:?}", s.lines());
-    s.a2b(1540, 1, vec![data(24), data(25), data(26)]); // A's timeout (3)
-    let down = s.of(EventKind::PathDown);
-    assert_eq!(down.len(), 1, "{:?}", s.lines());
-    assert_eq!((down[0].path, down[0].ts), (Some(pr(s.a[0], s.b[0])), T0 + 1540 * MS));
-}
-
-#[test]
 fn the_rest_of_one_timeouts_retransmissions_in_a_later_packet_is_no_new_error() {
     // Linux, black-holed primary A, PF off, Path.Max.Retrans 2: A's timeout
     // marks 23-37 for retransmission; the window takes 23-34 now and 35-37
