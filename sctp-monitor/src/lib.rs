@@ -6,6 +6,10 @@
 
 pub mod agent;
 pub mod clidoc;
+/// Frame and chunk builders for tests, benches, examples and fuzz targets:
+/// not part of the agent (feature `craft`, which the package's own tests
+/// enable through their dev-dependency on it).
+#[cfg(any(test, feature = "craft"))]
 pub mod craft;
 pub mod decode;
 pub mod event;
