@@ -32,7 +32,7 @@ const MANIFEST_HEADER: &str = "\
 # authentication on the listener (--web-config), /readyz readiness and
 # /healthz liveness over HTTPS, Prometheus scrape annotations.
 #
-# The two Secrets first (deploy/README.md, "TLS and authentication", has
+# The two Secrets first (deploy/README.md, TLS and authentication, has
 # the commands): sctp-monitor-tls (tls.crt, tls.key, ca.crt) and
 # sctp-monitor-web (username, password, web-config.yml).
 #
