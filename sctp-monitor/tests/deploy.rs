@@ -175,8 +175,12 @@ fn helm_chart_lints_renders_and_says_what_the_agent_needs() {
     for p in ["readinessProbe", "livenessProbe", "startupProbe"] {
         assert_eq!(c[p]["httpGet"]["scheme"], "HTTPS", "{p}");
     }
-    let mounts: BTreeSet<String> =
-        c["volumeMounts"].as_array().expect("mounts").iter().filter_map(|m| m["mountPath"].as_str().map(String::from)).collect();
+    let mounts: BTreeSet<String> = c["volumeMounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .filter_map(|m| m["mountPath"].as_str().map(String::from))
+        .collect();
     assert!(mounts.contains("/etc/sctp-monitor/tls") && mounts.contains("/etc/sctp-monitor/web"), "{mounts:?}");
     for v in pod["volumes"].as_array().expect("volumes") {
         if let Some(name) = v["secret"]["secretName"].as_str() {
@@ -269,7 +273,10 @@ fn helm_chart_lints_renders_and_says_what_the_agent_needs() {
     assert!(vols.as_array().expect("volumes").iter().any(|v| v["secret"]["secretName"] == "mine"), "{vols}");
     assert!(vols.as_array().expect("volumes").iter().any(|v| v["secret"]["secretName"] == "creds"), "{vols}");
     let (ok, _, err) = run(
-        Command::new(&helm).args(["template", "x"]).arg(chart()).args(["--set", "webConfig.tls.certManager.enabled=true"]),
+        Command::new(&helm)
+            .args(["template", "x"])
+            .arg(chart())
+            .args(["--set", "webConfig.tls.certManager.enabled=true"]),
         None,
     );
     assert!(!ok && err.contains("issuerRef.name"), "{err}");

@@ -197,7 +197,10 @@ fn status(answer: &str) -> u16 {
 }
 
 fn basic(user: &str, password: &str) -> String {
-    format!("Authorization: Basic {}\r\n", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+    format!(
+        "Authorization: Basic {}\r\n",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
 }
 
 fn get(path: &str, auth: &str) -> String {
@@ -401,7 +404,10 @@ fn bad_web_configurations_stop_run_with_a_clear_error() {
     let (code, err) = run_with(d, "basic_auth_users:\n  prometheus: hunter2\n");
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("not a bcrypt hash"), "{err}");
-    let (code, err) = run_with(d, "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n  client_auth_type: RequireAnyClientCert\n");
+    let (code, err) = run_with(
+        d,
+        "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n  client_auth_type: RequireAnyClientCert\n",
+    );
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("RequireAnyClientCert is not supported"), "{err}");
     let (code, err) = run_with(d, "tls_server_config:\n  cert_file: missing.crt\n  key_file: tls.key\n");
@@ -525,7 +531,8 @@ fn the_real_agent_behind_tls_and_basic_auth_is_scraped_by_prometheus() {
     });
     eprintln!("up: {up}");
     let series = wait_until("the agent's series in Prometheus", Duration::from_secs(30), || {
-        query("count(%7B__name__%3D~%22sctp_monitor_.%2B%22%7D)").filter(|v| v["data"]["result"][0]["value"][1].is_string())
+        query("count(%7B__name__%3D~%22sctp_monitor_.%2B%22%7D)")
+            .filter(|v| v["data"]["result"][0]["value"][1].is_string())
     });
     let n: u64 = series["data"]["result"][0]["value"][1].as_str().unwrap().parse().unwrap();
     assert!(n > 10, "sctp_monitor_ series scraped over TLS: {series}");

@@ -185,8 +185,8 @@ fn listener_security(o: &AgentOptions) -> anyhow::Result<http::Security> {
         }
         return Ok(http::Security::default());
     };
-    let config = crate::sinks::webconfig::WebConfig::load(path)
-        .map_err(|e| crate::exit::with_code(crate::exit::USAGE, e))?;
+    let config =
+        crate::sinks::webconfig::WebConfig::load(path).map_err(|e| crate::exit::with_code(crate::exit::USAGE, e))?;
     let security = http::Security::from_config(&config).with_context(|| format!("--web-config {}", path.display()))?;
     if security.tls.is_none() && !addr.ip().is_loopback() {
         log::warn!(

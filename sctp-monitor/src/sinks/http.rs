@@ -45,9 +45,9 @@ use tokio::{
     time::Instant,
 };
 
-use super::{auth::BasicAuth, tls, webconfig::WebConfig};
 use super::api::{ASSOC_LIMIT_DEFAULT, ASSOC_LIMIT_MAX, EVENTS_LIMIT_DEFAULT, query_param};
 use super::metrics::{OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
+use super::{auth::BasicAuth, tls, webconfig::WebConfig};
 
 /// What a request asks the agent for.
 #[derive(Debug, Clone, PartialEq, Eq)]

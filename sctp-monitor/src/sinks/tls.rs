@@ -85,7 +85,9 @@ impl Reloading {
                 }
                 // Keep the stamps: the next check tries again, so a file
                 // written in two steps loads once it is whole.
-                Err(e) => log::warn!("metrics listener: TLS files changed but do not load, keeping the previous: {e:#}"),
+                Err(e) => {
+                    log::warn!("metrics listener: TLS files changed but do not load, keeping the previous: {e:#}")
+                }
             }
         }
         st.config.clone()
@@ -129,9 +131,8 @@ pub fn build(files: &TlsFiles) -> anyhow::Result<ServerConfig> {
         MinVersion::Tls12 => &[&TLS13, &TLS12],
         MinVersion::Tls13 => &[&TLS13],
     };
-    let builder = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(versions)
-        .context("TLS versions")?;
+    let builder =
+        ServerConfig::builder_with_provider(provider()).with_protocol_versions(versions).context("TLS versions")?;
     let builder = match (&files.client_ca_file, files.client_auth) {
         (Some(ca), auth @ (ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert)) => {
             let mut roots = RootCertStore::empty();
@@ -146,7 +147,7 @@ pub fn build(files: &TlsFiles) -> anyhow::Result<ServerConfig> {
     };
     // No ALPN: the listener speaks HTTP/1.1 only, which a client assumes
     // when the server names no protocol.
-    builder.with_single_cert(chain, key).map_err(|e| {
-        anyhow!("cert_file {} and key_file {}: {e}", files.cert_file.display(), files.key_file.display())
-    })
+    builder
+        .with_single_cert(chain, key)
+        .map_err(|e| anyhow!("cert_file {} and key_file {}: {e}", files.cert_file.display(), files.key_file.display()))
 }

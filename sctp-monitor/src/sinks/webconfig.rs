@@ -225,7 +225,10 @@ mod tests {
 
     #[test]
     fn bad_files_get_a_clear_error() {
-        assert!(err("tls_server_config:\n  cert_file: a\n  key_file: b\n  clent_auth_type: x\n").contains("clent_auth_type"));
+        assert!(
+            err("tls_server_config:\n  cert_file: a\n  key_file: b\n  clent_auth_type: x\n")
+                .contains("clent_auth_type")
+        );
         assert!(err("tls_server_confg: {}\n").contains("unknown field `tls_server_confg`"));
         assert!(err("tls_server_config:\n  key_file: b\n").contains("cert_file is required"));
         assert!(err("tls_server_config:\n  cert_file: a\n").contains("key_file is required"));
@@ -233,12 +236,18 @@ mod tests {
         assert!(e.contains("not supported") && e.contains("without verifying"), "{e}");
         let e = err("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: Sometimes\n");
         assert!(e.contains("\"Sometimes\" is not one of"), "{e}");
-        let e = err("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAndVerifyClientCert\n");
+        let e =
+            err("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAndVerifyClientCert\n");
         assert!(e.contains("needs client_ca_file"), "{e}");
         let e = err("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_ca_file: c\n");
         assert!(e.contains("client_auth_type is NoClientCert"), "{e}");
-        assert!(err("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS10\n").contains("lowest is TLS12"));
-        assert!(err("tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: [x]\n").contains("cipher_suites"));
+        assert!(
+            err("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS10\n")
+                .contains("lowest is TLS12")
+        );
+        assert!(
+            err("tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: [x]\n").contains("cipher_suites")
+        );
         assert!(err("http_server_config:\n  http2: false\n").contains("http_server_config is not supported"));
         let e = err("basic_auth_users:\n  prometheus: plaintext\n");
         assert!(e.contains("not a bcrypt hash") && e.contains("htpasswd"), "{e}");
