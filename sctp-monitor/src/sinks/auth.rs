@@ -2,8 +2,10 @@
 //! `basic_auth_users` of the web configuration (bcrypt hashes).
 //!
 //! bcrypt is slow by design (tens of milliseconds at cost 10): the check
-//! runs on tokio's blocking pool, never on the agent's one thread, and a
-//! success is remembered so that a scraper's every request does not pay it
+//! runs on tokio's blocking pool, never on the agent's one thread, at most
+//! [`VERIFY_AT_ONCE`] at a time (a client guessing passwords on every
+//! connection it may open takes that much CPU from the host, no more), and
+//! a success is remembered so that a scraper's every request does not pay it
 //! again (exporter-toolkit does the same). The cache holds SHA-256 digests
 //! of user, hash and password, never the password, and at most
 //! [`CACHE_MAX`] of them, the oldest dropped first. A user name that does
@@ -20,6 +22,9 @@ use ring::digest;
 
 /// Successful verifications remembered.
 pub const CACHE_MAX: usize = 256;
+
+/// bcrypt verifications running at once; the others wait their turn.
+pub const VERIFY_AT_ONCE: usize = 2;
 
 /// What an unknown user's password is checked against: a bcrypt hash at
 /// cost 10, the cost `htpasswd -B` and exporter-toolkit's docs use.
@@ -40,12 +45,19 @@ struct Cache {
 pub struct BasicAuth {
     users: BTreeMap<String, String>,
     cache: Mutex<Cache>,
+    verifying: tokio::sync::Semaphore,
 }
 
 impl BasicAuth {
     /// `None` when there are no users: then nothing is asked for.
     pub fn new(users: BTreeMap<String, String>) -> Option<Arc<BasicAuth>> {
-        (!users.is_empty()).then(|| Arc::new(BasicAuth { users, cache: Mutex::new(Cache::default()) }))
+        (!users.is_empty()).then(|| {
+            Arc::new(BasicAuth {
+                users,
+                cache: Mutex::new(Cache::default()),
+                verifying: tokio::sync::Semaphore::new(VERIFY_AT_ONCE),
+            })
+        })
     }
 
     /// Whether the `Authorization` header value names a user and its
@@ -60,6 +72,7 @@ impl BasicAuth {
         if known && self.cached(&key) {
             return true;
         }
+        let Ok(_turn) = self.verifying.acquire().await else { return false };
         let verified = tokio::task::spawn_blocking(move || bcrypt::verify(&password, &hash).unwrap_or(false))
             .await
             .unwrap_or(false);
@@ -142,6 +155,23 @@ mod tests {
         assert!(!auth.check(Some(b"Basic !!!")).await);
         assert_eq!(auth.cached_len(), 1, "failures are not remembered");
         assert!(BasicAuth::new(BTreeMap::new()).is_none());
+    }
+
+    #[tokio::test]
+    async fn concurrent_checks_take_turns_and_all_get_their_answer() {
+        let users = BTreeMap::from([("prom".to_string(), bcrypt::hash("right", 4).unwrap())]);
+        let auth = BasicAuth::new(users).unwrap();
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let auth = auth.clone();
+                let pw = if i % 4 == 0 { "right" } else { "wrong" };
+                tokio::spawn(async move { (pw, auth.check(Some(&header("prom", pw))).await) })
+            })
+            .collect();
+        for t in tasks {
+            let (pw, ok) = t.await.unwrap();
+            assert_eq!(ok, pw == "right", "{pw}");
+        }
     }
 
     #[test]
