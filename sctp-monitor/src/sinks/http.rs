@@ -302,7 +302,8 @@ pub async fn serve_secured(listener: TcpListener, tx: mpsc::Sender<Asked>, limit
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             if !refused_logged {
                 log::warn!(
-                    "metrics listener: {} connections open, refusing more (503) until some close; first refused: {peer}",
+                    "metrics listener: {} connections open, refusing more (503; closed over TLS) until some close; \
+                     first refused: {peer}",
                     limits.max_connections
                 );
                 refused_logged = true;
@@ -329,31 +330,39 @@ pub async fn serve_secured(listener: TcpListener, tx: mpsc::Sender<Asked>, limit
                 None => conn.drive(Watched { inner: stream, last: last.clone(), base }, last, base).await,
                 Some(tls) => {
                     let deadline = base + limits.header_read_timeout;
-                    let mut first = [0u8; 1];
-                    match tokio::time::timeout_at(deadline, stream.peek(&mut first)).await {
-                        Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => {}
-                        Ok(Ok(1)) => {
-                            log::debug!("metrics listener: plain HTTP from {peer} on the TLS listener");
-                            let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                                stream.write_all(PLAIN_TO_TLS).await?;
-                                stream.shutdown().await
-                            })
-                            .await;
-                            return;
+                    if is_tls(&mut stream, deadline, peer).await {
+                        let io = Watched { inner: stream, last: last.clone(), base };
+                        let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
+                        match tokio::time::timeout_at(deadline, acceptor.accept(io)).await {
+                            Ok(Ok(io)) => conn.drive(io, last, base).await,
+                            Ok(Err(e)) => log::debug!("metrics listener: TLS handshake with {peer} failed: {e}"),
+                            Err(_) => log::debug!("metrics listener: no TLS handshake from {peer} in time, closed"),
                         }
-                        _ => return,
-                    }
-                    let io = Watched { inner: stream, last: last.clone(), base };
-                    let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
-                    match tokio::time::timeout_at(deadline, acceptor.accept(io)).await {
-                        Ok(Ok(io)) => conn.drive(io, last, base).await,
-                        Ok(Err(e)) => log::debug!("metrics listener: TLS handshake with {peer} failed: {e}"),
-                        Err(_) => log::debug!("metrics listener: TLS handshake with {peer} not done in time, closed"),
                     }
                 }
             }
             drop(permit);
         });
+    }
+}
+
+/// Whether the client on `stream` starts a TLS handshake (by `deadline`).
+/// One that speaks plain HTTP is told to use https and closed; one that
+/// sends nothing in time is closed.
+async fn is_tls(stream: &mut tokio::net::TcpStream, deadline: Instant, peer: std::net::SocketAddr) -> bool {
+    let mut first = [0u8; 1];
+    match tokio::time::timeout_at(deadline, stream.peek(&mut first)).await {
+        Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => true,
+        Ok(Ok(1)) => {
+            log::debug!("metrics listener: plain HTTP from {peer} on the TLS listener");
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                stream.write_all(PLAIN_TO_TLS).await?;
+                stream.shutdown().await
+            })
+            .await;
+            false
+        }
+        _ => false,
     }
 }
 
