@@ -173,7 +173,12 @@ pub async fn bind_listener(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpLi
 /// The listener's TLS and authentication from `--web-config`, and a
 /// warning when the listener is open beyond this host without them.
 fn listener_security(o: &AgentOptions) -> anyhow::Result<http::Security> {
-    let Some(addr) = o.metrics else { return Ok(http::Security::default()) };
+    let Some(addr) = o.metrics else {
+        if let Some(path) = &o.web_config {
+            log::warn!("--web-config {} is not used: there is no listener (--metrics off)", path.display());
+        }
+        return Ok(http::Security::default());
+    };
     let Some(path) = &o.web_config else {
         if !addr.ip().is_loopback() {
             log::warn!(
