@@ -5,7 +5,7 @@
 //! |---|---|
 //! | 0 | done; `run` / `top` stopped on request (SIGINT, SIGTERM, `q`) after detaching every program |
 //! | 1 | failure: the kernel refused the programs, an attach, the listener or the events file failed, the agent's loop failed, a capture could not be read (or was damaged: the report of what was read is printed first) |
-//! | 2 | usage: an unknown flag or a bad value (clap), a bad `--metrics` address, `-i` naming an interface that does not exist, `top --events -` |
+//! | 2 | usage: an unknown flag or a bad value (clap), a bad `--metrics` address, a `--web-config` file that is not a valid web configuration, `-i` naming an interface that does not exist, `top --events -` |
 //! | 3 | privileges: CAP_BPF, CAP_PERFMON or CAP_NET_ADMIN is missing (named in the message) |
 //!
 //! Errors other than usage and privileges exit 1; a supervisor can stop
@@ -17,7 +17,8 @@ Exit codes:
   0  done; run/top stopped on request (SIGINT, SIGTERM, q) after detaching every program
   1  failure: the kernel refused the programs, attaching, the listener or the events file failed,
      or a capture could not be read (or was damaged: what was read is reported first)
-  2  usage: unknown flag or bad value, bad --metrics address, -i naming a missing interface
+  2  usage: unknown flag or bad value, bad --metrics address or --web-config file, -i naming a missing
+     interface
   3  privileges: CAP_BPF, CAP_PERFMON or CAP_NET_ADMIN missing (named in the message)";
 
 pub const FAILURE: u8 = 1;

@@ -95,6 +95,10 @@ struct RunArgs {
     /// Listen address of /metrics (Prometheus/OpenMetrics) and the JSON API; `off` disables it.
     #[arg(long, default_value = "127.0.0.1:9108", env = "SCTP_MONITOR_METRICS")]
     metrics: String,
+    /// TLS and basic authentication of that listener: a web configuration file in the Prometheus exporters'
+    /// format (tls_server_config, basic_auth_users), as node-exporter's --web.config.file.
+    #[arg(long, value_name = "FILE", env = "SCTP_MONITOR_WEB_CONFIG")]
+    web_config: Option<std::path::PathBuf>,
     #[command(flatten)]
     agent: AgentArgs,
 }
@@ -223,6 +227,7 @@ impl AgentArgs {
             otlp_endpoint: a.otlp_endpoint,
             otlp_interval: Duration::from_millis(a.otlp_interval_ms.max(100)),
             metrics: metrics_addr(metrics)?,
+            web_config: None,
             poll_interval: Duration::from_millis(a.poll_interval_ms),
             tick_interval: Duration::from_millis(a.tick_interval_ms),
             tracker: sctp_monitor::tracker::Config {
@@ -274,7 +279,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::Run(a) => {
             env_logger::Builder::from_env(env).init();
-            let opts = a.agent.options(a.ifaces, a.events, &a.metrics, a.print_records, cli.verbose)?;
+            let mut opts = a.agent.options(a.ifaces, a.events, &a.metrics, a.print_records, cli.verbose)?;
+            opts.web_config = a.web_config;
             // One thread: the loop owns the kernel object and the tracker and
             // answers HTTP requests itself, so a second worker only added a
             // cross-thread wakeup (two futex calls) to every ring wakeup.

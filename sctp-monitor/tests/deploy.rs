@@ -8,6 +8,11 @@
 //!   validated against the Kubernetes schemas (`kubernetes-validate
 //!   --strict`, which also rejects a broken manifest here), and
 //!   deploy/kubernetes/daemonset.yaml equal to the chart's rendering;
+//! - the listener's TLS and basic authentication in the chart, on by
+//!   default: the certificate and credential it generates, put in files as
+//!   Kubernetes mounts them, serve the agent's listener (`--web-config`),
+//!   which curl reaches as the monitors' scrape config says (the CA, the
+//!   server name, the user and password of the Secrets);
 //! - the alert rules: `promtool check rules` and `promtool test rules`;
 //! - the Grafana dashboard: a datasource variable used by every query,
 //!   `$__rate_interval` in every rate, and every metric it or the rules
@@ -17,6 +22,8 @@
 //! The tools come from `cargo xtask setup --tests` (helm and the Python
 //! tools under /opt/sctp-monitor-tools). Missing ones fail under CI and
 //! skip with a message elsewhere. No root needed.
+
+mod support;
 
 use std::{
     collections::BTreeSet,
@@ -123,7 +130,11 @@ fn helm_chart_lints_renders_and_says_what_the_agent_needs() {
 
     let docs = parse_yaml(&render(&helm, &[]));
     let kinds: BTreeSet<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
-    assert_eq!(kinds, BTreeSet::from(["DaemonSet", "Namespace", "ServiceAccount"]), "defaults render only these");
+    assert_eq!(
+        kinds,
+        BTreeSet::from(["DaemonSet", "Namespace", "Secret", "ServiceAccount"]),
+        "defaults render only these"
+    );
 
     let ds = kind(&docs, "DaemonSet")[0];
     let pod = &ds["spec"]["template"]["spec"];
@@ -160,7 +171,22 @@ fn helm_chart_lints_renders_and_says_what_the_agent_needs() {
         .collect();
     assert!(env.contains(&("SCTP_MONITOR_METRICS".into(), "$(NODE_IP):9108".into())), "{env:?}");
     assert!(!env.iter().any(|e| e.0 == "SCTP_MONITOR_IFACES"), "no -i by default");
-    assert_eq!(c["args"], serde_json::json!(["run"]));
+    assert_eq!(c["args"], serde_json::json!(["run", "--web-config=/etc/sctp-monitor/web/web-config.yml"]));
+    for p in ["readinessProbe", "livenessProbe", "startupProbe"] {
+        assert_eq!(c[p]["httpGet"]["scheme"], "HTTPS", "{p}");
+    }
+    let mounts: BTreeSet<String> = c["volumeMounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .filter_map(|m| m["mountPath"].as_str().map(String::from))
+        .collect();
+    assert!(mounts.contains("/etc/sctp-monitor/tls") && mounts.contains("/etc/sctp-monitor/web"), "{mounts:?}");
+    for v in pod["volumes"].as_array().expect("volumes") {
+        if let Some(name) = v["secret"]["secretName"].as_str() {
+            assert!(kind(&docs, "Secret").iter().any(|s| s["metadata"]["name"] == name), "the chart makes {name}");
+        }
+    }
     let ns = kind(&docs, "Namespace")[0];
     assert_eq!(ns["metadata"]["name"], "sctp-monitor");
     assert_eq!(ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "privileged");
@@ -183,7 +209,15 @@ fn helm_chart_lints_renders_and_says_what_the_agent_needs() {
     let kinds: BTreeSet<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
     assert_eq!(
         kinds,
-        BTreeSet::from(["DaemonSet", "PodMonitor", "PrometheusRule", "Service", "ServiceAccount", "ServiceMonitor"])
+        BTreeSet::from([
+            "DaemonSet",
+            "PodMonitor",
+            "PrometheusRule",
+            "Secret",
+            "Service",
+            "ServiceAccount",
+            "ServiceMonitor"
+        ])
     );
     let pod = &kind(&docs, "DaemonSet")[0]["spec"]["template"]["spec"];
     let c = &pod["containers"][0];
@@ -196,6 +230,15 @@ fn helm_chart_lints_renders_and_says_what_the_agent_needs() {
     let pm = kind(&docs, "PodMonitor")[0];
     assert_eq!(pm["spec"]["podMetricsEndpoints"][0]["port"], "metrics");
     assert_eq!(pm["spec"]["podMetricsEndpoints"][0]["path"], "/metrics");
+    // The monitors scrape as the listener asks: https, the chart's CA and
+    // server name, the Secret's user and password.
+    for ep in [&pm["spec"]["podMetricsEndpoints"][0], &kind(&docs, "ServiceMonitor")[0]["spec"]["endpoints"][0]] {
+        assert_eq!(ep["scheme"], "https", "{ep}");
+        assert_eq!(ep["tlsConfig"]["serverName"], "sctp-monitor.sctp-monitor.svc", "{ep}");
+        assert_eq!(ep["tlsConfig"]["ca"]["secret"], serde_json::json!({"name": "sctp-monitor-tls", "key": "ca.crt"}));
+        assert_eq!(ep["basicAuth"]["username"], serde_json::json!({"name": "sctp-monitor-web", "key": "username"}));
+        assert_eq!(ep["basicAuth"]["password"], serde_json::json!({"name": "sctp-monitor-web", "key": "password"}));
+    }
     let selector = &kind(&docs, "DaemonSet")[0]["spec"]["selector"]["matchLabels"];
     assert_eq!(&pm["spec"]["selector"]["matchLabels"], selector, "the PodMonitor selects the agent's pods");
     let svc_labels = &kind(&docs, "Service")[0]["metadata"]["labels"];
@@ -214,6 +257,94 @@ fn helm_chart_lints_renders_and_says_what_the_agent_needs() {
     let (ok, _, err) =
         run(Command::new(&helm).args(["template", "x"]).arg(chart()).args(["--set", "securityMode=privileged"]), None);
     assert!(!ok && err.contains("securityMode must be"), "{err}");
+
+    // The listener's security turned off: plain HTTP, and nothing of it rendered.
+    let docs = parse_yaml(&render(&helm, &["webConfig.enabled=false", "podMonitor.enabled=true"]));
+    assert!(kind(&docs, "Secret").is_empty());
+    let c = &kind(&docs, "DaemonSet")[0]["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["args"], serde_json::json!(["run"]));
+    assert!(c["readinessProbe"]["httpGet"]["scheme"].is_null());
+    assert!(kind(&docs, "PodMonitor")[0]["spec"]["podMetricsEndpoints"][0]["scheme"].is_null());
+
+    // Supplied Secrets, or cert-manager's: the chart makes only what is not supplied.
+    let docs = parse_yaml(&render(&helm, &["webConfig.tls.secretName=mine", "webConfig.auth.existingSecret=creds"]));
+    assert!(kind(&docs, "Secret").is_empty());
+    let vols = &kind(&docs, "DaemonSet")[0]["spec"]["template"]["spec"]["volumes"];
+    assert!(vols.as_array().expect("volumes").iter().any(|v| v["secret"]["secretName"] == "mine"), "{vols}");
+    assert!(vols.as_array().expect("volumes").iter().any(|v| v["secret"]["secretName"] == "creds"), "{vols}");
+    let (ok, _, err) = run(
+        Command::new(&helm)
+            .args(["template", "x"])
+            .arg(chart())
+            .args(["--set", "webConfig.tls.certManager.enabled=true"]),
+        None,
+    );
+    assert!(!ok && err.contains("issuerRef.name"), "{err}");
+    let docs = parse_yaml(&render(
+        &helm,
+        &["webConfig.tls.certManager.enabled=true", "webConfig.tls.certManager.issuerRef.name=ca-issuer"],
+    ));
+    let cert = kind(&docs, "Certificate")[0];
+    assert_eq!(cert["spec"]["secretName"], "sctp-monitor-tls");
+    assert_eq!(cert["spec"]["dnsNames"], serde_json::json!(["sctp-monitor.sctp-monitor.svc"]));
+    assert_eq!(cert["spec"]["issuerRef"]["name"], "ca-issuer");
+    let secrets: Vec<&Value> = kind(&docs, "Secret");
+    assert_eq!(secrets.len(), 1, "only the credential; cert-manager writes the certificate");
+    assert_eq!(secrets[0]["metadata"]["name"], "sctp-monitor-web");
+}
+
+/// The `data` of the rendered Secret `name`, decoded.
+fn secret_data(docs: &[Value], name: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    use base64::Engine as _;
+    let s = kind(docs, "Secret").into_iter().find(|s| s["metadata"]["name"] == name).expect("the Secret");
+    s["data"]
+        .as_object()
+        .expect("data")
+        .iter()
+        .map(|(k, v)| {
+            (k.clone(), base64::engine::general_purpose::STANDARD.decode(v.as_str().expect("base64")).expect("base64"))
+        })
+        .collect()
+}
+
+#[test]
+fn the_charts_certificate_and_credential_serve_the_agents_listener() {
+    let (Some(helm), Some(curl)) = (tool("helm"), tool("curl")) else { return };
+    let docs = parse_yaml(&render(&helm, &[]));
+    let tls = secret_data(&docs, "sctp-monitor-tls");
+    let web = secret_data(&docs, "sctp-monitor-web");
+    // The files as the pod sees them (the Secrets' keys under the mounts).
+    let dir = support::process::TempDir::new("deploy-web");
+    for k in ["tls.crt", "tls.key", "ca.crt"] {
+        dir.write(k, &tls[k]);
+    }
+    let config = String::from_utf8(web["web-config.yml"].clone()).expect("UTF-8");
+    assert!(config.contains("/etc/sctp-monitor/tls/tls.crt"), "{config}");
+    let config = config.replace("/etc/sctp-monitor/tls/", &format!("{}/", dir.0.display()));
+    let config = sctp_monitor::sinks::webconfig::WebConfig::parse(&config, &dir.0).expect("the agent reads it");
+    let security = sctp_monitor::sinks::http::Security::from_config(&config).expect("the certificate loads");
+    assert!(security.tls.is_some() && security.auth.is_some());
+    let addr = support::listener::start(sctp_monitor::sinks::http::Limits::DEFAULT, security);
+
+    let (user, password) = (String::from_utf8_lossy(&web["username"]), String::from_utf8_lossy(&web["password"]));
+    assert_eq!(user, "prometheus");
+    assert!(password.len() >= 24, "a generated password");
+    let server_name = "sctp-monitor.sctp-monitor.svc";
+    let get = |auth: Option<String>| -> String {
+        let mut c = Command::new(&curl);
+        c.args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "--cacert"])
+            .arg(dir.path("ca.crt"))
+            .args(["--resolve", &format!("{server_name}:{}:127.0.0.1", addr.port())]);
+        if let Some(a) = auth {
+            c.args(["-u", &a]);
+        }
+        let (_, out, err) = run(c.arg(format!("https://{server_name}:{}/metrics", addr.port())), None);
+        assert!(err.is_empty(), "curl: {err}");
+        out
+    };
+    assert_eq!(get(Some(format!("{user}:{password}"))), "200", "the monitors' credential and CA");
+    assert_eq!(get(None), "401");
+    assert_eq!(get(Some(format!("{user}:not-{password}"))), "401");
 }
 
 #[test]
@@ -252,9 +383,11 @@ fn the_plain_manifest_is_the_charts_rendering() {
     let Some(helm) = tool("helm") else { return };
     let file = std::fs::read_to_string(repo().join("deploy/kubernetes/daemonset.yaml")).expect("manifest");
     let body = file.split_once("\n---\n").map(|(_, b)| format!("---\n{b}")).expect("a header comment, then ---");
+    // As `cargo xtask manifests` renders it: the Secrets are the user's.
+    let sets = ["webConfig.tls.secretName=sctp-monitor-tls", "webConfig.auth.existingSecret=sctp-monitor-web"];
     assert_eq!(
         body,
-        render(&helm, &[]),
+        render(&helm, &sets),
         "deploy/kubernetes/daemonset.yaml is out of date: regenerate it with `cargo xtask manifests`"
     );
 }

@@ -1,4 +1,4 @@
-//! The metrics/API listener (`sinks::http::serve_with`, the code the agent
+//! The metrics/API listener (`sinks::http::serve_secured`, the code the agent
 //! runs) against clients that hold or flood it, over real loopback TCP: a
 //! slowloris that trickles its headers, a kept-alive connection left idle,
 //! a client that never reads a large answer, more connections than the
@@ -12,8 +12,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sctp_monitor::sinks::http::{Asked, Limits, Query, serve_with};
-use tokio::sync::mpsc;
+mod support;
+
+use sctp_monitor::sinks::http::{Limits, Security};
+use support::listener::{self, BIG};
 
 const LIMITS: Limits = Limits {
     header_read_timeout: Duration::from_millis(1500),
@@ -22,31 +24,9 @@ const LIMITS: Limits = Limits {
     max_header_bytes: 8192,
 };
 
-/// Answer of `/api/events` in this test: 64 MiB, far more than the two
-/// sockets buffer.
-const BIG: usize = 64 << 20;
-
-/// The listener on 127.0.0.1 with `LIMITS`, and a loop answering its
-/// queries as the agent's does, on a runtime of its own.
+/// The listener on 127.0.0.1 with `LIMITS`, plain HTTP.
 fn start() -> SocketAddr {
-    let (atx, arx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            atx.send(listener.local_addr().expect("addr")).expect("send addr");
-            let (tx, mut rx) = mpsc::channel::<Asked>(64);
-            tokio::spawn(serve_with(listener, tx, LIMITS));
-            while let Some(asked) = rx.recv().await {
-                let answer = match asked.query {
-                    Query::Events { .. } => (200, "application/json", "x".repeat(BIG)),
-                    q => (200, "text/plain", format!("{q:?}\n")),
-                };
-                let _ = asked.reply.send(answer);
-            }
-        });
-    });
-    arx.recv_timeout(Duration::from_secs(10)).expect("listener up")
+    listener::start(LIMITS, Security::default())
 }
 
 fn connect(addr: SocketAddr) -> TcpStream {

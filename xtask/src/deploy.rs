@@ -23,11 +23,18 @@ pub fn generate(what: &str, out_dir: &Path) -> anyhow::Result<()> {
 const MANIFEST: &str = "deploy/kubernetes/daemonset.yaml";
 const MANIFEST_HEADER: &str = "\
 # sctp-monitor without Helm: the chart deploy/helm/sctp-monitor rendered with
-# its default values (`cargo xtask manifests` writes this file; the test
-# tests/deploy.rs fails when it differs from the chart). A Namespace with
-# Pod Security labels, a ServiceAccount without token, and the DaemonSet:
-# host network, CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON (not privileged),
-# /readyz readiness and /healthz liveness, Prometheus scrape annotations.
+# its default values, except that the listener's certificate and credential
+# are Secrets you make (a manifest cannot generate them; `cargo xtask
+# manifests` writes this file; the test tests/deploy.rs fails when it
+# differs from the chart). A Namespace with Pod Security labels, a
+# ServiceAccount without token, and the DaemonSet: host network, CAP_BPF +
+# CAP_NET_ADMIN + CAP_PERFMON (not privileged), TLS and basic
+# authentication on the listener (--web-config), /readyz readiness and
+# /healthz liveness over HTTPS, Prometheus scrape annotations.
+#
+# The two Secrets first (deploy/README.md, TLS and authentication, has
+# the commands): sctp-monitor-tls (tls.crt, tls.key, ca.crt) and
+# sctp-monitor-web (username, password, web-config.yml).
 #
 #   kubectl apply -f deploy/kubernetes/daemonset.yaml
 #   kubectl -n sctp-monitor logs ds/sctp-monitor     # attach report, JSON events
@@ -35,11 +42,17 @@ const MANIFEST_HEADER: &str = "\
 # Set the image to one built from deploy/Dockerfile.
 ";
 
+/// The chart's values for the plain manifest (tests/deploy.rs renders the
+/// chart with the same).
+const MANIFEST_SETS: &[&str] =
+    &["webConfig.tls.secretName=sctp-monitor-tls", "webConfig.auth.existingSecret=sctp-monitor-web"];
+
 /// deploy/kubernetes/daemonset.yaml from the chart.
 pub fn manifests() -> anyhow::Result<()> {
     let root = workspace_root();
     let out = Command::new("helm")
         .args(["template", "sctp-monitor", "deploy/helm/sctp-monitor", "--namespace", "sctp-monitor"])
+        .args(MANIFEST_SETS.iter().flat_map(|s| ["--set", s]))
         .current_dir(&root)
         .output()
         .context("running helm (cargo xtask setup --tests installs it)")?;

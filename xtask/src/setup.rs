@@ -25,7 +25,8 @@ pub enum Scope {
 /// `llvm-N-dev` and `libpolly-N-dev` of the pinned major).
 const BUILD_PACKAGES: &[&str] = &["libzstd-dev", "zlib1g-dev", "libxml2-dev"];
 /// Debian packages the tests use: namespaces and veths, nftables, the
-/// userland SCTP stack, captures and tshark, Prometheus, tmux.
+/// userland SCTP stack, captures and tshark, Prometheus, tmux, curl (the
+/// listener's TLS tests).
 const TEST_PACKAGES: &[&str] = &[
     "iproute2",
     "nftables",
@@ -36,6 +37,7 @@ const TEST_PACKAGES: &[&str] = &[
     "libc6-dev",
     "prometheus",
     "tmux",
+    "curl",
     "procps",
     // deploy: the man page check, the chart tools (tools.rs) and the image
     // test (podman with runc; debootstrap makes the base image).

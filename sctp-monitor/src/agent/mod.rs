@@ -69,6 +69,10 @@ pub struct AgentOptions {
     pub otlp_interval: Duration,
     /// Where `/metrics` and the API listen; `None`: nowhere.
     pub metrics: Option<SocketAddr>,
+    /// The listener's web configuration (TLS, basic authentication), in
+    /// the Prometheus exporters' format; `None`: plain HTTP, no
+    /// authentication.
+    pub web_config: Option<std::path::PathBuf>,
     /// Per-path maps and the interface list (interfaces gone, back or new)
     /// are read this often.
     pub poll_interval: Duration,
@@ -99,6 +103,7 @@ impl Default for AgentOptions {
             otlp_endpoint: None,
             otlp_interval: Duration::from_secs(10),
             metrics: Some(SocketAddr::from(([127, 0, 0, 1], 9108))),
+            web_config: None,
             poll_interval: Duration::from_secs(1),
             tick_interval: Duration::from_millis(100),
             tracker: tracker::Config::default(),
@@ -163,6 +168,39 @@ pub async fn bind_listener(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpLi
         };
         anyhow::anyhow!("cannot listen on {addr} for metrics and the API: {e}; {hint}")
     })
+}
+
+/// The listener's TLS and authentication from `--web-config`, and a
+/// warning when the listener is open beyond this host without them.
+fn listener_security(o: &AgentOptions) -> anyhow::Result<http::Security> {
+    let Some(addr) = o.metrics else {
+        if let Some(path) = &o.web_config {
+            log::warn!("--web-config {} is not used: there is no listener (--metrics off)", path.display());
+        }
+        return Ok(http::Security::default());
+    };
+    let Some(path) = &o.web_config else {
+        if !addr.ip().is_loopback() {
+            log::warn!(
+                "the listener on {addr} is not on loopback and has no --web-config: anyone who reaches this \
+                 address reads /metrics and the JSON API (every association with its peers' addresses, ports and \
+                 verification tags) in clear text, without a credential; give --web-config FILE (env \
+                 SCTP_MONITOR_WEB_CONFIG) for TLS and basic authentication, or listen on 127.0.0.1"
+            );
+        }
+        return Ok(http::Security::default());
+    };
+    let config =
+        crate::sinks::webconfig::WebConfig::load(path).map_err(|e| crate::exit::with_code(crate::exit::USAGE, e))?;
+    let security = http::Security::from_config(&config).with_context(|| format!("--web-config {}", path.display()))?;
+    if security.tls.is_none() && !addr.ip().is_loopback() {
+        log::warn!(
+            "--web-config {} has no tls_server_config: the listener on {addr} serves plain HTTP, so metrics, the \
+             API and any password cross the network readable",
+            path.display()
+        );
+    }
+    Ok(security)
 }
 
 /// Loads the object, with what to do when it fails.
@@ -344,6 +382,9 @@ pub async fn run_embedded(o: AgentOptions, embedding: Option<Embedding>) -> anyh
         Some(e) => (Some(e.ready), Some(e.stop)),
         None => (None, None),
     };
+    // Before the privilege checks: a configuration mistake is reported as
+    // such wherever the agent runs.
+    let security = listener_security(&o)?;
     preflight::check_privileges()?;
     preflight::check_kernel()?;
     for name in &o.ifaces {
@@ -377,11 +418,13 @@ pub async fn run_embedded(o: AgentOptions, embedding: Option<Embedding>) -> anyh
 
     let (qtx, mut qrx) = mpsc::channel::<Asked>(64);
     let server = listener.map(|l| {
+        let addr = l.local_addr().map_or_else(|_| "?".into(), |a| a.to_string());
+        let scheme = if security.tls.is_some() { "https" } else { "http" };
         log::info!(
-            "metrics on http://{}/metrics, API on /api/associations and /api/events",
-            l.local_addr().map_or_else(|_| "?".into(), |a| a.to_string())
+            "metrics on {scheme}://{addr}/metrics, API on /api/associations and /api/events ({})",
+            security.describe()
         );
-        tokio::spawn(http::serve(l, qtx.clone()))
+        tokio::spawn(http::serve(l, qtx.clone(), security))
     });
     if let Some(ready) = ready {
         let _ = ready.send(qtx.clone());

@@ -12,6 +12,17 @@
 //! a 503 and are closed), request line and headers are limited to
 //! `max_header_bytes` (431, or 414 for the request line alone), and a
 //! request with a body is refused (413): the API has nothing to post.
+//!
+//! With a web configuration ([`Security`], `run --web-config`) the same
+//! listener speaks TLS (`super::tls`) and asks for basic authentication
+//! (`super::auth`). The TLS handshake must be done within
+//! `header_read_timeout` too, counted from the accept, and the idle timeout
+//! watches the encrypted bytes. A plain-HTTP request to the TLS port gets a
+//! plain 400 saying so. Over TLS, a connection past `max_connections` is
+//! closed without an answer (a plain 503 would be noise to a TLS client).
+//! `/healthz` and `/readyz` answer without credentials: kubelet's probes
+//! cannot send any, and they tell only whether the agent is alive and
+//! attached.
 
 use std::{
     convert::Infallible,
@@ -36,6 +47,7 @@ use tokio::{
 
 use super::api::{ASSOC_LIMIT_DEFAULT, ASSOC_LIMIT_MAX, EVENTS_LIMIT_DEFAULT, query_param};
 use super::metrics::{OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
+use super::{auth::BasicAuth, tls, webconfig::WebConfig};
 
 /// What a request asks the agent for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +116,7 @@ fn respond(status: u16, ctype: &'static str, body: String) -> Response<Full<Byte
 async fn handle(
     req: Request<hyper::body::Incoming>,
     tx: mpsc::Sender<Asked>,
+    auth: Option<Arc<BasicAuth>>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if req.method() != hyper::Method::GET && req.method() != hyper::Method::HEAD {
         return Ok(respond(405, "text/plain", "only GET\n".into()));
@@ -112,6 +125,15 @@ async fn handle(
         let mut r = respond(413, "text/plain", "a request body is not accepted: the API only answers GET\n".into());
         r.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
         return Ok(r);
+    }
+    if let Some(auth) = &auth {
+        let probe = matches!(req.uri().path(), "/healthz" | "/readyz");
+        let given = req.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes());
+        if !probe && !auth.check(given).await {
+            let mut r = respond(401, "text/plain", "401 Unauthorized: give a user and password (basic auth)\n".into());
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static(super::auth::CHALLENGE));
+            return Ok(r);
+        }
     }
     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let query = match route(req.uri().path(), req.uri().query(), accept) {
@@ -215,13 +237,49 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nretry-after: 1\r\n\
 content-type: text/plain\r\ncontent-length: 38\r\n\r\ntoo many connections to sctp-monitor\r\n";
 
+/// The answer to a plain-HTTP request on the TLS listener.
+const PLAIN_TO_TLS: &[u8] = b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: text/plain\r\n\
+content-length: 59\r\n\r\nthis listener speaks HTTPS (TLS only): use an https:// URL\n";
+
+/// The first byte of a TLS connection: a handshake record.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// TLS and basic authentication of the listener (`run --web-config`);
+/// the default is neither.
+#[derive(Clone, Default)]
+pub struct Security {
+    pub tls: Option<Arc<tls::Reloading>>,
+    pub auth: Option<Arc<BasicAuth>>,
+}
+
+impl Security {
+    /// Loads what `c` names (certificate, key and client CA files): an
+    /// error is one to stop at start for.
+    pub fn from_config(c: &WebConfig) -> anyhow::Result<Security> {
+        Ok(Security {
+            tls: c.tls.clone().map(tls::Reloading::new).transpose()?.map(Arc::new),
+            auth: BasicAuth::new(c.basic_auth_users.clone()),
+        })
+    }
+
+    /// What a client gets, for the agent's log.
+    pub fn describe(&self) -> &'static str {
+        match (self.tls.is_some(), self.auth.is_some()) {
+            (true, true) => "TLS, basic authentication",
+            (true, false) => "TLS, no authentication",
+            (false, true) => "plain HTTP (no TLS: credentials cross the network readable), basic authentication",
+            (false, false) => "plain HTTP, no authentication",
+        }
+    }
+}
+
 /// Serves until the task is dropped, with [`Limits::DEFAULT`].
-pub async fn serve(listener: TcpListener, tx: mpsc::Sender<Asked>) {
-    serve_with(listener, tx, Limits::DEFAULT).await
+pub async fn serve(listener: TcpListener, tx: mpsc::Sender<Asked>, security: Security) {
+    serve_secured(listener, tx, Limits::DEFAULT, security).await
 }
 
 /// Serves until the task is dropped.
-pub async fn serve_with(listener: TcpListener, tx: mpsc::Sender<Asked>, limits: Limits) {
+pub async fn serve_secured(listener: TcpListener, tx: mpsc::Sender<Asked>, limits: Limits, security: Security) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut builder = http1::Builder::new();
     builder
@@ -244,14 +302,18 @@ pub async fn serve_with(listener: TcpListener, tx: mpsc::Sender<Asked>, limits: 
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             if !refused_logged {
                 log::warn!(
-                    "metrics listener: {} connections open, refusing more (503) until some close; first refused: {peer}",
+                    "metrics listener: {} connections open, refusing more (503; closed over TLS) until some close; \
+                     first refused: {peer}",
                     limits.max_connections
                 );
                 refused_logged = true;
             }
+            let tls = security.tls.is_some();
             tokio::spawn(async move {
                 let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                    stream.write_all(BUSY).await?;
+                    if !tls {
+                        stream.write_all(BUSY).await?;
+                    }
                     stream.shutdown().await
                 })
                 .await;
@@ -259,29 +321,84 @@ pub async fn serve_with(listener: TcpListener, tx: mpsc::Sender<Asked>, limits: 
             continue;
         };
         refused_logged = false;
-        let (tx, builder) = (tx.clone(), builder.clone());
+        let conn = Conn { tx: tx.clone(), builder: builder.clone(), auth: security.auth.clone(), limits, peer };
+        let tls = security.tls.clone();
         tokio::spawn(async move {
             let base = Instant::now();
             let last = Arc::new(AtomicU64::new(0));
-            let io = Watched { inner: stream, last: last.clone(), base };
-            let svc = service_fn(move |req| handle(req, tx.clone()));
-            let conn = builder.serve_connection(TokioIo::new(io), svc);
-            tokio::pin!(conn);
-            loop {
-                let deadline = base + Duration::from_millis(last.load(Ordering::Relaxed)) + limits.idle_timeout;
-                tokio::select! {
-                    _ = &mut conn => break,
-                    _ = tokio::time::sleep_until(deadline) => {
-                        let idle = base.elapsed().saturating_sub(Duration::from_millis(last.load(Ordering::Relaxed)));
-                        if idle >= limits.idle_timeout {
-                            log::debug!("metrics listener: closing {peer}, idle for {} s", idle.as_secs());
-                            break;
+            match tls {
+                None => conn.drive(Watched { inner: stream, last: last.clone(), base }, last, base).await,
+                Some(tls) => {
+                    let deadline = base + limits.header_read_timeout;
+                    if is_tls(&mut stream, deadline, peer).await {
+                        let io = Watched { inner: stream, last: last.clone(), base };
+                        let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
+                        match tokio::time::timeout_at(deadline, acceptor.accept(io)).await {
+                            Ok(Ok(io)) => conn.drive(io, last, base).await,
+                            Ok(Err(e)) => log::debug!("metrics listener: TLS handshake with {peer} failed: {e}"),
+                            Err(_) => log::debug!("metrics listener: no TLS handshake from {peer} in time, closed"),
                         }
                     }
                 }
             }
             drop(permit);
         });
+    }
+}
+
+/// Whether the client on `stream` starts a TLS handshake (by `deadline`).
+/// One that speaks plain HTTP is told to use https and closed; one that
+/// sends nothing in time is closed.
+async fn is_tls(stream: &mut tokio::net::TcpStream, deadline: Instant, peer: std::net::SocketAddr) -> bool {
+    let mut first = [0u8; 1];
+    match tokio::time::timeout_at(deadline, stream.peek(&mut first)).await {
+        Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => true,
+        Ok(Ok(1)) => {
+            log::debug!("metrics listener: plain HTTP from {peer} on the TLS listener");
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                stream.write_all(PLAIN_TO_TLS).await?;
+                stream.shutdown().await
+            })
+            .await;
+            false
+        }
+        _ => false,
+    }
+}
+
+/// What serving one connection needs.
+struct Conn {
+    tx: mpsc::Sender<Asked>,
+    builder: Arc<http1::Builder>,
+    auth: Option<Arc<BasicAuth>>,
+    limits: Limits,
+    peer: std::net::SocketAddr,
+}
+
+impl Conn {
+    /// Serves HTTP on `io` until it ends or no byte moved on it (`last`,
+    /// milliseconds since `base`) for the idle timeout.
+    async fn drive<I>(self, io: I, last: Arc<AtomicU64>, base: Instant)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Conn { tx, builder, auth, limits, peer } = self;
+        let svc = service_fn(move |req| handle(req, tx.clone(), auth.clone()));
+        let conn = builder.serve_connection(TokioIo::new(io), svc);
+        tokio::pin!(conn);
+        loop {
+            let deadline = base + Duration::from_millis(last.load(Ordering::Relaxed)) + limits.idle_timeout;
+            tokio::select! {
+                _ = &mut conn => break,
+                _ = tokio::time::sleep_until(deadline) => {
+                    let idle = base.elapsed().saturating_sub(Duration::from_millis(last.load(Ordering::Relaxed)));
+                    if idle >= limits.idle_timeout {
+                        log::debug!("metrics listener: closing {peer}, idle for {} s", idle.as_secs());
+                        break;
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod guest;
 pub mod http;
+pub mod listener;
 pub mod process;
 pub mod tshark;
 
