@@ -8,6 +8,7 @@ pub mod agent;
 pub mod clidoc;
 pub mod craft;
 pub mod decode;
+pub mod error_cause;
 pub mod event;
 pub mod exit;
 pub mod fasthash;

@@ -299,6 +299,8 @@ pub(crate) struct Ext {
     /// an addition. Such a source shows up when a stack sends from an
     /// address it has not added yet (usrsctp with the lab's source rewrite).
     pub stray: u16,
+    /// ERROR chunks by first cause, for coalescing (`errors.rs`).
+    pub errors: super::errors::ErrorGate,
 }
 
 /// One association.
@@ -488,6 +490,7 @@ impl Assoc {
             + self.ext.as_ref().map_or(0, |x| {
                 size_of::<Ext>()
                     + x.pending_asconf.capacity() * size_of::<PendingAsconf>()
+                    + x.errors.entries.capacity() * size_of::<super::errors::GateEntry>()
                     + x.pending_asconf.iter().map(|p| p.requests.capacity() * 24).sum::<usize>()
                     + x.other_ppids.capacity() * 4
             })

@@ -61,6 +61,10 @@ pub struct AssocView {
     pub last_seen_ns: u64,
     /// Why it ended (closed associations only).
     pub ended: Option<DownReason>,
+    /// ERROR chunks sent, by the code of their first cause (`None`: no
+    /// cause, or one of the codes past the per-association few kept
+    /// apart), in the order first seen.
+    pub errors: Vec<(Option<u16>, u64)>,
 }
 
 pub(super) fn assoc_view(a: &Assoc, ended: Option<DownReason>) -> AssocView {
@@ -113,6 +117,7 @@ pub(super) fn assoc_view(a: &Assoc, ended: Option<DownReason>) -> AssocView {
         ppids: ppids_of(a),
         last_seen_ns: a.last_seen_ns,
         ended,
+        errors: super::errors::error_tally(a),
     }
 }
 

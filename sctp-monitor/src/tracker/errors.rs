@@ -1,0 +1,172 @@
+//! Why an association ends and what its endpoints complain about: the error
+//! causes of an ABORT go with its `association_down`, and an ERROR chunk is
+//! an `error_reported` event.
+//!
+//! A stack answering every packet of a broken peer with an ERROR (an
+//! unrecognized chunk type, say) sends thousands a second; the event log
+//! must not carry them all. ERROR chunks are coalesced per association by
+//! the code of their first cause: at most one `error_reported` per code a
+//! second; the ones held back in between are counted, and the next one
+//! reported carries the count (`repeated`). Held-back chunks after the last
+//! report are in the metrics and the replay report, not in an event. An
+//! association keeps at most [`GATE_KEYS`] codes apart; further codes share
+//! one entry (reported with their own first cause).
+
+use crate::decode::{ErrorCause, PacketMeta};
+use crate::error_cause;
+use crate::event::{EventKind, Role};
+
+use super::Tracker;
+use super::assoc::Assoc;
+
+/// Codes one association keeps apart for coalescing (and the report).
+pub(crate) const GATE_KEYS: usize = 8;
+
+/// At most one `error_reported` per association and code in this time.
+pub(crate) const ERROR_REPORT_INTERVAL_NS: u64 = 1_000_000_000;
+
+/// The key of an ERROR chunk without causes.
+pub(crate) const NO_CAUSE: u32 = 0x1_0000;
+/// The key shared by codes past [`GATE_KEYS`].
+pub(crate) const OTHER_CODES: u32 = 0x2_0000;
+
+/// ERROR chunks of one association with one first-cause code.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct GateEntry {
+    /// The cause code, [`NO_CAUSE`] or [`OTHER_CODES`].
+    pub key: u32,
+    /// When the last `error_reported` of this key was.
+    pub reported_ns: u64,
+    /// ERROR chunks held back since.
+    pub held: u32,
+    /// Every ERROR chunk of this key.
+    pub chunks: u64,
+}
+
+/// Per-association ERROR coalescing (in `Ext`, so only associations that
+/// sent ERRORs pay for it).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ErrorGate {
+    pub entries: Vec<GateEntry>,
+}
+
+impl ErrorGate {
+    /// Counts one ERROR chunk whose first cause has `key` at `now`: `Some`
+    /// (the number held back before it) when it is to be reported.
+    fn pass(&mut self, key: u32, now: u64) -> Option<u32> {
+        let i = match self.entries.iter().position(|g| g.key == key) {
+            Some(i) => i,
+            None if self.entries.len() < GATE_KEYS - 1 || key == OTHER_CODES => {
+                // The first of a key is reported, whatever the time.
+                self.entries.push(GateEntry { key, reported_ns: now, held: 0, chunks: 1 });
+                return Some(0);
+            }
+            None => return self.pass(OTHER_CODES, now),
+        };
+        let g = &mut self.entries[i];
+        g.chunks += 1;
+        if now.saturating_sub(g.reported_ns) < ERROR_REPORT_INTERVAL_NS {
+            g.held = g.held.saturating_add(1);
+            return None;
+        }
+        g.reported_ns = now;
+        Some(std::mem::take(&mut g.held))
+    }
+}
+
+impl Tracker {
+    /// An ABORT from endpoint `e` ends the association: who sent it and
+    /// why go with the `association_down`.
+    pub(super) fn on_abort(
+        &mut self,
+        slot: usize,
+        e: usize,
+        causes: &[ErrorCause],
+        now: u64,
+        out: &mut Vec<crate::event::Event>,
+    ) {
+        if self.slab[slot].id == 0 {
+            return;
+        }
+        for c in causes {
+            self.stats.abort_causes[error_cause::label_index(c.code)] += 1;
+        }
+        let (listed, omitted) = error_cause::entries(causes);
+        let at = out.len();
+        self.close(slot, crate::event::DownReason::Abort, now, out);
+        if let Some(ev) = out.get_mut(at) {
+            ev.endpoint = Some(Role::from_index(e));
+            ev.causes = (!listed.is_empty()).then_some(listed);
+            ev.causes_omitted = (omitted > 0).then_some(omitted as u32);
+        }
+    }
+
+    /// An ERROR chunk from endpoint `e` on path `pi`: counted always,
+    /// reported as [`ErrorGate`] lets it.
+    pub(super) fn on_error(
+        &mut self,
+        slot: usize,
+        pi: usize,
+        meta: &PacketMeta,
+        causes: &[ErrorCause],
+        out: &mut Vec<crate::event::Event>,
+    ) {
+        for c in causes {
+            self.stats.error_causes[error_cause::label_index(c.code)] += 1;
+        }
+        let key = causes.first().map_or(NO_CAUSE, |c| c.code as u32);
+        let now = meta.ts_ns;
+        let Some(held) = self.slab[slot].ext().errors.pass(key, now) else {
+            self.stats.errors_held_back += 1;
+            return;
+        };
+        let mut ev = self.path_event(slot, pi, EventKind::ErrorReported, now);
+        let (listed, omitted) = error_cause::entries(causes);
+        ev.causes = (!listed.is_empty()).then_some(listed);
+        ev.causes_omitted = (omitted > 0).then_some(omitted as u32);
+        ev.repeated = (held > 0).then_some(held);
+        out.push(ev);
+    }
+}
+
+/// ERROR chunks of `a` by first-cause code (`None`: without causes or one
+/// of the codes past the gate's), for views.
+pub(super) fn error_tally(a: &Assoc) -> Vec<(Option<u16>, u64)> {
+    a.ext.as_ref().map_or_else(Vec::new, |x| {
+        x.errors.entries.iter().map(|g| ((g.key <= u16::MAX as u32).then_some(g.key as u16), g.chunks)).collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_report_per_code_a_second_with_the_count_held_back() {
+        let mut g = ErrorGate::default();
+        let (t, s) = (1_700_000_000_000_000_000, ERROR_REPORT_INTERVAL_NS);
+        assert_eq!(g.pass(6, t + 10), Some(0));
+        assert_eq!(g.pass(6, t + 20), None);
+        assert_eq!(g.pass(6, t + 30), None);
+        // Another code is reported on its own.
+        assert_eq!(g.pass(7, t + 40), Some(0));
+        assert_eq!(g.pass(6, t + 9 + s), None);
+        assert_eq!(g.pass(6, t + 10 + s), Some(3));
+        assert_eq!(g.pass(6, t + 11 + s), None);
+        // Time going back (copies out of order) holds back.
+        assert_eq!(g.pass(6, t), None);
+        assert_eq!(g.entries.iter().find(|e| e.key == 6).map(|e| e.chunks), Some(7));
+    }
+
+    #[test]
+    fn codes_past_the_cap_share_one_entry() {
+        let mut g = ErrorGate::default();
+        for code in 0..1000u32 {
+            g.pass(code, 1_700_000_000_000_000_000);
+        }
+        assert_eq!(g.entries.len(), GATE_KEYS);
+        let other = g.entries.iter().find(|e| e.key == OTHER_CODES).expect("shared entry");
+        assert_eq!(other.chunks, 1000 - (GATE_KEYS as u64 - 1));
+        assert_eq!(other.held as u64, other.chunks - 1);
+    }
+}
