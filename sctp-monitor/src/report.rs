@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use crate::error_cause::{self, CauseEntry};
 use crate::event::{DownReason, EventKind, rfc3339_micros};
 use crate::replay::{ReplayOutcome, chunk_name};
-use crate::tracker::{AssocView, EndpointView};
+use crate::tracker::{AssocView, EndpointView, FirstCause};
 
 fn endpoint(e: &EndpointView) -> String {
     let addrs: Vec<String> = e.addrs.iter().map(|a| a.to_string()).collect();
@@ -75,9 +75,10 @@ fn assoc(o: &ReplayOutcome, a: &AssocView, out: &mut impl Write) -> io::Result<(
         let v: Vec<String> = a
             .errors
             .iter()
-            .map(|&(code, n)| match code {
-                Some(c) => format!("{} ({c}) {n}", error_cause::name(c)),
-                None => format!("no cause or other codes {n}"),
+            .map(|&(first, n)| match first {
+                FirstCause::Code(c) => format!("{} ({c}) {n}", error_cause::name(c)),
+                FirstCause::None => format!("no cause {n}"),
+                FirstCause::OtherCodes => format!("other codes {n}"),
             })
             .collect();
         writeln!(out, "  ERROR chunks {total}, by first cause: {}", v.join(", "))?;

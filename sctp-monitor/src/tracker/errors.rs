@@ -18,6 +18,7 @@ use crate::event::{EventKind, Role};
 
 use super::Tracker;
 use super::assoc::Assoc;
+use super::view::FirstCause;
 
 /// Codes one association keeps apart for coalescing (and the report).
 pub(crate) const GATE_KEYS: usize = 8;
@@ -129,12 +130,14 @@ impl Tracker {
     }
 }
 
-/// ERROR chunks of `a` by first-cause code (`None`: without causes or one
-/// of the codes past the gate's), for views.
-pub(super) fn error_tally(a: &Assoc) -> Vec<(Option<u16>, u64)> {
-    a.ext.as_ref().map_or_else(Vec::new, |x| {
-        x.errors.entries.iter().map(|g| ((g.key <= u16::MAX as u32).then_some(g.key as u16), g.chunks)).collect()
-    })
+/// ERROR chunks of `a` by first cause, for views.
+pub(super) fn error_tally(a: &Assoc) -> Vec<(FirstCause, u64)> {
+    let key = |k: u32| match k {
+        NO_CAUSE => FirstCause::None,
+        OTHER_CODES => FirstCause::OtherCodes,
+        c => FirstCause::Code(c as u16),
+    };
+    a.ext.as_ref().map_or_else(Vec::new, |x| x.errors.entries.iter().map(|g| (key(g.key), g.chunks)).collect())
 }
 
 #[cfg(test)]

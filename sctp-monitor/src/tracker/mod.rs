@@ -42,7 +42,7 @@ use crate::event::{DownReason, Endpoint, Event, EventKind, PathRef, Role};
 use assoc::{A16, Assoc, ip};
 pub use assoc::{AssocState, PathState};
 pub use prefetch::{BATCH as PREFETCH_BATCH, Hint};
-pub use view::{AssocView, Census, EndpointView, PathView};
+pub use view::{AssocView, Census, EndpointView, FirstCause, PathView};
 
 /// Tracker settings.
 #[derive(Debug, Clone)]
