@@ -3,9 +3,9 @@
 //!
 //! tshark is the reference: on every capture fixture and on a capture
 //! written here from crafted frames (ERRORs with every kind of cause, alone
-//! and several together, without any; ABORTs with a user's reason, a
-//! protocol violation, more causes than an event lists, none, the T bit;
-//! one association flooding ERRORs), the cause codes of every ABORT and
+//! and several together, without any; ABORTs with a user's reason, one
+//! longer than a kernel record, a protocol violation, more causes than an
+//! event lists, none, the T bit; one association flooding ERRORs), the cause codes of every ABORT and
 //! ERROR replay reports are tshark's, chunk for chunk, at tshark's time; an
 //! ABORT replay does not report as an end is one the tracker counted as
 //! stray; the flood's ERRORs held back add up with the reported ones to
@@ -268,7 +268,12 @@ fn crafted() -> Vec<(u64, Vec<u8>)> {
         vec![cause(0x00A2, &craft::addr_param(x.a)), cause(0x0105, &[])],
         vec![cause(0x7777, b"??")],
         vec![cause(13, b"peer sent a TSN out of window")],
-        vec![cause(2, &[0, 0, 0, 1, 0, 7]), cause(5, &craft::addr_param(x.b)), cause(10, &[]), cause(11, &craft::addr_param(x.b))],
+        vec![
+            cause(2, &[0, 0, 0, 1, 0, 7]),
+            cause(5, &craft::addr_param(x.b)),
+            cause(10, &[]),
+            cause(11, &craft::addr_param(x.b)),
+        ],
     ];
     for (i, c) in errors.into_iter().enumerate() {
         at(1_100 * MS, x.frame(i % 2 == 0, craft::error(&c)));
@@ -300,6 +305,15 @@ fn crafted() -> Vec<(u64, Vec<u8>)> {
     many.extend((0..5).map(|i| cause(0x00A0 + i, &refused)));
     many.extend((0..14).map(|i| cause(0x4000 + i, &[i as u8])));
     at(MS, x.frame(false, craft::abort(false, &many)));
+    // 5: a user's reason longer than the kernel's 512 bytes of a chunk:
+    // live, the record keeps part of it, which is still more than the
+    // text an event carries.
+    let x = Assoc::new(5, false);
+    for f in x.handshake() {
+        at(MS, f);
+    }
+    let long: Vec<u8> = b"0123456789 abcdefghijklmnopqrstuvwxyz ".iter().copied().cycle().take(600).collect();
+    at(MS, x.frame(true, craft::abort(false, &[cause(12, &long)])));
     // The flood: unrecognized chunk type, 10 ms apart, then an abort.
     let x = Assoc::new(FLOOD, false);
     for f in x.handshake() {
@@ -384,7 +398,11 @@ fn crafted_aborts_and_errors_are_reported_as_tshark_decodes_them() {
             let Some(info) = infos.next() else { panic!("tshark gives no information for {x:?}: {c:?}") };
             let trimmed: &[u8] = &info[..info.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1)];
             if trimmed.iter().all(|b| (0x20..0x7f).contains(b)) {
-                assert_eq!(*text, Some(std::str::from_utf8(trimmed).expect("ASCII")), "{e:?}");
+                // Whole, or its first characters and an ellipsis.
+                let ascii = std::str::from_utf8(trimmed).expect("ASCII");
+                let n = error_cause::MAX_TEXT_CHARS;
+                let want = if ascii.len() > n { format!("{}…", &ascii[..n]) } else { ascii.to_string() };
+                assert_eq!(*text, Some(want.as_str()), "{e:?}");
             } else if let Some(t) = text {
                 assert!(!t.chars().any(|ch| ch.is_control() || ch == '\u{202E}'), "{t:?}");
             }
@@ -395,6 +413,10 @@ fn crafted_aborts_and_errors_are_reported_as_tshark_decodes_them() {
         got.iter().flat_map(|(_, e)| e.causes.iter().flatten()).filter_map(|c| c.text.clone()).collect();
     assert!(texts.contains(&"maintenance window".to_string()), "{texts:?}");
     assert!(texts.contains(&"bad\u{FFFD}length \u{FFFD}gnol".to_string()), "{texts:?}");
+    assert!(
+        texts.iter().any(|t| t.chars().count() == error_cause::MAX_TEXT_CHARS + 1 && t.ends_with('…')),
+        "{texts:?}"
+    );
 
     // The flood: few events, and what they say adds up to tshark's count.
     let flood_want: Vec<&TsharkChunk> =
@@ -460,9 +482,13 @@ fn the_same_aborts_and_errors_live_give_the_same_events() {
     let mut live = Tracker::new(opts.tracker.clone());
     let mut live_events: Vec<Event> = Vec::new();
     let mut st = DecodeStats::default();
+    // Records of chunks the kernel cut (the long reason's ABORT).
+    let mut cut = 0;
     for (ts, f) in &frames {
         bed.pass(Prog::Ingress, f).expect("ingress run");
         for r in bed.drain() {
+            let (a, b) = r.segments();
+            cut += (r.chunk_len as usize > a.len() + b.len()) as usize;
             let (m, chunk) = decode_record(&r, *ts, &mut st).expect("a kernel record decodes");
             live.process(&m, std::slice::from_ref(&chunk), &mut live_events);
         }
@@ -471,6 +497,7 @@ fn the_same_aborts_and_errors_live_give_the_same_events() {
         }
         live.tick(*ts, &mut live_events);
     }
+    assert!(cut >= 1, "the long reason's ABORT reached userspace cut");
     let file = write_pcap(&frames);
     let o = replay_file(&file.0);
     let kinds = |ev: &[Event]| {
