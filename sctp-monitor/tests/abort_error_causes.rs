@@ -12,9 +12,12 @@
 //! tshark's count, and the cause counters (the metrics) to tshark's causes.
 //! Then the same frames go through the real compiled programs
 //! (BPF_PROG_TEST_RUN, XDP ingress) and the tracker fed their records must
-//! give the same events as the replay.
+//! give the same events as the replay. Last, a real stack: a usrsctp client
+//! aborting with a reason (`tests/peer/sctp_peer.c --abort-reason`),
+//! captured between two namespaces, replayed against tshark.
 //!
-//! The live part needs root; run under the shared lock: `flock
+//! The live and usrsctp parts need root (BPF_PROG_TEST_RUN, namespaces
+//! with fixed names); run under the shared lock: `flock
 //! /tmp/sctpmon-kernel.lock cargo test -p sctp-monitor --test
 //! abort_error_causes`.
 
@@ -519,4 +522,79 @@ fn the_same_aborts_and_errors_live_give_the_same_events() {
     }
     assert_eq!(live.stats().abort_causes, o.tracker.abort_causes);
     assert_eq!(live.stats().error_causes, o.tracker.error_causes);
+}
+
+/// A real stack's user-initiated abort: a usrsctp client
+/// (`tests/peer/sctp_peer.c --abort-reason`) sends DATA for a second, then
+/// aborts with a reason; `tcpdump` captures it between two namespaces. The
+/// replay says the initiator aborted with that reason, as tshark decodes
+/// the ABORT.
+#[test]
+fn a_usrsctp_user_initiated_abort_is_reported_with_its_reason() {
+    use std::process::Stdio;
+    use support::process::{Proc, TempDir, have, peer_binary};
+    if !support::privileged("a_usrsctp_user_initiated_abort_is_reported_with_its_reason") {
+        return;
+    }
+    let Some(ts) = support::tshark::find() else { return };
+    if !have("tcpdump") {
+        assert!(std::env::var_os("CI").is_none(), "tcpdump is missing (cargo xtask setup --tests)");
+        eprintln!("SKIPPED: tcpdump is missing");
+        return;
+    }
+    let peer = peer_binary();
+    let (c, s) = (support::NetNs::new("sctpmon-abrtc"), support::NetNs::new("sctpmon-abrts"));
+    support::sh(&[
+        "ip", "link", "add", "abrtc", "netns", &c.name, "type", "veth", "peer", "name", "abrts", "netns", &s.name,
+    ]);
+    for (ns, dev, addr) in [(&c, "abrtc", "10.96.1.1/24"), (&s, "abrts", "10.96.1.2/24")] {
+        ns.ip(&["addr", "add", addr, "dev", dev]);
+        ns.ip(&["link", "set", dev, "up"]);
+    }
+    let tmp = TempDir::new("abort-reason");
+    let cap = tmp.path("abort.pcap");
+    let mut tcpdump = s.cmd("tcpdump");
+    // --immediate-mode: else the last packets wait in the kernel for a
+    // block timeout that the stop below comes before.
+    tcpdump.args(["-i", "abrts", "-Z", "root", "-U", "--immediate-mode", "-w"]).arg(&cap).arg("sctp");
+    tcpdump.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut tcpdump = Proc::spawn(tcpdump, "tcpdump");
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut server = s.cmd(peer.to_str().expect("path"));
+    server.args(["server", "--bind", "10.96.1.2", "--port", "5000", "--once", "--stats-interval", "0"]);
+    server.stdout(std::fs::File::create(tmp.path("server.log")).expect("log")).stderr(Stdio::null());
+    let mut server = Proc::spawn(server, "server");
+    std::thread::sleep(Duration::from_millis(500));
+    let reason = "operator: maintenance of link 7";
+    let mut client = c.cmd(peer.to_str().expect("path"));
+    client.args(["client", "--bind", "10.96.1.1", "--connect", "10.96.1.2", "--port", "5000"]);
+    client.args(["--rate", "20", "--duration", "1", "--abort-reason", reason, "--stats-interval", "0"]);
+    client.stdout(std::fs::File::create(tmp.path("client.log")).expect("log")).stderr(Stdio::null());
+    let mut client = Proc::spawn(client, "client");
+    let st = client.wait(Duration::from_secs(20));
+    assert!(st.success(), "client: {st:?}");
+    server.wait(Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    tcpdump.signal(libc::SIGINT);
+    tcpdump.wait(Duration::from_secs(10));
+
+    let want = tshark_chunks(ts, &cap);
+    let o = replay_file(&cap);
+    let got = reported(&o.events);
+    let aborts: Vec<&TsharkChunk> = want.iter().filter(|c| c.seen.chunk_type == 6).collect();
+    let packets = support::tshark::packets(ts, &cap).len();
+    assert_eq!(aborts.len(), 1, "one ABORT on the wire: {want:?} ({packets} SCTP packets captured)");
+    assert_eq!(aborts[0].seen.codes, [12], "tshark: a user-initiated abort");
+    assert_eq!(
+        got.iter().map(|g| listed(&g.0)).collect::<Vec<_>>(),
+        [listed(&aborts[0].seen)],
+        "replay against tshark"
+    );
+    let down = got[0].1;
+    assert_eq!(down.endpoint, Some(sctp_monitor::event::Role::Initiator), "{down:?}");
+    let causes = down.causes.clone().unwrap_or_default();
+    assert_eq!(causes[0].name, "user_initiated_abort");
+    assert_eq!(causes[0].text.as_deref(), Some(reason), "{down:?}");
+    // tshark's bytes of the reason are the reason.
+    assert_eq!(aborts[0].info.first().map(|b| b.as_slice()), Some(reason.as_bytes()));
 }
