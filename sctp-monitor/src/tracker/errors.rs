@@ -14,7 +14,7 @@
 
 use crate::decode::{ErrorCause, PacketMeta};
 use crate::error_cause;
-use crate::event::{EventKind, Role};
+use crate::event::{DownReason, Event, EventKind, Role};
 
 use super::Tracker;
 use super::assoc::Assoc;
@@ -78,14 +78,7 @@ impl ErrorGate {
 impl Tracker {
     /// An ABORT from endpoint `e` ends the association: who sent it and
     /// why go with the `association_down`.
-    pub(super) fn on_abort(
-        &mut self,
-        slot: usize,
-        e: usize,
-        causes: &[ErrorCause],
-        now: u64,
-        out: &mut Vec<crate::event::Event>,
-    ) {
+    pub(super) fn on_abort(&mut self, slot: usize, e: usize, causes: &[ErrorCause], now: u64, out: &mut Vec<Event>) {
         if self.slab[slot].id == 0 {
             return;
         }
@@ -94,7 +87,7 @@ impl Tracker {
         }
         let (listed, omitted) = error_cause::entries(causes);
         let at = out.len();
-        self.close(slot, crate::event::DownReason::Abort, now, out);
+        self.close(slot, DownReason::Abort, now, out);
         if let Some(ev) = out.get_mut(at) {
             ev.endpoint = Some(Role::from_index(e));
             ev.causes = (!listed.is_empty()).then_some(listed);
@@ -102,15 +95,15 @@ impl Tracker {
         }
     }
 
-    /// An ERROR chunk from endpoint `e` on path `pi`: counted always,
-    /// reported as [`ErrorGate`] lets it.
+    /// An ERROR chunk on path `pi` (its sender is the path's): counted
+    /// always, reported as [`ErrorGate`] lets it.
     pub(super) fn on_error(
         &mut self,
         slot: usize,
         pi: usize,
         meta: &PacketMeta,
         causes: &[ErrorCause],
-        out: &mut Vec<crate::event::Event>,
+        out: &mut Vec<Event>,
     ) {
         for c in causes {
             self.stats.error_causes[error_cause::label_index(c.code)] += 1;
