@@ -154,6 +154,50 @@ mod tests {
         assert_eq!(g.entries.iter().find(|e| e.key == 6).map(|e| e.chunks), Some(7));
     }
 
+    /// Random bytes as ABORT and ERROR causes (the peer's bytes, maybe an
+    /// attacker's): no panic, and every event within its bounds.
+    #[test]
+    fn random_causes_give_bounded_events() {
+        use crate::craft::{self, XorShift, wire::Wire};
+        use crate::tracker::Config;
+        let mut rng = XorShift::new(0xab0e7);
+        let mut listed = 0;
+        for round in 0..200u64 {
+            let mut w = Wire::new(Config::default());
+            w.handshake();
+            let mut value = || -> Vec<u8> {
+                let n = rng.below(1200);
+                let mut v: Vec<u8> = (0..n).map(|_| rng.next_u64() as u8).collect();
+                // Now and then well-formed causes with random information.
+                if rng.below(2) == 0 {
+                    v = (0..rng.below(40))
+                        .flat_map(|_| craft::error_cause(rng.next_u64() as u16 % 20, &v[..rng.below(v.len() + 1)]))
+                        .collect();
+                }
+                v
+            };
+            for i in 0..20 {
+                let c = craft::raw_chunk(9, 0, &value());
+                if i % 2 == 0 { w.a2b(10 + i, 0, vec![c]) } else { w.b2a(10 + i, 0, vec![c]) }
+            }
+            w.b2a(100, 0, vec![craft::raw_chunk(6, 0, &value())]);
+            assert!(w.ev.iter().any(|e| e.event == EventKind::AssociationDown), "round {round}");
+            for e in &w.ev {
+                let line = e.to_json_line();
+                let causes = e.causes.as_deref().unwrap_or_default();
+                listed += causes.len();
+                assert!(causes.len() <= error_cause::MAX_LISTED, "{line}");
+                for c in causes {
+                    let t = c.text.as_deref().unwrap_or("");
+                    assert!(t.chars().count() <= error_cause::MAX_TEXT_CHARS + 1, "{line}");
+                    assert!(!t.chars().any(char::is_control), "{line}");
+                }
+                assert!(line.len() < 16 * 1024, "{line}");
+            }
+        }
+        assert!(listed > 1000, "causes decoded and listed: {listed}");
+    }
+
     #[test]
     fn codes_past_the_cap_share_one_entry() {
         let mut g = ErrorGate::default();
