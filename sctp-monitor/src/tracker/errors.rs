@@ -110,7 +110,8 @@ impl Tracker {
         }
         let key = causes.first().map_or(NO_CAUSE, |c| c.code as u32);
         let now = meta.ts_ns;
-        let Some(held) = self.slab[slot].ext().errors.pass(key, now) else {
+        let gate = self.slab[slot].ext().errors.get_or_insert_with(Box::default);
+        let Some(held) = gate.pass(key, now) else {
             self.stats.errors_held_back += 1;
             return;
         };
@@ -130,7 +131,8 @@ pub(super) fn error_tally(a: &Assoc) -> Vec<(FirstCause, u64)> {
         OTHER_CODES => FirstCause::OtherCodes,
         c => FirstCause::Code(c as u16),
     };
-    a.ext.as_ref().map_or_else(Vec::new, |x| x.errors.entries.iter().map(|g| (key(g.key), g.chunks)).collect())
+    let gate = a.ext.as_ref().and_then(|x| x.errors.as_deref());
+    gate.map_or_else(Vec::new, |g| g.entries.iter().map(|e| (key(e.key), e.chunks)).collect())
 }
 
 #[cfg(test)]
