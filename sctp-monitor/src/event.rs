@@ -3,14 +3,16 @@
 //! ([`SCHEMA_VERSION`]), `host`, `ifname`, `assoc`, `initiator` /
 //! `responder` (`{"port","vtag","addrs"}`), `reason`, `path`
 //! (`{"src","dst"}`), `from` / `to`, `endpoint`, `addr`, `ppid` / `ppids`
-//! (`{"id","name"}`). Optional fields are left out when empty; more fields
-//! may be added, never renamed. The JSON Schema of every event is
-//! `sctp-monitor/schema/events.schema.json` (tested against every kind).
+//! (`{"id","name"}`), `causes` (`[{"code","name","text","staleness_us"}]`),
+//! `causes_omitted`, `repeated`. Optional fields are left out when empty;
+//! more fields may be added, never renamed. The JSON Schema of every event
+//! is `sctp-monitor/schema/events.schema.json` (tested against every kind).
 
 use std::net::IpAddr;
 
 use serde::{Serialize, Serializer};
 
+use crate::error_cause::CauseEntry;
 use crate::ppid::Ppid;
 
 /// The `schema` field: the version of the event format. Raised when a
@@ -35,11 +37,12 @@ pub enum EventKind {
     PrimaryRequested,
     Failback,
     PathPotentiallyFailed,
+    ErrorReported,
 }
 
 impl EventKind {
     /// Every kind, in declaration order (`kind as usize` indexes it).
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::AssociationUp,
         EventKind::AssociationDown,
         EventKind::Restart,
@@ -54,6 +57,7 @@ impl EventKind {
         EventKind::PrimaryRequested,
         EventKind::Failback,
         EventKind::PathPotentiallyFailed,
+        EventKind::ErrorReported,
     ];
 
     /// The `event` field's value.
@@ -73,6 +77,7 @@ impl EventKind {
             EventKind::PrimaryRequested => "primary_requested",
             EventKind::Failback => "failback",
             EventKind::PathPotentiallyFailed => "path_potentially_failed",
+            EventKind::ErrorReported => "error_reported",
         }
     }
 }
@@ -198,8 +203,9 @@ pub struct Event {
     pub from: Option<PathRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<PathRef>,
-    /// For address events: whose address set changed. For path events: the
-    /// endpoint that sends on the path.
+    /// For address events: whose address set changed. For path events and
+    /// error_reported: the endpoint that sends on the path. For
+    /// association_down by abort: the endpoint that sent the ABORT.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<Role>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -236,6 +242,19 @@ pub struct Event {
     /// primary_changed and path state events: why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<Cause>,
+    /// association_down by abort, error_reported: the chunk's error causes
+    /// in its order (`crate::error_cause`), at most
+    /// [`crate::error_cause::MAX_LISTED`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub causes: Option<Vec<CauseEntry>>,
+    /// Causes of the chunk beyond those listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub causes_omitted: Option<u32>,
+    /// error_reported: ERROR chunks of the association whose first cause
+    /// had the same code, held back since the last error_reported of that
+    /// code (at most one a second is reported).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeated: Option<u32>,
 }
 
 /// The ASCONF request (RFC 5061) behind a move of new DATA.
@@ -277,6 +296,9 @@ impl Event {
             ppids: None,
             asconf: None,
             cause: None,
+            causes: None,
+            causes_omitted: None,
+            repeated: None,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod clidoc;
 #[cfg(any(test, feature = "craft"))]
 pub mod craft;
 pub mod decode;
+pub mod error_cause;
 pub mod event;
 pub mod exit;
 pub mod fasthash;

@@ -1,11 +1,14 @@
 //! The readable replay report: counts, then every association with both
-//! address sets, its paths (state, RTT, DATA counters) and its failovers.
+//! address sets, its paths (state, RTT, DATA counters), its failovers, the
+//! ERROR chunks its endpoints sent and the causes of the ABORT that ended
+//! it.
 
 use std::io::{self, Write};
 
-use crate::event::{EventKind, rfc3339_micros};
+use crate::error_cause::{self, CauseEntry};
+use crate::event::{DownReason, EventKind, rfc3339_micros};
 use crate::replay::{ReplayOutcome, chunk_name};
-use crate::tracker::{AssocView, EndpointView};
+use crate::tracker::{AssocView, EndpointView, FirstCause};
 
 fn endpoint(e: &EndpointView) -> String {
     let addrs: Vec<String> = e.addrs.iter().map(|a| a.to_string()).collect();
@@ -67,6 +70,29 @@ fn assoc(o: &ReplayOutcome, a: &AssocView, out: &mut impl Write) -> io::Result<(
         let v: Vec<String> = c.total.iter().map(|(t, n)| format!("{} {n}", chunk_name(*t))).collect();
         writeln!(out, "  chunks: {}", v.join(", "))?;
     }
+    if !a.errors.is_empty() {
+        let total: u64 = a.errors.iter().map(|e| e.1).sum();
+        let v: Vec<String> = a
+            .errors
+            .iter()
+            .map(|&(first, n)| match first {
+                FirstCause::Code(c) => format!("{} ({c}) {n}", error_cause::name(c)),
+                FirstCause::None => format!("no cause {n}"),
+                FirstCause::OtherCodes => format!("other codes {n}"),
+            })
+            .collect();
+        writeln!(out, "  ERROR chunks {total}, by first cause: {}", v.join(", "))?;
+    }
+    let down = o.events.iter().find(|e| e.assoc == a.id && e.event == EventKind::AssociationDown);
+    if let Some(d) = down.filter(|d| d.reason == Some(DownReason::Abort)) {
+        let by = d.endpoint.map_or("?".to_string(), |r| format!("{r:?}").to_lowercase());
+        let mut v: Vec<String> = d.causes.iter().flatten().map(cause).collect();
+        if let Some(n) = d.causes_omitted {
+            v.push(format!("{n} more"));
+        }
+        let causes = if v.is_empty() { "no cause given".to_string() } else { v.join("; ") };
+        writeln!(out, "  aborted by the {by} at {}: {causes}", rfc3339_micros(d.ts))?;
+    }
     for e in o.events.iter().filter(|e| e.assoc == a.id && e.event == EventKind::Failover) {
         let (Some(f), Some(t)) = (e.from, e.to) else {
             continue;
@@ -89,4 +115,16 @@ fn assoc(o: &ReplayOutcome, a: &AssocView, out: &mut impl Write) -> io::Result<(
         )?;
     }
     Ok(())
+}
+
+/// One error cause: name, code, and its text or staleness.
+fn cause(c: &CauseEntry) -> String {
+    let mut s = format!("{} ({})", c.name, c.code);
+    if let Some(t) = &c.text {
+        s.push_str(&format!(" {t:?}"));
+    }
+    if let Some(us) = c.staleness_us {
+        s.push_str(&format!(" stale by {us} us"));
+    }
+    s
 }

@@ -7,8 +7,8 @@
 //! `tests/fixtures/` (association up/down, path up/down, primary changes,
 //! failovers, protocol_seen), wire scenarios through the decoder and the
 //! tracker for what those captures do not hold (restart, ASCONF address
-//! changes and Set Primary, stalled, abort, idle timeout, eviction, an
-//! unknown PPID), and the agent's own pipeline fed kernel records, which
+//! changes and Set Primary, stalled, abort with its causes, ERROR chunks,
+//! idle timeout, eviction, an unknown PPID), and the agent's own pipeline fed kernel records, which
 //! stamps `host` and `ifname` (the live agent's events file is validated
 //! too, by `agent_e2e`). The test fails if a kind of `EventKind::ALL` was
 //! not produced, and checks that the schema does refuse broken events.
@@ -20,6 +20,7 @@ use std::process::Command;
 use sctp_monitor::agent::pipeline::{Pipeline, PipelineOptions};
 use sctp_monitor::craft::wire::{MS, T0, TA, TB, Wire};
 use sctp_monitor::craft::{self, AsconfReq, InitSpec};
+use sctp_monitor::error_cause;
 use sctp_monitor::event::EventKind;
 use sctp_monitor::sinks::events::EventWriter;
 use sctp_monitor::tracker::Config;
@@ -74,8 +75,15 @@ fn wire_scenarios() -> Vec<String> {
     w.a2b(100, 0, vec![craft::data(102, 0, 2, 18, b"x")]);
     w.a2b(500, 0, vec![craft::heartbeat(b"h")]);
     w.b2a(510, 0, vec![craft::heartbeat_ack(b"h")]);
+    // ERROR chunks: one reported, one held back, one reported with the
+    // count (a second later), another cause on the other path.
+    let unrecognized = || craft::error(&[craft::error_cause(6, &craft::raw_chunk(0xee, 0, &[]))]);
+    w.b2a(600, 0, vec![unrecognized()]);
+    w.b2a(601, 0, vec![unrecognized()]);
+    w.b2a(1700, 0, vec![unrecognized()]);
+    w.a2b(1800, 1, vec![craft::error(&[craft::error_cause(3, &2_000u32.to_be_bytes())])]);
     w.t.tick(T0 + 2300 * MS, &mut w.ev);
-    w.b2a(3000, 0, vec![craft::abort(false, &[craft::error_cause(12, b"bye")])]);
+    w.b2a(3000, 0, vec![craft::abort(false, &[craft::error_cause(12, b"bye"), craft::error_cause(0x4242, &[])])]);
     out.extend(w.lines());
     // Restart: a new INIT between the same endpoints.
     let mut w = wire(Config::default());
@@ -148,8 +156,9 @@ fn every_event_kind_follows_the_schema() {
         }
     }
     // 2. Wire scenarios the captures do not hold.
-    for line in wire_scenarios() {
-        kinds.insert(check(&v, &line, "wire scenario"));
+    let wire_lines = wire_scenarios();
+    for line in &wire_lines {
+        kinds.insert(check(&v, line, "wire scenario"));
     }
     // 3. The agent's pipeline: host and ifname stamped.
     let (lines, page) = pipeline_events();
@@ -174,9 +183,37 @@ fn every_event_kind_follows_the_schema() {
     for e in page["events"].as_array().expect("events") {
         check(&v, &e.to_string(), "/api/events");
     }
+    // The abort's causes and the ERRORs' coalescing, as made.
+    let down = lines_of(&wire_lines, "association_down").into_iter().find(|d| d["reason"] == "abort").expect("abort");
+    assert_eq!(down["endpoint"], "responder", "{down}");
+    assert_eq!(down["causes"][0]["text"], "bye", "{down}");
+    assert_eq!(down["causes"][1]["name"], "unknown", "{down}");
+    let errors = lines_of(&wire_lines, "error_reported");
+    let repeated: Vec<&Value> = errors.iter().map(|e| &e["repeated"]).collect();
+    assert_eq!(repeated, [&Value::Null, &1.into(), &Value::Null], "{errors:?}");
+    assert_eq!(errors[2]["causes"][0]["staleness_us"], 2_000, "{errors:?}");
     let want: BTreeSet<String> = EventKind::ALL.iter().map(|k| k.name().to_string()).collect();
     let missing: Vec<_> = want.difference(&kinds).collect();
     assert!(missing.is_empty(), "kinds never produced, so never checked: {missing:?}");
+}
+
+/// The events of `kind` among `lines`, parsed.
+fn lines_of(lines: &[String], kind: &str) -> Vec<Value> {
+    lines.iter().map(|l| serde_json::from_str::<Value>(l).expect("JSON")).filter(|d| d["event"] == kind).collect()
+}
+
+#[test]
+fn the_schema_names_every_error_cause_the_code_names() {
+    let schema: Value = serde_json::from_str(include_str!("../schema/events.schema.json")).expect("JSON");
+    let names: BTreeSet<&str> = schema["$defs"]["error_cause"]["properties"]["name"]["enum"]
+        .as_array()
+        .expect("enum")
+        .iter()
+        .map(|n| n.as_str().expect("name"))
+        .collect();
+    let code: BTreeSet<&str> = (0..error_cause::LABELS).map(error_cause::label).collect();
+    assert_eq!(names, code);
+    assert_eq!(schema["properties"]["causes"]["maxItems"], error_cause::MAX_LISTED);
 }
 
 #[test]
@@ -186,7 +223,7 @@ fn the_schema_refuses_broken_events() {
     check(&v, good, "a good event");
     let doc: Value = serde_json::from_str(good).expect("JSON");
     type Break = Box<dyn Fn(&mut Value)>;
-    let broken: [(&str, Break); 8] = [
+    let broken: [(&str, Break); 10] = [
         ("no assoc", Box::new(|d| drop(d.as_object_mut().map(|o| o.remove("assoc"))))),
         ("another schema version", Box::new(|d| d["schema"] = 1.into())),
         ("a bad address", Box::new(|d| d["path"]["src"] = "10.0.0.256".into())),
@@ -195,6 +232,8 @@ fn the_schema_refuses_broken_events() {
         ("a path event without its path", Box::new(|d| drop(d.as_object_mut().map(|o| o.remove("path"))))),
         ("an empty ifname", Box::new(|d| d["ifname"] = "".into())),
         ("an unknown field", Box::new(|d| d["color"] = "red".into())),
+        ("causes on a path event", Box::new(|d| d["causes"] = serde_json::json!([{"code": 1, "name": "unknown"}]))),
+        ("an unnamed error cause name", Box::new(|d| d["causes"] = serde_json::json!([{"code": 1, "name": "oops"}]))),
     ];
     for (what, f) in broken {
         let mut d = doc.clone();

@@ -377,6 +377,40 @@ mod tests {
         assert!(om.contains("sctp_monitor_heartbeat_rtt_seconds_count 1"), "{om}");
     }
 
+    /// ERROR and ABORT records: the events in the log, the cause counters
+    /// on the next tick.
+    #[test]
+    fn error_and_abort_records_reach_the_log_and_the_cause_counters() {
+        let mut p = Pipeline::new(PipelineOptions::default(), EventWriter::new(None));
+        p.clock = WallClock::with_offset(1_700_000_000_000_000_000);
+        let (a, b) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+        p.on_record(&rec(&craft::init(&InitSpec::new(0x1111, 1)), a, b, 5000, 6000, 0, 1_000));
+        p.on_record(&rec(&craft::init_ack(&InitSpec::new(0x2222, 1)), b, a, 6000, 5000, 0x1111, 2_000));
+        p.on_record(&rec(&craft::cookie_echo(&[0; 8]), a, b, 5000, 6000, 0x2222, 3_000));
+        p.on_record(&rec(&craft::cookie_ack(), b, a, 6000, 5000, 0x1111, 4_000));
+        let error = craft::error(&[craft::error_cause(6, &craft::raw_chunk(0xee, 0, &[]))]);
+        for i in 0..3 {
+            p.on_record(&rec(&error, b, a, 6000, 5000, 0x1111, 5_000 + i));
+        }
+        let abort = craft::abort(false, &[craft::error_cause(12, b"bye")]);
+        p.on_record(&rec(&abort, a, b, 5000, 6000, 0x2222, 9_000));
+        p.tick();
+        let lines: Vec<String> = p.log.since(0, 10).events.into_iter().map(|(_, l)| l).collect();
+        let of = |k: &str| lines.iter().filter(|l| l.contains(&format!("\"event\":\"{k}\""))).count();
+        assert_eq!(of("error_reported"), 1, "three ERRORs within a second: one event {lines:?}");
+        let down = lines.iter().find(|l| l.contains("\"association_down\"")).expect("down");
+        assert!(
+            down.contains(
+                r#""endpoint":"initiator","causes":[{"code":12,"name":"user_initiated_abort","text":"bye"}]"#
+            ),
+            "{down}"
+        );
+        let om = p.metrics.encode(false);
+        assert!(om.contains("sctp_monitor_error_causes_total{cause=\"unrecognized_chunk_type\"} 3"), "{om}");
+        assert!(om.contains("sctp_monitor_abort_causes_total{cause=\"user_initiated_abort\"} 1"), "{om}");
+        assert!(om.contains("sctp_monitor_events_total{event=\"error_reported\"} 1"), "{om}");
+    }
+
     #[test]
     fn per_path_counters_become_totals_across_polls_evictions_and_returns() {
         let mut p = Pipeline::new(PipelineOptions::default(), EventWriter::new(None));

@@ -343,8 +343,8 @@ pub fn decode_chunk(bytes: &[u8], stats: &mut DecodeStats) -> Result<(Chunk, boo
             let info = heartbeat_info(value, stats);
             if ctype == chunk::HEARTBEAT { Chunk::Heartbeat { info } } else { Chunk::HeartbeatAck { info } }
         }
-        chunk::ABORT => Chunk::Abort { t: flags & chunk::FLAG_T != 0, causes: causes(value, stats) },
-        chunk::ERROR => Chunk::Error { causes: causes(value, stats) },
+        chunk::ABORT => Chunk::Abort { t: flags & chunk::FLAG_T != 0, causes: causes(value, truncated, stats) },
+        chunk::ERROR => Chunk::Error { causes: causes(value, truncated, stats) },
         chunk::SHUTDOWN => {
             need("SHUTDOWN", 8)?;
             Chunk::Shutdown { cum_tsn: get32(value, 0).unwrap_or(0) }
@@ -448,8 +448,32 @@ fn heartbeat_info(value: &[u8], stats: &mut DecodeStats) -> HbInfo {
     }
 }
 
-fn causes(value: &[u8], stats: &mut DecodeStats) -> Vec<ErrorCause> {
-    TlvIter::new(value, stats).map(|t| ErrorCause { code: t.kind, info: t.value.to_vec() }).collect()
+/// The error causes of an ABORT or ERROR. In a chunk cut short (a kernel
+/// record keeps its first 512 bytes, a capture its snap length) the cause
+/// the cut falls in is kept with the information present, as the rest of
+/// a cut chunk is: a long user reason then still reads the same live as
+/// from a full capture. In a whole chunk a cause running past it is
+/// malformed and ends the list.
+fn causes(value: &[u8], truncated: bool, stats: &mut DecodeStats) -> Vec<ErrorCause> {
+    let mut out = Vec::new();
+    let mut off = 0usize;
+    while let Some(rest) = value.get(off..).filter(|r| !r.is_empty()) {
+        let (Some(code), Some(len)) = (get16(rest, 0), get16(rest, 2)) else {
+            if !truncated {
+                stats.malformed_params += 1;
+            }
+            break;
+        };
+        let len = len as usize;
+        if len < 4 || (len > rest.len() && !truncated) {
+            stats.malformed_params += 1;
+            break;
+        }
+        let info = rest.get(4..len.min(rest.len())).unwrap_or(&[]);
+        out.push(ErrorCause { code, info: info.to_vec() });
+        off = off.saturating_add(padded(len as u16) as usize);
+    }
+    out
 }
 
 fn asconf(value: &[u8], stats: &mut DecodeStats) -> Asconf {
@@ -502,7 +526,7 @@ fn asconf_ack(value: &[u8], stats: &mut DecodeStats) -> AsconfAck {
         match t.kind {
             param::SUCCESS_INDICATION => a.results.push(AsconfResult { corr_id, success: true, causes: Vec::new() }),
             param::ERROR_CAUSE_INDICATION => {
-                let causes = causes(t.value.get(4..).unwrap_or(&[]), &mut inner_stats);
+                let causes = causes(t.value.get(4..).unwrap_or(&[]), false, &mut inner_stats);
                 a.results.push(AsconfResult { corr_id, success: false, causes });
             }
             _ => it.count_unknown(),
@@ -602,6 +626,25 @@ mod tests {
         };
         assert!(t);
         assert_eq!(causes, vec![ErrorCause { code: 12, info: b"bye".to_vec() }]);
+        // Cut inside its second cause (a kernel record's 512 bytes): that
+        // cause with what is there. Whole, a cause running past the chunk
+        // is malformed and ends the list.
+        let long = craft::abort(false, &[craft::error_cause(3, &[0, 0, 0, 9]), craft::error_cause(12, &[b'r'; 700])]);
+        let mut st = DecodeStats::default();
+        let (c, truncated) = decode_chunk(&long[..512], &mut st).expect("decodes");
+        assert!(truncated);
+        let Chunk::Abort { causes, .. } = c else { panic!("not ABORT") };
+        assert_eq!(causes.iter().map(|c| (c.code, c.info.len())).collect::<Vec<_>>(), [(3, 4), (12, 512 - 16)]);
+        assert_eq!(st.malformed_params, 0);
+        let mut bad = craft::error(&[craft::error_cause(1, &[0, 1, 0, 0]), craft::error_cause(6, &[0; 8])]);
+        bad[14..16].copy_from_slice(&200u16.to_be_bytes());
+        let mut st = DecodeStats::default();
+        let Chunk::Error { causes } = decode_chunk(&bad, &mut st).expect("decodes").0 else { panic!("not ERROR") };
+        assert_eq!((causes.len(), st.malformed_params), (1, 1));
+        // Every cut of a chunk of causes decodes without a panic.
+        for n in 4..long.len() {
+            let _ = decode_chunk(&long[..n], &mut DecodeStats::default());
+        }
         assert_eq!(one(&craft::shutdown(42)), Chunk::Shutdown { cum_tsn: 42 });
         assert_eq!(one(&craft::shutdown_complete(true)), Chunk::ShutdownComplete { t: true });
         assert_eq!(one(&craft::forward_tsn(7, &[(1, 2)])), Chunk::ForwardTsn { new_cum_tsn: 7 });

@@ -27,6 +27,8 @@
 //! | `tracker_evictions_total` | counter | |
 //! | `tracker_expired_total`, `tracker_unmatched_packets_total` | counter | |
 //! | `tracker_associations_created_total` | counter | |
+//! | `abort_causes_total` | counter | `cause` (error cause name, `crate::error_cause`; `unknown` for the rest) of the ABORTs that ended an association |
+//! | `error_causes_total` | counter | `cause`, of every ERROR chunk (also those the event log coalesced) |
 //! | `failover_report_delay_seconds` | histogram | kernel record -> event written |
 //! | `series_capped_associations` | gauge | associations left out of per-association series |
 //! | `association_info` | gauge (1) | identity, `state`, `initiator_addrs`, `responder_addrs`, `ppids` |
@@ -56,6 +58,7 @@ use sctp_monitor_common::{counters as kc, direction, sctp::chunk};
 
 use super::api::{ASSOC_STATES, PATH_STATES, assoc_state_name, path_state_name};
 use super::series::AssocSeries;
+use crate::error_cause;
 use crate::event::{Event, EventKind};
 use crate::kernel::counters::Counters;
 use crate::tracker::{Tracker, TrackerStats};
@@ -127,6 +130,9 @@ pub struct Metrics {
     expired: Counter,
     unmatched: Counter,
     created: Counter,
+    /// By `crate::error_cause::label_index`, each created at start.
+    abort_causes: [Counter; error_cause::LABELS],
+    error_causes: [Counter; error_cause::LABELS],
     report_delay: Histogram,
     capped: Gauge,
     /// `association_info`, `association_failovers_total`, `path_state`,
@@ -144,6 +150,11 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut r = Registry::with_prefix("sctp_monitor");
         let events: Family<Labels, Counter> = Family::default();
+        let abort_causes: Family<Labels, Counter> = Family::default();
+        let error_causes: Family<Labels, Counter> = Family::default();
+        let by_cause = |f: &Family<Labels, Counter>| {
+            std::array::from_fn(|i| f.get_or_create(&l1("cause", error_cause::label(i))).clone())
+        };
         let m = Metrics {
             registry: Registry::default(),
             associations: Family::default(),
@@ -176,6 +187,8 @@ impl Metrics {
             expired: Counter::default(),
             unmatched: Counter::default(),
             created: Counter::default(),
+            abort_causes: by_cause(&abort_causes),
+            error_causes: by_cause(&error_causes),
             report_delay: Histogram::new([
                 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 1.0,
             ]),
@@ -249,6 +262,17 @@ impl Metrics {
             m.unmatched.clone(),
         );
         r.register("tracker_associations_created", "Associations created", m.created.clone());
+        r.register(
+            "abort_causes",
+            "Error causes of the ABORTs that ended an association, by cause (RFC 9260 3.3.10 and extensions)",
+            abort_causes,
+        );
+        r.register(
+            "error_causes",
+            "Error causes of the ERROR chunks of associations, by cause (every chunk, also those the event log \
+             coalesced)",
+            error_causes,
+        );
         r.register_with_unit(
             "failover_report_delay",
             "Kernel timestamp of the triggering record to the failover event written",
@@ -351,6 +375,10 @@ impl Metrics {
         set_counter(&self.expired, s.expired);
         set_counter(&self.unmatched, s.unmatched_packets);
         set_counter(&self.created, s.associations_created);
+        for i in 0..error_cause::LABELS {
+            set_counter(&self.abort_causes[i], s.abort_causes[i]);
+            set_counter(&self.error_causes[i], s.error_causes[i]);
+        }
     }
 
     /// Gauges over all associations, and per-association/per-path series for
@@ -483,6 +511,22 @@ mod tests {
         }
         for gone in ["sctp_monitor_failovers_total", "sctp_monitor_path_down_total", "sctp_monitor_restarts_total"] {
             assert!(!om.contains(gone), "{gone} duplicates events_total");
+        }
+    }
+
+    #[test]
+    fn cause_counters_have_a_bounded_label_set_from_zero() {
+        let m = Metrics::new();
+        let mut s = TrackerStats::default();
+        s.abort_causes[error_cause::label_index(12)] = 3;
+        s.error_causes[error_cause::label_index(0x7777)] = 2;
+        m.set_tracker_stats(&s);
+        let t = m.encode(false);
+        assert!(t.contains("sctp_monitor_abort_causes_total{cause=\"user_initiated_abort\"} 3"), "{t}");
+        assert!(t.contains("sctp_monitor_error_causes_total{cause=\"unknown\"} 2"), "{t}");
+        assert!(t.contains("sctp_monitor_error_causes_total{cause=\"stale_cookie_error\"} 0"), "{t}");
+        for family in ["sctp_monitor_abort_causes_total{", "sctp_monitor_error_causes_total{"] {
+            assert_eq!(t.lines().filter(|l| l.starts_with(family)).count(), error_cause::LABELS, "{t}");
         }
     }
 

@@ -127,6 +127,8 @@ impl OtlpExporter {
         let warn = match ev.event {
             EventKind::Failover | EventKind::PathDown | EventKind::Stalled => true,
             EventKind::AssociationDown => ev.reason != Some(DownReason::Shutdown),
+            // A peer complaining about what it was sent.
+            EventKind::ErrorReported => true,
             _ => false,
         };
         let (sev, text) = if warn { (Severity::Warn, "WARN") } else { (Severity::Info, "INFO") };

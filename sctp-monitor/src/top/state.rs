@@ -352,6 +352,28 @@ fn role(v: &serde_json::Value) -> &'static str {
     }
 }
 
+/// An abort's or ERROR's causes, short: `: name "text", name`. The text
+/// is the agent's, already cleaned; control characters are dropped again,
+/// as the log pane is a terminal.
+fn causes(e: &serde_json::Value) -> String {
+    let v: Vec<String> = e["causes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let name = c["name"].as_str().unwrap_or("?");
+            match c["text"].as_str() {
+                Some(t) => {
+                    let t: String = t.chars().filter(|ch| !ch.is_control()).take(60).collect();
+                    format!("{name} \"{t}\"")
+                }
+                None => name.to_string(),
+            }
+        })
+        .collect();
+    if v.is_empty() { String::new() } else { format!(": {}", v.join(", ")) }
+}
+
 /// One line of the event log.
 pub fn event_line(e: &serde_json::Value) -> String {
     let ts = e["ts"].as_str().map(hms).unwrap_or("--:--:--");
@@ -389,7 +411,11 @@ pub fn event_line(e: &serde_json::Value) -> String {
                 s = format!("{} - {}", ep(&e["initiator"]), ep(&e["responder"]));
             }
             if let Some(r) = e["reason"].as_str() {
-                s += &format!(" ({r})");
+                match e.get("endpoint") {
+                    // An abort: who sent it and why.
+                    Some(who) => s += &format!(" ({r} by {}{})", role(who), causes(e)),
+                    None => s += &format!(" ({r})"),
+                }
             }
             if let Some(p) = e["previous_assoc"].as_u64() {
                 s += &format!(" replaces #{p}");
@@ -410,6 +436,13 @@ pub fn event_line(e: &serde_json::Value) -> String {
             format!("{} {}", role(&e["endpoint"]), e["addr"].as_str().unwrap_or("?"))
         }
         "stalled" => format!("{} ms without ack progress", e["stalled_ms"]),
+        "error_reported" => {
+            let mut s = format!("{} {}{}", role(&e["endpoint"]), pathref(&e["path"]), causes(e));
+            if let Some(n) = e["repeated"].as_u64() {
+                s += &format!(" (+{n} held back)");
+            }
+            s
+        }
         "protocol_seen" => {
             let p = &e["ppid"];
             let proto = match p["name"].as_str() {
@@ -547,6 +580,32 @@ mod tests {
         )
         .expect("json");
         assert_eq!(event_line(&p), "11:00:01 #7 protocol_seen R 10.0.0.2>10.0.0.1 S1AP (18)");
+    }
+
+    #[test]
+    fn abort_and_error_lines_say_who_and_why() {
+        let mut d = crate::event::Event::new(1_764_154_800_000_000_000, crate::event::EventKind::AssociationDown, 7);
+        d.reason = Some(crate::event::DownReason::Abort);
+        d.endpoint = Some(crate::event::Role::Responder);
+        let ep = |a: &str| crate::event::Endpoint { port: 36412, vtag: 1, addrs: vec![a.parse().expect("addr")] };
+        (d.initiator, d.responder) = (Some(ep("10.0.0.1")), Some(ep("10.0.0.2")));
+        let bye = crate::decode::ErrorCause { code: 12, info: b"bye\nnow".to_vec() };
+        d.causes = Some(vec![crate::error_cause::CauseEntry::of(&bye)]);
+        let d: serde_json::Value = serde_json::from_str(&d.to_json_line()).expect("json");
+        assert_eq!(
+            event_line(&d),
+            "11:00:00 #7 association_down 10.0.0.1:36412 - 10.0.0.2:36412 (abort by R: user_initiated_abort \"bye\u{FFFD}now\")"
+        );
+        let e: serde_json::Value = serde_json::from_str(
+            r#"{"ts":"2026-11-26T11:00:02.1Z","event":"error_reported","assoc":7,"endpoint":"initiator",
+                "path":{"src":"10.0.0.1","dst":"10.0.0.2"},"causes":[{"code":6,"name":"unrecognized_chunk_type"}],
+                "repeated":41}"#,
+        )
+        .expect("json");
+        assert_eq!(
+            event_line(&e),
+            "11:00:02 #7 error_reported I 10.0.0.1>10.0.0.2: unrecognized_chunk_type (+41 held back)"
+        );
     }
 
     #[test]

@@ -299,6 +299,9 @@ pub(crate) struct Ext {
     /// an addition. Such a source shows up when a stack sends from an
     /// address it has not added yet (usrsctp with the lab's source rewrite).
     pub stray: u16,
+    /// ERROR chunks by first cause, for coalescing (`errors.rs`); boxed:
+    /// few associations send any.
+    pub errors: Option<Box<super::errors::ErrorGate>>,
 }
 
 /// One association.
@@ -488,6 +491,10 @@ impl Assoc {
             + self.ext.as_ref().map_or(0, |x| {
                 size_of::<Ext>()
                     + x.pending_asconf.capacity() * size_of::<PendingAsconf>()
+                    + x.errors.as_ref().map_or(0, |g| {
+                        size_of::<super::errors::ErrorGate>()
+                            + g.entries.capacity() * size_of::<super::errors::GateEntry>()
+                    })
                     + x.pending_asconf.iter().map(|p| p.requests.capacity() * 24).sum::<usize>()
                     + x.other_ppids.capacity() * 4
             })

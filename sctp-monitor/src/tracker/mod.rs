@@ -23,6 +23,7 @@ mod assoc;
 mod closed;
 mod data;
 mod deadline;
+mod errors;
 mod handshake;
 mod heartbeat;
 mod inflight;
@@ -41,7 +42,7 @@ use crate::event::{DownReason, Endpoint, Event, EventKind, PathRef, Role};
 use assoc::{A16, Assoc, ip};
 pub use assoc::{AssocState, PathState};
 pub use prefetch::{BATCH as PREFETCH_BATCH, Hint};
-pub use view::{AssocView, Census, EndpointView, PathView};
+pub use view::{AssocView, Census, EndpointView, FirstCause, PathView};
 
 /// Tracker settings.
 #[derive(Debug, Clone)]
@@ -133,6 +134,14 @@ pub struct TrackerStats {
     /// Associations found to share a tag and ports with another
     /// (told apart by address).
     pub shared_tags: u64,
+    /// Error causes of the ABORTs that ended an association, by
+    /// `crate::error_cause::label_index`.
+    pub abort_causes: [u64; crate::error_cause::LABELS],
+    /// Error causes of every ERROR chunk of an association (those held
+    /// back from the event log too), by `crate::error_cause::label_index`.
+    pub error_causes: [u64; crate::error_cause::LABELS],
+    /// ERROR chunks held back from the event log (`errors.rs`).
+    pub errors_held_back: u64,
 }
 
 /// The tracker. See the module documentation.
@@ -323,7 +332,7 @@ impl Tracker {
             }
             Chunk::Heartbeat { info } => self.on_heartbeat(slot, pi, meta, info, out),
             Chunk::HeartbeatAck { info } => self.on_heartbeat_ack(slot, e, meta, info, out),
-            c => self.apply_rare(slot, e, meta, c, out),
+            c => self.apply_rare(slot, e, pi, meta, c, out),
         }
     }
 
@@ -331,14 +340,15 @@ impl Tracker {
     /// line, so that `apply` stays small for the frequent ones (inlined,
     /// these made its every call set up for all of them).
     #[inline(never)]
-    fn apply_rare(&mut self, slot: usize, e: usize, meta: &PacketMeta, c: &Chunk, out: &mut Vec<Event>) {
+    fn apply_rare(&mut self, slot: usize, e: usize, pi: usize, meta: &PacketMeta, c: &Chunk, out: &mut Vec<Event>) {
         let now = meta.ts_ns;
         match c {
             Chunk::InitAck(init) => self.on_init_ack(slot, e, meta, init),
             Chunk::CookieEcho { .. } => self.on_cookie_echo(slot),
             Chunk::CookieAck => self.on_cookie_ack(slot, now, out),
             Chunk::Abort { .. } if self.stray_destination(slot, e, meta) => self.stats.stray_aborts += 1,
-            Chunk::Abort { .. } => self.close(slot, DownReason::Abort, now, out),
+            Chunk::Abort { causes, .. } => self.on_abort(slot, e, causes, now, out),
+            Chunk::Error { causes } => self.on_error(slot, pi, meta, causes, out),
             Chunk::ShutdownAck => self.on_shutdown_ack(slot),
             Chunk::ShutdownComplete { .. } => self.close(slot, DownReason::Shutdown, now, out),
             Chunk::Asconf(a) => self.on_asconf(slot, e, meta, a),

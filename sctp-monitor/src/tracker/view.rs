@@ -61,6 +61,18 @@ pub struct AssocView {
     pub last_seen_ns: u64,
     /// Why it ended (closed associations only).
     pub ended: Option<DownReason>,
+    /// ERROR chunks sent, by their first cause, in the order first seen.
+    pub errors: Vec<(FirstCause, u64)>,
+}
+
+/// What ERROR chunks are counted by (`AssocView::errors`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstCause {
+    Code(u16),
+    /// An ERROR without causes.
+    None,
+    /// Codes past the few an association keeps apart, together.
+    OtherCodes,
 }
 
 pub(super) fn assoc_view(a: &Assoc, ended: Option<DownReason>) -> AssocView {
@@ -113,6 +125,7 @@ pub(super) fn assoc_view(a: &Assoc, ended: Option<DownReason>) -> AssocView {
         ppids: ppids_of(a),
         last_seen_ns: a.last_seen_ns,
         ended,
+        errors: super::errors::error_tally(a),
     }
 }
 

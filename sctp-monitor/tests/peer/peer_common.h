@@ -70,6 +70,7 @@ static struct {
 	struct sockaddr_storage primary;
 	int have_primary;
 	int listen_too;       /* client: also listen (simultaneous open, INIT collision) */
+	const char *abort_reason; /* client: end with an ABORT carrying this reason (PEER_ABORT) */
 	struct {              /* client: --at S:ACTION:ADDR, S seconds after COMM_UP */
 		double t;
 		int action;   /* AT_ADD, AT_DEL, AT_PEERPRIM, AT_PRIM (PEER_AT_PRIMARY) */
@@ -247,6 +248,9 @@ static void usage(FILE *f)
 "  --at S:ACTION:ADDR       client, repeatable: S s after COMM_UP, ACTION add|del|peer-primary\n"
 PEER_USAGE_AT
 PEER_USAGE_UDP
+#ifdef PEER_ABORT
+"  --abort-reason TEXT      client: after --duration, ABORT with a User-Initiated Abort cause of TEXT\n"
+#endif
 "  --no-echo                server: do not echo DATA back (default: echo)\n"
 "  --once                   server: exit when the association ends\n"
 "  --stats-interval S       seconds between \"stats\" lines (default 1, 0 = off)\n"
@@ -335,7 +339,7 @@ static int peer_setup(int argc, char **argv, int *family)
 {
 	enum { O_BIND = 1, O_CONNECT, O_PORT, O_RATE, O_DURATION, O_SIZE, O_PPID, O_STREAM,
 	       O_HB, O_RTOMIN, O_RTOMAX, O_RTOINIT, O_PMR, O_AMR, O_INITMAX, O_PRIMARY, O_UDP,
-	       O_NOECHO, O_ONCE, O_STATS, O_CTIMEOUT, O_DEBUG, O_HELP, O_LISTEN, O_AT };
+	       O_NOECHO, O_ONCE, O_STATS, O_CTIMEOUT, O_DEBUG, O_HELP, O_LISTEN, O_AT, O_ABORT };
 	static const struct option opts[] = {
 		{ "bind", required_argument, 0, O_BIND },
 		{ "connect", required_argument, 0, O_CONNECT },
@@ -359,6 +363,7 @@ static int peer_setup(int argc, char **argv, int *family)
 		{ "stats-interval", required_argument, 0, O_STATS },
 		{ "connect-timeout", required_argument, 0, O_CTIMEOUT },
 		{ "debug", no_argument, 0, O_DEBUG },
+		{ "abort-reason", required_argument, 0, O_ABORT },
 		{ "listen", no_argument, 0, O_LISTEN },
 		{ "at", required_argument, 0, O_AT },
 		{ "help", no_argument, 0, O_HELP },
@@ -431,6 +436,14 @@ static int peer_setup(int argc, char **argv, int *family)
 		case O_STATS: cfg.stats_interval = parse_num("--stats-interval", optarg); break;
 		case O_CTIMEOUT: cfg.connect_timeout = parse_num("--connect-timeout", optarg); break;
 		case O_DEBUG: cfg.debug = 1; break;
+		case O_ABORT:
+#ifdef PEER_ABORT
+			cfg.abort_reason = optarg;
+			break;
+#else
+			fprintf(stderr, PEER_NAME ": --abort-reason is not supported by this peer\n");
+			return -1;
+#endif
 		case O_LISTEN: cfg.listen_too = 1; break;
 		case O_AT: {
 			char *c1 = strchr(optarg, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;

@@ -53,6 +53,7 @@
 #define PEER_ADDR_PF 0x0007 /* SCTP_ADDR_PF (RFC 7829) */
 #define PEER_AT_PRIMARY 1
 #define PEER_THREADED 1 /* usrsctp calls receive_cb from its own threads */
+#define PEER_ABORT 1    /* --abort-reason: SCTP_ABORT with the reason as the message */
 #define PEER_USAGE_BINDX "usrsctp_bindx"
 #define PEER_USAGE_CONNECTX "usrsctp_connectx"
 #define PEER_USAGE_AT \
@@ -439,6 +440,20 @@ int main(int argc, char **argv)
 		}
 		if (!cfg.is_server && !shutting_down && send_start > 0 && cfg.duration > 0 &&
 		    now - send_start >= cfg.duration) {
+			if (cfg.abort_reason && established) {
+				/* SCTP_ABORT: the message is the Upper Layer Abort Reason
+				 * of a User-Initiated Abort cause (RFC 9260 3.3.10.12) */
+				struct sctp_sndinfo snd;
+				memset(&snd, 0, sizeof(snd));
+				snd.snd_flags = SCTP_ABORT;
+				snd.snd_assoc_id = id;
+				if (usrsctp_sendv(sock, cfg.abort_reason, strlen(cfg.abort_reason), NULL, 0, &snd,
+						  sizeof(snd), SCTP_SENDV_SNDINFO, 0) < 0)
+					logerr("abort (SCTP_ABORT): %s", strerror(errno));
+				emit("aborted", "\"reason_bytes\":%zu", strlen(cfg.abort_reason));
+				code = 0;
+				break;
+			}
 			stop_signal = SIGTERM; /* same path as a signal: graceful SHUTDOWN */
 			continue;
 		}
