@@ -182,10 +182,7 @@ pub const fn udp_end(udp: usize, ulen: usize, end: usize, bounds: Bounds) -> Res
     if ulen < UDP_HLEN {
         return Err(IpError::Truncated);
     }
-    match bounds.end(udp + ulen, end) {
-        Ok(e) => Ok(e),
-        Err(e) => Err(e),
-    }
+    bounds.end(udp + ulen, end)
 }
 
 #[cfg(test)]

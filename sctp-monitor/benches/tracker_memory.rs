@@ -80,6 +80,7 @@ fn meta(ts: u64, src: IpAddr, dst: IpAddr, sp: u16, dp: u16, vtag: u32) -> Packe
         ip_len: 148,
         bundled_pad: false,
         record: None,
+        kdata: None,
         interface: 0,
     }
 }

@@ -374,10 +374,9 @@ fn from_every_start_offset_one_association_and_no_false_event() {
                 whole
                     .iter()
                     .filter(|w| w.path == e.path && w.ts <= e.ts + 1_000_000_000)
-                    .filter(|w| {
+                    .rfind(|w| {
                         matches!(w.event, EventKind::PathDown | EventKind::PathPotentiallyFailed | EventKind::PathUp)
                     })
-                    .next_back()
                     .is_some_and(|w| w.event != EventKind::PathUp)
             };
             for e in offline
