@@ -184,7 +184,10 @@ fn locate<P: Packet>(p: &P, meta: &mut Meta, cand: Candidate) -> Result<Option<S
                 return Ok(None);
             }
             let ulen = u16::from_be_bytes([u[4], u[5]]) as usize;
-            end = ip::udp_end(cur.off, ulen, end, ip::Bounds::Whole).map_err(ip::IpError::counter)?;
+            if ulen < UDP_HLEN || cur.off + ulen > end {
+                return Err(counters::MALFORMED_TRUNCATED);
+            }
+            end = cur.off + ulen;
             meta.udp_src_port = sport;
             meta.udp_dst_port = dport;
             meta.flags |= RECORD_FLAG_UDP_ENCAP;

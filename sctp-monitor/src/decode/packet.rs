@@ -216,8 +216,10 @@ fn parse_ip_in(
             if !ip::is_ipv6_ext(next) {
                 break;
             }
-            let e: &[u8; 4] =
-                ip.get(off..).and_then(|r| r.first_chunk()).ok_or(short("IPv6 extension header", ip.len(), off + 4))?;
+            // A fragment header's offset is read; of the others, the next
+            // header and the length (the kernel reads the same bytes).
+            let need = if next == ip::NEXTHDR_FRAGMENT { 4 } else { 2 };
+            let e = ip.get(off..off + need).ok_or(short("IPv6 extension header", ip.len(), off + need))?;
             if next == ip::NEXTHDR_FRAGMENT && ip::is_later_fragment(u16::from_be_bytes([e[2], e[3]])) {
                 return Err(DecodeError::Fragment);
             }
