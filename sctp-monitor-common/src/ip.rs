@@ -2,7 +2,11 @@
 //! `packet.rs`) and the userspace decoder (`sctp-monitor/src/decode/packet.rs`)
 //! both follow, as they follow [`crate::l2`]: what `replay` makes of a frame
 //! is what the live agent makes of the same bytes. Each step names the
-//! outcome it gives ([`IpError`], or "not SCTP").
+//! outcome it gives ([`IpError`], or "not SCTP"). The decoder calls the
+//! functions below; the kernel writes the same steps out with these
+//! constants, in the shape its verifier prunes best (calling the functions
+//! there raised the programs' processed instructions by 40-100%), and
+//! `tests/framing_live_offline.rs` holds the two to one outcome per frame.
 //!
 //! 1. The transport protocol decides first, from fixed fields: IPv4's
 //!    protocol byte ([`IPV4_PROTO_OFFSET`]); IPv6's next header
