@@ -42,6 +42,7 @@ use sctp_monitor_common::{
 };
 
 fn bed() -> Option<TestBed> {
+    support::pin_to_cpu0();
     support::test_bed("framing_live_offline")
 }
 

@@ -599,23 +599,12 @@ fn an_association_slot_taken_over_is_counted_and_starts_again() {
     assert_eq!(bed.drain().iter().map(|r| r.kind()).collect::<Vec<_>>(), vec![Some(RecordKind::DataPathChange)]);
 }
 
-/// Pins the calling thread to CPU 0: the per-path slots are per CPU, so a
-/// takeover is only certain when every run is on the same CPU.
-fn pin_to_cpu0() {
-    // SAFETY: cpu_set_t is plain data; sched_setaffinity on this thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(0, &mut set);
-        assert_eq!(libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set), 0);
-    }
-}
-
 #[test]
 fn a_path_slot_taken_over_hands_its_totals_on_and_none_is_lost() {
     if bed().is_none() {
         return;
     }
-    pin_to_cpu0();
+    support::pin_to_cpu0();
     // One PATH_SLOTS slot: the two paths take it from each other.
     let mut bed = TestBed::new(LoadOptions { path_slots: 1, ..LoadOptions::default() }).unwrap();
     let x =

@@ -166,6 +166,7 @@ fn local_host(frames: &[(u64, Vec<u8>)]) -> BTreeSet<IpAddr> {
 
 /// The events the live pipeline gives for `frames`.
 fn live(bed: &mut TestBed, frames: &[(u64, Vec<u8>)], opts: &ReplayOptions) -> Vec<Event> {
+    support::pin_to_cpu0();
     let local = local_host(frames);
     let mut t = Tracker::new(opts.tracker.clone());
     let mut out = Vec::new();

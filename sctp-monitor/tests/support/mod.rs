@@ -38,6 +38,21 @@ pub fn test_bed(test: &str) -> Option<sctp_monitor::kernel::testrun::TestBed> {
     })
 }
 
+/// Pins the calling thread to CPU 0. The kernel programs' per-path slots and
+/// association-direction state are per CPU, and BPF_PROG_TEST_RUN runs on
+/// the caller's CPU: a test that feeds one association's frames and expects
+/// the kernel's verdicts to follow them must keep them on one CPU, as a NIC
+/// queue keeps one flow on one.
+#[allow(dead_code)]
+pub fn pin_to_cpu0() {
+    // SAFETY: cpu_set_t is plain data; sched_setaffinity on this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        assert_eq!(libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set), 0);
+    }
+}
+
 pub fn sh(args: &[&str]) {
     let out = Command::new(args[0]).args(&args[1..]).stderr(Stdio::piped()).output().expect("spawn");
     assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
