@@ -29,9 +29,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use pcap_file::DataLink;
-use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
-
 use sctp_monitor::craft::{self, FrameBuilder, InitSpec};
 use sctp_monitor::decode::{DecodeStats, decode_record};
 use sctp_monitor::error_cause;
@@ -330,27 +327,8 @@ fn crafted() -> Vec<(u64, Vec<u8>)> {
     out
 }
 
-struct TempFile(PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-fn write_pcap(frames: &[(u64, Vec<u8>)]) -> TempFile {
-    let file = TempFile(std::env::temp_dir().join(format!("sctp-monitor-causes-{}.pcap", std::process::id())));
-    let header = PcapHeader {
-        datalink: DataLink::ETHERNET,
-        ts_resolution: pcap_file::TsResolution::NanoSecond,
-        ..PcapHeader::default()
-    };
-    let mut w = PcapWriter::with_header(Vec::new(), header).expect("pcap header");
-    for (ts, f) in frames {
-        w.write_packet(&PcapPacket::new(Duration::from_nanos(*ts), f.len() as u32, f)).expect("pcap packet");
-    }
-    std::fs::write(&file.0, w.into_writer()).expect("write pcap");
-    file
+fn write_pcap(frames: &[(u64, Vec<u8>)]) -> support::pcap::TempPcap {
+    support::pcap::TempPcap::write("causes", frames)
 }
 
 fn is_flood(port: u16) -> bool {
@@ -362,8 +340,8 @@ fn crafted_aborts_and_errors_are_reported_as_tshark_decodes_them() {
     let Some(ts) = support::tshark::find() else { return };
     let frames = crafted();
     let file = write_pcap(&frames);
-    let want = tshark_chunks(ts, &file.0);
-    let o = replay_file(&file.0);
+    let want = tshark_chunks(ts, file.path());
+    let o = replay_file(file.path());
     let got = reported(&o.events);
     let flood_assoc = o.associations.iter().find(|a| is_flood(a.initiator.port)).expect("flood association").id;
 
@@ -502,7 +480,7 @@ fn the_same_aborts_and_errors_live_give_the_same_events() {
     }
     assert!(cut >= 1, "the long reason's ABORT reached userspace cut");
     let file = write_pcap(&frames);
-    let o = replay_file(&file.0);
+    let o = replay_file(file.path());
     let kinds = |ev: &[Event]| {
         let mut m: BTreeMap<&str, usize> = BTreeMap::new();
         for e in ev {

@@ -20,11 +20,6 @@
 mod support;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
-use std::time::Duration;
-
-use pcap_file::DataLink;
-use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 
 use sctp_monitor::craft::{self, CookiePos, FrameBuilder, InitSpec, ethertype};
 use sctp_monitor::decode::{DecodeError, DecodeStats, LinkType, decode_record, parse_frame};
@@ -174,14 +169,6 @@ fn key(r: &ChunkRecord) -> (u8, IpAddr, IpAddr, u16, u16, u32, Vec<u8>) {
     (r.kind, m.src, m.dst, m.src_port, m.dst_port, m.vtag, [a, b].concat())
 }
 
-struct TempFile(PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 const T0: u64 = 1_700_000_000_000_000_000;
 /// Frames 100 µs apart: the whole run stays under the replay's first
 /// tracker tick (100 ms), so neither side ticks.
@@ -252,19 +239,10 @@ fn the_same_frames_live_and_from_a_capture_give_the_same_records_and_events() {
     assert!(seen.iter().all(|&n| n > 0), "every outcome exercised: {seen:?}");
 
     // The same frames as a capture, through replay.
-    let file = TempFile(std::env::temp_dir().join(format!("sctp-monitor-l2-{}.pcap", std::process::id())));
-    let header = PcapHeader {
-        datalink: DataLink::ETHERNET,
-        ts_resolution: pcap_file::TsResolution::NanoSecond,
-        ..PcapHeader::default()
-    };
-    let mut w = PcapWriter::with_header(Vec::new(), header).expect("pcap header");
-    for (i, (_, f)) in frames.iter().enumerate() {
-        let ts = T0 + i as u64 * STEP;
-        w.write_packet(&PcapPacket::new(Duration::from_nanos(ts), f.len() as u32, f)).expect("pcap packet");
-    }
-    std::fs::write(&file.0, w.into_writer()).expect("write pcap");
-    let o = replay(&file.0, &opts).expect("replay");
+    let stamped: Vec<(u64, Vec<u8>)> =
+        frames.iter().enumerate().map(|(i, (_, f))| (T0 + i as u64 * STEP, f.clone())).collect();
+    let file = support::pcap::TempPcap::write("framing", &stamped);
+    let o = replay(file.path(), &opts).expect("replay");
     assert!(o.error.is_none(), "{:?}", o.error);
     assert_eq!(o.sctp_packets as usize, seen[Outcome::Sctp as usize]);
     assert_eq!(o.malformed_packets as usize, seen[Outcome::Truncated as usize]);

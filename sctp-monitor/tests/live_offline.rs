@@ -298,22 +298,6 @@ fn every_fixture_reads_the_same_through_the_kernel_programs_as_in_replay() {
     assert!(failures.is_empty(), "live and offline disagree:\n{}", failures.join("\n"));
 }
 
-/// `frames` as a classic Ethernet pcap, for replay.
-fn pcap_of(frames: &[(u64, Vec<u8>)]) -> Vec<u8> {
-    use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
-    let header = PcapHeader {
-        datalink: DataLink::ETHERNET,
-        ts_resolution: pcap_file::TsResolution::NanoSecond,
-        ..Default::default()
-    };
-    let mut w = PcapWriter::with_header(Vec::new(), header).expect("pcap header");
-    for (ts, f) in frames {
-        let t = std::time::Duration::from_nanos(*ts);
-        w.write_packet(&PcapPacket::new(t, f.len() as u32, f)).expect("pcap record");
-    }
-    w.into_writer()
-}
-
 /// Associations reported, less those folded into another (`merged`: two
 /// directions picked up apart, found to be one).
 fn associations(ev: &[Event]) -> usize {
@@ -347,12 +331,12 @@ fn from_every_start_offset_one_association_and_no_false_event() {
     });
     for path in captures {
         let all = frames(&path);
-        let full = replay_bytes(&pcap_of(&all), &path, &opts).expect("replay").events;
+        let full = replay_bytes(&support::pcap::ethernet(&all), &path, &opts).expect("replay").events;
         let whole: Vec<&Event> = full.iter().filter(|e| COMPARED.contains(&e.event)).collect();
         for k in 1..10 {
             let cut = &all[all.len() * k / 10..];
             let name = format!("{} from {}0%", path.file_name().unwrap().to_string_lossy(), k);
-            let offline = replay_bytes(&pcap_of(cut), &path, &opts).expect("replay").events;
+            let offline = replay_bytes(&support::pcap::ethernet(cut), &path, &opts).expect("replay").events;
             let mut bed = TestBed::new(sctp_monitor::kernel::LoadOptions::default()).expect("load the eBPF object");
             let live = live(&mut bed, cut, &opts);
             let mut problems = diff(&compared(&live), &compared(&offline), TICK_NS);

@@ -5,6 +5,7 @@
 pub mod guest;
 pub mod http;
 pub mod listener;
+pub mod pcap;
 pub mod process;
 pub mod tshark;
 
