@@ -489,15 +489,7 @@ fn the_same_aborts_and_errors_live_give_the_same_events() {
         m
     };
     assert!(kinds(&o.events).get("error_reported").is_some_and(|&n| n >= 9), "{:?}", kinds(&o.events));
-    if let Some(i) = (0..live_events.len().max(o.events.len())).find(|&i| live_events.get(i) != o.events.get(i)) {
-        panic!(
-            "event {i} of {} live / {} replayed differs:\n live {:?}\n replay {:?}",
-            live_events.len(),
-            o.events.len(),
-            live_events.get(i),
-            o.events.get(i)
-        );
-    }
+    support::assert_same_events(&live_events, &o.events);
     assert_eq!(live.stats().abort_causes, o.tracker.abort_causes);
     assert_eq!(live.stats().error_causes, o.tracker.error_causes);
 }

@@ -249,15 +249,7 @@ fn the_same_frames_live_and_from_a_capture_give_the_same_records_and_events() {
 
     // Events: the same, in the same order, with the same times.
     assert!(!o.events.is_empty());
-    if let Some(i) = (0..live_events.len().max(o.events.len())).find(|&i| live_events.get(i) != o.events.get(i)) {
-        panic!(
-            "event {i} of {} live / {} replayed differs:\n live {:?}\n replay {:?}",
-            live_events.len(),
-            o.events.len(),
-            live_events.get(i),
-            o.events.get(i)
-        );
-    }
+    support::assert_same_events(&live_events, &o.events);
     // Address sets, ports, tags and state of every association.
     let view = |v: Vec<sctp_monitor::tracker::AssocView>| {
         let mut v: Vec<_> = v.into_iter().map(|a| (a.initiator, a.responder, a.state, a.ended)).collect();

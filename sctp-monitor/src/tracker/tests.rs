@@ -97,6 +97,12 @@ fn new_data_sets_primary_and_failover_reports_evidence() {
     assert_eq!(down[0].path, Some(pr(s.a[0], s.b[0])));
 }
 
+/// The stacks' Path.Max.Retrans 2 (`--path-max-retrans 2`): down at the
+/// third error in a row.
+fn path_max_retrans_2() -> Config {
+    Config { hb_down_after: 3, retrans_down_after: 3, ..Config::default() }
+}
+
 #[test]
 fn a_retransmission_sent_back_after_the_alternates_timeout_is_the_alternates_error() {
     // usrsctp with a black-holed primary A (Path.Max.Retrans 2): each T3
@@ -105,7 +111,7 @@ fn a_retransmission_sent_back_after_the_alternates_timeout_is_the_alternates_err
     // second copies are B's errors, not A's (B's heartbeats answer): A is
     // not down after two timeouts of its own. It is down when new DATA
     // leaves it.
-    let mut s = Wire::new(Config { hb_down_after: 3, retrans_down_after: 3, ..Config::default() });
+    let mut s = Wire::new(path_max_retrans_2());
     s.handshake();
     s.a2b(10, 0, vec![data(20)]);
     s.b2a(20, 0, vec![craft::sack(20, 1000, &[], &[])]);
@@ -132,7 +138,7 @@ fn the_rest_of_one_timeouts_retransmissions_in_a_later_packet_is_no_new_error() 
     // Linux, black-holed primary A, PF off, Path.Max.Retrans 2: A's timeout
     // marks 23-37 for retransmission; the window takes 23-34 now and 35-37
     // 60 ms later. One expiry, one error: A is down at its third timeout.
-    let mut s = Wire::new(Config { hb_down_after: 3, retrans_down_after: 3, ..Config::default() });
+    let mut s = Wire::new(path_max_retrans_2());
     s.handshake();
     s.a2b(10, 0, vec![data(22)]);
     s.b2a(20, 0, vec![craft::sack(22, 1000, &[], &[])]);

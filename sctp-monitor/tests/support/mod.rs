@@ -54,6 +54,20 @@ pub fn pin_to_cpu0() {
     }
 }
 
+/// The live events equal replay's, in the same order with the same times;
+/// on a difference, the first one.
+pub fn assert_same_events(live: &[sctp_monitor::event::Event], replay: &[sctp_monitor::event::Event]) {
+    if let Some(i) = (0..live.len().max(replay.len())).find(|&i| live.get(i) != replay.get(i)) {
+        panic!(
+            "event {i} of {} live / {} replayed differs:\n live {:?}\n replay {:?}",
+            live.len(),
+            replay.len(),
+            live.get(i),
+            replay.get(i)
+        );
+    }
+}
+
 pub fn sh(args: &[&str]) {
     let out = Command::new(args[0]).args(&args[1..]).stderr(Stdio::piped()).output().expect("spawn");
     assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
