@@ -200,14 +200,15 @@ fn parse_ip_in(
     // 2. The IP header in full.
     let (src, dst, proto, mut off, end, ip_len) = if version == 4 {
         let h: &[u8; ip::IPV4_MIN_HLEN] = ip.first_chunk().ok_or(short("IPv4 header", ip.len(), ip::IPV4_MIN_HLEN))?;
-        let v = ip::ipv4(h, ip.len(), bounds).map_err(|e| ip_error(e, "IPv4 packet", ip.len(), h))?;
+        let total = u16::from_be_bytes([h[2], h[3]]) as usize;
+        let v = ip::ipv4(h, ip.len(), bounds).map_err(|e| ip_error(e, "IPv4 packet", ip.len(), total))?;
         let s: [u8; 4] = h[12..16].try_into().unwrap_or_default();
         let d: [u8; 4] = h[16..20].try_into().unwrap_or_default();
-        let total = u16::from_be_bytes([h[2], h[3]]) as usize;
         (IpAddr::V4(Ipv4Addr::from(s)), IpAddr::V4(Ipv4Addr::from(d)), v.proto, v.hlen, v.end, total)
     } else {
         let h: &[u8; ip::IPV6_HLEN] = ip.first_chunk().ok_or(short("IPv6 header", ip.len(), ip::IPV6_HLEN))?;
-        let end = ip::ipv6(h, ip.len(), bounds).map_err(|e| ip_error(e, "IPv6 packet", ip.len(), h))?;
+        let total = ip::IPV6_HLEN + u16::from_be_bytes([h[4], h[5]]) as usize;
+        let end = ip::ipv6(h, ip.len(), bounds).map_err(|e| ip_error(e, "IPv6 packet", ip.len(), total))?;
         let s: [u8; 16] = h[8..24].try_into().unwrap_or_default();
         let d: [u8; 16] = h[24..40].try_into().unwrap_or_default();
         let mut next = h[ip::IPV6_NEXT_OFFSET];
@@ -232,8 +233,7 @@ fn parse_ip_in(
         if off > end {
             return Err(DecodeError::Ip(IpError::BadHeader));
         }
-        let plen = u16::from_be_bytes([h[4], h[5]]) as usize;
-        (IpAddr::V6(Ipv6Addr::from(s)), IpAddr::V6(Ipv6Addr::from(d)), next, off, end, ip::IPV6_HLEN + plen)
+        (IpAddr::V6(Ipv6Addr::from(s)), IpAddr::V6(Ipv6Addr::from(d)), next, off, end, total)
     };
     // 3. UDP, then the SCTP packet.
     let mut end = end;
@@ -260,16 +260,9 @@ fn parse_ip_in(
 
 /// A refusal of the IP rule as a decode error: a length past the bytes
 /// present is a packet too short, as the kernel counts it.
-fn ip_error<const N: usize>(e: IpError, what: &'static str, have: usize, h: &[u8; N]) -> DecodeError {
+fn ip_error(e: IpError, what: &'static str, have: usize, need: usize) -> DecodeError {
     match e {
-        IpError::Truncated => {
-            let need = if N == ip::IPV6_HLEN {
-                ip::IPV6_HLEN + u16::from_be_bytes([h[4], h[5]]) as usize
-            } else {
-                u16::from_be_bytes([h[2], h[3]]) as usize
-            };
-            short(what, have, need)
-        }
+        IpError::Truncated => short(what, have, need),
         IpError::LaterFragment => DecodeError::Fragment,
         e => DecodeError::Ip(e),
     }
