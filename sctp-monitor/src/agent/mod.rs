@@ -245,6 +245,15 @@ struct Agent {
 }
 
 impl Agent {
+    fn on_items(&mut self, print: bool, items: &[&[u8]]) {
+        if print {
+            for r in items.iter().filter_map(|item| ChunkRecord::from_bytes(item)) {
+                eprintln!("{}", ring::describe(&r, &self.ifaces.attached));
+            }
+        }
+        self.pipeline.on_items(items);
+    }
+
     fn refresh_metrics(&mut self) {
         let m = &self.pipeline.metrics;
         let mut slots: Vec<u32> = self.ifaces.attached.iter().map(|a| a.slot).collect();
@@ -447,20 +456,19 @@ pub async fn run_embedded(o: AgentOptions, embedding: Option<Embedding>) -> anyh
     };
     let result: anyhow::Result<()> = loop {
         tokio::select! {
-            n = source.drain_batches(DRAIN_BUDGET, |items| {
-                if o.print_records {
-                    for r in items.iter().filter_map(|item| ChunkRecord::from_bytes(item)) {
-                        eprintln!("{}", ring::describe(&r, &agent.ifaces.attached));
-                    }
-                }
-                agent.pipeline.on_items(items);
-            }) => {
+            n = source.drain_batches(DRAIN_BUDGET, |items| agent.on_items(o.print_records, items)) => {
                 if let Err(e) = n {
                     break Err(e.context("reading the ring buffer"));
                 }
             }
             _ = poll.tick() => {
-                match kernel::paths::read_all(&agent.ebpf) {
+                // The counters first, then every record written until now:
+                // a record the kernel wrote before the counters (a
+                // retransmission, which does not wake the agent) is handled
+                // before the ack they may hold of its DATA, as it happened.
+                let paths = kernel::paths::read_all(&agent.ebpf);
+                source.drain_ready(|items| agent.on_items(o.print_records, items));
+                match paths {
                     Ok(paths) => agent.pipeline.on_path_stats(&paths),
                     Err(e) => log::warn!("reading the per-path map: {e:#}"),
                 }
@@ -480,7 +488,11 @@ pub async fn run_embedded(o: AgentOptions, embedding: Option<Embedding>) -> anyh
                     agent.lost = lost;
                 }
             }
-            _ = tick.tick() => agent.pipeline.tick(),
+            _ = tick.tick() => {
+                // Answers waiting in the ring before the timeouts they stop.
+                source.drain_ready(|items| agent.on_items(o.print_records, items));
+                agent.pipeline.tick();
+            }
             Some((ifindex, up)) = async {
                 match links.as_mut() {
                     Some(l) => l.recv().await,
@@ -488,6 +500,7 @@ pub async fn run_embedded(o: AgentOptions, embedding: Option<Embedding>) -> anyh
                 }
             } => {
                 if !up && agent.ifaces.attached.iter().any(|a| a.ifindex == ifindex) {
+                    source.drain_ready(|items| agent.on_items(o.print_records, items));
                     agent.pipeline.link_down(ifindex);
                 }
             }

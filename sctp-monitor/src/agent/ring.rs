@@ -7,9 +7,12 @@
 //! (26,667 records/s, ~3 MB/s) then cost 5 wakeups a second instead of one
 //! per record (a wakeup costs this VM's agent ~0.15 ms of CPU: 20 a second
 //! were a quarter of its idle cost); a flood is drained every millisecond.
-//! Only HEARTBEAT and HEARTBEAT-ACK records wait: nothing reports from them
-//! sooner than the heartbeat answer timeout (seconds), and their RTTs come
-//! from kernel timestamps.
+//! HEARTBEAT, HEARTBEAT-ACK and retransmission records wait: nothing
+//! reports from them sooner than a heartbeat answer timeout or the tracker's
+//! tick, and their times are the kernel's. The agent takes everything
+//! waiting ([`RingSource::drain_ready`]) before it reads the per-path
+//! counters and before each tick, so that nothing waiting is judged after
+//! what happened later (an ack in the counters, a timeout on the tick).
 //!
 //! The ring's memory is read directly ([`RingReader`]), as aya's `RingBuf`
 //! does, except that the consumer position is published once per drain
@@ -340,6 +343,19 @@ impl RingSource {
                 return Ok(n);
             }
         }
+    }
+
+    /// Every record the kernel has committed, now, without waiting: those
+    /// that did not wake the agent included. The agent calls it before it
+    /// reads the per-path counters and before it lets time pass in the
+    /// tracker, so that what the kernel wrote first is handled first: a
+    /// retransmission waiting in the ring before the ack of its DATA that
+    /// the counters already hold, a HEARTBEAT-ACK before the timeout of its
+    /// HEARTBEAT. Returns how many.
+    pub fn drain_ready(&mut self, mut f: impl FnMut(&[&[u8]])) -> usize {
+        let (n, bytes) = take(self.fd.get_mut(), &mut self.short_items, usize::MAX, &mut f);
+        self.backlog += bytes;
+        n
     }
 
     /// [`RingSource::drain_batches`] one record at a time, each copied into

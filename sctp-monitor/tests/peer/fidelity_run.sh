@@ -25,7 +25,7 @@
 #                                      attached, end of each agent instance),
 #                                      capture_dropped / sent_dropped (packets
 #                                      the captures lost: then the truth and
-#                                      the replay are incomplete)
+#                                      the replay are incomplete), agent_opts
 #
 # Usage (root): fidelity_run.sh OUT MODE CUT
 #   MODE  raw4 | udp4 | raw6 | udp6
@@ -249,6 +249,6 @@ dropped() { sed -n 's/^\([0-9]*\) packets\{0,1\} dropped by kernel$/\1/p' "$1" |
 cap_drop=$(dropped "$OUT/tcpdump.log")
 sent_drop=$(( $(dropped "$OUT/client-sent.log") + $(dropped "$OUT/server-sent.log") ))
 cat >"$OUT/meta.json" <<EOF
-{"stack":"usrsctp","family":"$FAMILY","encap":"$ENCAP","cut":"$CUT","pf":null,"cut_ts":$CUT_TS,"restore_ts":$RESTORE_TS,"ifaces":$ifaces,"cut_ifaces":["smB1"],"hb_interval_ms":$HB_MS,"path_max_retrans":$PMR,"rto_min_ms":$RTO_MIN_MS,"rto_max_ms":$RTO_MAX_MS,"agents":$agents,"capture_dropped":${cap_drop:-null},"sent_dropped":$sent_drop}
+{"stack":"usrsctp","family":"$FAMILY","encap":"$ENCAP","cut":"$CUT","pf":null,"cut_ts":$CUT_TS,"restore_ts":$RESTORE_TS,"ifaces":$ifaces,"cut_ifaces":["smB1"],"hb_interval_ms":$HB_MS,"path_max_retrans":$PMR,"rto_min_ms":$RTO_MIN_MS,"rto_max_ms":$RTO_MAX_MS,"agents":$agents,"capture_dropped":${cap_drop:-null},"sent_dropped":$sent_drop,"agent_opts":"${AGENT_OPTS:-}"}
 EOF
 say "$MODE $CUT: artifacts in $OUT"

@@ -610,6 +610,9 @@ impl RunReport {
     pub fn explain(&self) -> String {
         let mut s = format!("run {} ({})\n", self.dir.display(), self.meta.scenario());
         let _ = writeln!(s, "  cut {:?} restore {:?}", self.meta.cut_ts.map(clock), self.meta.restore_ts.map(clock));
+        if let Some(opts) = self.meta.raw["agent_opts"].as_str().filter(|o| !o.is_empty()) {
+            let _ = writeln!(s, "  agent options: {opts}");
+        }
         if self.meta.lost > 0 {
             let _ = writeln!(
                 s,
