@@ -45,6 +45,9 @@ pub enum RecordKind {
     DataPathSettle = 6,
     /// The first SACK on a path (per CPU): `data` holds its fixed part.
     SackFirst = 7,
+    /// A SACK whose advertised receiver window (a_rwnd) became 0, or left
+    /// 0, on its path (per CPU): `data` holds its fixed part.
+    SackWindow = 8,
 }
 
 impl RecordKind {
@@ -58,6 +61,7 @@ impl RecordKind {
             5 => Some(RecordKind::DataRetransmit),
             6 => Some(RecordKind::DataPathSettle),
             7 => Some(RecordKind::SackFirst),
+            8 => Some(RecordKind::SackWindow),
             _ => None,
         }
     }

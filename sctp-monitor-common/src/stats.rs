@@ -85,8 +85,12 @@ pub struct PathStats {
     pub flags: u32,
     /// Last SACK's advertised receiver window.
     pub sack_a_rwnd: u32,
+    /// Smallest advertised receiver window of the path's SACKs (valid when
+    /// `flags & HAS_SACK`).
+    pub sack_a_rwnd_min: u32,
+    pub _pad: u32,
 }
-const _: () = assert!(core::mem::size_of::<PathStats>() == 104);
+const _: () = assert!(core::mem::size_of::<PathStats>() == 112);
 
 /// One slot of the kernel's direct-mapped per-CPU `PATH_SLOTS` array: the
 /// path it holds and that path's counters since it took the slot. A path
@@ -101,7 +105,7 @@ pub struct PathSlot {
     pub _pad: u32,
     pub stats: PathStats,
 }
-const _: () = assert!(core::mem::size_of::<PathSlot>() == 152);
+const _: () = assert!(core::mem::size_of::<PathSlot>() == 160);
 
 pub const PATH_FLAG_HAS_TSN: u32 = 1;
 pub const PATH_FLAG_HAS_SACK: u32 = 2;
@@ -184,7 +188,7 @@ mod tests {
         // bytemuck's derive already refuses padding; these pin the ABI.
         assert_eq!(core::mem::size_of::<PathKey>(), 44);
         assert_eq!(core::mem::align_of::<PathKey>(), 4);
-        assert_eq!(core::mem::size_of::<PathStats>(), 104);
+        assert_eq!(core::mem::size_of::<PathStats>(), 112);
         assert_eq!(core::mem::size_of::<AssocDirKey>(), 8);
         assert_eq!(core::mem::size_of::<AssocDirState>(), 56);
     }

@@ -1,6 +1,7 @@
 //! DATA, I-DATA and SACK: summarised per path in per-CPU maps, with a
 //! ring-buffer record only when the tracker must know now (first DATA on a
-//! path, new DATA moving to another path, DATA resuming after idle).
+//! path, new DATA moving to another path, DATA resuming after idle, a
+//! receiver window closing or opening).
 
 use aya_ebpf::helpers::generated::bpf_ktime_get_coarse_ns;
 use sctp_monitor_common::{
@@ -194,6 +195,7 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch) {
     }
     let mut kind: Option<RecordKind> = None;
     let first_sack;
+    let mut window = false;
     // SAFETY: this CPU's copy of a live per-CPU map value.
     unsafe {
         let s = &mut *stats;
@@ -235,6 +237,13 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch) {
             s.last_data_ns = meta.ts;
         }
         if pd.sacks != 0 {
+            let had = s.flags & PATH_FLAG_HAS_SACK != 0;
+            // The receiver's window closed, or opened again: the tracker
+            // reports both (a zero window in the path's first SACK too).
+            window = if had { (s.sack_a_rwnd == 0) != (pd.sack_rwnd == 0) } else { pd.sack_rwnd == 0 };
+            if !had || pd.sack_rwnd < s.sack_a_rwnd_min {
+                s.sack_a_rwnd_min = pd.sack_rwnd;
+            }
             s.flags |= PATH_FLAG_HAS_SACK;
             s.sacks += pd.sacks as u64;
             s.sack_cum_tsn = pd.sack_cum;
@@ -249,6 +258,9 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch) {
     if first_sack {
         emit::data(p, meta, RecordKind::SackFirst, pd, pd.sack_off, chunk::SACK, pd.sack_len);
         return;
+    }
+    if window {
+        emit::data(p, meta, RecordKind::SackWindow, pd, pd.sack_off, chunk::SACK, pd.sack_len);
     }
     if let Some(kind) = kind {
         // The record shows the first new DATA chunk, or the first DATA chunk

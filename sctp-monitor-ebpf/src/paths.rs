@@ -157,6 +157,7 @@ fn take_over<P: Packet>(s: &mut PathSlot, k: &KeyWords, key: &PathKey, ts: u64) 
     st.sack_cum_tsn = z;
     st.flags = z;
     st.sack_a_rwnd = z;
+    st.sack_a_rwnd_min = z;
 }
 
 /// The design before `PATH_SLOTS`, kept for the benchmark's comparison

@@ -38,11 +38,13 @@ pub enum EventKind {
     Failback,
     PathPotentiallyFailed,
     ErrorReported,
+    WindowZero,
+    WindowOpen,
 }
 
 impl EventKind {
     /// Every kind, in declaration order (`kind as usize` indexes it).
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 17] = [
         EventKind::AssociationUp,
         EventKind::AssociationDown,
         EventKind::Restart,
@@ -58,6 +60,8 @@ impl EventKind {
         EventKind::Failback,
         EventKind::PathPotentiallyFailed,
         EventKind::ErrorReported,
+        EventKind::WindowZero,
+        EventKind::WindowOpen,
     ];
 
     /// The `event` field's value.
@@ -78,6 +82,8 @@ impl EventKind {
             EventKind::Failback => "failback",
             EventKind::PathPotentiallyFailed => "path_potentially_failed",
             EventKind::ErrorReported => "error_reported",
+            EventKind::WindowZero => "window_zero",
+            EventKind::WindowOpen => "window_open",
         }
     }
 }
@@ -255,6 +261,13 @@ pub struct Event {
     /// code (at most one a second is reported).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repeated: Option<u32>,
+    /// window_zero, window_open: the receiver window the SACK advertised
+    /// (bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub a_rwnd: Option<u32>,
+    /// window_open: how long the window stayed closed (ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_zero_ms: Option<u64>,
 }
 
 /// The ASCONF request (RFC 5061) behind a move of new DATA.
@@ -299,6 +312,8 @@ impl Event {
             causes: None,
             causes_omitted: None,
             repeated: None,
+            a_rwnd: None,
+            window_zero_ms: None,
         }
     }
 

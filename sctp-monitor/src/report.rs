@@ -65,6 +65,36 @@ fn assoc(o: &ReplayOutcome, a: &AssocView, out: &mut impl Write) -> io::Result<(
             p.data_bytes,
             p.retransmissions
         )?;
+        let q = &p.quality;
+        if q.data_chunks > 0 || q.sacks > 0 || q.heartbeats > 0 {
+            let mut ratio = if q.data_chunks > 0 {
+                format!(" ({:.1}%)", 100.0 * p.retransmissions as f64 / q.data_chunks as f64)
+            } else {
+                String::new()
+            };
+            if q.spurious_retransmissions > 0 {
+                ratio += &format!(", {} of them acknowledged already", q.spurious_retransmissions);
+            }
+            let window =
+                if q.sacks > 0 { format!(", a_rwnd {} (min {})", q.a_rwnd, q.a_rwnd_min) } else { String::new() };
+            writeln!(
+                out,
+                "    {} DATA chunks, {} retransmitted{ratio}; {} SACKs, {} gap blocks, {} duplicate TSNs{window}; {} heartbeats, {} unanswered",
+                q.data_chunks,
+                p.retransmissions,
+                q.sacks,
+                q.gap_blocks,
+                q.dup_tsns,
+                q.heartbeats,
+                q.heartbeats_unanswered
+            )?;
+        }
+    }
+    for (e, closed) in a.window_zero.iter().enumerate() {
+        if *closed {
+            let who = if e == 0 { "initiator" } else { "responder" };
+            writeln!(out, "  the {who}'s peer advertises a zero window (at the end of the capture)")?;
+        }
     }
     if let Some(c) = o.chunk_counts.get(&a.id) {
         let v: Vec<String> = c.total.iter().map(|(t, n)| format!("{} {n}", chunk_name(*t))).collect();

@@ -7,7 +7,8 @@
 //! `tests/fixtures/` (association up/down, path up/down, primary changes,
 //! failovers, protocol_seen), wire scenarios through the decoder and the
 //! tracker for what those captures do not hold (restart, ASCONF address
-//! changes and Set Primary, stalled, abort with its causes, ERROR chunks,
+//! changes and Set Primary, stalled, a window closing and opening, abort
+//! with its causes, ERROR chunks,
 //! idle timeout, eviction, an unknown PPID), and the agent's own pipeline fed kernel records, which
 //! stamps `host` and `ifname` (the live agent's events file is validated
 //! too, by `agent_e2e`). The test fails if a kind of `EventKind::ALL` was
@@ -84,6 +85,13 @@ fn wire_scenarios() -> Vec<String> {
     w.a2b(1800, 1, vec![craft::error(&[craft::error_cause(3, &2_000u32.to_be_bytes())])]);
     w.t.tick(T0 + 2300 * MS, &mut w.ev);
     w.b2a(3000, 0, vec![craft::abort(false, &[craft::error_cause(12, b"bye"), craft::error_cause(0x4242, &[])])]);
+    out.extend(w.lines());
+    // The responder's window closes and opens again.
+    let mut w = wire(Config::default());
+    w.handshake();
+    w.a2b(10, 0, vec![craft::data(100, 0, 0, 18, b"y")]);
+    w.b2a(11, 0, vec![craft::sack(100, 0, &[], &[])]);
+    w.b2a(60, 0, vec![craft::sack(100, 4096, &[], &[])]);
     out.extend(w.lines());
     // Restart: a new INIT between the same endpoints.
     let mut w = wire(Config::default());

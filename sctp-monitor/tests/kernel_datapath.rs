@@ -309,6 +309,109 @@ fn data_and_sack_are_summarised_per_path_not_sent_one_by_one() {
 }
 
 #[test]
+fn a_sack_that_closes_or_opens_the_window_makes_a_record_and_the_smallest_window_is_kept() {
+    let Some(mut bed) = bed() else { return };
+    let sack = |cum: u32, a_rwnd: u32| {
+        FrameBuilder::ipv4(B4, A4).sctp(36413, 36412, 0x1234).chunk(craft::sack(cum, a_rwnd, &[], &[])).build()
+    };
+    let mut kinds = Vec::new();
+    for (cum, a_rwnd) in [(10, 8000), (11, 0), (11, 0), (12, 0), (13, 3000), (14, 9000), (15, 0)] {
+        bed.pass(Prog::Ingress, &sack(cum, a_rwnd)).unwrap();
+        let recs = bed.drain();
+        assert!(recs.len() <= 1, "{recs:?}");
+        if let Some(r) = recs.first() {
+            assert_eq!(r.chunk_type, chunk::SACK);
+            assert_eq!(&r.segments().0[4..12], &[cum.to_be_bytes(), a_rwnd.to_be_bytes()].concat()[..]);
+        }
+        kinds.push(recs.first().and_then(|r| r.kind()));
+    }
+    use RecordKind::{SackFirst, SackWindow};
+    assert_eq!(kinds, vec![Some(SackFirst), Some(SackWindow), None, None, Some(SackWindow), None, Some(SackWindow)]);
+    let all = paths::read_all(&bed.ebpf).unwrap();
+    let (_, rev) = all.iter().find(|(k, _)| k.vtag == 0x1234).unwrap();
+    assert_eq!((rev.sacks, rev.sack_a_rwnd, rev.sack_a_rwnd_min), (7, 0, 0));
+    // A zero window in a path's first SACK is a record too (bundled with
+    // DATA, so not the first-SACK record).
+    let f = FrameBuilder::ipv4(B4, A4)
+        .sctp(36413, 36412, 0x5678)
+        .chunk(craft::sack(20, 0, &[], &[]))
+        .chunk(craft::data(7, 0, 0, 18, &[0; 8]))
+        .build();
+    bed.pass(Prog::Ingress, &f).unwrap();
+    let kinds: Vec<_> = bed.drain().iter().map(|r| r.kind()).collect();
+    assert!(kinds.contains(&Some(SackWindow)), "{kinds:?}");
+}
+
+#[test]
+fn window_events_and_path_quality_live_are_those_of_the_capture() {
+    use sctp_monitor::decode::{DecodeStats, LinkType, decode_record, parse_frame};
+    use sctp_monitor::event::EventKind;
+    use sctp_monitor::tracker::{Config, Tracker};
+    let Some(mut bed) = bed() else { return };
+    const T0: u64 = 1_700_000_000_000_000_000;
+    let (ta, tb) = (0x0a0a_0a0a, 0x0b0b_0b0b);
+    let a2b = || FrameBuilder::ipv4(A4, B4).sctp(5000, 3868, tb);
+    let b2a = || FrameBuilder::ipv4(B4, A4).sctp(3868, 5000, ta);
+    let mut frames = vec![
+        FrameBuilder::ipv4(A4, B4).sctp(5000, 3868, 0).chunk(craft::init(&InitSpec::new(ta, 1))).build(),
+        b2a().chunk(craft::init_ack(&InitSpec::new(tb, 1))).build(),
+        a2b().chunk(craft::cookie_echo(&[1; 16])).build(),
+        b2a().chunk(craft::cookie_ack()).build(),
+    ];
+    // A's DATA, B's SACKs: the window shrinks, closes, stays closed
+    // through probes, opens; a gap and a duplicate on the way.
+    for (tsn, (a_rwnd, gaps, dups)) in (1..).zip([
+        (60_000, vec![], vec![]),
+        (30_000, vec![(2, 2)], vec![]),
+        (0, vec![], vec![1]),
+        (0, vec![], vec![]),
+        (20_000, vec![], vec![]),
+        (0, vec![], vec![]),
+        (65_000, vec![], vec![]),
+    ]) {
+        frames.push(a2b().chunk(craft::data(tsn, 0, 0, 18, &[0; 64])).build());
+        frames.push(b2a().chunk(craft::sack(tsn, a_rwnd, &gaps, &dups)).build());
+    }
+    let step = 10_000_000;
+    let mut offline = Tracker::new(Config::default());
+    let mut off_ev = Vec::new();
+    let mut live = Tracker::new(Config::default());
+    let mut live_ev = Vec::new();
+    let mut st = DecodeStats::default();
+    for (i, f) in frames.iter().enumerate() {
+        let ts = T0 + i as u64 * step;
+        let p = parse_frame(LinkType::Ethernet, f, ts, 9899, &mut st).unwrap().unwrap();
+        offline.process(&p.meta, &p.chunks, &mut off_ev);
+        // A's packets leave the monitored host, B's arrive.
+        let prog = if i % 2 == 0 { Prog::Egress } else { Prog::Ingress };
+        bed.pass(prog, f).unwrap();
+        for r in bed.drain() {
+            let (m, c) = decode_record(&r, ts, &mut st).expect("decodes");
+            live.process(&m, std::slice::from_ref(&c), &mut live_ev);
+        }
+        for (k, s) in paths::read_all(&bed.ebpf).unwrap() {
+            live.observe_path_stats(&k, &s, ts, &mut live_ev);
+        }
+    }
+    let windows = |ev: &[sctp_monitor::event::Event]| -> Vec<String> {
+        ev.iter()
+            .filter(|e| matches!(e.event, EventKind::WindowZero | EventKind::WindowOpen))
+            .map(|e| e.to_json_line())
+            .collect()
+    };
+    let want = windows(&off_ev);
+    assert_eq!(want.len(), 4, "closed, opened, closed, opened: {want:?}");
+    assert_eq!(windows(&live_ev), want, "live window events against the capture's");
+    let quality = |t: &Tracker| -> Vec<_> {
+        t.associations().flat_map(|a| a.paths.into_iter().map(|p| (p.src, p.dst, p.quality))).collect()
+    };
+    let q = quality(&offline);
+    let b = q.iter().find(|(s, _, _)| *s == IpAddr::V4(B4)).expect("B's path").2;
+    assert_eq!((b.sacks, b.gap_blocks, b.dup_tsns, b.a_rwnd, b.a_rwnd_min), (7, 1, 1, 65_000, 0));
+    assert_eq!(quality(&live), q, "live path quality against the capture's");
+}
+
+#[test]
 fn new_data_on_another_path_is_a_failover_candidate_but_a_retransmission_is_not() {
     let Some(mut bed) = bed() else { return };
     let p1 = |tsn| FrameBuilder::ipv4(A4, B4).sctp(5000, 5000, TAG).chunk(craft::data(tsn, 0, 0, 18, &[0; 40])).build();

@@ -53,6 +53,11 @@ pub fn merge<'a>(per_cpu: impl IntoIterator<Item = &'a PathStats>) -> PathStats 
             m.sack_cum_tsn = s.sack_cum_tsn;
             m.sack_a_rwnd = s.sack_a_rwnd;
         }
+        if s.flags & PATH_FLAG_HAS_SACK != 0
+            && (m.flags & PATH_FLAG_HAS_SACK == 0 || s.sack_a_rwnd_min < m.sack_a_rwnd_min)
+        {
+            m.sack_a_rwnd_min = s.sack_a_rwnd_min;
+        }
         m.flags |= s.flags;
     }
     m
@@ -283,5 +288,23 @@ mod tests {
         assert_eq!(m.last_ns, 300);
         assert_eq!(m.sack_cum_tsn, 7);
         assert_eq!(m.flags, PATH_FLAG_HAS_TSN | PATH_FLAG_HAS_SACK);
+    }
+
+    #[test]
+    fn the_window_is_the_latest_sacks_and_its_minimum_the_smallest_of_cpus_with_sacks() {
+        let sack = |a_rwnd, min, last_ns| PathStats {
+            packets: 1,
+            flags: PATH_FLAG_HAS_SACK,
+            sack_a_rwnd: a_rwnd,
+            sack_a_rwnd_min: min,
+            last_ns,
+            ..Default::default()
+        };
+        // A CPU that saw only DATA has no window: its zero is no minimum.
+        let data_only = PathStats { packets: 4, flags: PATH_FLAG_HAS_TSN, last_ns: 900, ..Default::default() };
+        let m = merge([&data_only, &sack(65_000, 3_000, 100), &sack(50_000, 20_000, 500)]);
+        assert_eq!((m.sack_a_rwnd, m.sack_a_rwnd_min), (50_000, 3_000));
+        let m = merge([&sack(0, 0, 100), &data_only]);
+        assert_eq!((m.sack_a_rwnd, m.sack_a_rwnd_min), (0, 0));
     }
 }

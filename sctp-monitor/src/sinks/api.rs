@@ -33,6 +33,8 @@
 //!                              // PPIDs of the DATA seen (upper-layer protocols), ascending;
 //!                              // name left out when unknown (`crate::ppid`)
 //!     "last_seen": "2026-11-26T11:00:00.100000Z",
+//!     "window_zero": {"initiator": false, "responder": false},
+//!                              // the peer of that sender advertises a zero window now
 //!     "paths": [{
 //!       "sender": "initiator", // the endpoint sending on this path
 //!       "src": "10.0.0.1", "dst": "10.0.0.2",
@@ -41,7 +43,14 @@
 //!       "rtt_us": 210,         // last heartbeat RTT (null: none answered yet)
 //!       "unanswered_heartbeats": 0,
 //!       "data_packets": 420, "data_bytes": 42000, "retransmissions": 0,
-//!       "last_data": "2026-11-26T11:00:00.090000Z"   // or null
+//!       "last_data": "2026-11-26T11:00:00.090000Z",  // or null
+//!       "data_chunks": 433,    // DATA chunks sent on the path, retransmissions included
+//!       "sacks": 410, "gap_blocks": 3, "duplicate_tsns": 0,
+//!                              // SACKs the sender sent on the path (for the peer's DATA)
+//!                              // and the gap-ack blocks and duplicate TSNs they reported
+//!       "a_rwnd": 131072, "a_rwnd_min": 65536,
+//!                              // last and smallest window those SACKs advertised (null: none)
+//!       "heartbeats": 12, "heartbeats_unanswered": 0
 //!     }]
 //!   }]
 //! }
@@ -165,6 +174,14 @@ pub struct PathJson {
     pub data_bytes: u64,
     pub retransmissions: u32,
     pub last_data: Option<String>,
+    pub data_chunks: u32,
+    pub sacks: u32,
+    pub gap_blocks: u32,
+    pub duplicate_tsns: u32,
+    pub a_rwnd: Option<u32>,
+    pub a_rwnd_min: Option<u32>,
+    pub heartbeats: u32,
+    pub heartbeats_unanswered: u32,
 }
 
 #[derive(Serialize)]
@@ -183,6 +200,7 @@ pub struct AssociationJson {
     pub restart_of: Option<u64>,
     pub ppids: Vec<Ppid>,
     pub last_seen: String,
+    pub window_zero: PerEndpoint<bool>,
     pub paths: Vec<PathJson>,
 }
 
@@ -191,6 +209,7 @@ fn endpoint(e: &EndpointView) -> EndpointJson {
 }
 
 fn path(p: &PathView) -> PathJson {
+    let q = &p.quality;
     PathJson {
         sender: p.sender,
         src: p.src,
@@ -203,6 +222,14 @@ fn path(p: &PathView) -> PathJson {
         data_bytes: p.data_bytes,
         retransmissions: p.retransmissions,
         last_data: p.last_data_ns.map(rfc3339_micros),
+        data_chunks: q.data_chunks,
+        sacks: q.sacks,
+        gap_blocks: q.gap_blocks,
+        duplicate_tsns: q.dup_tsns,
+        a_rwnd: (q.sacks > 0).then_some(q.a_rwnd),
+        a_rwnd_min: (q.sacks > 0).then_some(q.a_rwnd_min),
+        heartbeats: q.heartbeats,
+        heartbeats_unanswered: q.heartbeats_unanswered,
     }
 }
 
@@ -223,6 +250,7 @@ impl From<&AssocView> for AssociationJson {
             restart_of: a.restart_of,
             ppids: a.ppids.iter().copied().map(Ppid).collect(),
             last_seen: rfc3339_micros(a.last_seen_ns),
+            window_zero: PerEndpoint::of(&a.window_zero),
             paths: a.paths.iter().map(path).collect(),
         }
     }

@@ -36,6 +36,11 @@
 //! | `path_state` | gauge (1) | identity, `sender`, `src`, `dst`, `state` |
 //! | `path_rtt_seconds` | gauge | identity, `sender`, `src`, `dst` |
 //! | `path_data_packets_total` | counter | identity, `sender`, `src`, `dst` |
+//! | `path_data_chunks_total`, `path_retransmitted_chunks_total` | counter | identity, `sender`, `src`, `dst` (DATA chunks the sender sent on the path) |
+//! | `path_sacks_total`, `path_gap_blocks_total`, `path_duplicate_tsns_total` | counter | identity, `sender`, `src`, `dst` (SACKs the sender sent on the path, for the peer's DATA) |
+//! | `path_a_rwnd_bytes`, `path_a_rwnd_min_bytes` | gauge | identity, `sender`, `src`, `dst` (last and smallest window those SACKs advertised) |
+//! | `path_heartbeats_total`, `path_heartbeats_unanswered_total` | counter | identity, `sender`, `src`, `dst` |
+//! | `associations_window_zero` | gauge | (receivers advertising a zero window now) |
 //!
 //! The per-association and per-path series exist for at most
 //! `--metrics-series-cap` associations (lowest ids first), so a host with
@@ -112,6 +117,7 @@ pub struct Metrics {
     hb_rtt: Histogram,
     hb_unanswered: Counter,
     paths_unanswered: Gauge,
+    window_zero: Gauge,
     chunks: Family<Labels, Counter>,
     data_packets: Counter,
     data_chunks: Counter,
@@ -169,6 +175,7 @@ impl Metrics {
             ]),
             hb_unanswered: Counter::default(),
             paths_unanswered: Gauge::default(),
+            window_zero: Gauge::default(),
             chunks: Family::default(),
             data_packets: Counter::default(),
             data_chunks: Counter::default(),
@@ -223,6 +230,11 @@ impl Metrics {
             "paths_unanswered_heartbeats",
             "Consecutive unanswered heartbeats, summed over all paths",
             m.paths_unanswered.clone(),
+        );
+        r.register(
+            "associations_window_zero",
+            "Receivers advertising a zero window now (one per association and direction of DATA)",
+            m.window_zero.clone(),
         );
         r.register("chunks", "SCTP chunks seen by the kernel programs", m.chunks.clone());
         r.register("data_packets", "Packets carrying DATA/I-DATA or SACK, all paths", m.data_packets.clone());
@@ -375,6 +387,7 @@ impl Metrics {
         set_counter(&self.expired, s.expired);
         set_counter(&self.unmatched, s.unmatched_packets);
         set_counter(&self.created, s.associations_created);
+        self.window_zero.set(s.windows_zero_now.min(i64::MAX as u64) as i64);
         for i in 0..error_cause::LABELS {
             set_counter(&self.abort_causes[i], s.abort_causes[i]);
             set_counter(&self.error_causes[i], s.error_causes[i]);

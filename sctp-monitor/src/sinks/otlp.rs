@@ -129,6 +129,8 @@ impl OtlpExporter {
             EventKind::AssociationDown => ev.reason != Some(DownReason::Shutdown),
             // A peer complaining about what it was sent.
             EventKind::ErrorReported => true,
+            // The peer's application stopped reading.
+            EventKind::WindowZero => true,
             _ => false,
         };
         let (sev, text) = if warn { (Severity::Warn, "WARN") } else { (Severity::Info, "INFO") };

@@ -106,7 +106,7 @@ impl Collector for AssocSeries {
             ConstCounter::new(n).encode(m.encode_family(&id.labels())?)?;
         }
 
-        // Path labels, once for the three per-path metrics.
+        // Path labels, once for every per-path metric.
         let paths: Vec<PathLabels> = views
             .iter()
             .zip(&ids)
@@ -146,6 +146,45 @@ impl Collector for AssocSeries {
             enc.encode_descriptor("path_data_packets", "DATA packets per path (capped)", None, MetricType::Counter)?;
         for x in &paths {
             ConstCounter::new(x.path.data_packets as u64).encode(m.encode_family(&x.base())?)?;
+        }
+
+        // Path quality: what Wireshark's TSN analysis shows, per path.
+        type Get = fn(&PathView) -> u32;
+        let counters: [(&str, &str, Get); 7] = [
+            ("path_data_chunks", "DATA chunks sent on the path, retransmissions included (capped)", |p| {
+                p.quality.data_chunks
+            }),
+            ("path_retransmitted_chunks", "DATA chunks retransmitting a TSN, per path (capped)", |p| p.retransmissions),
+            ("path_sacks", "SACKs sent on the path by its sender, for the peer's DATA (capped)", |p| p.quality.sacks),
+            ("path_gap_blocks", "Gap-ack blocks in the SACKs sent on the path (capped)", |p| p.quality.gap_blocks),
+            ("path_duplicate_tsns", "Duplicate TSNs reported in the SACKs sent on the path (capped)", |p| {
+                p.quality.dup_tsns
+            }),
+            ("path_heartbeats", "Liveness HEARTBEATs sent on the path (capped)", |p| p.quality.heartbeats),
+            ("path_heartbeats_unanswered", "Liveness HEARTBEATs on the path left unanswered (capped)", |p| {
+                p.quality.heartbeats_unanswered
+            }),
+        ];
+        for (name, help, get) in counters {
+            let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for x in &paths {
+                ConstCounter::new(get(x.path) as u64).encode(m.encode_family(&x.base())?)?;
+            }
+        }
+        let bytes = Unit::Bytes;
+        let gauges: [(&str, &str, Get); 2] = [
+            ("path_a_rwnd", "Receiver window last advertised in the SACKs sent on the path (capped)", |p| {
+                p.quality.a_rwnd
+            }),
+            ("path_a_rwnd_min", "Smallest receiver window advertised in the SACKs sent on the path (capped)", |p| {
+                p.quality.a_rwnd_min
+            }),
+        ];
+        for (name, help, get) in gauges {
+            let mut m = enc.encode_descriptor(name, help, Some(&bytes), MetricType::Gauge)?;
+            for x in paths.iter().filter(|x| x.path.quality.sacks > 0) {
+                ConstGauge::new(get(x.path) as i64).encode(m.encode_family(&x.base())?)?;
+            }
         }
         Ok(())
     }

@@ -443,6 +443,14 @@ pub fn event_line(e: &serde_json::Value) -> String {
             }
             s
         }
+        "window_zero" => format!("{} {} advertises a zero window", role(&e["endpoint"]), pathref(&e["path"])),
+        "window_open" => format!(
+            "{} {} window open again ({} bytes) after {} ms",
+            role(&e["endpoint"]),
+            pathref(&e["path"]),
+            e["a_rwnd"],
+            e["window_zero_ms"]
+        ),
         "protocol_seen" => {
             let p = &e["ppid"];
             let proto = match p["name"].as_str() {

@@ -110,6 +110,9 @@ pub(crate) mod dflag {
     /// A retransmission of this direction went to another path than the one
     /// its DATA was on (see `DirHistory::away_path`).
     pub const AWAY: u8 = 8;
+    /// The receiver of this direction's DATA advertises a zero window
+    /// (`quality.rs`).
+    pub const WINDOW_ZERO: u8 = 16;
 }
 
 /// One path of one direction.
@@ -142,6 +145,8 @@ pub(crate) struct Path {
     pub data_bytes: u64,
     /// Last DATA (ns), 0 = none.
     pub last_data_ns: u64,
+    /// How the path carries DATA and SACKs (`quality.rs`).
+    pub q: super::quality::PathQuality,
 }
 
 impl Path {
@@ -161,6 +166,7 @@ impl Path {
             last_hb_ms: 0,
             data_bytes: 0,
             last_data_ns: 0,
+            q: super::quality::PathQuality::NEW,
         }
     }
 
@@ -247,6 +253,9 @@ pub(crate) struct DirHistory {
     /// When the primary showed its first error since it last showed life
     /// (0: it has none): a quick failover (RFC 7829) moves right after it.
     pub first_error_ns: u64,
+    /// When the receiver's window closed (ms stamp; with
+    /// `dflag::WINDOW_ZERO`).
+    pub window_zero_ms: u32,
 }
 
 impl DirHistory {
@@ -266,6 +275,7 @@ impl DirHistory {
         unsettled_tsn: 0,
         unsettled_ns: 0,
         first_error_ns: 0,
+        window_zero_ms: 0,
     };
 }
 
@@ -507,7 +517,7 @@ mod tests {
 
     #[test]
     fn compact_sizes() {
-        assert!(size_of::<Path>() <= 40, "Path is {} bytes", size_of::<Path>());
+        assert!(size_of::<Path>() <= 80, "Path is {} bytes", size_of::<Path>());
         assert!(size_of::<Assoc>() <= 104, "Assoc is {} bytes", size_of::<Assoc>());
     }
 

@@ -93,11 +93,17 @@ impl Tracker {
                 pkt.high_rtx_tsn = d.tsn;
             }
             pkt.rtx = pkt.rtx.saturating_add(1);
+            // Acknowledged already: a spurious retransmission.
+            if dir.flags & dflag::HAS_ACK != 0 && !tsn_gt(d.tsn, dir.cum_ack) {
+                let q = &mut self.slab[slot].paths[pi].q;
+                q.spurious_retransmissions = q.spurious_retransmissions.saturating_add(1);
+            }
         }
         let p = &mut self.slab[slot].paths[pi];
         if meta.record.is_none() {
             // Live, the per-path counters come from the kernel's maps.
             p.data_bytes += d.payload_len as u64;
+            p.q.data_chunks = p.q.data_chunks.saturating_add(1);
             if !pkt.counted {
                 p.data_packets = p.data_packets.saturating_add(1);
                 pkt.counted = true;

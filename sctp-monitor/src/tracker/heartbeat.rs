@@ -78,7 +78,9 @@ impl Tracker {
         // The previous one goes unanswered now if not already counted.
         if p.hb_unacked > 0 && p.flags & pflag::HB_COUNTED == 0 {
             self.stats.heartbeats_unanswered += 1;
+            p.q.heartbeats_unanswered = p.q.heartbeats_unanswered.saturating_add(1);
         }
+        p.q.heartbeats = p.q.heartbeats.saturating_add(1);
         p.flags &= !pflag::HB_COUNTED;
         p.hb_unacked = p.hb_unacked.saturating_add(1);
         p.last_hb_ms = ms(now);
@@ -144,6 +146,7 @@ impl Tracker {
         if n == p.hb_unacked as u32 && p.flags & pflag::HB_COUNTED == 0 {
             p.flags |= pflag::HB_COUNTED;
             self.stats.heartbeats_unanswered += 1;
+            p.q.heartbeats_unanswered = p.q.heartbeats_unanswered.saturating_add(1);
         }
         self.path_error(slot, pi, Cause::Heartbeats, now, out);
     }

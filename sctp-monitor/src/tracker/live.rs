@@ -55,6 +55,7 @@ impl Tracker {
         // evidence against that path (path down comes from heartbeats and
         // from the failover rule).
         p.retransmissions = retrans;
+        p.q.set_from_kernel(merged);
         if moved {
             a.last_seen_ns = a.last_seen_ns.max(now);
         }

@@ -32,6 +32,7 @@ mod live;
 mod lookup;
 mod merge;
 mod prefetch;
+mod quality;
 mod table;
 pub mod view;
 
@@ -42,7 +43,7 @@ use crate::event::{DownReason, Endpoint, Event, EventKind, PathRef, Role};
 use assoc::{A16, Assoc, ip};
 pub use assoc::{AssocState, PathState};
 pub use prefetch::{BATCH as PREFETCH_BATCH, Hint};
-pub use view::{AssocView, Census, EndpointView, FirstCause, PathView};
+pub use view::{AssocView, Census, EndpointView, FirstCause, PathQuality, PathView};
 
 /// Tracker settings.
 #[derive(Debug, Clone)]
@@ -142,6 +143,11 @@ pub struct TrackerStats {
     pub error_causes: [u64; crate::error_cause::LABELS],
     /// ERROR chunks held back from the event log (`errors.rs`).
     pub errors_held_back: u64,
+    /// Receive windows that closed (`window_zero` events).
+    pub windows_zero: u64,
+    /// Receivers advertising a zero window now (one per association and
+    /// direction of DATA; a gauge).
+    pub windows_zero_now: u64,
 }
 
 /// The tracker. See the module documentation.
@@ -325,7 +331,12 @@ impl Tracker {
         let now = meta.ts_ns;
         match c {
             Chunk::Data(d) => self.on_data(slot, e, pi, meta, d, data_in_packet, out),
-            Chunk::Sack(s) => self.on_cum_ack(slot, e, s.cum_tsn, now, out),
+            Chunk::Sack(s) => {
+                self.on_cum_ack(slot, e, s.cum_tsn, now, out);
+                if self.slab[slot].id != 0 {
+                    self.on_sack(slot, e, pi, meta, s, out);
+                }
+            }
             Chunk::Shutdown { cum_tsn } => {
                 self.on_cum_ack(slot, e, *cum_tsn, now, out);
                 self.on_shutdown(slot);
@@ -564,6 +575,8 @@ impl Tracker {
     /// heartbeats in flight stay in `hb` until they age out: ids are not
     /// reused, so they match nothing.
     pub(super) fn free_slot(&mut self, slot: usize) {
+        let closed = self.slab[slot].dirs.iter().filter(|d| d.flags & assoc::dflag::WINDOW_ZERO != 0).count();
+        self.stats.windows_zero_now = self.stats.windows_zero_now.saturating_sub(closed as u64);
         self.set_hb_waiting(slot, false);
         self.unindex(slot);
         self.due.remove(slot);

@@ -722,13 +722,15 @@ fn memory_per_association_with_two_paths_is_within_budget() {
         let d = DataHeader { i_data: false, flags: 3, tsn: i, stream: 0, seq: 0, ppid: 46, payload_len: 100 };
         t.process(&meta, &[Chunk::Data(d)], &mut ev);
         let back = PacketMeta { src: b, dst: a, src_port: 3868, dst_port: 5000, vtag: !i, ..meta };
-        t.process(&back, &[Chunk::Sack(Sack { cum_tsn: i, ..Sack::default() })], &mut ev);
+        t.process(&back, &[Chunk::Sack(Sack { cum_tsn: i, a_rwnd: 65_536, ..Sack::default() })], &mut ev);
     }
     assert_eq!(t.len(), n as usize);
     assert!(t.associations().all(|a| a.paths.len() == 2));
     let per = t.memory_bytes() / n as usize;
     eprintln!("tracker memory: {per} bytes per association");
-    assert!(per <= 256, "{per} bytes per association");
+    // 252 bytes before the paths' quality counters (2 x 36, aligned to 2 x
+    // 40): BENCHMARKS.md#tracker-memory.
+    assert!(per <= 336, "{per} bytes per association");
 }
 
 /// Regression (usrsctp captures): T3 retransmissions of DATA lost on the

@@ -4,6 +4,8 @@ use std::net::IpAddr;
 
 use crate::event::{DownReason, PathRef, Role};
 
+pub use super::quality::PathQuality;
+
 use super::assoc::{Assoc, AssocState, PathState, aflag, dflag, ip};
 
 /// One endpoint: port, the tag packets to it carry (`None` until seen),
@@ -32,6 +34,8 @@ pub struct PathView {
     pub last_data_ns: Option<u64>,
     /// The current primary of its direction.
     pub primary: bool,
+    /// DATA chunks, SACK contents, receiver window and heartbeats.
+    pub quality: PathQuality,
 }
 
 /// One association.
@@ -63,6 +67,8 @@ pub struct AssocView {
     pub ended: Option<DownReason>,
     /// ERROR chunks sent, by their first cause, in the order first seen.
     pub errors: Vec<(FirstCause, u64)>,
+    /// Per sending endpoint: its peer advertises a zero receive window.
+    pub window_zero: [bool; 2],
 }
 
 /// What ERROR chunks are counted by (`AssocView::errors`).
@@ -100,6 +106,7 @@ pub(super) fn assoc_view(a: &Assoc, ended: Option<DownReason>) -> AssocView {
             retransmissions: p.retransmissions,
             last_data_ns: (p.last_data_ns != 0).then_some(p.last_data_ns),
             primary: a.dirs[p.dir()].primary as usize == i,
+            quality: p.q,
         })
         .collect();
     let x = a.ext.as_deref();
@@ -126,6 +133,7 @@ pub(super) fn assoc_view(a: &Assoc, ended: Option<DownReason>) -> AssocView {
         last_seen_ns: a.last_seen_ns,
         ended,
         errors: super::errors::error_tally(a),
+        window_zero: [0, 1].map(|e| a.dirs[e].flags & dflag::WINDOW_ZERO != 0),
     }
 }
 

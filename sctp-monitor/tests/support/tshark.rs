@@ -19,8 +19,13 @@ pub fn find() -> Option<&'static str> {
 /// `fields` of every SCTP packet of `file` (no ICMP quoting one), one line
 /// a packet, tab-separated, every occurrence aggregated with commas.
 pub fn sctp_fields(ts: &str, file: &Path, fields: &[&str]) -> String {
+    sctp_fields_with(ts, file, &[], fields)
+}
+
+/// [`sctp_fields`] with more tshark options (preferences: `-o name:value`).
+pub fn sctp_fields_with(ts: &str, file: &Path, options: &[&str], fields: &[&str]) -> String {
     let mut cmd = Command::new(ts);
-    cmd.arg("-r").arg(file).arg("-n");
+    cmd.arg("-r").arg(file).arg("-n").args(options);
     cmd.args(["-Y", "sctp && !icmp && !icmpv6", "-T", "fields", "-E", "separator=\t"]);
     cmd.args(["-E", "occurrence=a", "-E", "aggregator=,"]);
     for f in fields {
