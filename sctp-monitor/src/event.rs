@@ -40,11 +40,13 @@ pub enum EventKind {
     ErrorReported,
     WindowZero,
     WindowOpen,
+    PathDegraded,
+    PathDegradedEnd,
 }
 
 impl EventKind {
     /// Every kind, in declaration order (`kind as usize` indexes it).
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 19] = [
         EventKind::AssociationUp,
         EventKind::AssociationDown,
         EventKind::Restart,
@@ -62,6 +64,8 @@ impl EventKind {
         EventKind::ErrorReported,
         EventKind::WindowZero,
         EventKind::WindowOpen,
+        EventKind::PathDegraded,
+        EventKind::PathDegradedEnd,
     ];
 
     /// The `event` field's value.
@@ -84,6 +88,8 @@ impl EventKind {
             EventKind::ErrorReported => "error_reported",
             EventKind::WindowZero => "window_zero",
             EventKind::WindowOpen => "window_open",
+            EventKind::PathDegraded => "path_degraded",
+            EventKind::PathDegradedEnd => "path_degraded_end",
         }
     }
 }
@@ -268,6 +274,49 @@ pub struct Event {
     /// window_open: how long the window stayed closed (ms).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window_zero_ms: Option<u64>,
+    /// path_degraded, path_degraded_end: the quality window that decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<QualityWindow>,
+}
+
+/// A path's losses over one quality window.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct QualityWindow {
+    pub seconds: u32,
+    /// DATA chunks sent on the path in the window.
+    pub data_chunks: u32,
+    /// Of those (and earlier ones), chunks the path lost: sent again.
+    pub lost_chunks: u32,
+    /// `lost_chunks / data_chunks`, when enough DATA went to judge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss_ratio: Option<f64>,
+    pub heartbeats: u32,
+    pub heartbeats_unanswered: u32,
+    /// `heartbeats_unanswered / heartbeats`, when enough were sent to judge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heartbeat_loss_ratio: Option<f64>,
+}
+
+// The ratios are never NaN: a ratio exists only with a non-zero count
+// under it.
+impl Eq for QualityWindow {}
+
+impl QualityWindow {
+    /// A window of `window_ns` with these counts; a ratio only above its
+    /// minimum count.
+    pub fn new(window_ns: u64, data: u32, lost: u32, hb: u32, hb_lost: u32, min_data: u32, min_hb: u32) -> Self {
+        // Four decimals: the log line stays short, the ratio exact enough.
+        let ratio = |n: u32, d: u32, min: u32| (d >= min.max(1)).then(|| (n as f64 / d as f64 * 1e4).round() / 1e4);
+        QualityWindow {
+            seconds: (window_ns / 1_000_000_000) as u32,
+            data_chunks: data,
+            lost_chunks: lost,
+            loss_ratio: ratio(lost, data, min_data),
+            heartbeats: hb,
+            heartbeats_unanswered: hb_lost,
+            heartbeat_loss_ratio: ratio(hb_lost, hb, min_hb),
+        }
+    }
 }
 
 /// The ASCONF request (RFC 5061) behind a move of new DATA.
@@ -314,6 +363,7 @@ impl Event {
             repeated: None,
             a_rwnd: None,
             window_zero_ms: None,
+            window: None,
         }
     }
 

@@ -78,6 +78,32 @@ struct ReplayArgs {
     /// As `run --hb-timeout-ms`.
     #[arg(long, default_value_t = 3000)]
     hb_timeout_ms: u64,
+    #[command(flatten)]
+    quality: QualityArgs,
+}
+
+/// How path quality is judged (`path_degraded`), for `run` and `replay`.
+#[derive(Args)]
+struct QualityArgs {
+    /// Judge each path's losses over windows of this many seconds (path_degraded; 0: never).
+    #[arg(long, default_value_t = 30, env = "SCTP_MONITOR_DEGRADED_WINDOW_S")]
+    degraded_window_s: u64,
+    /// path_degraded when this share of the DATA chunks sent on a path in a window (at least 50) had to be
+    /// sent again...
+    #[arg(long, default_value_t = 0.05, env = "SCTP_MONITOR_DEGRADED_LOSS_RATIO")]
+    degraded_loss_ratio: f64,
+    /// ... or this share of its heartbeats (at least 5) went unanswered; path_degraded_end once both are below
+    /// half of their threshold over a window.
+    #[arg(long, default_value_t = 0.2, env = "SCTP_MONITOR_DEGRADED_HEARTBEAT_LOSS_RATIO")]
+    degraded_heartbeat_loss_ratio: f64,
+}
+
+impl QualityArgs {
+    fn apply(&self, c: &mut sctp_monitor::tracker::Config) {
+        c.degraded_window_ns = self.degraded_window_s.saturating_mul(1_000_000_000);
+        c.degraded_loss_ratio = self.degraded_loss_ratio;
+        c.degraded_hb_loss_ratio = self.degraded_heartbeat_loss_ratio;
+    }
 }
 
 #[derive(Args)]
@@ -155,6 +181,8 @@ struct AgentArgs {
     /// Report "stalled" after this many milliseconds without cumulative ack progress.
     #[arg(long, default_value_t = 10_000, env = "SCTP_MONITOR_STALL_AFTER_MS")]
     stall_after_ms: u64,
+    #[command(flatten)]
+    quality: QualityArgs,
     /// An association without packets for this many seconds is ended (timeout).
     #[arg(long, default_value_t = 300, env = "SCTP_MONITOR_IDLE_TIMEOUT_S")]
     idle_timeout_s: u64,
@@ -208,6 +236,17 @@ impl AgentArgs {
         verbose: u8,
     ) -> anyhow::Result<agent::AgentOptions> {
         let a = self;
+        let mut tracker = sctp_monitor::tracker::Config {
+            max_assocs: a.max_assocs.max(1),
+            idle_timeout_ns: a.idle_timeout_s.saturating_mul(1_000_000_000),
+            hb_down_after: a.path_max_retrans.map_or(a.hb_down_after, |n| n.saturating_add(1)).max(1),
+            hb_answer_timeout_ns: a.hb_timeout_ms.saturating_mul(1_000_000),
+            retrans_down_after: a.path_max_retrans.map_or(a.retrans_down_after, |n| n.saturating_add(1) as u16).max(1),
+            stall_after_ns: a.stall_after_ms.saturating_mul(1_000_000),
+            // Ended associations and RTT samples: the pipeline's choice.
+            ..sctp_monitor::tracker::Config::default()
+        };
+        a.quality.apply(&mut tracker);
         Ok(agent::AgentOptions {
             ifaces,
             xdp_mode: a.xdp_mode,
@@ -230,19 +269,7 @@ impl AgentArgs {
             web_config: None,
             poll_interval: Duration::from_millis(a.poll_interval_ms),
             tick_interval: Duration::from_millis(a.tick_interval_ms),
-            tracker: sctp_monitor::tracker::Config {
-                max_assocs: a.max_assocs.max(1),
-                idle_timeout_ns: a.idle_timeout_s.saturating_mul(1_000_000_000),
-                hb_down_after: a.path_max_retrans.map_or(a.hb_down_after, |n| n.saturating_add(1)).max(1),
-                hb_answer_timeout_ns: a.hb_timeout_ms.saturating_mul(1_000_000),
-                retrans_down_after: a
-                    .path_max_retrans
-                    .map_or(a.retrans_down_after, |n| n.saturating_add(1) as u16)
-                    .max(1),
-                stall_after_ns: a.stall_after_ms.saturating_mul(1_000_000),
-                // Ended associations and RTT samples: the pipeline's choice.
-                ..sctp_monitor::tracker::Config::default()
-            },
+            tracker,
             event_log: a.event_log_size,
             series_cap: a.metrics_series_cap,
         })
@@ -316,6 +343,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 opts.tracker.retrans_down_after = n.saturating_add(1) as u16;
             }
             opts.tracker.hb_answer_timeout_ns = a.hb_timeout_ms.saturating_mul(1_000_000);
+            a.quality.apply(&mut opts.tracker);
             let r = sctp_monitor::replay::run_replay_cli(&a.file, a.json, &opts, &mut out);
             // A reader that went away (`replay F | head`) ends the output,
             // quietly, as Unix tools do; what would not fit is dropped.

@@ -79,9 +79,11 @@ fn assoc(o: &ReplayOutcome, a: &AssocView, out: &mut impl Write) -> io::Result<(
                 if q.sacks > 0 { format!(", a_rwnd {} (min {})", q.a_rwnd, q.a_rwnd_min) } else { String::new() };
             writeln!(
                 out,
-                "    {} DATA chunks, {} retransmitted{ratio}; {} SACKs, {} gap blocks, {} duplicate TSNs{window}; {} heartbeats, {} unanswered",
+                "    {} DATA chunks, {} retransmitted{ratio}, {} lost here{}; {} SACKs, {} gap blocks, {} duplicate TSNs{window}; {} heartbeats, {} unanswered",
                 q.data_chunks,
                 p.retransmissions,
+                q.lost_chunks,
+                if p.degraded { " (degraded)" } else { "" },
                 q.sacks,
                 q.gap_blocks,
                 q.dup_tsns,

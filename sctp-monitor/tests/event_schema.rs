@@ -93,6 +93,21 @@ fn wire_scenarios() -> Vec<String> {
     w.b2a(11, 0, vec![craft::sack(100, 0, &[], &[])]);
     w.b2a(60, 0, vec![craft::sack(100, 4096, &[], &[])]);
     out.extend(w.lines());
+    // A path that loses a tenth of its DATA over a window, then none.
+    let mut w = wire(Config { degraded_window_ns: 1_000 * MS, ..Config::default() });
+    w.handshake();
+    w.t.tick(T0 + 5 * MS, &mut w.ev);
+    for i in 0..200u32 {
+        let ms = 10 + i as u64 * 9;
+        w.a2b(ms, 0, vec![craft::data(100 + i, 0, 0, 18, b"x")]);
+        if i < 100 && i % 10 == 0 {
+            w.a2b(ms + 3, 1, vec![craft::data(100 + i, 0, 0, 18, b"x")]);
+        }
+        w.b2a(ms + 5, 0, vec![craft::sack(100 + i, 65_536, &[], &[])]);
+        w.t.tick(T0 + (ms + 6) * MS, &mut w.ev);
+    }
+    w.t.tick(T0 + 3_001 * MS, &mut w.ev);
+    out.extend(w.lines());
     // Restart: a new INIT between the same endpoints.
     let mut w = wire(Config::default());
     w.handshake();

@@ -577,6 +577,12 @@ fn replay_json_is_json_lines_with_the_schema_field_names() {
                 "path_up" | "path_down" | "path_potentially_failed" | "primary_changed" | "stalled" => {
                     check_path(&v["path"], &k)
                 }
+                "path_degraded" | "path_degraded_end" => {
+                    check_path(&v["path"], &k);
+                    let w = &v["window"];
+                    assert!(w["seconds"].as_u64().is_some_and(|s| s > 0), "{line}");
+                    assert!(w["lost_chunks"].as_u64() <= w["data_chunks"].as_u64().map(|d| d * 2), "{line}");
+                }
                 "failover" | "failback" => {
                     check_path(&v["from"], "from");
                     check_path(&v["to"], "to");

@@ -50,7 +50,10 @@
 //!                              // and the gap-ack blocks and duplicate TSNs they reported
 //!       "a_rwnd": 131072, "a_rwnd_min": 65536,
 //!                              // last and smallest window those SACKs advertised (null: none)
-//!       "heartbeats": 12, "heartbeats_unanswered": 0
+//!       "heartbeats": 12, "heartbeats_unanswered": 0,
+//!       "lost_chunks": 2,      // DATA chunks last sent on this path that had to be sent again
+//!                              // (wherever the retransmission went): the path's losses
+//!       "degraded": false      // path_degraded reported and not yet path_degraded_end
 //!     }]
 //!   }]
 //! }
@@ -182,6 +185,8 @@ pub struct PathJson {
     pub a_rwnd_min: Option<u32>,
     pub heartbeats: u32,
     pub heartbeats_unanswered: u32,
+    pub lost_chunks: u32,
+    pub degraded: bool,
 }
 
 #[derive(Serialize)]
@@ -230,6 +235,8 @@ fn path(p: &PathView) -> PathJson {
         a_rwnd_min: (q.sacks > 0).then_some(q.a_rwnd_min),
         heartbeats: q.heartbeats,
         heartbeats_unanswered: q.heartbeats_unanswered,
+        lost_chunks: q.lost_chunks,
+        degraded: p.degraded,
     }
 }
 

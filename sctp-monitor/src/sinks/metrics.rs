@@ -36,7 +36,8 @@
 //! | `path_state` | gauge (1) | identity, `sender`, `src`, `dst`, `state` |
 //! | `path_rtt_seconds` | gauge | identity, `sender`, `src`, `dst` |
 //! | `path_data_packets_total` | counter | identity, `sender`, `src`, `dst` |
-//! | `path_data_chunks_total`, `path_retransmitted_chunks_total` | counter | identity, `sender`, `src`, `dst` (DATA chunks the sender sent on the path) |
+//! | `path_data_chunks_total`, `path_retransmitted_chunks_total` | counter | identity, `sender`, `src`, `dst` (DATA chunks the sender sent on the path; of them retransmissions) |
+//! | `path_lost_chunks_total` | counter | identity, `sender`, `src`, `dst` (DATA chunks last sent on the path that had to be sent again: its losses, over `path_data_chunks_total` its loss ratio) |
 //! | `path_sacks_total`, `path_gap_blocks_total`, `path_duplicate_tsns_total` | counter | identity, `sender`, `src`, `dst` (SACKs the sender sent on the path, for the peer's DATA) |
 //! | `path_a_rwnd_bytes`, `path_a_rwnd_min_bytes` | gauge | identity, `sender`, `src`, `dst` (last and smallest window those SACKs advertised) |
 //! | `path_heartbeats_total`, `path_heartbeats_unanswered_total` | counter | identity, `sender`, `src`, `dst` |

@@ -130,7 +130,7 @@ impl OtlpExporter {
             // A peer complaining about what it was sent.
             EventKind::ErrorReported => true,
             // The peer's application stopped reading.
-            EventKind::WindowZero => true,
+            EventKind::WindowZero | EventKind::PathDegraded => true,
             _ => false,
         };
         let (sev, text) = if warn { (Severity::Warn, "WARN") } else { (Severity::Info, "INFO") };

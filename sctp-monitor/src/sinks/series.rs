@@ -150,11 +150,18 @@ impl Collector for AssocSeries {
 
         // Path quality: what Wireshark's TSN analysis shows, per path.
         type Get = fn(&PathView) -> u32;
-        let counters: [(&str, &str, Get); 7] = [
+        let counters: [(&str, &str, Get); 8] = [
             ("path_data_chunks", "DATA chunks sent on the path, retransmissions included (capped)", |p| {
                 p.quality.data_chunks
             }),
-            ("path_retransmitted_chunks", "DATA chunks retransmitting a TSN, per path (capped)", |p| p.retransmissions),
+            ("path_retransmitted_chunks", "DATA chunks retransmitting a TSN, per path carrying them (capped)", |p| {
+                p.retransmissions
+            }),
+            (
+                "path_lost_chunks",
+                "DATA chunks last sent on the path that had to be sent again, wherever they went then (capped)",
+                |p| p.quality.lost_chunks,
+            ),
             ("path_sacks", "SACKs sent on the path by its sender, for the peer's DATA (capped)", |p| p.quality.sacks),
             ("path_gap_blocks", "Gap-ack blocks in the SACKs sent on the path (capped)", |p| p.quality.gap_blocks),
             ("path_duplicate_tsns", "Duplicate TSNs reported in the SACKs sent on the path (capped)", |p| {

@@ -443,6 +443,19 @@ pub fn event_line(e: &serde_json::Value) -> String {
             }
             s
         }
+        "path_degraded" | "path_degraded_end" => {
+            let w = &e["window"];
+            format!(
+                "{} {}: lost {}/{} DATA chunks, {}/{} heartbeats unanswered in {} s",
+                role(&e["endpoint"]),
+                pathref(&e["path"]),
+                w["lost_chunks"],
+                w["data_chunks"],
+                w["heartbeats_unanswered"],
+                w["heartbeats"],
+                w["seconds"]
+            )
+        }
         "window_zero" => format!("{} {} advertises a zero window", role(&e["endpoint"]), pathref(&e["path"])),
         "window_open" => format!(
             "{} {} window open again ({} bytes) after {} ms",

@@ -101,6 +101,8 @@ pub(crate) mod pflag {
     /// The path came back up (from potentially failed or down) since new
     /// DATA last moved: a move back to it is a failback.
     pub const RECOVERED: u8 = 16;
+    /// The path is degraded (`quality.rs`).
+    pub const DEGRADED: u8 = 32;
 }
 
 pub(crate) mod dflag {
@@ -517,7 +519,7 @@ mod tests {
 
     #[test]
     fn compact_sizes() {
-        assert!(size_of::<Path>() <= 80, "Path is {} bytes", size_of::<Path>());
+        assert!(size_of::<Path>() <= 96, "Path is {} bytes", size_of::<Path>());
         assert!(size_of::<Assoc>() <= 104, "Assoc is {} bytes", size_of::<Assoc>());
     }
 

@@ -177,6 +177,7 @@ impl Tracker {
         }
         let p = &mut a.paths[o];
         p.retrans_no_progress = p.retrans_no_progress.saturating_add(pkt.rtx.min(u8::MAX as u16) as u8);
+        p.q.lost_chunks = p.q.lost_chunks.saturating_add(pkt.rtx as u32);
         // The rest of one timeout's retransmissions, sent in a later packet
         // when the window let it (the TSNs right above the last packet's,
         // on the same path, soon after, while those are unacknowledged):

@@ -75,6 +75,15 @@ pub struct Config {
     /// Keep every matched liveness heartbeat's RTT for
     /// [`Tracker::take_rtt_samples`] (the agent's histogram).
     pub rtt_samples: bool,
+    /// Path quality is judged over windows of this length (`path_degraded`;
+    /// 0: never).
+    pub degraded_window_ns: u64,
+    /// A path is degraded when, over a window, this share of the DATA
+    /// chunks sent on it had to be sent again ...
+    pub degraded_loss_ratio: f64,
+    /// ... or this share of its heartbeats went unanswered; no longer once
+    /// both are below half of that over a window.
+    pub degraded_hb_loss_ratio: f64,
 }
 
 impl Default for Config {
@@ -93,6 +102,9 @@ impl Default for Config {
             // about half a second or more after it (RTO 100-400 ms).
             quick_failover_ns: 300_000_000,
             rtt_samples: false,
+            degraded_window_ns: 30 * 1_000_000_000,
+            degraded_loss_ratio: 0.05,
+            degraded_hb_loss_ratio: 0.2,
         }
     }
 }
@@ -191,6 +203,8 @@ pub struct Tracker {
     /// Tags of associations the wire closed lately (`closed.rs`).
     recently_closed: closed::RecentlyClosed,
     now_ns: u64,
+    /// The path quality window the last tick was in (`quality.rs`).
+    quality_epoch: u64,
 }
 
 impl Tracker {
@@ -221,6 +235,7 @@ impl Tracker {
             closed: VecDeque::new(),
             recently_closed: closed::RecentlyClosed::default(),
             now_ns: 0,
+            quality_epoch: 0,
         }
     }
 
@@ -430,6 +445,7 @@ impl Tracker {
             self.due.set(slot, next);
         }
         self.due_again = again;
+        self.quality_windows(now, out);
         if now >= self.hb_purge_ns {
             let keep = self.hb_keep_ns();
             self.hb.retain(|h| now.saturating_sub(h.sent_ns) < keep);

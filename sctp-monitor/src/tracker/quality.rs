@@ -13,10 +13,15 @@ use sctp_monitor_common::{PathStats, stats::PATH_FLAG_HAS_SACK};
 
 use super::{
     Tracker,
-    assoc::{dflag, ms},
+    assoc::{PathState, dflag, ms, pflag},
 };
 use crate::decode::{PacketMeta, Sack};
-use crate::event::{Event, EventKind};
+use crate::event::{Event, EventKind, QualityWindow};
+
+/// Fewest DATA chunks, and heartbeats, in a window for its loss ratio to
+/// judge the path.
+const MIN_CHUNKS: u32 = 50;
+const MIN_HEARTBEATS: u32 = 5;
 
 /// One path's quality counters (all saturating at `u32::MAX`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +47,15 @@ pub struct PathQuality {
     /// Captures only: live, the kernel does not follow the acks of each
     /// TSN.
     pub spurious_retransmissions: u32,
+    /// DATA chunks last sent on this path that had to be sent again (the
+    /// retransmission may travel on another path): what the path lost.
+    pub lost_chunks: u32,
+    /// The counters when the current quality window began (`data_chunks`,
+    /// `lost_chunks`; `heartbeats`, `heartbeats_unanswered` modulo 2^16).
+    pub(crate) mark_data: u32,
+    pub(crate) mark_lost: u32,
+    pub(crate) mark_hb: u16,
+    pub(crate) mark_hb_lost: u16,
 }
 
 impl PathQuality {
@@ -55,6 +69,11 @@ impl PathQuality {
         heartbeats: 0,
         heartbeats_unanswered: 0,
         spurious_retransmissions: 0,
+        lost_chunks: 0,
+        mark_data: 0,
+        mark_lost: 0,
+        mark_hb: 0,
+        mark_hb_lost: 0,
     };
 
     /// The kernel's totals for the path (live).
@@ -129,6 +148,70 @@ impl Tracker {
         ev.a_rwnd = Some(a_rwnd);
         out.push(ev);
     }
+
+    /// Once per quality window (`Config::degraded_window_ns`, windows
+    /// aligned on the clock, so that live and a capture cut them alike):
+    /// each path's loss over the window ends, `path_degraded` when it
+    /// crosses a threshold before any failover, `path_degraded_end` once it
+    /// is below half of it.
+    pub(super) fn quality_windows(&mut self, now: u64, out: &mut Vec<Event>) {
+        let w = self.cfg.degraded_window_ns;
+        if w == 0 {
+            return;
+        }
+        let epoch = now / w;
+        if epoch == self.quality_epoch {
+            return;
+        }
+        // The first tick only starts the first window; after a gap
+        // without ticks the window spans the gap.
+        let judge = self.quality_epoch != 0;
+        let span = w.saturating_mul(epoch.saturating_sub(self.quality_epoch).max(1));
+        self.quality_epoch = epoch;
+        let (loss_max, hb_max) = (self.cfg.degraded_loss_ratio, self.cfg.degraded_hb_loss_ratio);
+        for slot in 0..self.slab.len() {
+            if self.slab[slot].id == 0 {
+                continue;
+            }
+            for pi in 0..self.slab[slot].paths.len() {
+                let p = &mut self.slab[slot].paths[pi];
+                let q = &mut p.q;
+                let win = QualityWindow::new(
+                    span,
+                    q.data_chunks.wrapping_sub(q.mark_data),
+                    q.lost_chunks.wrapping_sub(q.mark_lost),
+                    (q.heartbeats as u16).wrapping_sub(q.mark_hb) as u32,
+                    (q.heartbeats_unanswered as u16).wrapping_sub(q.mark_hb_lost) as u32,
+                    MIN_CHUNKS,
+                    MIN_HEARTBEATS,
+                );
+                (q.mark_data, q.mark_lost) = (q.data_chunks, q.lost_chunks);
+                (q.mark_hb, q.mark_hb_lost) = (q.heartbeats as u16, q.heartbeats_unanswered as u16);
+                // A path that failed is reported as such, not as degraded.
+                if !judge || matches!(p.state, PathState::Down | PathState::PotentiallyFailed) {
+                    continue;
+                }
+                let (loss, hb) = (win.loss_ratio, win.heartbeat_loss_ratio);
+                let bad = loss.is_some_and(|r| r >= loss_max) || hb.is_some_and(|r| r >= hb_max);
+                let good = (loss.is_some() || hb.is_some())
+                    && loss.is_none_or(|r| r < loss_max / 2.0)
+                    && hb.is_none_or(|r| r < hb_max / 2.0);
+                let degraded = p.flags & pflag::DEGRADED != 0;
+                let kind = if !degraded && bad {
+                    p.flags |= pflag::DEGRADED;
+                    EventKind::PathDegraded
+                } else if degraded && good {
+                    p.flags &= !pflag::DEGRADED;
+                    EventKind::PathDegradedEnd
+                } else {
+                    continue;
+                };
+                let mut ev = self.path_event(slot, pi, kind, now);
+                ev.window = Some(win);
+                out.push(ev);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -169,6 +252,71 @@ mod tests {
         let b1 = path(&v.paths, Role::Responder, w.b[1]);
         assert_eq!((b1.quality.heartbeats, b1.quality.heartbeats_unanswered), (2, 1));
         assert!(w.of(EventKind::WindowZero).is_empty(), "no window closed");
+    }
+
+    #[test]
+    fn a_path_that_loses_a_tenth_of_its_data_over_a_window_is_degraded_and_then_no_longer() {
+        let cfg = Config { degraded_window_ns: 1_000 * MS, ..Config::default() };
+        let mut w = Wire::new(cfg);
+        w.handshake();
+        w.tick(5);
+        // Window 1: 100 chunks on path 0, every tenth lost there and sent
+        // again on path 1 (where it is no loss of path 1's).
+        let mut tsn = 1000;
+        let mut ms = 10;
+        for i in 0..100 {
+            w.a2b(ms, 0, vec![craft::data(tsn, 0, 0, 18, b"x")]);
+            if i % 10 == 0 {
+                w.a2b(ms + 3, 1, vec![craft::data(tsn, 0, 0, 18, b"x")]);
+            }
+            w.b2a(ms + 5, 0, vec![craft::sack(tsn, 65_536, &[], &[])]);
+            tsn += 1;
+            ms += 9;
+        }
+        w.tick(1_001);
+        let d = w.of(EventKind::PathDegraded);
+        assert_eq!(d.len(), 1, "{:?}", w.kinds());
+        assert_eq!(d[0].path.expect("path").src, w.a[0]);
+        let win = d[0].window.expect("window");
+        assert_eq!((win.seconds, win.data_chunks, win.lost_chunks, win.loss_ratio), (1, 100, 10, Some(0.1)));
+        // Window 2: no loss.
+        ms = 1_010;
+        for _ in 0..60 {
+            w.a2b(ms, 0, vec![craft::data(tsn, 0, 0, 18, b"x")]);
+            w.b2a(ms + 5, 0, vec![craft::sack(tsn, 65_536, &[], &[])]);
+            tsn += 1;
+            ms += 15;
+        }
+        w.tick(2_001);
+        let end = w.of(EventKind::PathDegradedEnd);
+        assert_eq!(end.len(), 1, "{:?}", w.kinds());
+        assert_eq!(end[0].window.expect("window").loss_ratio, Some(0.0));
+        assert_eq!(w.of(EventKind::PathDegraded).len(), 1, "path 1 carried the retransmissions: not degraded");
+        // Idle windows judge nothing.
+        w.tick(3_001);
+        w.tick(4_001);
+        assert_eq!(w.of(EventKind::PathDegraded).len() + w.of(EventKind::PathDegradedEnd).len(), 2);
+    }
+
+    #[test]
+    fn unanswered_heartbeats_degrade_a_path_that_carries_no_data() {
+        let cfg = Config { degraded_window_ns: 10_000 * MS, ..Config::default() };
+        let mut w = Wire::new(cfg);
+        w.handshake();
+        w.tick(5);
+        for i in 0..8u64 {
+            let info = [i as u8; 8];
+            w.a2b(100 + i * 1_000, 1, vec![craft::heartbeat(&info)]);
+            if i % 2 == 0 {
+                w.b2a(101 + i * 1_000, 1, vec![craft::heartbeat_ack(&info)]);
+            }
+        }
+        w.tick(10_001);
+        let d = w.of(EventKind::PathDegraded);
+        assert_eq!(d.len(), 1, "{:?}", w.kinds());
+        let win = d[0].window.expect("window");
+        assert_eq!((win.heartbeats, win.loss_ratio), (8, None));
+        assert!(win.heartbeat_loss_ratio.is_some_and(|r| r >= 0.2), "{win:?}");
     }
 
     #[test]

@@ -29,6 +29,8 @@ impl Tracker {
             self.check_heartbeats(slot, now, out);
             self.check_stalled(slot, now, out);
         }
+        // A pass over every path already, once per window.
+        self.quality_windows(now, out);
     }
 }
 

@@ -36,6 +36,8 @@ pub struct PathView {
     pub primary: bool,
     /// DATA chunks, SACK contents, receiver window and heartbeats.
     pub quality: PathQuality,
+    /// `path_degraded` reported, not yet `path_degraded_end`.
+    pub degraded: bool,
 }
 
 /// One association.
@@ -107,6 +109,7 @@ pub(super) fn assoc_view(a: &Assoc, ended: Option<DownReason>) -> AssocView {
             last_data_ns: (p.last_data_ns != 0).then_some(p.last_data_ns),
             primary: a.dirs[p.dir()].primary as usize == i,
             quality: p.q,
+            degraded: p.flags & super::assoc::pflag::DEGRADED != 0,
         })
         .collect();
     let x = a.ext.as_deref();
