@@ -45,9 +45,11 @@ pub enum RecordKind {
     DataPathSettle = 6,
     /// The first SACK on a path (per CPU): `data` holds its fixed part.
     SackFirst = 7,
-    /// A SACK whose advertised receiver window (a_rwnd) became 0, or left
-    /// 0, on its path (per CPU): `data` holds its fixed part.
-    SackWindow = 8,
+    /// A SACK that changes what its path's SACKs say (per CPU): its
+    /// advertised receiver window (a_rwnd) became 0 or left 0, or it
+    /// reports gaps (missing TSNs) where the last did not, or the other way
+    /// round. `data` holds its fixed part.
+    SackChange = 8,
 }
 
 impl RecordKind {
@@ -61,7 +63,7 @@ impl RecordKind {
             5 => Some(RecordKind::DataRetransmit),
             6 => Some(RecordKind::DataPathSettle),
             7 => Some(RecordKind::SackFirst),
-            8 => Some(RecordKind::SackWindow),
+            8 => Some(RecordKind::SackChange),
             _ => None,
         }
     }

@@ -109,6 +109,9 @@ const _: () = assert!(core::mem::size_of::<PathSlot>() == 160);
 
 pub const PATH_FLAG_HAS_TSN: u32 = 1;
 pub const PATH_FLAG_HAS_SACK: u32 = 2;
+/// The path's last SACK reported gaps (TSNs missing above its cumulative
+/// ack).
+pub const PATH_FLAG_GAPS: u32 = 4;
 
 /// One direction of an association: packets carrying this tag between these
 /// ports.

@@ -1,13 +1,13 @@
 //! DATA, I-DATA and SACK: summarised per path in per-CPU maps, with a
 //! ring-buffer record only when the tracker must know now (first DATA on a
 //! path, new DATA moving to another path, DATA resuming after idle, a
-//! receiver window closing or opening).
+//! receiver window closing or opening, gap reports beginning or ending).
 
 use aya_ebpf::helpers::generated::bpf_ktime_get_coarse_ns;
 use sctp_monitor_common::{
     AssocDirKey, AssocDirState, RecordKind, counters,
     sctp::{DATA_HEADER_LEN, I_DATA_HEADER_LEN, SACK_HEADER_LEN, chunk, tsn_gt},
-    stats::{PATH_FLAG_HAS_SACK, PATH_FLAG_HAS_TSN},
+    stats::{PATH_FLAG_GAPS, PATH_FLAG_HAS_SACK, PATH_FLAG_HAS_TSN},
 };
 
 use crate::{
@@ -195,7 +195,7 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch) {
     }
     let mut kind: Option<RecordKind> = None;
     let first_sack;
-    let mut window = false;
+    let mut change = false;
     // SAFETY: this CPU's copy of a live per-CPU map value.
     unsafe {
         let s = &mut *stats;
@@ -238,12 +238,19 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch) {
         }
         if pd.sacks != 0 {
             let had = s.flags & PATH_FLAG_HAS_SACK != 0;
-            // The receiver's window closed, or opened again: the tracker
-            // reports both (a zero window in the path's first SACK too).
-            window = if had { (s.sack_a_rwnd == 0) != (pd.sack_rwnd == 0) } else { pd.sack_rwnd == 0 };
+            // The receiver's window closed or opened again (the tracker
+            // reports both), or its gap reports began or ended (a
+            // retransmission while it reports gaps is a fast retransmit,
+            // no path error): a zero window or gaps in the path's first
+            // SACK too.
+            let gaps = pd.gaps != 0;
+            let had_gaps = s.flags & PATH_FLAG_GAPS != 0;
+            change = if had { (s.sack_a_rwnd == 0) != (pd.sack_rwnd == 0) } else { pd.sack_rwnd == 0 };
+            change |= gaps != had_gaps;
             if !had || pd.sack_rwnd < s.sack_a_rwnd_min {
                 s.sack_a_rwnd_min = pd.sack_rwnd;
             }
+            s.flags = if gaps { s.flags | PATH_FLAG_GAPS } else { s.flags & !PATH_FLAG_GAPS };
             s.flags |= PATH_FLAG_HAS_SACK;
             s.sacks += pd.sacks as u64;
             s.sack_cum_tsn = pd.sack_cum;
@@ -259,8 +266,8 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch) {
         emit::data(p, meta, RecordKind::SackFirst, pd, pd.sack_off, chunk::SACK, pd.sack_len);
         return;
     }
-    if window {
-        emit::data(p, meta, RecordKind::SackWindow, pd, pd.sack_off, chunk::SACK, pd.sack_len);
+    if change {
+        emit::data(p, meta, RecordKind::SackChange, pd, pd.sack_off, chunk::SACK, pd.sack_len);
     }
     if let Some(kind) = kind {
         // The record shows the first new DATA chunk, or the first DATA chunk

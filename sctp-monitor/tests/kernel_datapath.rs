@@ -325,11 +325,22 @@ fn a_sack_that_closes_or_opens_the_window_makes_a_record_and_the_smallest_window
         }
         kinds.push(recs.first().and_then(|r| r.kind()));
     }
-    use RecordKind::{SackFirst, SackWindow};
-    assert_eq!(kinds, vec![Some(SackFirst), Some(SackWindow), None, None, Some(SackWindow), None, Some(SackWindow)]);
+    use RecordKind::{SackChange, SackFirst};
+    assert_eq!(kinds, vec![Some(SackFirst), Some(SackChange), None, None, Some(SackChange), None, Some(SackChange)]);
+    // Gap reports beginning and ending are changes too (the first also opens
+    // the window); more of them not.
+    let gapped = |cum: u32, gaps: &[(u16, u16)]| {
+        FrameBuilder::ipv4(B4, A4).sctp(36413, 36412, 0x1234).chunk(craft::sack(cum, 9000, gaps, &[])).build()
+    };
+    let mut kinds = Vec::new();
+    for (cum, gaps) in [(16, &[(2u16, 2u16)][..]), (16, &[(2, 3)][..]), (19, &[][..]), (20, &[][..])] {
+        bed.pass(Prog::Ingress, &gapped(cum, gaps)).unwrap();
+        kinds.push(bed.drain().first().and_then(|r| r.kind()));
+    }
+    assert_eq!(kinds, vec![Some(SackChange), None, Some(SackChange), None]);
     let all = paths::read_all(&bed.ebpf).unwrap();
     let (_, rev) = all.iter().find(|(k, _)| k.vtag == 0x1234).unwrap();
-    assert_eq!((rev.sacks, rev.sack_a_rwnd, rev.sack_a_rwnd_min), (7, 0, 0));
+    assert_eq!((rev.sacks, rev.sack_a_rwnd, rev.sack_a_rwnd_min), (11, 9000, 0));
     // A zero window in a path's first SACK is a record too (bundled with
     // DATA, so not the first-SACK record).
     let f = FrameBuilder::ipv4(B4, A4)
@@ -339,7 +350,7 @@ fn a_sack_that_closes_or_opens_the_window_makes_a_record_and_the_smallest_window
         .build();
     bed.pass(Prog::Ingress, &f).unwrap();
     let kinds: Vec<_> = bed.drain().iter().map(|r| r.kind()).collect();
-    assert!(kinds.contains(&Some(SackWindow)), "{kinds:?}");
+    assert!(kinds.contains(&Some(SackChange)), "{kinds:?}");
 }
 
 #[test]
@@ -733,9 +744,11 @@ fn a_path_slot_taken_over_hands_its_totals_on_and_none_is_lost() {
     assert_eq!(takeovers(&bed), 3);
     assert_eq!(bed.counters().unwrap()[0].get(c::PATH_UPDATE_FAILED), 0);
     // A path coming back into the slot starts from its totals: its DATA is
-    // not "first on the path" again.
+    // not "first on the path" again, nor its gap reports new (y's first
+    // SACK began them: one record).
     let kinds: Vec<_> = bed.drain().iter().map(|r| r.kind()).collect();
-    assert_eq!(kinds, vec![Some(RecordKind::DataFirst), Some(RecordKind::DataFirst), Some(RecordKind::DataRetransmit)]);
+    use RecordKind::{DataFirst, DataRetransmit, SackChange};
+    assert_eq!(kinds, vec![Some(DataFirst), Some(SackChange), Some(DataFirst), Some(DataRetransmit)]);
     let all = paths::read_all(&bed.ebpf).unwrap();
     assert_eq!(all.len(), 2, "{all:?}");
     let get = |vtag| all.iter().find(|(k, _)| k.vtag == vtag).map(|p| p.1).unwrap();

@@ -398,7 +398,7 @@ pub fn describe(r: &ChunkRecord, ifaces: &[AttachedIface]) -> String {
         Some(RecordKind::DataRetransmit) => " retransmission",
         Some(RecordKind::DataPathSettle) => " path-settle",
         Some(RecordKind::SackFirst) => " first-on-path",
-        Some(RecordKind::SackWindow) => " window",
+        Some(RecordKind::SackChange) => " window",
         None => " ?",
     };
     let (src, dst) = match r.addrs() {

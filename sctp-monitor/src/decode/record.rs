@@ -71,7 +71,7 @@ pub fn record_meta(h: &RecordHeader, ts_ns: u64) -> Result<PacketMeta, DecodeErr
 
 /// The record kinds that carry a DATA chunk.
 fn is_data(kind: RecordKind) -> bool {
-    !matches!(kind, RecordKind::Control | RecordKind::CookieEcho | RecordKind::SackFirst | RecordKind::SackWindow)
+    !matches!(kind, RecordKind::Control | RecordKind::CookieEcho | RecordKind::SackFirst | RecordKind::SackChange)
 }
 
 /// The chunk of a record whose [`record_meta`] decoded (the second half of

@@ -103,6 +103,9 @@ pub(crate) mod pflag {
     pub const RECOVERED: u8 = 16;
     /// The path is degraded (`quality.rs`).
     pub const DEGRADED: u8 = 32;
+    /// The last SACK its sender sent on it reported gaps: the peer's DATA
+    /// is missing TSNs, and what it retransmits now is a fast retransmit.
+    pub const GAPS: u8 = 64;
 }
 
 pub(crate) mod dflag {

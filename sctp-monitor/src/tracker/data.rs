@@ -135,8 +135,9 @@ impl Tracker {
 
     /// A packet of endpoint `e` on path `pi` retransmitted `pkt.rtx` DATA
     /// chunks: the retransmission timer of the path that DATA was last sent
-    /// on expired (or a fast retransmit), one error of that destination
-    /// (RFC 9260 §6.3.3, §8.2). Not of the path carrying it: a stack
+    /// on expired, one error of that destination (RFC 9260 §6.3.3, §8.2);
+    /// unless the receiver reports gaps, which makes it a fast retransmit
+    /// (§7.2.4), no error. Not of the path carrying it: a stack
     /// retransmits to an alternate, and when that copy is not acknowledged
     /// within the alternate's own timeout, it is the alternate's error
     /// (and the DATA goes back), not another of the path that lost it.
@@ -158,6 +159,7 @@ impl Tracker {
         let tsn = pkt.high_rtx_tsn;
         let low = tsn.wrapping_sub(pkt.rtx.max(1) as u32 - 1);
         let o = self.last_sent_on(slot, e, tsn, pi);
+        let fast = self.gaps_reported(slot, e);
         let a = &mut self.slab[slot];
         if o != pi {
             // The DATA up to `tsn` is on `pi` now: the next retransmission
@@ -178,6 +180,11 @@ impl Tracker {
         let p = &mut a.paths[o];
         p.retrans_no_progress = p.retrans_no_progress.saturating_add(pkt.rtx.min(u8::MAX as u16) as u8);
         p.q.lost_chunks = p.q.lost_chunks.saturating_add(pkt.rtx as u32);
+        if fast {
+            // A fast retransmit: the path lost DATA (counted), but the
+            // stack's error counter does not move (only timeouts move it).
+            return;
+        }
         // The rest of one timeout's retransmissions, sent in a later packet
         // when the window let it (the TSNs right above the last packet's,
         // on the same path, soon after, while those are unacknowledged):

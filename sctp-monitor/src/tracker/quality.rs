@@ -114,10 +114,26 @@ impl Tracker {
         s: &Sack,
         out: &mut Vec<Event>,
     ) {
+        let p = &mut self.slab[slot].paths[pi];
         if meta.record.is_none() {
-            self.slab[slot].paths[pi].q.count_sack(s);
+            p.q.count_sack(s);
+        }
+        // Live, every SACK that changes this reaches the tracker (the
+        // kernel's SackChange record), as every SACK does from a capture.
+        if s.n_gaps > 0 {
+            p.flags |= pflag::GAPS;
+        } else {
+            p.flags &= !pflag::GAPS;
         }
         self.window(slot, e, pi, s.a_rwnd, meta.ts_ns, out);
+    }
+
+    /// Whether the receiver of endpoint `e`'s DATA reports gaps now (on
+    /// the path of its last SACK that changed it): a retransmission of `e`
+    /// now is a fast retransmit (RFC 9260 §7.2.4), which is no error of a
+    /// path, as a retransmission timeout is.
+    pub(super) fn gaps_reported(&self, slot: usize, e: usize) -> bool {
+        self.slab[slot].paths.iter().any(|p| p.dir() != e && p.flags & pflag::GAPS != 0)
     }
 
     /// Endpoint `e` advertised `a_rwnd` on path `pi`: `window_zero` when its

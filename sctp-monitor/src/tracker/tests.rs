@@ -104,6 +104,54 @@ fn path_max_retrans_2() -> Config {
 }
 
 #[test]
+fn fast_retransmits_while_the_receiver_reports_gaps_are_no_path_errors_but_timeouts_are() {
+    // Random loss on A's primary: 100, 102 and 104 lost, B reports them
+    // missing (gap blocks), A sends each again on the same path before any
+    // ack moves (fast retransmits, RFC 9260 7.2.4): the stack's error
+    // counter does not move. The same three retransmissions without a gap
+    // report are timeouts: three errors, down (Path.Max.Retrans 2).
+    let run = |gaps: bool| {
+        let mut w = Wire::new(path_max_retrans_2());
+        w.handshake();
+        for tsn in 100..=107u32 {
+            w.a2b(10 + tsn as u64 - 100, 0, vec![craft::data(tsn, 0, 0, 18, b"x")]);
+        }
+        let g: &[(u16, u16)] = if gaps { &[(2, 2), (4, 4), (6, 8)] } else { &[] };
+        w.b2a(20, 0, vec![craft::sack(99, 65_536, g, &[])]);
+        for (k, tsn) in [100u32, 102, 104].into_iter().enumerate() {
+            w.a2b(21 + k as u64, 0, vec![craft::data(tsn, 0, 0, 18, b"x")]);
+        }
+        let v = w.t.associations().next().expect("the association");
+        let p = v.paths.iter().find(|p| p.src == w.a[0]).expect("A's primary").quality;
+        (w.kinds(), p.lost_chunks)
+    };
+    let (kinds, lost) = run(true);
+    assert_eq!(lost, 3, "every retransmission is a loss of the path");
+    assert!(!kinds.contains(&EventKind::PathDown), "fast retransmits took the path down: {kinds:?}");
+    let (kinds, lost) = run(false);
+    assert_eq!(lost, 3);
+    assert!(kinds.contains(&EventKind::PathDown), "three timeouts: {kinds:?}");
+}
+
+#[test]
+fn timeouts_after_the_gap_reports_ended_count_again() {
+    let mut w = Wire::new(path_max_retrans_2());
+    w.handshake();
+    w.a2b(10, 0, vec![craft::data(100, 0, 0, 18, b"a")]);
+    w.a2b(11, 0, vec![craft::data(101, 0, 0, 18, b"b")]);
+    w.b2a(12, 0, vec![craft::sack(99, 65_536, &[(2, 2)], &[])]);
+    w.a2b(13, 0, vec![craft::data(100, 0, 0, 18, b"a")]);
+    w.b2a(14, 0, vec![craft::sack(101, 65_536, &[], &[])]);
+    // Then a black hole: new DATA, three timeouts, no SACK.
+    w.a2b(20, 0, vec![craft::data(102, 0, 0, 18, b"c")]);
+    for (i, ms) in [1020u64, 2020, 3020].into_iter().enumerate() {
+        w.a2b(ms, 0, vec![craft::data(102, 0, 0, 18, b"c")]);
+        let down = w.of(EventKind::PathDown).len();
+        assert_eq!(down, usize::from(i == 2), "after timeout {}: {:?}", i + 1, w.kinds());
+    }
+}
+
+#[test]
 fn a_retransmission_sent_back_after_the_alternates_timeout_is_the_alternates_error() {
     // usrsctp with a black-holed primary A (Path.Max.Retrans 2): each T3
     // expiry of A retransmits on B; B's receiver delays its SACK past B's
