@@ -442,7 +442,7 @@ static int peer_setup(int argc, char **argv, int *family)
 			break;
 #else
 			fprintf(stderr, PEER_NAME ": --abort-reason is not supported by this peer\n");
-			return -1;
+			return 1;
 #endif
 		case O_LISTEN: cfg.listen_too = 1; break;
 		case O_AT: {
