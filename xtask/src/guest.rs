@@ -239,7 +239,7 @@ pub struct GuestRun {
     pub kernel: String,
     /// `ipv4` or `ipv6`.
     pub family: String,
-    /// `blackhole` or `linkdown`.
+    /// `blackhole`, `linkdown` or `stallread` (`tests/guest/run.sh`).
     pub cut: String,
     /// The kernel's quick failover (RFC 7829, `pf_retrans` 0) on, or PF
     /// disabled.

@@ -151,8 +151,10 @@ enum Cmd {
         #[arg(long, default_value = "ipv4", value_parser = ["ipv4", "ipv6"])]
         family: String,
         /// blackhole: nftables drops at both ends of path 1; linkdown: the
-        /// server's interface of path 1 down.
-        #[arg(long, default_value = "blackhole", value_parser = ["blackhole", "linkdown"])]
+        /// server's interface of path 1 down; stallread: no path cut, the
+        /// server stops reading for 5 s with an 8 KiB receive buffer (its
+        /// window closes and opens again).
+        #[arg(long, default_value = "blackhole", value_parser = ["blackhole", "linkdown", "stallread"])]
         cut: String,
         /// on: the kernel's quick failover (pf_retrans 0); off: PF disabled.
         #[arg(long, default_value = "on", value_parser = ["on", "off"])]

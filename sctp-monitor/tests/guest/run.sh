@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs inside a guest booted by boot.sh (the vng --exec command): one
-# failover run of the Linux kernel's own SCTP, watched by the agent.
+# failover run of the Linux kernel's own SCTP, watched by the agent (or,
+# with --cut stallread, a receiver that stops reading: no path is cut).
 #
 #   ns sctpmon-a (client)                           ns sctpmon-b (server, agent)
 #   smA1 10.201.1.1/24 fd00:201:1::1/64  <-path 1->  smB1 10.201.1.2/24 fd00:201:1::2/64
@@ -8,10 +9,10 @@
 #
 # Usage:
 #   run.sh failover --out DIR --agent BIN --peer BIN [--stack linux-6.1]
-#          [--family ipv4|ipv6] [--cut blackhole|linkdown] [--pf on|off]
-#          [--pre S] [--cut-secs S] [--post S] [--rate N] [--hb-interval MS]
-#          [--rto-min MS] [--rto-max MS] [--path-max-retrans N] [--agent-arg ARG]...
-#          [--sent-captures]
+#          [--family ipv4|ipv6] [--cut blackhole|linkdown|stallread] [--pf on|off]
+#          [--pre S] [--cut-secs S] [--post S] [--rate N] [--size N] [--rcvbuf BYTES]
+#          [--hb-interval MS] [--rto-min MS] [--rto-max MS] [--path-max-retrans N]
+#          [--agent-arg ARG]... [--sent-captures]
 #   run.sh agent-check --out DIR --agent BIN
 #
 # failover leaves in DIR exactly: client.jsonl, server.jsonl (the peers'
@@ -28,7 +29,9 @@
 # guest's CLOCK_REALTIME, which stamps the peers' lines and the capture
 # too), then the run's parameters: "cut_ifaces", "kernel" (uname -r),
 # "hb_interval_ms", "path_max_retrans", "rto_min_ms", "rto_max_ms", and
-# "agents": [{"start_ts","attached_ts","end_ts","killed":false}].
+# "agents": [{"start_ts","attached_ts","end_ts","killed":false}]; with
+# --cut stallread also "rcvbuf", "rate", "size", "pause_after_s" and
+# "pause_for_s".
 #
 # The sequence: the agent is started first and the run waits for its
 # "attached to" lines (under TCG it takes ~13 s to load its programs), then
@@ -41,6 +44,15 @@
 # still crosses the veth where the agent and tcpdump see it, and neither
 # stack gets it) or `ip -batch -` in ns sctpmon-b (linkdown: smB1 down,
 # which takes the carrier of smA1 with it), and $EPOCHREALTIME.
+#
+# --cut stallread cuts nothing: the server's socket gets SO_RCVBUF
+# --rcvbuf (default 8192: a receive window of 8 KiB) and `--pre` seconds
+# after its COMM_UP it stops reading for `--cut-secs` (lksctp_peer
+# --pause-read), while the client sends --rate (default 200) messages of
+# --size (default 1000) bytes a second: the server's window fills and
+# closes (SACKs with a_rwnd 0), and opens when it reads again. cut_ts and
+# restore_ts are the server's "pause_read" and "resume_read" lines' times,
+# "cut_ifaces" is empty.
 #
 # agent-check starts the agent on one veth and reports how it ends:
 # DIR/agent.log (its stderr) and DIR/agent.rc (its exit code, or
@@ -57,7 +69,7 @@ mode=${1:-}
 [ -n "$mode" ] && shift || die "usage: run.sh failover|agent-check --out DIR --agent BIN ..."
 
 out='' agent='' peer='' stack=linux family=ipv4 cut=blackhole pf=on
-pre=2 cut_secs=5 post=4 rate=10 hb=500 rto_min=100 rto_max=500 pmr=2
+pre=2 cut_secs=5 post=4 rate='' size='' rcvbuf=8192 hb=500 rto_min=100 rto_max=500 pmr=2
 agent_args=()
 sent_captures=0
 while [ $# -gt 0 ]; do
@@ -73,6 +85,8 @@ while [ $# -gt 0 ]; do
 		--cut-secs) cut_secs=$2; shift 2;;
 		--post) post=$2; shift 2;;
 		--rate) rate=$2; shift 2;;
+		--size) size=$2; shift 2;;
+		--rcvbuf) rcvbuf=$2; shift 2;;
 		--hb-interval) hb=$2; shift 2;;
 		--rto-min) rto_min=$2; shift 2;;
 		--rto-max) rto_max=$2; shift 2;;
@@ -85,7 +99,14 @@ done
 [ -n "$out" ] && [ -n "$agent" ] || die "--out and --agent are required"
 [ -x "$agent" ] || die "agent binary $agent is not executable"
 case "$family" in ipv4|ipv6) ;; *) die "--family ipv4|ipv6";; esac
-case "$cut" in blackhole|linkdown) ;; *) die "--cut blackhole|linkdown";; esac
+case "$cut" in blackhole|linkdown|stallread) ;; *) die "--cut blackhole|linkdown|stallread";; esac
+# The client's pace: enough to fill the stalled receiver's window, or the
+# failover runs' gentle one.
+if [ "$cut" = stallread ]; then
+	rate=${rate:-200} size=${size:-1000}
+else
+	rate=${rate:-10} size=${size:-100}
+fi
 case "$pf" in on) pf_name=pf_retrans0;; off) pf_name=pf_disabled;; *) die "--pf on|off";; esac
 
 mkdir -p "$out"
@@ -202,9 +223,11 @@ ns_sysctls "$NS_A"
 ns_sysctls "$NS_B"
 rm -f "$out"/{client.jsonl,server.jsonl,agent.jsonl,capture.pcap,meta.json,agent.log,client-sent.pcap,server-sent.pcap}
 
-# The cut's tools, running before anything is cut.
+# The cut's tools, running before anything is cut (stallread has none).
 mkfifo "$T/cut-a" "$T/cut-b"
-if [ "$cut" = blackhole ]; then
+if [ "$cut" = stallread ]; then
+	:
+elif [ "$cut" = blackhole ]; then
 	ip netns exec "$NS_A" nft -i <"$T/cut-a" >"$T/nft-a.log" 2>&1 &
 	pids+=($!)
 	ip netns exec "$NS_B" nft -i <"$T/cut-b" >"$T/nft-b.log" 2>&1 &
@@ -247,14 +270,16 @@ fi
 
 peer_opts=(--port 5000 --hb-interval "$hb" --rto-min "$rto_min" --rto-max "$rto_max"
 	--rto-initial "$rto_max" --path-max-retrans "$pmr" --stats-interval 0.25)
-ip netns exec "$NS_B" "$peer" server --bind "$(addr b 1),$(addr b 2)" "${peer_opts[@]}" \
+server_opts=()
+[ "$cut" = stallread ] && server_opts=(--rcvbuf "$rcvbuf" --pause-read "$pre:$cut_secs")
+ip netns exec "$NS_B" "$peer" server --bind "$(addr b 1),$(addr b 2)" "${peer_opts[@]}" "${server_opts[@]}" \
 	>"$out/server.jsonl" 2>"$T/server.err" &
 server_pid=$!
 pids+=("$server_pid")
 wait_for "$out/server.jsonl" '*"ev":"listening"*' 30 "$server_pid" "the server" ||
 	{ cat "$T/server.err" >&2; die "the server did not start"; }
 ip netns exec "$NS_A" "$peer" client --bind "$(addr a 1),$(addr a 2)" --connect "$(addr b 1),$(addr b 2)" \
-	--rate "$rate" "${peer_opts[@]}" >"$out/client.jsonl" 2>"$T/client.err" &
+	--rate "$rate" --size "$size" "${peer_opts[@]}" >"$out/client.jsonl" 2>"$T/client.err" &
 client_pid=$!
 pids+=("$client_pid")
 wait_for "$out/client.jsonl" '*"ev":"up"*' 30 "$client_pid" "the client" ||
@@ -275,14 +300,42 @@ path1() {
 	[ -z "$a" ] || echo "$a" >&"$cut_a"
 	echo "$b" >&"$cut_b"
 }
-snooze "$pre"
-path1 cut
-cut_ts=$now
-log "path 1 cut ($cut)"
-snooze "$cut_secs"
-path1 restore
-restore_ts=$now
-log "path 1 restored"
+# line_ts FILE PATTERN: the "ts" of FILE's first line matching the glob
+# PATTERN, in `now`.
+line_ts() {
+	local l
+	lines_of "$1"
+	for l in "${lines[@]}"; do
+		# shellcheck disable=SC2053
+		if [[ $l == $2 && $l =~ \"ts\":([0-9.]+) ]]; then
+			now=${BASH_REMATCH[1]}
+			return 0
+		fi
+	done
+	return 1
+}
+if [ "$cut" = stallread ]; then
+	# The server stops reading by itself; its lines say when.
+	wait_for "$out/server.jsonl" '*"ev":"pause_read"*' $((pre + 30)) "$server_pid" "the server" ||
+		die "the server did not stop reading"
+	line_ts "$out/server.jsonl" '*"ev":"pause_read"*'
+	cut_ts=$now
+	log "the server stopped reading"
+	wait_for "$out/server.jsonl" '*"ev":"resume_read"*' $((cut_secs + 30)) "$server_pid" "the server" ||
+		die "the server did not read again"
+	line_ts "$out/server.jsonl" '*"ev":"resume_read"*'
+	restore_ts=$now
+	log "the server reads again"
+else
+	snooze "$pre"
+	path1 cut
+	cut_ts=$now
+	log "path 1 cut ($cut)"
+	snooze "$cut_secs"
+	path1 restore
+	restore_ts=$now
+	log "path 1 restored"
+fi
 snooze "$post"
 
 stop() { # stop PID WHAT: SIGTERM, then wait for its exit code
@@ -296,7 +349,7 @@ stop "$server_pid" server
 stop "$agent_pid" agent
 agent_end_ts=$EPOCHREALTIME
 for p in "${capture_pids[@]}"; do stop "$p" tcpdump; done
-exec {cut_b}>&-
+[ "$cut" = stallread ] || exec {cut_b}>&-
 [ "$cut" = blackhole ] && exec {cut_a}>&-
 wait || true
 pids=()
@@ -310,8 +363,14 @@ done
 # The run's parameters after the keys every run has (stack ... ifaces).
 printf '{"stack":"%s","family":"%s","encap":"raw","cut":"%s","pf":"%s","cut_ts":%s,"restore_ts":%s,' \
 	"$stack" "$family" "$cut" "$pf_name" "$cut_ts" "$restore_ts" >"$out/meta.json"
-printf '"ifaces":["smB1","smB2"],"cut_ifaces":["smB1"],"kernel":"%s","hb_interval_ms":%s,"path_max_retrans":%s,' \
-	"$(uname -r)" "$hb" "$pmr" >>"$out/meta.json"
+cut_ifaces='["smB1"]'
+[ "$cut" = stallread ] && cut_ifaces='[]'
+printf '"ifaces":["smB1","smB2"],"cut_ifaces":%s,"kernel":"%s","hb_interval_ms":%s,"path_max_retrans":%s,' \
+	"$cut_ifaces" "$(uname -r)" "$hb" "$pmr" >>"$out/meta.json"
+if [ "$cut" = stallread ]; then
+	printf '"rcvbuf":%s,"rate":%s,"size":%s,"pause_after_s":%s,"pause_for_s":%s,' \
+		"$rcvbuf" "$rate" "$size" "$pre" "$cut_secs" >>"$out/meta.json"
+fi
 printf '"rto_min_ms":%s,"rto_max_ms":%s,"agents":[{"start_ts":%s,"attached_ts":%s,"end_ts":%s,"killed":false}]}\n' \
 	"$rto_min" "$rto_max" "$agent_start_ts" "$agent_attached_ts" "$agent_end_ts" >>"$out/meta.json"
 log "done: $(cd "$out" && echo *)"

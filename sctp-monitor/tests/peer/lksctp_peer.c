@@ -32,6 +32,10 @@
  *      (SCTP_GET_PEER_ADDR_INFO's SCTP_ACTIVE / SCTP_PF / SCTP_INACTIVE /
  *      SCTP_UNCONFIRMED; the same names as sctp_peer.c)
  *   {"ev":"shutdown_event"} {"ev":"remote_error",...} {"ev":"send_failed",...}
+ *   {"ev":"rcvbuf","requested":N,"sk_rcvbuf":N}    (--rcvbuf: SO_RCVBUF asked for, and
+ *      what the kernel set, twice it: the receive window starts at half of that)
+ *   {"ev":"pause_read","after_s":S,"for_s":D}   (--pause-read: the peer stops calling recvmsg)
+ *   {"ev":"resume_read","paused_s":S}          (and reads again: after D s, or when stopped)
  *   {"ev":"exit","code":N,...}
  * Exit codes: 0 ok, 1 usage/setup error, 2 association could not start,
  * 3 connect timeout, 4 association lost (COMM_LOST / abort).
@@ -71,6 +75,7 @@
 "                           namespace and the remote UDP port R (SCTP_REMOTE_UDP_ENCAPS_PORT, 5.11+)\n"
 #define PEER_USAGE_DEBUG \
 "  --debug                  accepted for sctp_peer compatibility (no effect)\n"
+#define PEER_PAUSE_READ 1 /* --rcvbuf, --pause-read */
 /* The stack's calls under the names peer_common.h uses. */
 #define stack_getsockopt getsockopt
 #define stack_setsockopt setsockopt
@@ -81,6 +86,8 @@
 #define stack_prim sctp_prim
 
 static int sock = -1;
+/* --pause-read: the socket is not read (nor polled) while set. */
+static int reading_paused;
 
 /* Sets net.sctp.udp_port of this network namespace (configure_socket
  * calls it before it asks for UDP encapsulation). */
@@ -341,12 +348,13 @@ static void set_udp_port(void)
 	}
 }
 
-/* Waits for the socket to be readable, at most until `mono`. */
+/* Waits for the socket to be readable, at most until `mono`; only until
+ * `mono` while reading is paused (what is queued stays unread). */
 static void wait_until(double mono)
 {
 	double d = mono - now_mono();
 	int ms = d <= 0 ? 0 : (int)(d * 1000.0 + 0.999);
-	struct pollfd pfd = { sock, POLLIN, 0 };
+	struct pollfd pfd = { reading_paused ? -1 : sock, POLLIN, 0 };
 	(void)poll(&pfd, 1, ms); /* EINTR from a signal: fine, the loop re-checks */
 }
 
@@ -394,6 +402,19 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	configure_socket(family);
+	if (cfg.rcvbuf) {
+		/* Before listen/connect: an association takes its receive
+		 * window from the socket's buffer when it is created. */
+		int v = (int)cfg.rcvbuf;
+		socklen_t l = sizeof(v);
+		if (setsockopt(sock, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v)) < 0) {
+			logerr("setsockopt SO_RCVBUF %u: %s", cfg.rcvbuf, strerror(errno));
+			return 1;
+		}
+		if (getsockopt(sock, SOL_SOCKET, SO_RCVBUF, &v, &l) < 0)
+			v = -1;
+		emit("rcvbuf", "\"requested\":%u,\"sk_rcvbuf\":%d", cfg.rcvbuf, v);
+	}
 
 	pack_addrs(cfg.bind, cfg.nbind, buf);
 	if (sctp_bindx(sock, (struct sockaddr *)buf, cfg.nbind, SCTP_BINDX_ADD_ADDR) < 0) {
@@ -435,9 +456,17 @@ int main(int argc, char **argv)
 	int shutting_down = 0;
 	double shutdown_deadline = 0;
 	char prev_primary[INET6_ADDRSTRLEN] = "";
+	/* --pause-read: when reading stops (0: not yet scheduled) and starts again */
+	double pause_at = 0, resume_at = 0;
 
 	for (;;) {
-		drain_socket();
+		if (reading_paused && (now_mono() >= resume_at || stop_signal)) {
+			/* a stop reads again: the SHUTDOWN's notifications are queued behind the DATA */
+			reading_paused = 0;
+			emit("resume_read", "\"paused_s\":%.3f", now_mono() - pause_at);
+		}
+		if (!reading_paused)
+			drain_socket();
 		double now = now_mono();
 		int up_pending = st.up_pending;
 		st.up_pending = 0;
@@ -455,6 +484,15 @@ int main(int argc, char **argv)
 				send_start = now;
 				next_send = now;
 			}
+			if (cfg.pause_for > 0 && pause_at == 0)
+				pause_at = now + cfg.pause_after;
+		}
+		if (pause_at > 0 && resume_at == 0 && now >= pause_at && !stop_signal) {
+			/* once: the receive window fills with what is not read */
+			reading_paused = 1;
+			pause_at = now;
+			resume_at = now + cfg.pause_for;
+			emit("pause_read", "\"after_s\":%g,\"for_s\":%g", cfg.pause_after, cfg.pause_for);
 		}
 
 		if (ended) {

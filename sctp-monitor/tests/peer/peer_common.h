@@ -17,6 +17,9 @@
  *                      the stack's calls and its struct of SCTP_PRIMARY_ADDR
  *   PEER_UDP_ENCAP_SETUP (optional) a function configure_socket calls first
  *                      when it sets up UDP encapsulation
+ *   PEER_PAUSE_READ    (optional) 1 when the peer takes --rcvbuf and
+ *                      --pause-read (it sets SO_RCVBUF and stops reading
+ *                      for a while itself; the lksctp peer)
  *
  * and having declared `sock`, the peer's one SCTP socket.
  */
@@ -78,6 +81,9 @@ static struct {
 		int done;
 	} at[8];
 	int nat;
+	uint32_t rcvbuf;      /* --rcvbuf: SO_RCVBUF bytes, 0 = the stack's default (PEER_PAUSE_READ) */
+	double pause_after;   /* --pause-read S:D: S s after COMM_UP stop reading for D s (PEER_PAUSE_READ) */
+	double pause_for;     /* D, 0 = never pause */
 } cfg;
 
 enum { AT_ADD = 1, AT_DEL, AT_PEERPRIM, AT_PRIM };
@@ -251,6 +257,12 @@ PEER_USAGE_UDP
 #ifdef PEER_ABORT
 "  --abort-reason TEXT      client: after --duration, ABORT with a User-Initiated Abort cause of TEXT\n"
 #endif
+#ifdef PEER_PAUSE_READ
+"  --rcvbuf BYTES           SO_RCVBUF of the socket, set before listen/connect (the receive window\n"
+"                           of every association follows from it)\n"
+"  --pause-read S:D         S s after COMM_UP stop reading the socket for D s, then read again\n"
+"                           (the receive window fills and closes; \"pause_read\" / \"resume_read\" lines)\n"
+#endif
 "  --no-echo                server: do not echo DATA back (default: echo)\n"
 "  --once                   server: exit when the association ends\n"
 "  --stats-interval S       seconds between \"stats\" lines (default 1, 0 = off)\n"
@@ -339,7 +351,8 @@ static int peer_setup(int argc, char **argv, int *family)
 {
 	enum { O_BIND = 1, O_CONNECT, O_PORT, O_RATE, O_DURATION, O_SIZE, O_PPID, O_STREAM,
 	       O_HB, O_RTOMIN, O_RTOMAX, O_RTOINIT, O_PMR, O_AMR, O_INITMAX, O_PRIMARY, O_UDP,
-	       O_NOECHO, O_ONCE, O_STATS, O_CTIMEOUT, O_DEBUG, O_HELP, O_LISTEN, O_AT, O_ABORT };
+	       O_NOECHO, O_ONCE, O_STATS, O_CTIMEOUT, O_DEBUG, O_HELP, O_LISTEN, O_AT, O_ABORT,
+	       O_RCVBUF, O_PAUSE };
 	static const struct option opts[] = {
 		{ "bind", required_argument, 0, O_BIND },
 		{ "connect", required_argument, 0, O_CONNECT },
@@ -366,6 +379,8 @@ static int peer_setup(int argc, char **argv, int *family)
 		{ "abort-reason", required_argument, 0, O_ABORT },
 		{ "listen", no_argument, 0, O_LISTEN },
 		{ "at", required_argument, 0, O_AT },
+		{ "rcvbuf", required_argument, 0, O_RCVBUF },
+		{ "pause-read", required_argument, 0, O_PAUSE },
 		{ "help", no_argument, 0, O_HELP },
 		{ 0, 0, 0, 0 }
 	};
@@ -442,9 +457,28 @@ static int peer_setup(int argc, char **argv, int *family)
 			break;
 #else
 			fprintf(stderr, PEER_NAME ": --abort-reason is not supported by this peer\n");
-			return -1;
+			return 1;
 #endif
 		case O_LISTEN: cfg.listen_too = 1; break;
+#ifdef PEER_PAUSE_READ
+		case O_RCVBUF: cfg.rcvbuf = (uint32_t)parse_num("--rcvbuf", optarg); break;
+		case O_PAUSE: {
+			char *colon = strchr(optarg, ':');
+			if (!colon) {
+				fprintf(stderr, PEER_NAME ": --pause-read wants S:D (seconds after COMM_UP, seconds)\n");
+				return 1;
+			}
+			*colon = '\0';
+			cfg.pause_after = parse_num("--pause-read", optarg);
+			cfg.pause_for = parse_num("--pause-read", colon + 1);
+			break;
+		}
+#else
+		case O_RCVBUF:
+		case O_PAUSE:
+			fprintf(stderr, PEER_NAME ": --rcvbuf and --pause-read are not supported by this peer\n");
+			return 1;
+#endif
 		case O_AT: {
 			char *c1 = strchr(optarg, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
 			if (cfg.nat == 8 || !c1 || !c2) {
