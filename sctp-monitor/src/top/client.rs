@@ -140,6 +140,24 @@ pub struct Path {
     pub retransmissions: u64,
     #[serde(default)]
     pub last_data: Option<String>,
+    #[serde(default)]
+    pub data_chunks: u64,
+    #[serde(default)]
+    pub lost_chunks: u64,
+    #[serde(default)]
+    pub gap_blocks: u64,
+    #[serde(default)]
+    pub duplicate_tsns: u64,
+    #[serde(default)]
+    pub a_rwnd: Option<u32>,
+    #[serde(default)]
+    pub a_rwnd_min: Option<u32>,
+    #[serde(default)]
+    pub heartbeats: u64,
+    #[serde(default)]
+    pub heartbeats_unanswered: u64,
+    #[serde(default)]
+    pub degraded: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -301,9 +301,13 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
         return;
     };
     let npaths = a.paths.len().max(1) as u16;
-    let [info, paths, log] =
-        Layout::vertical([Constraint::Length(8), Constraint::Length((npaths + 2).min(10)), Constraint::Fill(1)])
-            .areas(area);
+    let [info, paths, quality, log] = Layout::vertical([
+        Constraint::Length(8),
+        Constraint::Length((npaths + 2).min(10)),
+        Constraint::Length((npaths + 2).min(10)),
+        Constraint::Fill(1),
+    ])
+    .areas(area);
     let vtag = |v: Option<u32>| v.map_or("-".into(), |v| format!("0x{v:08x}"));
     let opt = |v: Option<u32>| v.map_or("-".into(), |v| v.to_string());
     let prim =
@@ -355,7 +359,43 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
         info,
     );
     draw_paths(f, app, a, paths, true);
+    draw_quality(f, a, quality);
     draw_log(f, app, log, Some(a.id));
+}
+
+/// One line per path of what it lost and what its receiver said.
+fn draw_quality(f: &mut Frame, a: &Assoc, area: Rect) {
+    let lines: Vec<Line> = a
+        .paths
+        .iter()
+        .map(|p| {
+            let dir = if p.sender == "initiator" { "I>R" } else { "R>I" };
+            let loss = if p.data_chunks > 0 {
+                format!("{:.1}%", 100.0 * p.lost_chunks as f64 / p.data_chunks as f64)
+            } else {
+                "-".into()
+            };
+            let win = match (p.a_rwnd, p.a_rwnd_min) {
+                (Some(w), Some(m)) => format!("win {w} min {m}"),
+                _ => "win -".into(),
+            };
+            let text = format!(
+                "{dir} {} > {}  lost {}/{} {loss}  gaps {} dups {}  {win}  hb {}/{} lost{}",
+                p.src,
+                p.dst,
+                p.lost_chunks,
+                p.data_chunks,
+                p.gap_blocks,
+                p.duplicate_tsns,
+                p.heartbeats_unanswered,
+                p.heartbeats,
+                if p.degraded { "  DEGRADED" } else { "" }
+            );
+            let style = if p.degraded { Style::new().fg(Color::Yellow) } else { Style::new() };
+            Line::styled(text, style)
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines).block(section(" path quality (DATA lost, SACKs, window) ".into())), area);
 }
 
 fn draw_footer(f: &mut Frame, app: &App, area: Rect) {

@@ -103,9 +103,6 @@ pub(crate) mod pflag {
     pub const RECOVERED: u8 = 16;
     /// The path is degraded (`quality.rs`).
     pub const DEGRADED: u8 = 32;
-    /// The last SACK its sender sent on it reported gaps: the peer's DATA
-    /// is missing TSNs, and what it retransmits now is a fast retransmit.
-    pub const GAPS: u8 = 64;
 }
 
 pub(crate) mod dflag {
@@ -118,6 +115,10 @@ pub(crate) mod dflag {
     /// The receiver of this direction's DATA advertises a zero window
     /// (`quality.rs`).
     pub const WINDOW_ZERO: u8 = 16;
+    /// The receiver of this direction's DATA reports gaps (missing TSNs)
+    /// in its last SACK seen: a retransmission now is a fast retransmit
+    /// (`quality.rs`).
+    pub const GAPS: u8 = 32;
 }
 
 /// One path of one direction.

@@ -159,7 +159,9 @@ impl Tracker {
         let tsn = pkt.high_rtx_tsn;
         let low = tsn.wrapping_sub(pkt.rtx.max(1) as u32 - 1);
         let o = self.last_sent_on(slot, e, tsn, pi);
-        let fast = self.gaps_reported(slot, e);
+        // Both stacks send a fast retransmit to the path the DATA was last
+        // sent on, and a timeout's retransmission to an alternate.
+        let fast = o == pi && self.gaps_reported(slot, e);
         let a = &mut self.slab[slot];
         if o != pi {
             // The DATA up to `tsn` is on `pi` now: the next retransmission

@@ -114,26 +114,28 @@ impl Tracker {
         s: &Sack,
         out: &mut Vec<Event>,
     ) {
-        let p = &mut self.slab[slot].paths[pi];
         if meta.record.is_none() {
-            p.q.count_sack(s);
+            self.slab[slot].paths[pi].q.count_sack(s);
         }
-        // Live, every SACK that changes this reaches the tracker (the
-        // kernel's SackChange record), as every SACK does from a capture.
+        // Live, every SACK that changes this on its path reaches the
+        // tracker (the kernel's SackChange record), as every SACK does from
+        // a capture.
+        let d = &mut self.slab[slot].dirs[1 - e];
         if s.n_gaps > 0 {
-            p.flags |= pflag::GAPS;
+            d.flags |= dflag::GAPS;
         } else {
-            p.flags &= !pflag::GAPS;
+            d.flags &= !dflag::GAPS;
         }
         self.window(slot, e, pi, s.a_rwnd, meta.ts_ns, out);
     }
 
-    /// Whether the receiver of endpoint `e`'s DATA reports gaps now (on
-    /// the path of its last SACK that changed it): a retransmission of `e`
-    /// now is a fast retransmit (RFC 9260 §7.2.4), which is no error of a
-    /// path, as a retransmission timeout is.
+    /// Whether the receiver of endpoint `e`'s DATA reported gaps in its
+    /// last SACK seen: a retransmission of `e` now, on the path its DATA
+    /// was last sent on, is a fast retransmit (RFC 9260 §7.2.4), which is
+    /// no error of a path, as a retransmission timeout is (that goes to an
+    /// alternate path when there is one).
     pub(super) fn gaps_reported(&self, slot: usize, e: usize) -> bool {
-        self.slab[slot].paths.iter().any(|p| p.dir() != e && p.flags & pflag::GAPS != 0)
+        self.slab[slot].dirs[e].flags & dflag::GAPS != 0
     }
 
     /// Endpoint `e` advertised `a_rwnd` on path `pi`: `window_zero` when its
