@@ -343,10 +343,10 @@ mod tests {
 
     #[test]
     fn kinds_round_trip() {
-        for k in 0..=7u8 {
+        for k in 0..=8u8 {
             assert_eq!(RecordKind::from_u8(k).unwrap() as u8, k);
         }
-        assert!(RecordKind::from_u8(8).is_none());
+        assert!(RecordKind::from_u8(9).is_none());
     }
 
     #[test]
