@@ -25,7 +25,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -147,13 +147,7 @@ fn replay_file(file: &Path) -> ReplayOutcome {
 #[test]
 fn the_causes_of_every_abort_and_error_in_the_fixtures_are_tsharks() {
     let Some(ts) = support::tshark::find() else { return };
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut files: Vec<PathBuf> = [dir.clone(), dir.join("thirdparty")]
-        .iter()
-        .flat_map(|d| std::fs::read_dir(d).expect("fixtures").filter_map(|e| e.ok().map(|e| e.path())))
-        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
-        .collect();
-    files.sort();
+    let files = support::fixtures();
     assert!(files.len() >= 10, "{files:?}");
     let mut aborts = 0;
     for f in &files {

@@ -29,7 +29,6 @@ use std::{
 use support::{
     NetNs, privileged,
     process::{Proc, TempDir, collect_lines, have, json_lines, peer_binary, wait_until},
-    sh,
 };
 
 const NS_A: &str = "smagent-a";
@@ -56,31 +55,9 @@ fn tcx_egress_programs(ns: &NetNs, iface: &'static str) -> Vec<String> {
 }
 
 /// The two-path lab: ns a `aeA1` 10.211.1.1, `aeA2` 10.211.2.1; ns b
-/// `aeB1` 10.211.1.2, `aeB2` 10.211.2.2. usrsctp's raw IPv4 output does not
-/// pick the source address by route: a stateless nftables rule per side
-/// rewrites it to the outgoing interface's (as tests/peer/lab.sh does).
+/// `aeB1` 10.211.1.2, `aeB2` 10.211.2.2.
 fn lab() -> (NetNs, NetNs) {
-    let a = NetNs::new(NS_A);
-    let b = NetNs::new(NS_B);
-    for p in 1..=2 {
-        let (ia, ib) = (format!("aeA{p}"), format!("aeB{p}"));
-        sh(&["ip", "link", "add", &ia, "netns", NS_A, "type", "veth", "peer", "name", &ib, "netns", NS_B]);
-        a.ip(&["addr", "add", &format!("10.211.{p}.1/24"), "dev", &ia]);
-        b.ip(&["addr", "add", &format!("10.211.{p}.2/24"), "dev", &ib]);
-        a.ip(&["link", "set", &ia, "up"]);
-        b.ip(&["link", "set", &ib, "up"]);
-    }
-    for (ns, side, last) in [(&a, "A", 1), (&b, "B", 2)] {
-        let rules = format!(
-            "table ip smagent_src {{ chain post {{ type filter hook postrouting priority 100; policy accept;\n\
-             oifname \"ae{side}1\" ip protocol sctp ip saddr != 10.211.1.{last} ip saddr set 10.211.1.{last}\n\
-             oifname \"ae{side}2\" ip protocol sctp ip saddr != 10.211.2.{last} ip saddr set 10.211.2.{last}\n}}\n}}\n"
-        );
-        let mut nft = ns.cmd("nft").args(["-f", "-"]).stdin(Stdio::piped()).spawn().expect("nft");
-        nft.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
-        assert!(nft.wait().unwrap().success(), "nft source rule");
-    }
-    (a, b)
+    support::two_path_lab(NS_A, NS_B, "ae", 211)
 }
 
 /// Black-holes path `p` in ns b (both directions), links stay up.

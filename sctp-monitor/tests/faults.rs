@@ -27,7 +27,6 @@ mod support;
 use std::{
     collections::BTreeSet,
     fs,
-    io::Write,
     path::Path,
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -41,7 +40,7 @@ use sctp_monitor::{
 use sctp_monitor_common::{ChunkRecord, RecordKind, programs};
 use serde_json::Value;
 use support::{
-    NetNs, privileged,
+    NetNs, nft, privileged,
     process::{Lines, Proc, TempDir, collect_lines, have, json_lines, peer_binary, wait_until},
     sh,
 };
@@ -93,15 +92,6 @@ fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 
 // ---------------------------------------------------------------------------
 // The lab: two namespaces, veth pairs, the usrsctp peer
-
-/// The usrsctp peer, built once per test run into cargo's test scratch
-/// directory (target/tmp).
-fn nft(ns: &NetNs, rules: &str) {
-    let mut c = ns.cmd("nft").args(["-f", "-"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("nft");
-    c.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
-    let out = c.wait_with_output().unwrap();
-    assert!(out.status.success(), "nft: {}", String::from_utf8_lossy(&out.stderr));
-}
 
 /// Namespaces `smfl-{tag}-a` and `-b` joined by veth pairs
 /// `fl{tag}A{p}` (10.{net}.{p}.1) <-> `fl{tag}B{p}` (10.{net}.{p}.2).

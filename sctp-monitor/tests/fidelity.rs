@@ -112,6 +112,7 @@ fn fidelity_against_the_stack() {
     }
     let agent = agent();
     let full = std::env::var("FIDELITY").is_ok_and(|v| v == "full");
+    let runs: u32 = std::env::var("FIDELITY_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
     let mut dirs: Vec<PathBuf> = Vec::new();
     if let Ok(list) = std::env::var("FIDELITY_COMPARE") {
         // cargo runs the test in the package's directory: relative paths
@@ -119,7 +120,6 @@ fn fidelity_against_the_stack() {
         dirs.extend(list.split(',').filter(|d| !d.is_empty()).map(|d| repo_root().join(d)));
     } else {
         // Timing decides what a stack does: every scenario runs several times.
-        let runs: u32 = std::env::var("FIDELITY_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
         let only = std::env::var("FIDELITY_ONLY").unwrap_or_default();
         let default_out = if full { "target/fidelity/usrsctp" } else { "target/fidelity/usrsctp-one" };
         let out = std::env::var_os("FIDELITY_OUT").map_or_else(|| repo_root().join(default_out), PathBuf::from);
@@ -147,8 +147,9 @@ fn fidelity_against_the_stack() {
         eprintln!("{}", r.explain());
     }
     let command = if full {
-        "cargo xtask fidelity (as root: the Linux runs in the guest first, 2 of each; then the usrsctp runs, 3 of each)"
-            .to_string()
+        format!(
+            "cargo xtask fidelity --runs {runs} (as root: the Linux runs in the guest first, --guest-runs of each, default 2; then the usrsctp runs, {runs} of each)"
+        )
     } else {
         "cargo test -p sctp-monitor --test fidelity (as root; FIDELITY_RUNS, default 3)".to_string()
     };

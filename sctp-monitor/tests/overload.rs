@@ -21,7 +21,7 @@ mod support;
 
 use std::{
     fs,
-    io::{BufRead, BufReader, Write},
+    io::{BufRead, BufReader},
     net::{IpAddr, Ipv4Addr},
     path::Path,
     process::{Command, Stdio},
@@ -36,7 +36,7 @@ use aya::maps::{Map, MapData, MapInfo, PerCpuArray, PerCpuHashMap};
 use sctp_monitor::craft::{self, FrameBuilder, InitSpec, XorShift};
 use sctp_monitor_common::{AssocDirState, PathKey, PathStats, counters as kc, maps};
 use support::{
-    NetNs, privileged,
+    NetNs, nft, privileged,
     process::{Proc, TempDir, have, json_lines, peer_binary, wait_until},
     send_frames, veth,
 };
@@ -369,32 +369,9 @@ fn flood_frame(i: usize) -> Vec<u8> {
 /// raw IPv4 output does not pick the source address by route: a stateless
 /// nftables rule per side rewrites it (as tests/peer/lab.sh does).
 fn flood_lab() -> (NetNs, NetNs) {
-    let a = NetNs::new(NS_FA);
-    let b = NetNs::new(NS_FB);
-    for p in 1..=2 {
-        let (ia, ib) = (format!("ovA{p}"), format!("ovB{p}"));
-        veth(&a, &ia, &b, &ib);
-        a.ip(&["addr", "add", &format!("10.212.{p}.1/24"), "dev", &ia]);
-        b.ip(&["addr", "add", &format!("10.212.{p}.2/24"), "dev", &ib]);
-    }
+    let (a, b) = support::two_path_lab(NS_FA, NS_FB, "ov", 212);
     veth(&a, "ovA3", &b, "ovB3");
-    for (ns, side, last) in [(&a, "A", 1), (&b, "B", 2)] {
-        nft(
-            ns,
-            &format!(
-                "table ip smov_src {{ chain post {{ type filter hook postrouting priority 100; policy accept;\n\
-                 oifname \"ov{side}1\" ip protocol sctp ip saddr != 10.212.1.{last} ip saddr set 10.212.1.{last}\n\
-                 oifname \"ov{side}2\" ip protocol sctp ip saddr != 10.212.2.{last} ip saddr set 10.212.2.{last}\n}}\n}}\n"
-            ),
-        );
-    }
     (a, b)
-}
-
-fn nft(ns: &NetNs, rules: &str) {
-    let mut p = ns.cmd("nft").args(["-f", "-"]).stdin(Stdio::piped()).spawn().expect("nft");
-    p.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
-    assert!(p.wait().unwrap().success(), "nft: {rules}");
 }
 
 fn sorted_addrs(v: &serde_json::Value) -> Vec<String> {

@@ -18,11 +18,11 @@
 
 mod support;
 
-use std::{fs, io::Write, path::Path, process::Stdio, time::Duration};
+use std::{fs, path::Path, process::Stdio, time::Duration};
 
 use serde_json::Value;
 use support::{
-    NetNs, privileged,
+    NetNs, nft, privileged,
     process::{Proc, TempDir, collect_lines, have, json_lines, peer_binary, wait_until},
     sh,
 };
@@ -32,39 +32,6 @@ const NS_B: &str = "smloss-b";
 const PORT: u16 = 9118;
 /// The agent's quality window (`--degraded-window-s`).
 const WINDOW_S: u64 = 4;
-
-/// ns a `plA1` 10.213.1.1, `plA2` 10.213.2.1; ns b `plB1` 10.213.1.2,
-/// `plB2` 10.213.2.2; usrsctp's source addresses rewritten per interface
-/// (as tests/peer/lab.sh does).
-fn lab() -> (NetNs, NetNs) {
-    let a = NetNs::new(NS_A);
-    let b = NetNs::new(NS_B);
-    for p in 1..=2 {
-        let (ia, ib) = (format!("plA{p}"), format!("plB{p}"));
-        sh(&["ip", "link", "add", &ia, "netns", NS_A, "type", "veth", "peer", "name", &ib, "netns", NS_B]);
-        a.ip(&["addr", "add", &format!("10.213.{p}.1/24"), "dev", &ia]);
-        b.ip(&["addr", "add", &format!("10.213.{p}.2/24"), "dev", &ib]);
-        a.ip(&["link", "set", &ia, "up"]);
-        b.ip(&["link", "set", &ib, "up"]);
-    }
-    for (ns, side, last) in [(&a, "A", 1), (&b, "B", 2)] {
-        nft(
-            ns,
-            &format!(
-                "table ip smloss_src {{ chain post {{ type filter hook postrouting priority 100; policy accept;\n\
-                 oifname \"pl{side}1\" ip protocol sctp ip saddr != 10.213.1.{last} ip saddr set 10.213.1.{last}\n\
-                 oifname \"pl{side}2\" ip protocol sctp ip saddr != 10.213.2.{last} ip saddr set 10.213.2.{last}\n}}\n}}\n"
-            ),
-        );
-    }
-    (a, b)
-}
-
-fn nft(ns: &NetNs, rules: &str) {
-    let mut c = ns.cmd("nft").args(["-f", "-"]).stdin(Stdio::piped()).spawn().expect("nft");
-    c.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
-    assert!(c.wait().unwrap().success(), "nft: {rules}");
-}
 
 /// The packets the client sent on path `p` that reached ns b, and those of
 /// them nftables dropped: its two counters.
@@ -111,7 +78,7 @@ fn a_path_that_drops_one_packet_in_ten_shows_its_loss_and_is_degraded_then_recov
     }
     let tmp = TempDir::new("path-loss");
     let peer = peer_binary();
-    let (a, b) = lab();
+    let (a, b) = support::two_path_lab(NS_A, NS_B, "pl", 213);
     let ev = tmp.0.join("events.jsonl");
 
     let mut c = a.cmd(env!("CARGO_BIN_EXE_sctp-monitor"));

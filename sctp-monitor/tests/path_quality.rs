@@ -21,7 +21,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sctp_monitor::replay::{ReplayOptions, replay};
 use support::tshark::{find, list, num, sctp_fields_with};
@@ -41,17 +41,6 @@ struct Counts {
 }
 
 type ByPath = BTreeMap<(IpAddr, IpAddr), Counts>;
-
-fn fixtures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut files: Vec<PathBuf> = [dir.clone(), dir.join("thirdparty")]
-        .iter()
-        .flat_map(|d| std::fs::read_dir(d).expect("fixtures").filter_map(|e| e.ok().map(|e| e.path())))
-        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
-        .collect();
-    files.sort();
-    files
-}
 
 /// Serial-number order of TSNs (RFC 1982).
 fn serial_gt(a: u32, b: u32) -> bool {
@@ -164,7 +153,7 @@ fn monitor_counts(file: &Path) -> (ByPath, u64) {
 #[test]
 fn per_path_counts_of_every_fixture_are_wiresharks_tsn_analysis() {
     let Some(ts) = find() else { return };
-    let files = fixtures();
+    let files = support::fixtures();
     assert!(files.len() >= 10, "{files:?}");
     let (mut compared, mut rtx, mut gaps, mut dups, mut spurious) = (0, 0, 0, 0, 0);
     let mut wrong = Vec::new();

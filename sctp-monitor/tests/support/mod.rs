@@ -129,6 +129,54 @@ impl Drop for NetNs {
     }
 }
 
+/// Loads nftables rules (`nft -f -`) in `ns`; fails with nft's error.
+pub fn nft(ns: &NetNs, rules: &str) {
+    use std::io::Write as _;
+    let mut c = ns.cmd("nft").args(["-f", "-"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("nft");
+    c.stdin.take().expect("stdin").write_all(rules.as_bytes()).expect("write the rules");
+    let out = c.wait_with_output().expect("nft");
+    assert!(out.status.success(), "nft: {}\n{rules}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The two-path lab of the usrsctp tests: namespaces `ns_a` and `ns_b`,
+/// veths `{tag}A1`-`{tag}B1` (10.`net`.1.1 / .2) and `{tag}A2`-`{tag}B2`
+/// (10.`net`.2.1 / .2). usrsctp's raw IPv4 output does not pick the source
+/// address by route: a stateless nftables rule per side rewrites it to the
+/// outgoing interface's (as tests/peer/lab.sh does).
+pub fn two_path_lab(ns_a: &str, ns_b: &str, tag: &str, net: u8) -> (NetNs, NetNs) {
+    let a = NetNs::new(ns_a);
+    let b = NetNs::new(ns_b);
+    for p in 1..=2 {
+        let (ia, ib) = (format!("{tag}A{p}"), format!("{tag}B{p}"));
+        veth(&a, &ia, &b, &ib);
+        a.ip(&["addr", "add", &format!("10.{net}.{p}.1/24"), "dev", &ia]);
+        b.ip(&["addr", "add", &format!("10.{net}.{p}.2/24"), "dev", &ib]);
+    }
+    for (ns, side, last) in [(&a, "A", 1), (&b, "B", 2)] {
+        nft(
+            ns,
+            &format!(
+                "table ip {tag}_src {{ chain post {{ type filter hook postrouting priority 100; policy accept;\n\
+                 oifname \"{tag}{side}1\" ip protocol sctp ip saddr != 10.{net}.1.{last} ip saddr set 10.{net}.1.{last}\n\
+                 oifname \"{tag}{side}2\" ip protocol sctp ip saddr != 10.{net}.2.{last} ip saddr set 10.{net}.2.{last}\n}}\n}}\n"
+            ),
+        );
+    }
+    (a, b)
+}
+
+/// Every capture fixture (tests/fixtures and its thirdparty/), sorted.
+pub fn fixtures() -> Vec<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut files: Vec<std::path::PathBuf> = [dir.clone(), dir.join("thirdparty")]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).expect("fixtures").filter_map(|e| e.ok().map(|e| e.path())))
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+        .collect();
+    files.sort();
+    files
+}
+
 /// A veth pair `a` (in `ns_a`) <-> `b` (in `ns_b`), both up.
 pub fn veth(ns_a: &NetNs, a: &str, ns_b: &NetNs, b: &str) {
     sh(&["ip", "link", "add", a, "netns", &ns_a.name, "type", "veth", "peer", "name", b, "netns", &ns_b.name]);
