@@ -45,10 +45,11 @@ pub enum RecordKind {
     DataPathSettle = 6,
     /// The first SACK on a path (per CPU): `data` holds its fixed part.
     SackFirst = 7,
-    /// A SACK that changes what its path's SACKs say (per CPU): its
-    /// advertised receiver window (a_rwnd) became 0 or left 0, or it
-    /// reports gaps (missing TSNs) where the last did not, or the other way
-    /// round. `data` holds its fixed part.
+    /// A SACK that changes what its sender's SACKs say (on any path, from
+    /// any CPU: the state is the association direction's): its advertised
+    /// receiver window (a_rwnd) became 0 or left 0, or it reports gaps
+    /// (missing TSNs) where the last did not, or the other way round.
+    /// `data` holds its fixed part.
     SackChange = 8,
 }
 

@@ -109,9 +109,6 @@ const _: () = assert!(core::mem::size_of::<PathSlot>() == 160);
 
 pub const PATH_FLAG_HAS_TSN: u32 = 1;
 pub const PATH_FLAG_HAS_SACK: u32 = 2;
-/// The path's last SACK reported gaps (TSNs missing above its cumulative
-/// ack).
-pub const PATH_FLAG_GAPS: u32 = 4;
 
 /// One direction of an association: packets carrying this tag between these
 /// ports.
@@ -151,8 +148,20 @@ pub struct AssocDirState {
     /// Not 0 while the last path change is unsettled: its packet also
     /// retransmitted DATA, so the next new DATA shows whether the stack
     /// moved or only bundled new DATA with a retransmission.
-    pub unsettled: u32,
+    pub unsettled: u16,
+    /// `ASSOC_SACK_*`: what this direction's sender said in its last SACK
+    /// (of the peer's DATA), whichever path or CPU carried it.
+    pub sack_flags: u16,
 }
+
+/// [`AssocDirState::sack_flags`]: a SACK of this sender was seen.
+pub const ASSOC_SACK_SEEN: u16 = 1;
+/// Its last SACK advertised a zero window.
+pub const ASSOC_SACK_WINDOW_ZERO: u16 = 2;
+/// Its last SACK reported gaps.
+pub const ASSOC_SACK_GAPS: u16 = 4;
+/// The slot was taken by a SACK: no TSN of this sender's DATA yet.
+pub const ASSOC_TSN_UNSET: u16 = 8;
 const _: () = assert!(core::mem::size_of::<AssocDirState>() == 56);
 
 #[cfg(test)]

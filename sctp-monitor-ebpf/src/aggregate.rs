@@ -7,7 +7,10 @@ use aya_ebpf::helpers::generated::bpf_ktime_get_coarse_ns;
 use sctp_monitor_common::{
     AssocDirKey, AssocDirState, RecordKind, counters,
     sctp::{DATA_HEADER_LEN, I_DATA_HEADER_LEN, SACK_HEADER_LEN, chunk, tsn_gt},
-    stats::{PATH_FLAG_GAPS, PATH_FLAG_HAS_SACK, PATH_FLAG_HAS_TSN},
+    stats::{
+        ASSOC_SACK_GAPS, ASSOC_SACK_SEEN, ASSOC_SACK_WINDOW_ZERO, ASSOC_TSN_UNSET, PATH_FLAG_HAS_SACK,
+        PATH_FLAG_HAS_TSN,
+    },
 };
 
 use crate::{
@@ -67,7 +70,7 @@ impl PacketData {
 /// over (and counted) when it held another direction: every TSN from the
 /// first DATA on is new.
 #[inline(always)]
-fn assoc_state<P: Packet>(meta: &Meta, first_tsn: u32, slot: &mut u32) -> *mut AssocDirState {
+fn assoc_state<P: Packet>(meta: &Meta, first_tsn: Option<u32>, slot: &mut u32) -> *mut AssocDirState {
     if *slot != 0 {
         return assoc_at(*slot);
     }
@@ -88,8 +91,15 @@ fn assoc_state<P: Packet>(meta: &Meta, first_tsn: u32, slot: &mut u32) -> *mut A
         addr::clear(&mut s.last_new_src);
         addr::clear(&mut s.last_new_dst);
         s.last_new_ns = 0;
-        s.unsettled = zero() as u32;
-        s.highest_tsn = first_tsn.wrapping_sub(1);
+        s.unsettled = zero() as u16;
+        // Taken by a SACK: the sender's first DATA sets the TSN.
+        match first_tsn {
+            Some(t) => {
+                s.highest_tsn = t.wrapping_sub(1);
+                s.sack_flags = zero() as u16;
+            }
+            None => s.sack_flags = ASSOC_TSN_UNSET,
+        }
     }
     st
 }
@@ -129,13 +139,17 @@ pub fn on_data<P: Packet>(p: &P, meta: &Meta, assoc_slot: &mut u32, pd: &mut Pac
     }
     pd.data_chunks += 1;
     pd.payload += len as u32 - hlen as u32;
-    let st = assoc_state::<P>(meta, tsn, assoc_slot);
+    let st = assoc_state::<P>(meta, Some(tsn), assoc_slot);
     if st.is_null() {
         return;
     }
     // SAFETY: a live map value; concurrent CPUs may race on it, which can
     // misclassify one chunk but never corrupt memory.
     unsafe {
+        if (*st).sack_flags & ASSOC_TSN_UNSET != 0 {
+            (*st).highest_tsn = tsn.wrapping_sub(1);
+            (*st).sack_flags &= !ASSOC_TSN_UNSET;
+        }
         if tsn_gt(tsn, (*st).highest_tsn) {
             (*st).highest_tsn = tsn;
             if pd.new_chunks == 0 {
@@ -193,6 +207,10 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch) {
     if stats.is_null() {
         return;
     }
+    // The SACK sender's own direction (the packet's): its SACK state is
+    // kept there, whichever path or CPU carries its SACKs.
+    let sender =
+        if pd.sacks != 0 { assoc_state::<P>(meta, None, &mut scratch.walk.assoc_slot) } else { core::ptr::null_mut() };
     let mut kind: Option<RecordKind> = None;
     let first_sack;
     let mut change = false;
@@ -218,7 +236,7 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch) {
                     && (!addr::same(&st.last_new_dst, &meta.dst) || !addr::same(&st.last_new_src, &meta.src))
                 {
                     kind = Some(RecordKind::DataPathChange);
-                    st.unsettled = (pd.retrans != 0) as u32;
+                    st.unsettled = (pd.retrans != 0) as u16;
                 } else if st.unsettled != 0 {
                     kind = Some(RecordKind::DataPathSettle);
                     st.unsettled = 0;
@@ -238,19 +256,31 @@ pub fn finish<P: Packet>(p: &P, scratch: &mut Scratch) {
         }
         if pd.sacks != 0 {
             let had = s.flags & PATH_FLAG_HAS_SACK != 0;
-            // The receiver's window closed or opened again (the tracker
-            // reports both), or its gap reports began or ended (a
-            // retransmission while it reports gaps is a fast retransmit,
-            // no path error): a zero window or gaps in the path's first
-            // SACK too.
-            let gaps = pd.gaps != 0;
-            let had_gaps = s.flags & PATH_FLAG_GAPS != 0;
-            change = if had { (s.sack_a_rwnd == 0) != (pd.sack_rwnd == 0) } else { pd.sack_rwnd == 0 };
-            change |= gaps != had_gaps;
             if !had || pd.sack_rwnd < s.sack_a_rwnd_min {
                 s.sack_a_rwnd_min = pd.sack_rwnd;
             }
-            s.flags = if gaps { s.flags | PATH_FLAG_GAPS } else { s.flags & !PATH_FLAG_GAPS };
+            // The receiver's window closed or opened again (the tracker
+            // reports both), or its gap reports began or ended (a
+            // retransmission while it reports gaps is a fast retransmit,
+            // no path error): a zero window or gaps in its first SACK too.
+            if !sender.is_null() {
+                let f = (*sender).sack_flags;
+                let zero = pd.sack_rwnd == 0;
+                let gaps = pd.gaps != 0;
+                change = if f & ASSOC_SACK_SEEN == 0 {
+                    zero || gaps
+                } else {
+                    (f & ASSOC_SACK_WINDOW_ZERO != 0) != zero || (f & ASSOC_SACK_GAPS != 0) != gaps
+                };
+                let mut n = (f & ASSOC_TSN_UNSET) | ASSOC_SACK_SEEN;
+                if zero {
+                    n |= ASSOC_SACK_WINDOW_ZERO;
+                }
+                if gaps {
+                    n |= ASSOC_SACK_GAPS;
+                }
+                (*sender).sack_flags = n;
+            }
             s.flags |= PATH_FLAG_HAS_SACK;
             s.sacks += pd.sacks as u64;
             s.sack_cum_tsn = pd.sack_cum;

@@ -341,6 +341,33 @@ fn a_sack_that_closes_or_opens_the_window_makes_a_record_and_the_smallest_window
     let all = paths::read_all(&bed.ebpf).unwrap();
     let (_, rev) = all.iter().find(|(k, _)| k.vtag == 0x1234).unwrap();
     assert_eq!((rev.sacks, rev.sack_a_rwnd, rev.sack_a_rwnd_min), (11, 9000, 0));
+    // The state is the receiver's, not a path's: a window closed by a SACK
+    // on one path opens with a SACK on the other, even when that path's
+    // last SACK had an open window.
+    let on = |src: Ipv4Addr, dst: Ipv4Addr, a_rwnd: u32| {
+        FrameBuilder::ipv4(src, dst).sctp(40000, 40001, 0x4444).chunk(craft::sack(1, a_rwnd, &[], &[])).build()
+    };
+    let (x, y) = (
+        (Ipv4Addr::new(10, 9, 1, 2), Ipv4Addr::new(10, 9, 1, 1)),
+        (Ipv4Addr::new(10, 9, 2, 2), Ipv4Addr::new(10, 9, 2, 1)),
+    );
+    let mut kinds = Vec::new();
+    for (p, a_rwnd) in [(y, 5000), (x, 5000), (x, 0), (y, 4000), (y, 0), (x, 0), (x, 100)] {
+        bed.pass(Prog::Ingress, &on(p.0, p.1, a_rwnd)).unwrap();
+        kinds.push(bed.drain().first().and_then(|r| r.kind()));
+    }
+    assert_eq!(
+        kinds,
+        vec![
+            Some(SackFirst),
+            Some(SackFirst),
+            Some(SackChange),
+            Some(SackChange),
+            Some(SackChange),
+            None,
+            Some(SackChange)
+        ]
+    );
     // A zero window in a path's first SACK is a record too (bundled with
     // DATA, so not the first-SACK record).
     let f = FrameBuilder::ipv4(B4, A4)

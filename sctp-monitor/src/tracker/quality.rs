@@ -6,8 +6,9 @@
 //! (`observe_path_stats`); in a capture, from every chunk. Heartbeat counts
 //! come from the heartbeat records in both. The window events come from
 //! SACK chunks in both: the kernel sends a record for every SACK that
-//! closes or opens its path's window (per CPU), so live and offline see
-//! the same transitions.
+//! closes or opens its sender's window or begins or ends its gap reports
+//! (the state kept per association direction, whichever path carries the
+//! SACK), so live and offline see the same transitions.
 
 use sctp_monitor_common::{PathStats, stats::PATH_FLAG_HAS_SACK};
 
@@ -117,9 +118,8 @@ impl Tracker {
         if meta.record.is_none() {
             self.slab[slot].paths[pi].q.count_sack(s);
         }
-        // Live, every SACK that changes this on its path reaches the
-        // tracker (the kernel's SackChange record), as every SACK does from
-        // a capture.
+        // Live, every SACK that changes this reaches the tracker (the
+        // kernel's SackChange record), as every SACK does from a capture.
         let d = &mut self.slab[slot].dirs[1 - e];
         if s.n_gaps > 0 {
             d.flags |= dflag::GAPS;
