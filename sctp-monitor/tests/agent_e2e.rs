@@ -28,7 +28,7 @@ use std::{
 
 use support::{
     NetNs, privileged,
-    process::{Proc, TempDir, collect_lines, have, json_lines, peer_binary, wait_until},
+    process::{Proc, TempDir, collect_lines, have, json_lines, wait_until},
 };
 
 const NS_A: &str = "smagent-a";
@@ -115,7 +115,6 @@ fn agent_end_to_end_failover_prometheus_api_restart() {
     }
     let t0 = Instant::now();
     let tmp = TempDir::new("agent-e2e");
-    let peer = peer_binary();
     let (a, b) = lab();
     let events = tmp.0.join("events.jsonl");
 
@@ -146,22 +145,8 @@ fn agent_end_to_end_failover_prometheus_api_restart() {
     // 3. A multihomed association: server in ns b, client in ns a.
     let opts =
         ["--port", "5000", "--hb-interval", "200", "--rto-min", "100", "--rto-max", "400", "--path-max-retrans", "2"];
-    let mut sc = b.cmd(peer.to_str().unwrap());
-    sc.args(["server", "--bind", "10.211.1.2,10.211.2.2"])
-        .args(opts)
-        .stdout(fs::File::create(tmp.0.join("server.jsonl")).unwrap())
-        .stderr(Stdio::null());
-    let _server = Proc::spawn(sc, "the usrsctp server");
-    std::thread::sleep(Duration::from_millis(300));
-    let mut cc = a.cmd(peer.to_str().unwrap());
-    cc.args(["client", "--bind", "10.211.1.1,10.211.2.1", "--connect", "10.211.1.2,10.211.2.2", "--rate", "50"])
-        .args(opts)
-        .stdout(fs::File::create(tmp.0.join("client.jsonl")).unwrap())
-        .stderr(fs::File::create(tmp.0.join("client.err")).unwrap());
-    let _client = Proc::spawn(cc, "the usrsctp client");
-    let up = wait_until("the usrsctp association to come up", Duration::from_secs(15), || {
-        json_lines(&tmp.0.join("client.jsonl")).into_iter().find(|v| v["ev"] == "up")
-    });
+    let pair = support::usrsctp_pair(&a, &b, 211, &opts, &[], &["--rate", "50"], &tmp.0);
+    let up = &pair.up;
     let primary = up["primary"].as_str().expect("primary in the peer's up line").to_string();
     let cut_path: u32 = if primary.starts_with("10.211.1.") { 1 } else { 2 };
     eprintln!("association up, client primary {primary}: cutting path {cut_path}");

@@ -37,7 +37,7 @@ use sctp_monitor::craft::{self, FrameBuilder, InitSpec, XorShift};
 use sctp_monitor_common::{AssocDirState, PathKey, PathStats, counters as kc, maps};
 use support::{
     NetNs, nft, privileged,
-    process::{Proc, TempDir, have, json_lines, peer_binary, wait_until},
+    process::{Proc, TempDir, have, json_lines, wait_until},
     send_frames, veth,
 };
 
@@ -391,7 +391,6 @@ fn a_million_inits_beside_a_real_association() {
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = TempDir::new("ov-flood");
-    let peer = peer_binary();
     let (a, b) = flood_lab();
     let events = tmp.0.join("events.jsonl");
     let cap = MAX_ASSOCS.to_string();
@@ -422,19 +421,8 @@ fn a_million_inits_beside_a_real_association() {
     // The real association: server in ns b, client in ns a, DATA at 50/s.
     let opts =
         ["--port", "5000", "--hb-interval", "200", "--rto-min", "100", "--rto-max", "400", "--path-max-retrans", "2"];
-    let mut sc = b.cmd(peer.to_str().unwrap());
-    sc.args(["server", "--bind", "10.212.1.2,10.212.2.2"]).args(opts).stdout(Stdio::null()).stderr(Stdio::null());
-    let _server = Proc::spawn(sc, "the usrsctp server");
-    std::thread::sleep(Duration::from_millis(300));
-    let mut cc = a.cmd(peer.to_str().unwrap());
-    cc.args(["client", "--bind", "10.212.1.1,10.212.2.1", "--connect", "10.212.1.2,10.212.2.2", "--rate", "50"])
-        .args(opts)
-        .stdout(fs::File::create(tmp.0.join("client.jsonl")).unwrap())
-        .stderr(Stdio::null());
-    let _client = Proc::spawn(cc, "the usrsctp client");
-    let up = wait_until("the usrsctp association to come up", Duration::from_secs(15), || {
-        json_lines(&tmp.0.join("client.jsonl")).into_iter().find(|v| v["ev"] == "up")
-    });
+    let pair = support::usrsctp_pair(&a, &b, 212, &opts, &[], &["--rate", "50"], &tmp.0);
+    let up = &pair.up;
     let primary = up["primary"].as_str().expect("primary in the peer's up line").to_string();
     let real = wait_until("association_up in the agent's events", Duration::from_secs(10), || {
         json_lines(&events).into_iter().find(|v| v["event"] == "association_up" && v["initiator"]["port"] == 5000)

@@ -18,12 +18,12 @@
 
 mod support;
 
-use std::{fs, path::Path, process::Stdio, time::Duration};
+use std::{path::Path, process::Stdio, time::Duration};
 
 use serde_json::Value;
 use support::{
     NetNs, nft, privileged,
-    process::{Proc, TempDir, collect_lines, have, json_lines, peer_binary, wait_until},
+    process::{Proc, TempDir, collect_lines, have, json_lines, wait_until},
     sh,
 };
 
@@ -77,7 +77,6 @@ fn a_path_that_drops_one_packet_in_ten_shows_its_loss_and_is_degraded_then_recov
         assert!(have(tool), "{tool} not found: run `cargo xtask setup --tests` (Debian packages)");
     }
     let tmp = TempDir::new("path-loss");
-    let peer = peer_binary();
     let (a, b) = support::two_path_lab(NS_A, NS_B, "pl", 213);
     let ev = tmp.0.join("events.jsonl");
 
@@ -100,23 +99,11 @@ fn a_path_that_drops_one_packet_in_ten_shows_its_loss_and_is_degraded_then_recov
     // below usrsctp's 200 ms delayed SACK retransmits spuriously);
     // Path.Max.Retrans 8: the loss does not end in a failover.
     let opts = ["--port", "5000", "--hb-interval", "500", "--rto-min", "1000", "--rto-max", "3000"];
-    let mut sc = b.cmd(peer.to_str().unwrap());
-    sc.args(["server", "--bind", "10.213.1.2,10.213.2.2", "--no-echo", "--path-max-retrans", "8"])
-        .args(opts)
-        .stdout(fs::File::create(tmp.0.join("server.jsonl")).unwrap())
-        .stderr(Stdio::null());
-    let _server = Proc::spawn(sc, "the usrsctp server");
-    std::thread::sleep(Duration::from_millis(300));
-    let mut cc = a.cmd(peer.to_str().unwrap());
-    cc.args(["client", "--bind", "10.213.1.1,10.213.2.1", "--connect", "10.213.1.2,10.213.2.2"])
-        .args(["--rate", "200", "--path-max-retrans", "8"])
-        .args(opts)
-        .stdout(fs::File::create(tmp.0.join("client.jsonl")).unwrap())
-        .stderr(Stdio::null());
-    let _client = Proc::spawn(cc, "the usrsctp client");
-    let up = wait_until("the association to come up", Duration::from_secs(15), || {
-        json_lines(&tmp.0.join("client.jsonl")).into_iter().find(|v| v["ev"] == "up")
-    });
+    let pmr = ["--path-max-retrans", "8"];
+    let server = [&["--no-echo"][..], &pmr].concat();
+    let client = [&["--rate", "200"][..], &pmr].concat();
+    let pair = support::usrsctp_pair(&a, &b, 213, &opts, &server, &client, &tmp.0);
+    let up = &pair.up;
     let primary = up["primary"].as_str().expect("primary").to_string();
     let p = if primary.starts_with("10.213.1.") { 1 } else { 2 };
     let lossy = (format!("10.213.{p}.1"), format!("10.213.{p}.2"));

@@ -155,8 +155,6 @@ pub struct TrackerStats {
     pub error_causes: [u64; crate::error_cause::LABELS],
     /// ERROR chunks held back from the event log (`errors.rs`).
     pub errors_held_back: u64,
-    /// Receive windows that closed (`window_zero` events).
-    pub windows_zero: u64,
     /// Receivers advertising a zero window now (one per association and
     /// direction of DATA; a gauge).
     pub windows_zero_now: u64,

@@ -153,7 +153,6 @@ impl Tracker {
         if a_rwnd == 0 {
             self.slab[slot].dirs[de].flags |= dflag::WINDOW_ZERO;
             self.slab[slot].ext().hist[de].window_zero_ms = ms(now);
-            self.stats.windows_zero += 1;
             self.stats.windows_zero_now += 1;
             ev = self.path_event(slot, pi, EventKind::WindowZero, now);
         } else {

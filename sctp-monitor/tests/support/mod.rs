@@ -165,6 +165,53 @@ pub fn two_path_lab(ns_a: &str, ns_b: &str, tag: &str, net: u8) -> (NetNs, NetNs
     (a, b)
 }
 
+/// A usrsctp association across [`two_path_lab`]`(.., net)`, its peers
+/// running until dropped.
+pub struct UsrsctpPair {
+    pub server: process::Proc,
+    pub client: process::Proc,
+    /// The client's `up` line (addresses, primary).
+    pub up: serde_json::Value,
+}
+
+/// Starts the server in `b` on both of its addresses, then the client in
+/// `a` (`opts` for both, `server` / `client` for each), and waits for the
+/// client's `up` line. Their lines go to `dir`/server.jsonl and
+/// client.jsonl, the client's stderr to client.err.
+pub fn usrsctp_pair(
+    a: &NetNs,
+    b: &NetNs,
+    net: u8,
+    opts: &[&str],
+    server: &[&str],
+    client: &[&str],
+    dir: &std::path::Path,
+) -> UsrsctpPair {
+    use process::{Proc, json_lines, peer_binary, wait_until};
+    let peer = peer_binary();
+    let file = |name: &str| File::create(dir.join(name)).expect("peer output file");
+    let mut sc = b.cmd(peer.to_str().expect("peer path"));
+    sc.args(["server", "--bind", &format!("10.{net}.1.2,10.{net}.2.2")])
+        .args(opts)
+        .args(server)
+        .stdout(file("server.jsonl"))
+        .stderr(Stdio::null());
+    let server = Proc::spawn(sc, "the usrsctp server");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut cc = a.cmd(peer.to_str().expect("peer path"));
+    cc.args(["client", "--bind", &format!("10.{net}.1.1,10.{net}.2.1")])
+        .args(["--connect", &format!("10.{net}.1.2,10.{net}.2.2")])
+        .args(opts)
+        .args(client)
+        .stdout(file("client.jsonl"))
+        .stderr(file("client.err"));
+    let client = Proc::spawn(cc, "the usrsctp client");
+    let up = wait_until("the usrsctp association to come up", std::time::Duration::from_secs(15), || {
+        json_lines(&dir.join("client.jsonl")).into_iter().find(|v| v["ev"] == "up")
+    });
+    UsrsctpPair { server, client, up }
+}
+
 /// Every capture fixture (tests/fixtures and its thirdparty/), sorted.
 pub fn fixtures() -> Vec<std::path::PathBuf> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
