@@ -170,6 +170,13 @@ impl Tracker {
 
     /// An association between these endpoints (first addresses + ports),
     /// passing `pred`: (slot, the endpoint at `a:pa`).
+    ///
+    /// Only the first addresses count: they are what the index holds. An
+    /// association whose other addresses match is never found here, not
+    /// even when its bucket happens to lie on the probe's way (a 1-in-127
+    /// fingerprint match under the random seed): the answer must not depend
+    /// on the seed, or one capture read twice (or live and offline) would
+    /// pick an association up differently.
     pub(super) fn find_ends(
         &self,
         a: &A16,
@@ -186,7 +193,9 @@ impl Tracker {
                 return false;
             }
             for e in 0..2 {
-                if x.ports[e] == pa && x.ports[1 - e] == pb && x.has_addr(e, a) && x.has_addr(1 - e, b) && pred(x, e) {
+                let first = x.addrs[e] == *a && x.addrs[1 - e] == *b;
+                if first && x.ports[e] == pa && x.ports[1 - e] == pb && x.has_addr(e, a) && x.has_addr(1 - e, b) && pred(x, e)
+                {
                     side = e;
                     return true;
                 }
