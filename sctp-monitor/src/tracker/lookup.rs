@@ -194,7 +194,12 @@ impl Tracker {
             }
             for e in 0..2 {
                 let first = x.addrs[e] == *a && x.addrs[1 - e] == *b;
-                if first && x.ports[e] == pa && x.ports[1 - e] == pb && x.has_addr(e, a) && x.has_addr(1 - e, b) && pred(x, e)
+                if first
+                    && x.ports[e] == pa
+                    && x.ports[1 - e] == pb
+                    && x.has_addr(e, a)
+                    && x.has_addr(1 - e, b)
+                    && pred(x, e)
                 {
                     side = e;
                     return true;
