@@ -1,6 +1,6 @@
 //! Tracker memory at 131,072 associations with two paths each, measured
 //! for real: a counting global allocator in this binary, bytes live after
-//! building the state minus bytes live before (the floor: at most 368
+//! building the state minus bytes live before (the floor: at most 512
 //! bytes per association; 256 before the per-path quality counters, see
 //! BENCHMARKS.md#tracker-memory).
 //!
@@ -58,7 +58,7 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOC: Counting = Counting;
 
 const N: u32 = 131_072;
-const FLOOR: f64 = 368.0;
+const FLOOR: f64 = 512.0;
 const T0: u64 = 1_700_000_000_000_000_000;
 
 fn live() -> isize {

@@ -90,6 +90,18 @@ fn assoc(o: &ReplayOutcome, a: &AssocView, out: &mut impl Write) -> io::Result<(
                 q.heartbeats,
                 q.heartbeats_unanswered
             )?;
+            if q.rtt.count() > 0 {
+                let buckets: Vec<String> = (q.rtt.buckets.iter().enumerate())
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(i, n)| format!("{} {n}", crate::tracker::rtt::bucket_label(i)))
+                    .collect();
+                writeln!(
+                    out,
+                    "    heartbeat RTTs: {} (mean {:.2} ms)",
+                    buckets.join(", "),
+                    q.rtt.sum_us as f64 / q.rtt.count() as f64 / 1e3
+                )?;
+            }
         }
     }
     for (e, closed) in a.window_zero.iter().enumerate() {

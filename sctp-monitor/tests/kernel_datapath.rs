@@ -410,6 +410,14 @@ fn window_events_and_path_quality_live_are_those_of_the_capture() {
         frames.push(a2b().chunk(craft::data(tsn, 0, 0, 18, &[0; 64])).build());
         frames.push(b2a().chunk(craft::sack(tsn, a_rwnd, &gaps, &dups)).build());
     }
+    // Heartbeats both ways, answered (RTT histograms), and an ERROR.
+    for i in 0..3u8 {
+        frames.push(a2b().chunk(craft::heartbeat(&[i; 8])).build());
+        frames.push(b2a().chunk(craft::heartbeat_ack(&[i; 8])).build());
+        frames.push(b2a().chunk(craft::heartbeat(&[9, i])).build());
+        frames.push(a2b().chunk(craft::heartbeat_ack(&[9, i])).build());
+    }
+    frames.push(b2a().chunk(craft::error(&[craft::error_cause(5, &[])])).build());
     let step = 10_000_000;
     let mut offline = Tracker::new(Config::default());
     let mut off_ev = Vec::new();
@@ -447,6 +455,13 @@ fn window_events_and_path_quality_live_are_those_of_the_capture() {
     let b = q.iter().find(|(s, _, _)| *s == IpAddr::V4(B4)).expect("B's path").2;
     assert_eq!((b.sacks, b.gap_blocks, b.dup_tsns, b.a_rwnd, b.a_rwnd_min), (7, 1, 1, 65_000, 0));
     assert_eq!(quality(&live), q, "live path quality against the capture's");
+    let hb = q.iter().map(|(_, _, q)| q.rtt.count()).sum::<u64>();
+    assert_eq!(hb, 6, "every answered heartbeat in a path's RTT histogram: {q:?}");
+    // Chunks by type, live as in the capture.
+    let chunks = |t: &Tracker| -> Vec<Vec<(u8, u64)>> { t.associations().map(|a| a.chunks).collect() };
+    let want = chunks(&offline);
+    assert_eq!(want, [vec![(0, 7), (1, 1), (2, 1), (3, 7), (4, 6), (5, 6), (9, 1), (10, 1), (11, 1)]]);
+    assert_eq!(chunks(&live), want, "live chunks by type against the capture's");
 }
 
 #[test]

@@ -190,3 +190,95 @@ fn per_path_counts_of_every_fixture_are_wiresharks_tsn_analysis() {
         "{compared} captures: {rtx} retransmitted chunks, {spurious} spurious, {gaps} gap blocks, {dups} duplicate TSNs, as tshark"
     );
 }
+
+/// A capture time as tshark prints it (`1795690721.410647112`), in ns.
+fn epoch_ns(s: &str) -> u64 {
+    let (sec, frac) = s.split_once('.').unwrap_or((s, ""));
+    let frac = format!("{frac:0<9}");
+    num(sec) * 1_000_000_000 + num(&frac[..9])
+}
+
+/// Per path (the HEARTBEAT's source and destination): the RTTs (µs) of the
+/// liveness heartbeats tshark shows answered, a HEARTBEAT-ACK matched to
+/// the HEARTBEAT of its association with the same Heartbeat Information
+/// (the first answer; a HEARTBEAT bundled with PAD is a PMTU probe, left
+/// out), packets taken in time order as replay takes them.
+fn tshark_rtts(ts: &str, file: &Path) -> BTreeMap<(IpAddr, IpAddr), Vec<u64>> {
+    let fields = [
+        "frame.time_epoch",
+        "ip.src",
+        "ip.dst",
+        "ipv6.src",
+        "ipv6.dst",
+        "sctp.assoc_index",
+        "sctp.chunk_type",
+        "sctp.parameter_heartbeat_information",
+    ];
+    let out = sctp_fields_with(ts, file, &["-o", "sctp.association_index:TRUE"], &fields);
+    let mut rows: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
+    rows.sort_by_key(|v| epoch_ns(v[0]));
+    let mut sent: BTreeMap<(u64, String), (u64, IpAddr, IpAddr)> = BTreeMap::new();
+    let mut m: BTreeMap<(IpAddr, IpAddr), Vec<u64>> = BTreeMap::new();
+    for v in rows {
+        assert_eq!(v.len(), fields.len(), "tshark line {v:?}");
+        let addr = |a: &str, b: &str| -> IpAddr {
+            let s = if a.is_empty() { b } else { a };
+            list(s).last().expect("address").parse().expect("address")
+        };
+        let (t, src, dst) = (epoch_ns(v[0]), addr(v[1], v[3]), addr(v[2], v[4]));
+        let assoc = list(v[5]).first().map_or(u64::MAX, |a| num(a));
+        let types: Vec<u64> = list(v[6]).iter().map(|t| num(t)).collect();
+        let Some(info) = list(v[7]).first().map(|s| s.to_string()) else { continue };
+        if types.contains(&4) && !types.contains(&132) {
+            sent.insert((assoc, info), (t, src, dst));
+        } else if types.contains(&5)
+            && let Some((t0, s, d)) = sent.remove(&(assoc, info))
+        {
+            m.entry((s, d)).or_default().push((t - t0) / 1_000);
+        }
+    }
+    m
+}
+
+/// Every path's heartbeat RTT histogram (buckets and sum) in replay is the
+/// one tshark's own decode of the same capture gives: each answered
+/// liveness heartbeat counted once, in the right bucket, on the path it
+/// was sent on; none invented, none missed.
+#[test]
+fn per_path_heartbeat_rtt_histograms_of_every_fixture_are_tsharks() {
+    use sctp_monitor::tracker::rtt::RttHistogram;
+    let Some(ts) = find() else { return };
+    let (mut samples, mut paths) = (0, 0);
+    let mut wrong = Vec::new();
+    for f in &support::fixtures() {
+        let o = replay(f, &ReplayOptions::default()).expect("replay");
+        if o.duplicates_folded > 0 {
+            continue;
+        }
+        let mut got: BTreeMap<(IpAddr, IpAddr), RttHistogram> = BTreeMap::new();
+        for p in o.associations.iter().flat_map(|a| &a.paths) {
+            let h = got.entry((p.src, p.dst)).or_default();
+            for (i, n) in p.quality.rtt.buckets.iter().enumerate() {
+                h.buckets[i] += n;
+            }
+            h.sum_us += p.quality.rtt.sum_us;
+        }
+        got.retain(|_, h| h.count() > 0);
+        let want: BTreeMap<(IpAddr, IpAddr), RttHistogram> = tshark_rtts(ts, f)
+            .into_iter()
+            .map(|(k, rtts)| {
+                let mut h = RttHistogram::NEW;
+                rtts.iter().for_each(|&r| h.record(r as u32));
+                (k, h)
+            })
+            .collect();
+        samples += want.values().map(|h| h.count()).sum::<u64>();
+        paths += want.len();
+        if got != want {
+            wrong.push(format!("{}:\n  tshark  {want:?}\n  monitor {got:?}", f.display()));
+        }
+    }
+    assert!(wrong.is_empty(), "{} capture(s) differ from tshark:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(samples >= 50 && paths >= 10, "the fixtures answer {samples} heartbeats on {paths} paths");
+    eprintln!("{samples} heartbeat RTTs on {paths} paths, as tshark");
+}

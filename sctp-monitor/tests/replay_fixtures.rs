@@ -738,6 +738,13 @@ fn tshark_chunk_counts_per_association_and_path() {
             let c = o.chunk_counts.get(&id).expect("association counted");
             assert_eq!(c.total, total, "{}: association {id}", file.display());
             assert_eq!(c.by_path, by_path, "{}: association {id} per path", file.display());
+            // The association's own counts (the API's, the metrics' and
+            // top's, live too): tshark's, for every type they count.
+            let counted = |t: u8| sctp_monitor::tracker::chunks::TYPES.contains(&t) || matches!(t, 0 | 3 | 64);
+            let view = o.associations.iter().find(|a| a.id == id).expect("association");
+            let mine: Vec<(u8, u64)> = view.chunks.clone();
+            let theirs: Vec<(u8, u64)> = total.iter().filter(|(t, _)| counted(**t)).map(|(t, n)| (*t, *n)).collect();
+            assert_eq!(mine, theirs, "{}: association {id}'s chunks by type", file.display());
         }
     }
 }

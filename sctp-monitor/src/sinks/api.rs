@@ -34,6 +34,9 @@
 //!                              // name left out when unknown (`crate::ppid`)
 //!     "last_seen": "2026-11-26T11:00:00.100000Z",
 //!     "window_zero": {"initiator": false, "responder": false},
+//!     "chunks": {"DATA": 853, "SACK": 820, "HEARTBEAT": 24, "HEARTBEAT_ACK": 24, "INIT": 1, ...},
+//!                        // by type: control chunks, DATA/I_DATA and SACK (types the
+//!                        // kernel only counts per interface are not here)
 //!                              // the peer of that sender advertises a zero window now
 //!     "paths": [{
 //!       "sender": "initiator", // the endpoint sending on this path
@@ -53,6 +56,10 @@
 //!       "heartbeats": 12, "heartbeats_unanswered": 0,
 //!       "lost_chunks": 2,      // DATA chunks last sent on this path that had to be sent again
 //!                              // (wherever the retransmission went): the path's losses
+//!       "rtt_histogram": {     // liveness heartbeats' RTTs: counts[i] at most bounds_us[i]
+//!         "bounds_us": [250, 1000, 4000, 16000, 64000, 256000, 1024000],
+//!         "counts": [11, 1, 0, 0, 0, 0, 0, 0],  // the last: above 1.024 s
+//!         "sum_us": 2410 },
 //!       "degraded": false      // path_degraded reported and not yet path_degraded_end
 //!     }]
 //!   }]
@@ -186,7 +193,17 @@ pub struct PathJson {
     pub heartbeats: u32,
     pub heartbeats_unanswered: u32,
     pub lost_chunks: u32,
+    pub rtt_histogram: RttHistogramJson,
     pub degraded: bool,
+}
+
+/// A path's heartbeat RTTs (`tracker/rtt.rs`): `counts[i]` samples at most
+/// `bounds_us[i]` (and above the bound before), the last above them all.
+#[derive(Serialize)]
+pub struct RttHistogramJson {
+    pub bounds_us: &'static [u32],
+    pub counts: [u32; 8],
+    pub sum_us: u64,
 }
 
 #[derive(Serialize)]
@@ -206,6 +223,7 @@ pub struct AssociationJson {
     pub ppids: Vec<Ppid>,
     pub last_seen: String,
     pub window_zero: PerEndpoint<bool>,
+    pub chunks: std::collections::BTreeMap<String, u64>,
     pub paths: Vec<PathJson>,
 }
 
@@ -236,6 +254,11 @@ fn path(p: &PathView) -> PathJson {
         heartbeats: q.heartbeats,
         heartbeats_unanswered: q.heartbeats_unanswered,
         lost_chunks: q.lost_chunks,
+        rtt_histogram: RttHistogramJson {
+            bounds_us: &crate::tracker::rtt::BOUNDS_US,
+            counts: q.rtt.buckets,
+            sum_us: q.rtt.sum_us,
+        },
         degraded: p.degraded,
     }
 }
@@ -258,6 +281,7 @@ impl From<&AssocView> for AssociationJson {
             ppids: a.ppids.iter().copied().map(Ppid).collect(),
             last_seen: rfc3339_micros(a.last_seen_ns),
             window_zero: PerEndpoint::of(&a.window_zero),
+            chunks: a.chunks.iter().map(|(t, n)| (crate::replay::chunk_name(*t).into_owned(), *n)).collect(),
             paths: a.paths.iter().map(path).collect(),
         }
     }

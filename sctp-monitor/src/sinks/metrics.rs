@@ -41,6 +41,8 @@
 //! | `path_sacks_total`, `path_gap_blocks_total`, `path_duplicate_tsns_total` | counter | identity, `sender`, `src`, `dst` (SACKs the sender sent on the path, for the peer's DATA) |
 //! | `path_a_rwnd_bytes`, `path_a_rwnd_min_bytes` | gauge | identity, `sender`, `src`, `dst` (last and smallest window those SACKs advertised) |
 //! | `path_heartbeats_total`, `path_heartbeats_unanswered_total` | counter | identity, `sender`, `src`, `dst` |
+//! | `path_heartbeat_rtt_seconds` | histogram | identity, `sender`, `src`, `dst` (liveness heartbeats' RTTs, `tracker/rtt.rs` buckets) |
+//! | `association_chunks_total` | counter | identity, `type` (control chunks, DATA/I_DATA and SACK: `tracker/chunks.rs`) |
 //! | `associations_window_zero` | gauge | (receivers advertising a zero window now) |
 //!
 //! The per-association and per-path series exist for at most

@@ -8,12 +8,13 @@ use std::sync::{Arc, Mutex};
 
 use prometheus_client::{
     collector::Collector,
-    encoding::{DescriptorEncoder, EncodeMetric},
+    encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet},
     metrics::{MetricType, counter::ConstCounter, gauge::ConstGauge},
     registry::Unit,
 };
 
 use super::api::{assoc_state_name, path_state_name};
+use crate::tracker::rtt::{BOUNDS_US, RttHistogram};
 use crate::tracker::{AssocView, EndpointView, PathView};
 
 /// The views the series are written from; shared with `Metrics`.
@@ -106,6 +107,20 @@ impl Collector for AssocSeries {
             ConstCounter::new(n).encode(m.encode_family(&id.labels())?)?;
         }
 
+        let mut m = enc.encode_descriptor(
+            "association_chunks",
+            "Chunks per association by type: control chunks, DATA/I_DATA and SACK (capped)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (v, id) in views.iter().zip(&ids) {
+            for (t, n) in &v.chunks {
+                let name = crate::replay::chunk_name(*t);
+                let [a, b, c, d] = id.labels();
+                ConstCounter::new(*n).encode(m.encode_family(&[a, b, c, d, ("type", &name)])?)?;
+            }
+        }
+
         // Path labels, once for every per-path metric.
         let paths: Vec<PathLabels> = views
             .iter()
@@ -178,6 +193,16 @@ impl Collector for AssocSeries {
                 ConstCounter::new(get(x.path) as u64).encode(m.encode_family(&x.base())?)?;
             }
         }
+        let mut m = enc.encode_descriptor(
+            "path_heartbeat_rtt",
+            "Liveness heartbeat RTTs per path (capped)",
+            Some(&unit),
+            MetricType::Histogram,
+        )?;
+        for x in &paths {
+            RttBuckets(&x.path.quality.rtt).encode(m.encode_family(&x.base())?)?;
+        }
+
         let bytes = Unit::Bytes;
         let gauges: [(&str, &str, Get); 2] = [
             ("path_a_rwnd", "Receiver window last advertised in the SACKs sent on the path (capped)", |p| {
@@ -194,6 +219,22 @@ impl Collector for AssocSeries {
             }
         }
         Ok(())
+    }
+}
+
+/// A path's RTT histogram as a Prometheus histogram (seconds).
+struct RttBuckets<'a>(&'a RttHistogram);
+
+impl EncodeMetric for RttBuckets<'_> {
+    fn encode(&self, mut encoder: prometheus_client::encoding::MetricEncoder) -> Result<(), std::fmt::Error> {
+        let h = self.0;
+        let bounds = BOUNDS_US.iter().map(|&b| b as f64 / 1e6).chain([f64::MAX]); // f64::MAX: written as "+Inf"
+        let buckets: Vec<(f64, u64)> = bounds.zip(h.buckets.iter().map(|&n| n as u64)).collect();
+        encoder.encode_histogram::<NoLabelSet>(h.sum_us as f64 / 1e6, h.count(), &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
     }
 }
 
@@ -301,6 +342,23 @@ mod tests {
         has(&format!(
             r#"sctp_monitor_path_data_packets_total{{{id},sender="initiator",src="10.0.0.1",dst="10.0.0.2"}} 2"#
         ));
+        // Chunks by type, per association.
+        has(&format!(r#"sctp_monitor_association_chunks_total{{{id},type="INIT"}} 1"#));
+        has(&format!(r#"sctp_monitor_association_chunks_total{{{id},type="HEARTBEAT_ACK"}} 1"#));
+        has(&format!(r#"sctp_monitor_association_chunks_total{{{id},type="DATA"}} 2"#));
+        assert!(!om.contains(r#"type="SACK""#), "no series for a type not seen:\n{om}");
+        // The heartbeat answered after 4 ms: in the 4 ms bucket (bounds
+        // inclusive), cumulative above it, none below.
+        let rtt = format!(r#"{id},sender="initiator",src="10.0.1.1",dst="10.0.1.2""#);
+        has("# TYPE sctp_monitor_path_heartbeat_rtt_seconds histogram");
+        has(&format!(r#"sctp_monitor_path_heartbeat_rtt_seconds_bucket{{le="0.001",{rtt}}} 0"#));
+        has(&format!(r#"sctp_monitor_path_heartbeat_rtt_seconds_bucket{{le="0.004",{rtt}}} 1"#));
+        has(&format!(r#"sctp_monitor_path_heartbeat_rtt_seconds_bucket{{le="+Inf",{rtt}}} 1"#));
+        has(&format!(r#"sctp_monitor_path_heartbeat_rtt_seconds_sum{{{rtt}}} 0.004"#));
+        has(&format!(r#"sctp_monitor_path_heartbeat_rtt_seconds_count{{{rtt}}} 1"#));
+        // A path without an answered heartbeat has an empty histogram.
+        let data = format!(r#"{id},sender="initiator",src="10.0.0.1",dst="10.0.0.2""#);
+        has(&format!(r#"sctp_monitor_path_heartbeat_rtt_seconds_count{{{data}}} 0"#));
         assert!(!om.contains("assoc=\""), "no per-run association number in labels:\n{om}");
         // Not capped: associations by protocol.
         has(r#"sctp_monitor_associations_by_protocol{ppid="S1AP"} 1"#);

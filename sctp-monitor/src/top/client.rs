@@ -157,7 +157,39 @@ pub struct Path {
     #[serde(default)]
     pub heartbeats_unanswered: u64,
     #[serde(default)]
+    pub rtt_histogram: RttHistogram,
+    #[serde(default)]
     pub degraded: bool,
+}
+
+/// A path's heartbeat RTTs as the agent gives them: `counts[i]` at most
+/// `bounds_us[i]`, the one past the bounds above them all.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct RttHistogram {
+    #[serde(default)]
+    pub bounds_us: Vec<u32>,
+    #[serde(default)]
+    pub counts: Vec<u64>,
+    #[serde(default)]
+    pub sum_us: u64,
+}
+
+impl RttHistogram {
+    /// The upper bound (µs) of the bucket holding the `q` quantile; `None`
+    /// without samples or when it is the bucket above every bound.
+    pub fn quantile_bound_us(&self, q: f64) -> Option<u32> {
+        let n: u64 = self.counts.iter().sum();
+        if n == 0 {
+            return None;
+        }
+        let rank = ((q * n as f64).ceil() as u64).clamp(1, n);
+        let mut seen = 0;
+        let i = self.counts.iter().position(|&c| {
+            seen += c;
+            seen >= rank
+        })?;
+        self.bounds_us.get(i).copied()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -183,6 +215,9 @@ pub struct Assoc {
     pub ppids: Vec<Ppid>,
     #[serde(default)]
     pub last_seen: String,
+    /// Chunks by type name.
+    #[serde(default)]
+    pub chunks: std::collections::BTreeMap<String, u64>,
     #[serde(default)]
     pub paths: Vec<Path>,
 }

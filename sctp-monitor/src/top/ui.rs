@@ -302,7 +302,7 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
     };
     let npaths = a.paths.len().max(1) as u16;
     let [info, paths, quality, log] = Layout::vertical([
-        Constraint::Length(8),
+        Constraint::Length(9),
         Constraint::Length((npaths + 2).min(10)),
         Constraint::Length((npaths + 2).min(10)),
         Constraint::Fill(1),
@@ -351,6 +351,16 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
                 a.ppids.iter().map(|p| format!("{} {}", p.label(), p.id)).collect::<Vec<_>>().join(", ")
             }
         )),
+        Line::raw(format!(
+            "chunks {}",
+            if a.chunks.is_empty() {
+                "-".to_string()
+            } else {
+                let mut c: Vec<_> = a.chunks.iter().collect();
+                c.sort_by(|x, y| y.1.cmp(x.1).then(x.0.cmp(y.0)));
+                c.iter().map(|(t, n)| format!("{t} {n}")).collect::<Vec<_>>().join(", ")
+            }
+        )),
     ];
     f.render_widget(
         Paragraph::new(lines)
@@ -379,8 +389,17 @@ fn draw_quality(f: &mut Frame, a: &Assoc, area: Rect) {
                 (Some(w), Some(m)) => format!("win {w} min {m}"),
                 _ => "win -".into(),
             };
+            let q = |x: f64| match p.rtt_histogram.quantile_bound_us(x) {
+                Some(us) if us < 1_000 => format!("≤{us}µs"),
+                Some(us) => format!("≤{}ms", us as f64 / 1e3),
+                None if p.rtt_histogram.counts.iter().any(|&c| c > 0) => {
+                    format!(">{}ms", p.rtt_histogram.bounds_us.last().map_or(0.0, |&b| b as f64 / 1e3))
+                }
+                None => "-".into(),
+            };
+            let rtt = format!("rtt p50 {} p99 {}", q(0.5), q(0.99));
             let text = format!(
-                "{dir} {} > {}  lost {}/{} {loss}  gaps {} dups {}  {win}  hb {}/{} lost{}",
+                "{dir} {} > {}  lost {}/{} {loss}  gaps {} dups {}  {win}  hb {}/{} lost  {rtt}{}",
                 p.src,
                 p.dst,
                 p.lost_chunks,
@@ -395,7 +414,11 @@ fn draw_quality(f: &mut Frame, a: &Assoc, area: Rect) {
             Line::styled(text, style)
         })
         .collect();
-    f.render_widget(Paragraph::new(lines).block(section(" path quality (DATA lost, SACKs, window) ".into())), area);
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(section(" path quality (DATA lost, SACKs, window, heartbeat RTT percentiles) ".into())),
+        area,
+    );
 }
 
 fn draw_footer(f: &mut Frame, app: &App, area: Rect) {

@@ -86,6 +86,8 @@ pub(crate) mod aflag {
     /// Another association has the same tag and ports for some direction:
     /// lookups check the addresses (`lookup.rs`).
     pub const SHARED_TAG: u8 = 32;
+    /// Its DATA is I-DATA (RFC 8260).
+    pub const I_DATA: u8 = 64;
 }
 
 pub(crate) mod pflag {
@@ -341,6 +343,8 @@ pub(crate) struct Assoc {
     pub addrs: Box<[A16]>,
     pub paths: Box<[Path]>,
     pub dirs: [Dir; 2],
+    /// Control chunks by type (`chunks.rs`).
+    pub chunks: super::chunks::ControlChunks,
     pub ext: Option<Box<Ext>>,
 }
 
@@ -360,6 +364,7 @@ impl Assoc {
             addrs: vec![a0, a1].into_boxed_slice(),
             paths: Box::new([]),
             dirs: [Dir::NEW; 2],
+            chunks: super::chunks::ControlChunks { n: [0; 16] },
             ext: None,
         }
     }
@@ -523,8 +528,10 @@ mod tests {
 
     #[test]
     fn compact_sizes() {
-        assert!(size_of::<Path>() <= 96, "Path is {} bytes", size_of::<Path>());
-        assert!(size_of::<Assoc>() <= 104, "Assoc is {} bytes", size_of::<Assoc>());
+        // Path: 96 + the heartbeat RTT histogram (40, `rtt.rs`); Assoc:
+        // 104 + the control chunks by type (64, `chunks.rs`).
+        assert!(size_of::<Path>() <= 136, "Path is {} bytes", size_of::<Path>());
+        assert!(size_of::<Assoc>() <= 168, "Assoc is {} bytes", size_of::<Assoc>());
     }
 
     #[test]

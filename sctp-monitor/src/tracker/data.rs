@@ -11,7 +11,7 @@ use crate::event::{Cause, Event, EventKind, Evidence, Role};
 use crate::ppid::{self, Ppid};
 
 use super::Tracker;
-use super::assoc::{NO_PATH, PathState, age_ms, dflag, ms, pflag};
+use super::assoc::{NO_PATH, PathState, aflag, age_ms, dflag, ms, pflag};
 
 /// Per-packet bookkeeping of DATA chunks (one packet may bundle many): the
 /// packet's verdict, which the rules then apply once per packet
@@ -68,6 +68,9 @@ impl Tracker {
             }
         }
         pkt.seen = true;
+        if d.i_data {
+            self.slab[slot].flags |= aflag::I_DATA;
+        }
         let dir = &mut self.slab[slot].dirs[e];
         let above = dir.flags & dflag::HAS_TSN == 0 || tsn_gt(d.tsn, dir.highest_tsn);
         let new = match meta.kdata {

@@ -121,6 +121,9 @@ impl Tracker {
         if probe {
             return;
         }
+        if let Some(r) = rtt {
+            p.q.rtt.record((r / 1_000).min(u32::MAX as u64) as u32);
+        }
         if let Some(r) = rtt.filter(|_| self.cfg.rtt_samples) {
             self.rtt_samples.push(r);
         }

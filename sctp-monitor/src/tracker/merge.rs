@@ -54,6 +54,10 @@ impl Tracker {
         let ax = &mut self.slab[x];
         ax.dirs[d] = dir;
         ax.ppids |= yb.ppids;
+        ax.flags |= yb.flags & aflag::I_DATA;
+        for (n, m) in ax.chunks.n.iter_mut().zip(yb.chunks.n) {
+            *n = n.saturating_add(m);
+        }
         ax.last_seen_ns = ax.last_seen_ns.max(yb.last_seen_ns);
         self.close(y, DownReason::Merged, now, out);
     }

@@ -20,6 +20,7 @@
 
 mod asconf;
 mod assoc;
+pub mod chunks;
 mod closed;
 mod data;
 mod deadline;
@@ -33,6 +34,7 @@ mod lookup;
 mod merge;
 mod prefetch;
 mod quality;
+pub mod rtt;
 mod table;
 pub mod view;
 
@@ -278,6 +280,7 @@ impl Tracker {
         // INIT travels with tag 0 and alone.
         if let Some(Chunk::Init(init)) = chunks.first() {
             let slot = self.on_init(meta, init, out)?;
+            self.slab[slot].chunks.count(sctp_monitor_common::sctp::chunk::INIT);
             return Some((self.slab[slot].id as u64, Role::Initiator));
         }
         let Some((slot, e)) = self.find_or_create(meta, chunks, out) else {
@@ -285,6 +288,9 @@ impl Tracker {
             return None;
         };
         let located = Some((self.slab[slot].id as u64, Role::from_index(e)));
+        for c in chunks {
+            self.slab[slot].chunks.count(c.chunk_type());
+        }
         let now = meta.ts_ns;
         self.slab[slot].last_seen_ns = now;
         let src = assoc::a16(meta.src);

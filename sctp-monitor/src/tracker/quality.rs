@@ -51,6 +51,8 @@ pub struct PathQuality {
     /// DATA chunks last sent on this path that had to be sent again (the
     /// retransmission may travel on another path): what the path lost.
     pub lost_chunks: u32,
+    /// Liveness heartbeats' round-trip times (`rtt.rs`).
+    pub rtt: super::rtt::RttHistogram,
     /// The counters when the current quality window began (`data_chunks`,
     /// `lost_chunks`; `heartbeats`, `heartbeats_unanswered` modulo 2^16).
     pub(crate) mark_data: u32,
@@ -71,6 +73,7 @@ impl PathQuality {
         heartbeats_unanswered: 0,
         spurious_retransmissions: 0,
         lost_chunks: 0,
+        rtt: super::rtt::RttHistogram::NEW,
         mark_data: 0,
         mark_lost: 0,
         mark_hb: 0,

@@ -807,8 +807,9 @@ fn memory_per_association_with_two_paths_is_within_budget() {
     let per = t.memory_bytes() / n as usize;
     eprintln!("tracker memory: {per} bytes per association");
     // 252 bytes before the paths' quality counters and their window marks
-    // (2 x 56): BENCHMARKS.md#tracker-memory.
-    assert!(per <= 368, "{per} bytes per association");
+    // (2 x 56), 364 before the paths' heartbeat RTT histograms (2 x 40)
+    // and the control chunks by type (64): BENCHMARKS.md#tracker-memory.
+    assert!(per <= 512, "{per} bytes per association");
 }
 
 /// Regression (usrsctp captures): T3 retransmissions of DATA lost on the

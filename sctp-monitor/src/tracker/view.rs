@@ -71,6 +71,10 @@ pub struct AssocView {
     pub errors: Vec<(FirstCause, u64)>,
     /// Per sending endpoint: its peer advertises a zero receive window.
     pub window_zero: [bool; 2],
+    /// Chunks by type number, ascending, those seen only (`chunks.rs`):
+    /// the control chunks, and DATA (or I-DATA) and SACK summed over the
+    /// paths.
+    pub chunks: Vec<(u8, u64)>,
 }
 
 /// What ERROR chunks are counted by (`AssocView::errors`).
@@ -137,7 +141,20 @@ pub(super) fn assoc_view(a: &Assoc, ended: Option<DownReason>) -> AssocView {
         ended,
         errors: super::errors::error_tally(a),
         window_zero: [0, 1].map(|e| a.dirs[e].flags & dflag::WINDOW_ZERO != 0),
+        chunks: chunks_of(a),
     }
+}
+
+/// The association's chunks by type (`AssocView::chunks`).
+fn chunks_of(a: &Assoc) -> Vec<(u8, u64)> {
+    use sctp_monitor_common::sctp::chunk;
+    let (data, sacks) =
+        a.paths.iter().fold((0u64, 0u64), |(d, s), p| (d + p.q.data_chunks as u64, s + p.q.sacks as u64));
+    let data_type = if a.flags & aflag::I_DATA != 0 { chunk::I_DATA } else { chunk::DATA };
+    let mut v: Vec<(u8, u64)> = a.chunks.seen().collect();
+    v.extend([(data_type, data), (chunk::SACK, sacks)].into_iter().filter(|(_, n)| *n > 0));
+    v.sort_unstable();
+    v
 }
 
 /// The association's PPIDs, ascending.
