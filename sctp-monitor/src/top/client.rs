@@ -178,17 +178,7 @@ impl RttHistogram {
     /// The upper bound (µs) of the bucket holding the `q` quantile; `None`
     /// without samples or when it is the bucket above every bound.
     pub fn quantile_bound_us(&self, q: f64) -> Option<u32> {
-        let n: u64 = self.counts.iter().sum();
-        if n == 0 {
-            return None;
-        }
-        let rank = ((q * n as f64).ceil() as u64).clamp(1, n);
-        let mut seen = 0;
-        let i = self.counts.iter().position(|&c| {
-            seen += c;
-            seen >= rank
-        })?;
-        self.bounds_us.get(i).copied()
+        crate::tracker::rtt::quantile_bucket(&self.counts, q).and_then(|i| self.bounds_us.get(i).copied())
     }
 }
 
@@ -342,6 +332,43 @@ mod tests {
     #[test]
     fn chunked() {
         assert_eq!(dechunk("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), "abcde");
+    }
+
+    /// What the agent's API writes (its own serializer) is what `top`
+    /// reads: the RTT histogram's percentiles and the chunks by type.
+    #[test]
+    fn top_reads_the_apis_rtt_histograms_and_chunks() {
+        use crate::craft::{self, FrameBuilder, InitSpec};
+        use crate::decode::{DecodeStats, LinkType, parse_frame};
+        use crate::tracker::{Config, Tracker};
+        let mut t = Tracker::new(Config::default());
+        let (mut ev, mut st) = (Vec::new(), DecodeStats::default());
+        let (a, b): (std::net::IpAddr, std::net::IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let mut send = |ns: u64, s, d, sp, dp, tag, c| {
+            let f = FrameBuilder::ip(s, d).sctp(sp, dp, tag).chunk(c).build();
+            let p = parse_frame(LinkType::Ethernet, &f, ns, 9899, &mut st).unwrap().unwrap();
+            t.process(&p.meta, &p.chunks, &mut ev);
+        };
+        const MS: u64 = 1_000_000;
+        send(0, a, b, 1, 2, 0, craft::init(&InitSpec::new(0x11, 1)));
+        send(MS, b, a, 2, 1, 0x11, craft::init_ack(&InitSpec::new(0x22, 1)));
+        // 99 heartbeats answered in 0.5 ms, one in 20 ms.
+        for i in 0..100u64 {
+            let (info, at) = (i.to_be_bytes(), (1000 * i + 10) * MS);
+            send(at, a, b, 1, 2, 0x22, craft::heartbeat(&info));
+            let rtt_us = if i == 50 { 20_000 } else { 500 };
+            send(at + rtt_us * 1_000, b, a, 2, 1, 0x11, craft::heartbeat_ack(&info));
+        }
+        let view = t.associations().next().expect("association");
+        let json = serde_json::to_string(&crate::sinks::api::AssociationJson::from(&view)).expect("json");
+        let assoc: Assoc = serde_json::from_str(&json).expect("top reads it");
+        let p = assoc.paths.iter().find(|p| p.src == "10.0.0.1").expect("a's path");
+        assert_eq!(p.rtt_histogram.counts.iter().sum::<u64>(), 100);
+        assert_eq!(p.rtt_histogram.quantile_bound_us(0.5), Some(1_000));
+        assert_eq!(p.rtt_histogram.quantile_bound_us(0.99), Some(1_000));
+        assert_eq!(p.rtt_histogram.quantile_bound_us(1.0), Some(64_000));
+        let chunks: Vec<(&str, u64)> = assoc.chunks.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(chunks, [("HEARTBEAT", 100), ("HEARTBEAT_ACK", 100), ("INIT", 1), ("INIT_ACK", 1)]);
     }
 
     #[test]

@@ -37,20 +37,25 @@ impl RttHistogram {
     /// (0 < q ≤ 1) of the samples; `None` without samples, `u32::MAX` when
     /// that bucket is the last (above 1.024 s).
     pub fn quantile_bound_us(&self, q: f64) -> Option<u32> {
-        let n = self.count();
-        if n == 0 {
-            return None;
-        }
-        let rank = ((q * n as f64).ceil() as u64).clamp(1, n);
-        let mut seen = 0;
-        for (i, &c) in self.buckets.iter().enumerate() {
-            seen += c as u64;
-            if seen >= rank {
-                return Some(BOUNDS_US.get(i).copied().unwrap_or(u32::MAX));
-            }
-        }
-        Some(u32::MAX)
+        let counts: Vec<u64> = self.buckets.iter().map(|&n| n as u64).collect();
+        quantile_bucket(&counts, q).map(|i| BOUNDS_US.get(i).copied().unwrap_or(u32::MAX))
     }
+}
+
+/// The index of the bucket holding the `q` quantile (0 < q ≤ 1) of samples
+/// counted per bucket; `None` without samples. (`top` reads the agent's
+/// histograms with it.)
+pub fn quantile_bucket(counts: &[u64], q: f64) -> Option<usize> {
+    let n: u64 = counts.iter().sum();
+    if n == 0 {
+        return None;
+    }
+    let rank = ((q * n as f64).ceil() as u64).clamp(1, n);
+    let mut seen = 0;
+    counts.iter().position(|&c| {
+        seen += c;
+        seen >= rank
+    })
 }
 
 /// The label of bucket `i` as a person reads it (`≤1 ms`, `>1.024 s`).
