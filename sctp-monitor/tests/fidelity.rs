@@ -147,11 +147,21 @@ fn fidelity_against_the_stack() {
         eprintln!("{}", r.explain());
     }
     let command = if full {
-        format!(
-            "cargo xtask fidelity --runs {runs} (as root: the Linux runs in the guest first, --guest-runs of each, default 2; then the usrsctp runs, {runs} of each)"
-        )
+        // What `cargo xtask fidelity` was given (it says so in the
+        // environment): the table names the command that remakes it.
+        match std::env::var("FIDELITY_GUEST_RUNS").ok().and_then(|g| g.parse::<u32>().ok()) {
+            Some(0) => format!(
+                "`cargo xtask fidelity --runs {runs} --guest-runs 0` (as root: the Linux runs already in target/fidelity/linux; the usrsctp runs, {runs} of each)"
+            ),
+            Some(g) => format!(
+                "`cargo xtask fidelity --runs {runs} --guest-runs {g}` (as root: the Linux runs in the guest first, {g} of each; then the usrsctp runs, {runs} of each)"
+            ),
+            None => format!(
+                "`cargo xtask fidelity --runs {runs}` (as root; the Linux runs judged are those in target/fidelity/linux)"
+            ),
+        }
     } else {
-        "cargo test -p sctp-monitor --test fidelity (as root; FIDELITY_RUNS, default 3)".to_string()
+        "`cargo test -p sctp-monitor --test fidelity` (as root; FIDELITY_RUNS, default 3)".to_string()
     };
     let table = fidelity::table(&reports, &command);
     eprintln!("{table}");

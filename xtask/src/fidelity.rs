@@ -12,7 +12,7 @@ use anyhow::bail;
 
 use crate::run::cargo;
 
-pub fn fidelity(runs: u32, only: Option<&str>) -> anyhow::Result<()> {
+pub fn fidelity(runs: u32, guest_runs: u32, only: Option<&str>) -> anyhow::Result<()> {
     let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     if !root {
         bail!("`cargo xtask fidelity` needs root (network namespaces, XDP, tcpdump): run it as root");
@@ -20,7 +20,8 @@ pub fn fidelity(runs: u32, only: Option<&str>) -> anyhow::Result<()> {
     let mut c = cargo();
     c.args(["test", "--package", "sctp-monitor", "--test", "fidelity", "--", "--nocapture"])
         .env("FIDELITY", "full")
-        .env("FIDELITY_RUNS", runs.to_string());
+        .env("FIDELITY_RUNS", runs.to_string())
+        .env("FIDELITY_GUEST_RUNS", guest_runs.to_string());
     if let Some(o) = only {
         c.env("FIDELITY_ONLY", o);
     }

@@ -237,7 +237,7 @@ fn main() -> anyhow::Result<()> {
                 };
                 guest::guest_run_main(r, guest::Mode::Matrix(guest_runs))?;
             }
-            fidelity::fidelity(runs, only.as_deref())
+            fidelity::fidelity(runs, guest_runs, only.as_deref())
         }
         Cmd::Completions { out_dir } => {
             setup::setup(setup::Scope::Build)?;

@@ -1011,7 +1011,7 @@ pub fn table(reports: &[RunReport], command: &str) -> String {
     );
     let _ = writeln!(
         s,
-        "Reproduce: `{command}` (artifacts of each run under target/fidelity/, its per-event diff in the output).\n"
+        "Reproduce: {command} (artifacts of each run under target/fidelity/, its per-event diff in the output).\n"
     );
     s += "| scenario | runs | stack moves (failover/failback/switch) | reported | false | missed | off > 50 ms (first_new_data wrong) | \
           delay p50 / max (ms) | path states agree | offline false / missed | live = offline | exact runs |\n";
