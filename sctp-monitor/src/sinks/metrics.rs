@@ -390,7 +390,6 @@ impl Metrics {
         set_counter(&self.expired, s.expired);
         set_counter(&self.unmatched, s.unmatched_packets);
         set_counter(&self.created, s.associations_created);
-        self.window_zero.set(s.windows_zero_now.min(i64::MAX as u64) as i64);
         for i in 0..error_cause::LABELS {
             set_counter(&self.abort_causes[i], s.abort_causes[i]);
             set_counter(&self.error_causes[i], s.error_causes[i]);
@@ -414,6 +413,7 @@ impl Metrics {
             self.by_protocol.get_or_create(&l1("ppid", crate::ppid::bit_label(i))).set(*n as i64);
         }
         self.paths_unanswered.set(census.unanswered_heartbeats as i64);
+        self.window_zero.set(census.windows_zero as i64);
         self.capped.set(total.saturating_sub(detailed.len()) as i64);
         self.series.set(detailed);
     }

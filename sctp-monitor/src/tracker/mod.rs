@@ -157,9 +157,6 @@ pub struct TrackerStats {
     pub error_causes: [u64; crate::error_cause::LABELS],
     /// ERROR chunks held back from the event log (`errors.rs`).
     pub errors_held_back: u64,
-    /// Receivers advertising a zero window now (one per association and
-    /// direction of DATA; a gauge).
-    pub windows_zero_now: u64,
 }
 
 /// The tracker. See the module documentation.
@@ -595,8 +592,6 @@ impl Tracker {
     /// heartbeats in flight stay in `hb` until they age out: ids are not
     /// reused, so they match nothing.
     pub(super) fn free_slot(&mut self, slot: usize) {
-        let closed = self.slab[slot].dirs.iter().filter(|d| d.flags & assoc::dflag::WINDOW_ZERO != 0).count();
-        self.stats.windows_zero_now = self.stats.windows_zero_now.saturating_sub(closed as u64);
         self.set_hb_waiting(slot, false);
         self.unindex(slot);
         self.due.remove(slot);

@@ -156,11 +156,9 @@ impl Tracker {
         if a_rwnd == 0 {
             self.slab[slot].dirs[de].flags |= dflag::WINDOW_ZERO;
             self.slab[slot].ext().hist[de].window_zero_ms = ms(now);
-            self.stats.windows_zero_now += 1;
             ev = self.path_event(slot, pi, EventKind::WindowZero, now);
         } else {
             self.slab[slot].dirs[de].flags &= !dflag::WINDOW_ZERO;
-            self.stats.windows_zero_now = self.stats.windows_zero_now.saturating_sub(1);
             let since = self.slab[slot].ext.as_ref().map_or(ms(now), |x| x.hist[de].window_zero_ms);
             ev = self.path_event(slot, pi, EventKind::WindowOpen, now);
             ev.window_zero_ms = Some(ms(now).wrapping_sub(since) as u64);
@@ -350,7 +348,7 @@ mod tests {
         w.b2a(501, 0, vec![craft::sack(100, 0, &[], &[])]);
         w.a2b(1500, 0, vec![craft::data(101, 0, 1, 18, b"p")]);
         w.b2a(1501, 0, vec![craft::sack(101, 0, &[], &[])]);
-        assert_eq!(w.t.stats().windows_zero_now, 1);
+        assert_eq!(w.t.census().windows_zero, 1);
         assert_eq!(w.t.associations().next().expect("assoc").window_zero, [true, false], "A's DATA is blocked");
         w.b2a(2011, 0, vec![craft::sack(101, 65_536, &[], &[])]);
         let zero = w.of(EventKind::WindowZero);
@@ -360,11 +358,11 @@ mod tests {
         let open = w.of(EventKind::WindowOpen);
         assert_eq!(open.len(), 1);
         assert_eq!((open[0].a_rwnd, open[0].window_zero_ms), (Some(65_536), Some(2000)));
-        assert_eq!(w.t.stats().windows_zero_now, 0);
+        assert_eq!(w.t.census().windows_zero, 0);
         // A window closed when the association ends is no longer counted.
         w.b2a(3000, 0, vec![craft::sack(101, 0, &[], &[])]);
-        assert_eq!(w.t.stats().windows_zero_now, 1);
+        assert_eq!(w.t.census().windows_zero, 1);
         w.b2a(3001, 0, vec![craft::abort(false, &[])]);
-        assert_eq!(w.t.stats().windows_zero_now, 0);
+        assert_eq!(w.t.census().windows_zero, 0);
     }
 }

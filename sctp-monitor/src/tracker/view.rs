@@ -177,6 +177,9 @@ pub struct Census {
     pub paths: [u64; 5],
     /// Consecutive unanswered heartbeats, summed over all paths.
     pub unanswered_heartbeats: u64,
+    /// Receivers advertising a zero window now (one per association and
+    /// direction of DATA).
+    pub windows_zero: u64,
     /// Associations whose DATA carried each PPID, indexed by bit of
     /// `crate::ppid::bit` (bit 15: any PPID without a bit of its own).
     pub by_ppid_bit: [u64; 16],
@@ -196,6 +199,7 @@ pub(super) fn census<'a>(assocs: impl Iterator<Item = &'a Assoc>) -> Census {
     let mut c = Census::default();
     for a in assocs {
         c.associations[a.state as usize] += 1;
+        c.windows_zero += a.dirs.iter().filter(|d| d.flags & dflag::WINDOW_ZERO != 0).count() as u64;
         let mut m = a.ppids;
         while m != 0 {
             c.by_ppid_bit[m.trailing_zeros() as usize] += 1;
