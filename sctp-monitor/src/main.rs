@@ -90,12 +90,20 @@ struct QualityArgs {
     degraded_window_s: u64,
     /// path_degraded when this share of the DATA chunks sent on a path in a window (at least 50) had to be
     /// sent again...
-    #[arg(long, default_value_t = 0.05, env = "SCTP_MONITOR_DEGRADED_LOSS_RATIO")]
+    #[arg(long, default_value_t = 0.05, env = "SCTP_MONITOR_DEGRADED_LOSS_RATIO", value_parser = ratio)]
     degraded_loss_ratio: f64,
     /// ... or this share of its heartbeats (at least 5) went unanswered; path_degraded_end once both are below
     /// half of their threshold over a window.
-    #[arg(long, default_value_t = 0.2, env = "SCTP_MONITOR_DEGRADED_HEARTBEAT_LOSS_RATIO")]
+    #[arg(long, default_value_t = 0.2, env = "SCTP_MONITOR_DEGRADED_HEARTBEAT_LOSS_RATIO", value_parser = ratio)]
     degraded_heartbeat_loss_ratio: f64,
+}
+
+/// A share: a number from 0 to 1.
+fn ratio(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("{s:?} is not a ratio from 0 to 1 (0.05 is 5%)")),
+    }
 }
 
 impl QualityArgs {

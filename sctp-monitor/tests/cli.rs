@@ -51,6 +51,14 @@ fn exit_codes_are_the_documented_ones() {
     assert!(text(&o).contains("--metrics"), "{}", text(&o));
     let o = run(&["top", "-i", "lo", "--events", "-"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // A loss ratio is a share: 5 (meaning 5%?) and NaN are refused, named.
+    for bad in ["5", "-0.1", "nan"] {
+        let o = run(&["replay", &format!("--degraded-loss-ratio={bad}"), "/nonexistent/capture.pcap"]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("not a ratio from 0 to 1"), "{}", text(&o));
+        let o = run(&["run", &format!("--degraded-heartbeat-loss-ratio={bad}")]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    }
 
     // 1: a capture that cannot be read.
     let o = run(&["replay", "/nonexistent/capture.pcap"]);

@@ -364,7 +364,7 @@ impl Assoc {
             addrs: vec![a0, a1].into_boxed_slice(),
             paths: Box::new([]),
             dirs: [Dir::NEW; 2],
-            chunks: super::chunks::ControlChunks { n: [0; 16] },
+            chunks: super::chunks::ControlChunks::default(),
             ext: None,
         }
     }
