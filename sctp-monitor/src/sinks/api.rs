@@ -34,10 +34,10 @@
 //!                              // name left out when unknown (`crate::ppid`)
 //!     "last_seen": "2026-11-26T11:00:00.100000Z",
 //!     "window_zero": {"initiator": false, "responder": false},
-//!     "chunks": {"DATA": 853, "SACK": 820, "HEARTBEAT": 24, "HEARTBEAT_ACK": 24, "INIT": 1, ...},
-//!                        // by type: control chunks, DATA/I_DATA and SACK (types the
-//!                        // kernel only counts per interface are not here)
 //!                              // the peer of that sender advertises a zero window now
+//!     "chunks": {"DATA": 853, "SACK": 820, "HEARTBEAT": 24, "HEARTBEAT_ACK": 24, "INIT": 1, ...},
+//!                              // by type: control chunks, DATA/I_DATA and SACK (types the
+//!                              // kernel only counts per interface are not here)
 //!     "paths": [{
 //!       "sender": "initiator", // the endpoint sending on this path
 //!       "src": "10.0.0.1", "dst": "10.0.0.2",
