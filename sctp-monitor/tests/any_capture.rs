@@ -74,11 +74,7 @@ fn live_any_capture_folds_every_copy() {
     std::thread::sleep(Duration::from_secs(2));
     let rules = "table inet anycut {\n chain in {\n  type filter hook input priority 0;\n  iifname \"anys2\" drop\n }\n \
                  chain out {\n  type filter hook output priority 0;\n  oifname \"anys2\" drop\n }\n}\n";
-    let mut nft = s.cmd("nft");
-    nft.args(["-f", "-"]).stdin(Stdio::piped());
-    let mut nft = nft.spawn().expect("nft");
-    std::io::Write::write_all(&mut nft.stdin.take().expect("stdin"), rules.as_bytes()).expect("rules");
-    assert!(nft.wait().expect("nft").success());
+    support::nft(&s, rules);
     let st = client.wait(Duration::from_secs(30));
     assert!(st.success(), "client: {st:?}");
     server.wait(Duration::from_secs(10));
