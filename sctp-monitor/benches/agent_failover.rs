@@ -196,7 +196,7 @@ fn main() -> anyhow::Result<()> {
         elapsed.as_secs_f64(),
         bg_sent.load(Ordering::Relaxed)
     );
-    println!("| failovers reported | p50 | p90 | p99 | max | records | events | agent CPU |");
+    println!("| moves reported | p50 | p90 | p99 | max | records | events | agent CPU |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     println!(
         "| {} | {:.1} µs | {:.1} µs | {:.1} µs | {:.1} µs | {} | {} | {:.1}% of a core |",
@@ -209,14 +209,15 @@ fn main() -> anyhow::Result<()> {
         r.events,
         r.cpu_ns as f64 / (elapsed.as_secs_f64() * 1e9) * 100.0
     );
-    if r.failovers != d.len() as u64 {
-        println!(
-            "\n(failovers counted by the metrics: {}; delays measured only for failovers triggered by a record)",
-            r.failovers
-        );
-    }
     println!(
-        "\nTarget: p99 at most 5 ms. Reproduce: `sudo cargo bench -p sctp-monitor --bench agent_failover` (or `cargo xtask bench`).\n"
+        "\n(failover events counted by the metrics: {}; the switches sent move no DATA away from a failure, so they are reported as primary changes, which the delay covers as it covers every move of new DATA)",
+        r.failovers
     );
+    let met = d.len() as u64 >= n_fail as u64 && percentile(&d, 0.99) <= 5_000_000;
+    println!(
+        "\nTarget: every switch reported, p99 at most 5 ms. Reproduce: `sudo cargo bench -p sctp-monitor --bench agent_failover` (or `cargo xtask bench`).\n\nFloor met: {}",
+        if met { "yes" } else { "NO" }
+    );
+    anyhow::ensure!(!d.is_empty(), "no move of new DATA was reported: the bench measured nothing");
     Ok(())
 }

@@ -367,6 +367,17 @@ impl Event {
         }
     }
 
+    /// A report that new DATA moved to another path: a failover, a
+    /// failback, or a primary change with the path it left (not the first
+    /// primary of a direction).
+    pub fn is_move(&self) -> bool {
+        match self.event {
+            EventKind::Failover | EventKind::Failback => true,
+            EventKind::PrimaryChanged => self.from.is_some(),
+            _ => false,
+        }
+    }
+
     /// The event as one JSON line (no trailing newline).
     pub fn to_json_line(&self) -> String {
         // Serializing plain structs of strings and numbers cannot fail.

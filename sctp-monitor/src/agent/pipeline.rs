@@ -79,8 +79,9 @@ pub struct Pipeline {
     /// Records processed.
     pub records: u64,
     pub decode_errors: u64,
-    /// Failover report delays in ns (kernel time of the triggering record ->
-    /// event written), when `record_delays`.
+    /// Report delays of moves of new DATA (failover, failback, primary
+    /// change) in ns (kernel time of the triggering record -> event
+    /// written), when `record_delays`.
     pub failover_delays: Vec<u64>,
     record_delays: bool,
     /// Every event's `host`.
@@ -316,7 +317,7 @@ impl Pipeline {
         self.writer.flush();
         // The delay runs to the event written.
         if let Some(t) = trigger {
-            for _ in events.iter().filter(|ev| ev.event == EventKind::Failover) {
+            for _ in events.iter().filter(|ev| ev.is_move()) {
                 let delay = mono_now().saturating_sub(t);
                 self.metrics.observe_report_delay(delay as f64 / 1e9);
                 if self.record_delays {

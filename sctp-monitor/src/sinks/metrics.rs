@@ -29,7 +29,7 @@
 //! | `tracker_associations_created_total` | counter | |
 //! | `abort_causes_total` | counter | `cause` (error cause name, `crate::error_cause`; `unknown` for the rest) of the ABORTs that ended an association |
 //! | `error_causes_total` | counter | `cause`, of every ERROR chunk (also those the event log coalesced) |
-//! | `failover_report_delay_seconds` | histogram | kernel record -> event written |
+//! | `failover_report_delay_seconds` | histogram | kernel record -> event written, for every move of new DATA (failover, failback, primary change) |
 //! | `series_capped_associations` | gauge | associations left out of per-association series |
 //! | `association_info` | gauge (1) | identity, `state`, `initiator_addrs`, `responder_addrs`, `ppids` |
 //! | `association_failovers_total` | counter | identity |
@@ -290,7 +290,7 @@ impl Metrics {
         );
         r.register_with_unit(
             "failover_report_delay",
-            "Kernel timestamp of the triggering record to the failover event written",
+            "Kernel timestamp of the triggering record to the event reporting a move of new DATA (failover, failback, primary change) written",
             Unit::Seconds,
             m.report_delay.clone(),
         );
