@@ -18,7 +18,7 @@ use sctp_monitor_common::{ChunkRecord, PathKey, PathStats};
 
 use super::clock::{WallClock, mono_now};
 use crate::decode::{Chunk, DecodeError, DecodeStats, PacketMeta, decode_record, record_chunk, record_meta};
-use crate::event::{Event, EventKind};
+use crate::event::Event;
 use crate::fasthash::Seeded;
 use crate::sinks::{
     events::{EventLog, EventWriter},
