@@ -378,6 +378,34 @@ mod tests {
         assert!(om.contains("sctp_monitor_heartbeat_rtt_seconds_count 1"), "{om}");
     }
 
+    /// A move of new DATA with no failure behind it (a primary change) is
+    /// a move the report delay covers, as a failover is; the first
+    /// primary of a direction is none.
+    #[test]
+    fn the_report_delay_covers_every_move_of_new_data() {
+        let opts = PipelineOptions { record_delays: true, ..PipelineOptions::default() };
+        let mut p = Pipeline::new(opts, EventWriter::new(None));
+        p.clock = WallClock::with_offset(1_700_000_000_000_000_000);
+        let (a, b, a2, b2) = ([10, 0, 0, 1], [10, 0, 0, 2], [10, 0, 1, 1], [10, 0, 1, 2]);
+        let init = craft::init(&InitSpec::new(0x1111, 1).addrs(&[Ipv4Addr::from(a2).into()]));
+        let init_ack = craft::init_ack(&InitSpec::new(0x2222, 1).addrs(&[Ipv4Addr::from(b2).into()]));
+        p.on_record(&rec(&init, a, b, 5000, 6000, 0, 1_000));
+        p.on_record(&rec(&init_ack, b, a, 6000, 5000, 0x1111, 2_000));
+        p.on_record(&rec(&craft::cookie_echo(&[0; 8]), a, b, 5000, 6000, 0x2222, 3_000));
+        p.on_record(&rec(&craft::cookie_ack(), b, a, 6000, 5000, 0x1111, 4_000));
+        p.on_record(&rec(&craft::data(1, 0, 0, 18, b"x"), a, b, 5000, 6000, 0x2222, 5_000));
+        assert!(p.failover_delays.is_empty(), "the first primary is no move");
+        let mut moved = rec(&craft::data(2, 0, 1, 18, b"y"), a2, b2, 5000, 6000, 0x2222, 6_000);
+        moved.kind = sctp_monitor_common::RecordKind::DataPathChange as u8;
+        p.on_record(&moved);
+        let lines: Vec<String> = p.log.since(0, 20).events.into_iter().map(|(_, l)| l).collect();
+        let moves = lines.iter().filter(|l| l.contains("\"primary_changed\"") && l.contains("\"from\"")).count();
+        assert_eq!(moves, 1, "{lines:?}");
+        assert_eq!(p.failover_delays.len(), 1, "{lines:?}");
+        let om = p.metrics.encode(false);
+        assert!(om.contains("sctp_monitor_failover_report_delay_seconds_count 1"), "{om}");
+    }
+
     /// ERROR and ABORT records: the events in the log, the cause counters
     /// on the next tick.
     #[test]
